@@ -1,0 +1,159 @@
+//! cloudmux data backends: where the bytes of objects live.
+//!
+//! This crate owns the [`Backend`] trait and its implementations (the local
+//! filesystem in [`fs`]; S3, Azure and GCS come next). A backend stores and
+//! streams bytes and nothing else: it knows no metadata store, no accounts, no
+//! S3 protocol. It never reads a whole object into memory.
+//!
+//! Writes happen in two steps so that the caller can order them against its
+//! metadata commit: [`Backend::stage`] makes the bytes durable somewhere
+//! invisible, then [`Backend::publish`] atomically makes them the object's data.
+//! A body stream that ends with an error (a digest mismatch found by the caller
+//! at end of stream, a broken connection) leaves nothing behind.
+
+pub mod fs;
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+
+/// A streamed object body.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
+
+/// Why a body stream failed. Produced by whoever builds the stream (the S3
+/// front end decoding aws-chunked framing, the core checking digests) and
+/// passed through backends unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The connection failed or the client stopped sending.
+    #[error("body read failed: {0}")]
+    Io(String),
+    /// Fewer bytes than declared arrived.
+    #[error("incomplete body")]
+    Incomplete,
+    /// More bytes than allowed arrived.
+    #[error("body too large")]
+    TooLarge,
+    /// Content-MD5 did not match.
+    #[error("Content-MD5 mismatch")]
+    BadDigest,
+    /// An `x-amz-checksum-*` value did not match; names the algorithm.
+    #[error("{0} checksum mismatch")]
+    ChecksumMismatch(String),
+    /// `x-amz-content-sha256` did not match the payload.
+    #[error("x-amz-content-sha256 mismatch")]
+    Sha256Mismatch,
+    /// An aws-chunked chunk signature did not verify.
+    #[error("chunk signature mismatch")]
+    ChunkSignature,
+    /// The aws-chunked framing was malformed.
+    #[error("malformed chunked encoding: {0}")]
+    MalformedChunk(String),
+    /// A declared trailer was missing or malformed.
+    #[error("malformed trailer: {0}")]
+    MalformedTrailer(String),
+}
+
+/// Errors from a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The body stream failed; nothing was kept.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// The data the reference points at no longer exists.
+    #[error("data not found: {0}")]
+    NotFound(String),
+    /// The data at the reference is not the version the reference names (it
+    /// was replaced concurrently or outside cloudmux).
+    #[error("data changed underneath: {0}")]
+    Stale(String),
+    /// The backend is unreachable or refused service (transient).
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// Any other I/O failure.
+    #[error("backend I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = DataError> = std::result::Result<T, E>;
+
+/// Bytes made durable by [`Backend::stage`] but not yet visible as an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staged {
+    /// Backend-specific identifier of the staged data.
+    pub id: String,
+    /// Number of bytes staged.
+    pub size: u64,
+}
+
+/// Where an object's data lives inside its location. Stored in the object's
+/// metadata record, so reads never have to guess.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRef {
+    /// Backend-specific locator (for `fs`, a path relative to the root).
+    pub locator: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Backend-specific identity of this exact version of the data (for `fs`,
+    /// the inode number), used to detect data replaced behind cloudmux's back.
+    pub stamp: u64,
+}
+
+/// The object a publish targets.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectPath<'a> {
+    /// Bucket name (already validated).
+    pub bucket: &'a str,
+    /// Object key (already validated: valid UTF-8, no NUL, at most 1024 bytes).
+    pub key: &'a str,
+}
+
+/// An inclusive byte range `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte offset.
+    pub first: u64,
+    /// Last byte offset (inclusive).
+    pub last: u64,
+}
+
+/// A piece of existing data to assemble into a new object (multipart complete,
+/// part copy).
+#[derive(Debug, Clone)]
+pub enum Piece {
+    /// A staged blob (an uploaded part).
+    Staged(Staged),
+    /// A range of a published object.
+    Published(DataRef, Option<ByteRange>),
+}
+
+/// A data backend.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Streams `body` into durable, invisible storage. If the stream yields an
+    /// error, everything written is removed and the error is returned as
+    /// [`DataError::Body`].
+    async fn stage(&self, body: BodyStream) -> Result<Staged>;
+
+    /// Atomically makes staged data the data of `target`, replacing whatever
+    /// was there. Durable on return.
+    async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef>;
+
+    /// Removes staged data that will not be published (no error if gone).
+    async fn discard(&self, staged: &Staged) -> Result<()>;
+
+    /// Streams the data (or a range of it).
+    async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream>;
+
+    /// Streams staged data (or a range of it).
+    async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream>;
+
+    /// Removes published data (no error if gone).
+    async fn delete(&self, data: &DataRef) -> Result<()>;
+
+    /// Concatenates pieces into new staged data, streaming.
+    async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged>;
+}
