@@ -1,1 +1,405 @@
-pub fn _stub() {}
+//! The local filesystem backend: objects are plain files under a root
+//! directory, readable with ordinary file tools.
+//!
+//! # Layout
+//!
+//! ```text
+//! <root>/.cloudmux/tmp/<uuid>            staged data (uploads in flight, multipart parts)
+//! <root>/.cloudmux/tmp/<uuid>.del        a delete in flight (leftovers are removed at open)
+//! <root>/<bucket>/<key>                  an object whose key maps to a path
+//! <root>/<bucket>/.cloudmux/keys/<hash>  an object whose key cannot be a path
+//! ```
+//!
+//! Staged data lives under the root, so publishing is an atomic `rename` on one
+//! filesystem (bucket directories must not be separate mount points).
+//!
+//! # Key-to-path rule
+//!
+//! Object `KEY` in bucket `BUCKET` is the file `<root>/BUCKET/KEY` (so
+//! `photos/2024/a.jpg` in `b` is `<root>/b/photos/2024/a.jpg`), with parent
+//! directories created as needed, unless one of the following holds. Then it is
+//! the file `<root>/BUCKET/.cloudmux/keys/<hash>`, where `<hash>` is the
+//! lowercase hex SHA-256 of the key's UTF-8 bytes:
+//!
+//! - the key is empty, starts with `/` or ends with `/`;
+//! - the key has an empty component (`a//b`), a component `.` or `..`, or a
+//!   component named `.cloudmux` (reserved for the side area);
+//! - the key contains a NUL byte;
+//! - a component is longer than 255 bytes, or `<root>/BUCKET/KEY` is longer
+//!   than 4000 bytes;
+//! - when publishing, something on the way is not a real directory (`a/b` when
+//!   the file `a` exists; a symlink), or the name is taken by something other
+//!   than a regular file (`a` when the directory `a/` exists; a symlink);
+//! - the filesystem refuses a name (`EINVAL`, `EILSEQ`, `ENAMETOOLONG`...), or a
+//!   concurrent publish created a conflicting file or directory first.
+//!
+//! The choice is made once, at publish time, and recorded in
+//! [`DataRef::locator`](crate::DataRef) (the path relative to the root), so
+//! reads never re-derive it. A key can move between its plain path and the
+//! hashed area across overwrites; the old data is then removed by the caller's
+//! [`delete`](crate::Backend::delete) of the old reference.
+//!
+//! # Nothing escapes the root
+//!
+//! Bucket names must be a single component not starting with `.`; locators and
+//! staged ids are checked before use. No symlink inside the root is ever
+//! followed: every directory on the way is checked with `lstat` (and created
+//! if missing), files are opened with `O_NOFOLLOW`, and `rename` replaces a
+//! name without following it. A planted symlink therefore sends a key to the
+//! hashed area, and if the hashed area itself is blocked the publish fails. The
+//! one remaining window is another process with write access to the tree
+//! swapping a checked directory for a symlink between the check and the next
+//! system call; cloudmux itself never creates symlinks.
+//!
+//! # Durability
+//!
+//! [`stage`](crate::Backend::stage) streams into a new temp file through a
+//! bounded buffer, fsyncs the file and the temp directory, and removes the file
+//! if the body stream fails or the call is dropped.
+//! [`publish`](crate::Backend::publish) renames the file into place and fsyncs
+//! the directory it landed in and the parents of every directory it created.
+//!
+//! # Versions and deletes
+//!
+//! [`DataRef::stamp`](crate::DataRef) is the file's inode number. Reads fail
+//! with [`DataError::Stale`] when the inode or the size differ (the file was
+//! replaced or edited behind cloudmux's back). Overwriting a key renames over
+//! the previous file: the path stays, the inode changes. A delete removes the
+//! file only while its inode still equals the reference's stamp, so deleting
+//! an old reference never removes newer data published to the same path. To
+//! close the race between that check and the removal, the file is first moved
+//! into the temp area and checked again; if a publish slipped in, the newer
+//! file is linked back (unless something newer still is already there).
+//! Directories left empty by a delete are removed up to the bucket directory.
+//!
+//! Case-insensitive or normalizing filesystems are not supported: two keys
+//! differing only in case would share a file there.
+
+mod layout;
+mod ops;
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+
+use crate::{
+    Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Piece, Result,
+    Staged,
+};
+
+/// Size of the write buffer used while staging.
+const WRITE_BUF: usize = 1 << 20;
+/// Size of the chunks a read streams.
+const READ_CHUNK: usize = 256 << 10;
+
+/// `[locations.NAME]` with `type = "fs"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsConfig {
+    /// Root directory of the location; created if missing. Staged data lives
+    /// under it too, so it must be a single filesystem.
+    pub path: PathBuf,
+}
+
+/// Data backend storing objects as plain files under a root directory (see the
+/// [module documentation](self) for the layout and rules).
+#[derive(Debug, Clone)]
+pub struct FsBackend {
+    root: Arc<Path>,
+}
+
+impl FsBackend {
+    /// Opens the location at `config.path`, creating the root and its
+    /// `.cloudmux/tmp` directory if missing and removing deletes left
+    /// unfinished by a crash. Blocks briefly; call it at startup.
+    pub fn open(config: &FsConfig) -> Result<Self> {
+        std::fs::create_dir_all(&config.path)?;
+        let root = config.path.canonicalize()?;
+        ops::ensure_dirs(&root, &[layout::RESERVED, layout::TMP])?;
+        for entry in std::fs::read_dir(layout::tmp_dir(&root))? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().ends_with(".del") {
+                ops::remove_file_if_exists(&entry.path())?;
+            }
+        }
+        Ok(Self { root: root.into() })
+    }
+
+    /// The canonical root directory of the location.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the bucket's directory (no error if it exists) and makes the
+    /// creation durable. Fails if something other than a directory has the name.
+    pub async fn create_bucket_dir(&self, bucket: &str) -> Result<()> {
+        layout::check_bucket(bucket)?;
+        let root = self.root.clone();
+        let bucket = bucket.to_owned();
+        blocking(move || Ok(ops::ensure_dirs(&root, &[bucket])?)).await
+    }
+
+    /// Removes the bucket's directory (no error if missing) together with its
+    /// `.cloudmux` side area and any empty directories left inside. Fails with
+    /// [`io::ErrorKind::DirectoryNotEmpty`] if files remain in the tree, which
+    /// is then left in place apart from its empty directories.
+    pub async fn remove_bucket_dir(&self, bucket: &str) -> Result<()> {
+        layout::check_bucket(bucket)?;
+        let root = self.root.clone();
+        let bucket = bucket.to_owned();
+        blocking(move || ops::remove_bucket_dir(&root, &bucket)).await
+    }
+
+    /// Starts a new temp file name in the temp area.
+    fn new_temp(&self) -> (String, PathBuf) {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        let path = layout::tmp_dir(&self.root).join(&id);
+        (id, path)
+    }
+
+    /// Fsyncs the temp directory so a new staged file survives a crash.
+    async fn sync_tmp_dir(&self) -> Result<()> {
+        let dir = layout::tmp_dir(&self.root);
+        blocking(move || Ok(ops::sync_dir(&dir)?)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for FsBackend {
+    async fn stage(&self, mut body: BodyStream) -> Result<Staged> {
+        let (id, path) = self.new_temp();
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .await?;
+        let guard = TempGuard::new(path);
+        let mut writer = BufWriter::with_capacity(WRITE_BUF, file);
+        let written = async {
+            let mut size = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                writer.write_all(&chunk).await?;
+                size += chunk.len() as u64;
+            }
+            writer.flush().await?;
+            writer.get_ref().sync_all().await?;
+            Ok::<_, DataError>(size)
+        }
+        .await;
+        drop(writer);
+        let size = match written {
+            Ok(size) => size,
+            Err(e) => {
+                guard.remove().await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.sync_tmp_dir().await {
+            guard.remove().await;
+            return Err(e);
+        }
+        guard.keep();
+        Ok(Staged { id, size })
+    }
+
+    async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
+        layout::check_bucket(target.bucket)?;
+        let root = self.root.clone();
+        let bucket = target.bucket.to_owned();
+        let key = target.key.to_owned();
+        blocking(move || {
+            let path = layout::staged_path(&root, &staged.id)?;
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(DataError::NotFound(format!("staged {}", staged.id)))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !meta.file_type().is_file() || meta.len() != staged.size {
+                return Err(DataError::Stale(format!(
+                    "staged {} is not the {} bytes staged",
+                    staged.id, staged.size
+                )));
+            }
+            let locator = ops::publish(&root, &path, &bucket, &key)?;
+            Ok(DataRef {
+                locator,
+                size: staged.size,
+                stamp: meta.ino(),
+            })
+        })
+        .await
+    }
+
+    async fn discard(&self, staged: &Staged) -> Result<()> {
+        let path = layout::staged_path(&self.root, &staged.id)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream> {
+        let root = self.root.clone();
+        let data = data.clone();
+        let (file, length) = blocking(move || {
+            ops::open_published(&root, &data.locator, data.size, data.stamp, range)
+        })
+        .await?;
+        Ok(file_stream(file, length))
+    }
+
+    async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
+        let root = self.root.clone();
+        let staged = staged.clone();
+        let (file, length) =
+            blocking(move || ops::open_staged(&root, &staged.id, staged.size, range)).await?;
+        Ok(file_stream(file, length))
+    }
+
+    async fn delete(&self, data: &DataRef) -> Result<()> {
+        let root = self.root.clone();
+        let locator = data.locator.clone();
+        let stamp = data.stamp;
+        blocking(move || ops::delete(&root, &locator, stamp)).await
+    }
+
+    async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        let (id, path) = self.new_temp();
+        let guard = TempGuard::new(path.clone());
+        let cancelled = guard.cancelled.clone();
+        let root = self.root.clone();
+        let result = blocking(move || {
+            let out = ops::create_temp(&path)?;
+            let assembled = ops::assemble(&root, &pieces, out, &cancelled).and_then(|size| {
+                ops::sync_dir(&layout::tmp_dir(&root))?;
+                Ok(size)
+            });
+            if assembled.is_err() {
+                // The guard removes the file too, but only after this returns;
+                // removing it here also covers a guard dropped before the file
+                // was created.
+                let _ = ops::remove_file_if_exists(&path);
+            }
+            assembled
+        })
+        .await;
+        match result {
+            Ok(size) => {
+                guard.keep();
+                Ok(Staged { id, size })
+            }
+            Err(e) => {
+                guard.remove().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_bucket(&self, bucket: &str) -> Result<()> {
+        self.create_bucket_dir(bucket).await
+    }
+
+    async fn remove_bucket(&self, bucket: &str) -> Result<()> {
+        self.remove_bucket_dir(bucket).await
+    }
+}
+
+/// Runs blocking filesystem work on the blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DataError::Io(io::Error::other(e)))?
+}
+
+/// Streams `length` bytes from the current position of `file` in chunks of
+/// [`READ_CHUNK`] bytes, failing with [`BodyError::Incomplete`] if the file
+/// ends early.
+fn file_stream(file: std::fs::File, length: u64) -> BodyStream {
+    let file = tokio::fs::File::from_std(file);
+    Box::pin(futures_util::stream::try_unfold(
+        (file, length),
+        |(mut file, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let mut buf = BytesMut::zeroed(want);
+            let mut filled = 0;
+            while filled < want {
+                let n = file
+                    .read(&mut buf[filled..])
+                    .await
+                    .map_err(|e| BodyError::Io(e.to_string()))?;
+                if n == 0 {
+                    return Err(BodyError::Incomplete);
+                }
+                filled += n;
+            }
+            Ok(Some((buf.freeze(), (file, remaining - want as u64))))
+        },
+    ))
+}
+
+/// Removes a temp file unless told to keep it: explicitly on error paths, and
+/// in the background when the owning future is dropped midway.
+struct TempGuard {
+    path: Option<PathBuf>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl TempGuard {
+    /// Guards the temp file at `path` (which may not exist yet).
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path: Some(path),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The file is handed over; do not remove it.
+    fn keep(mut self) {
+        self.path = None;
+    }
+
+    /// Removes the file now.
+    async fn remove(mut self) {
+        if let Some(path) = self.path.take() {
+            if let Err(e) = tokio::fs::remove_file(&path).await {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove temp file");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            self.cancelled.store(true, Ordering::SeqCst);
+            let remove = move || {
+                if let Err(e) = ops::remove_file_if_exists(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove temp file");
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn_blocking(remove)),
+                Err(_) => remove(),
+            }
+        }
+    }
+}

@@ -156,4 +156,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Concatenates pieces into new staged data, streaming.
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged>;
+
+    /// Prepares the location for a new bucket (a directory, a prefix). The
+    /// default does nothing.
+    async fn create_bucket(&self, _bucket: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Cleans up after a deleted (empty) bucket. The default does nothing.
+    async fn remove_bucket(&self, _bucket: &str) -> Result<()> {
+        Ok(())
+    }
 }

@@ -13,7 +13,10 @@ enum Op {
 }
 
 fn small_key() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(prop::sample::select(vec![0u8, b'a', b'b', b'/', 0xff]), 0..4)
+    prop::collection::vec(
+        prop::sample::select(vec![0u8, b'a', b'b', b'/', 0xff]),
+        0..4,
+    )
 }
 
 fn op() -> impl Strategy<Value = Op> {

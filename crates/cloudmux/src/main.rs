@@ -1,1 +1,204 @@
-fn main() {}
+//! The `cloudmux` binary: command line, configuration, and assembly of the
+//! metadata store, the locations, the gateway and the S3 server.
+
+mod config;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use cloudmux_core::{Accounts, Gateway, GatewayConfig, Locations};
+use cloudmux_data::Backend;
+use cloudmux_s3::{FrontConfig, S3Service};
+
+use config::{Config, LocationKind};
+
+/// cloudmux: one S3 endpoint in front of the filesystem and the clouds.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the S3 server.
+    Serve {
+        /// Configuration file; without one, cloudmux runs on embedded defaults
+        /// (sled metadata and a filesystem location under ./data).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Log format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLOUDMUX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Reads or creates the generated credentials of the embedded defaults.
+fn default_credentials(dir: &Path) -> std::io::Result<(String, String)> {
+    let file = dir.join("credentials");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let mut lines = text.lines();
+        if let (Some(a), Some(s)) = (lines.next(), lines.next()) {
+            return Ok((a.trim().to_owned(), s.trim().to_owned()));
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    let access = format!("CMX{}", hex::encode_upper(rand::random::<[u8; 8]>()));
+    let secret = hex::encode(rand::random::<[u8; 20]>());
+    let tmp = dir.join("credentials.tmp");
+    std::fs::write(&tmp, format!("{access}\n{secret}\n"))?;
+    std::fs::rename(&tmp, &file)?;
+    Ok((access, secret))
+}
+
+fn embedded_defaults() -> Result<(Config, Option<(String, String)>), String> {
+    let data = PathBuf::from("./data");
+    let (access, secret) =
+        default_credentials(&data).map_err(|e| format!("./data/credentials: {e}"))?;
+    let text = format!(
+        "[[accounts]]\nname = \"admin\"\naccess_key = \"{access}\"\nsecret_key = \"{secret}\"\n\
+         [locations.local]\ntype = \"fs\"\npath = \"./data/objects\"\ndefault = true\n"
+    );
+    let cfg = Config::parse(&text, std::env::vars()).map_err(|e| e.to_string())?;
+    Ok((cfg, Some((access, secret))))
+}
+
+async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
+    let (cfg, generated) = match &config_path {
+        Some(p) => (Config::load(Some(p)).map_err(|e| e.to_string())?, None),
+        None => embedded_defaults()?,
+    };
+    let accounts = cfg.accounts().map_err(|e| e.to_string())?;
+    let locations = cfg.locations().map_err(|e| e.to_string())?;
+    let mut backends: HashMap<String, Arc<dyn Backend>> = HashMap::new();
+    let mut default = String::new();
+    for l in &locations {
+        let backend: Arc<dyn Backend> = match &l.kind {
+            LocationKind::Fs(fs) => Arc::new(
+                cloudmux_data::fs::FsBackend::open(fs)
+                    .map_err(|e| format!("locations.{}: {e}", l.name))?,
+            ),
+        };
+        if l.default {
+            default = l.name.clone();
+        }
+        backends.insert(l.name.clone(), backend);
+    }
+    let meta = cloudmux_meta::SledStore::open(&cfg.metadata.path)
+        .map_err(|e| format!("metadata.path {}: {e}", cfg.metadata.path.display()))?;
+    let account_list: Vec<(String, String)> = accounts
+        .iter()
+        .map(|a| (a.name.clone(), a.access_key.clone()))
+        .collect();
+    let gw = Gateway::new(
+        GatewayConfig {
+            region: cfg.server.region.clone(),
+        },
+        Arc::new(meta),
+        Accounts::new(accounts),
+        Locations::new(backends, default).map_err(|e| e.to_string())?,
+    );
+    let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+        (Some(c), Some(k)) => Some(
+            cloudmux_s3::tls_acceptor(c, k).map_err(|e| format!("server.tls_cert/tls_key: {e}"))?,
+        ),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+        .await
+        .map_err(|e| format!("server.listen {}: {e}", cfg.server.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("cloudmux {} listening", env!("CARGO_PKG_VERSION"));
+    println!("  endpoint:   {scheme}://{addr}");
+    println!("  region:     {}", cfg.server.region);
+    match &generated {
+        Some((access, secret)) => {
+            println!("  access key: {access}");
+            println!("  secret key: {secret}");
+            println!("  (generated for the embedded defaults; kept in ./data/credentials)");
+        }
+        None => {
+            for (name, key) in &account_list {
+                println!("  account:    {name} (access key {key})");
+            }
+        }
+    }
+    let svc = S3Service::new(
+        Arc::new(gw),
+        FrontConfig {
+            region: cfg.server.region.clone(),
+            domains: cfg.server.domains.clone(),
+        },
+    );
+    svc.serve(listener, tls, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, log_format } => {
+            init_logs(log_format);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve(config)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Bucket operations.
+
+use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
+
+use crate::acl::{Acl, CannedAcl, Permission};
+use crate::records::{self, BucketRecord, PartRecord, UploadRecord};
+use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
+
+/// A bucket as listed.
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    /// Name.
+    pub name: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Owner's canonical id.
+    pub owner: String,
+    /// Location name.
+    pub location: String,
+}
+
+/// GetBucketLocation's answer.
+#[derive(Debug, Clone)]
+pub struct BucketLocation {
+    /// The LocationConstraint to report; `None` for the default location when
+    /// the bucket was created without one (S3's us-east-1 convention).
+    pub constraint: Option<String>,
+}
+
+impl Gateway {
+    pub(crate) async fn bucket(&self, name: &str) -> Result<(BucketRecord, Vec<u8>)> {
+        let raw = self
+            .meta
+            .get(&records::bucket_key(name))
+            .await?
+            .ok_or_else(|| CoreError::NoSuchBucket(name.to_owned()))?;
+        Ok((codec::decode(&raw)?, raw))
+    }
+
+    /// Reads a bucket and checks that `who` holds `perm` on it.
+    pub(crate) async fn bucket_for(
+        &self,
+        who: &Principal,
+        name: &str,
+        perm: Permission,
+    ) -> Result<(BucketRecord, Vec<u8>)> {
+        let (b, raw) = self.bucket(name).await?;
+        b.acl.check(who, perm)?;
+        Ok((b, raw))
+    }
+
+    fn require_account(who: &Principal) -> Result<&crate::Account> {
+        who.account()
+            .map(|a| a.as_ref())
+            .ok_or(CoreError::AccessDenied)
+    }
+
+    /// ListBuckets: the caller's own buckets, by name.
+    pub async fn list_buckets(&self, who: &Principal) -> Result<Vec<BucketInfo>> {
+        let me = Self::require_account(who)?;
+        let end = prefix_end(records::BUCKETS_PREFIX).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut start = records::BUCKETS_PREFIX.to_vec();
+        loop {
+            let batch = self.meta.scan(&start, &end, 1000).await?;
+            let full = batch.len() == 1000;
+            for (k, v) in &batch {
+                let b: BucketRecord = codec::decode(v)?;
+                if b.owner == me.canonical_id {
+                    out.push(BucketInfo {
+                        name: String::from_utf8_lossy(&k[2..]).into_owned(),
+                        created_ms: b.created_ms,
+                        owner: b.owner,
+                        location: b.location,
+                    });
+                }
+            }
+            match batch.last() {
+                Some((k, _)) if full => start = [k.as_slice(), b"\0"].concat(),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// CreateBucket.
+    pub async fn create_bucket(
+        &self,
+        who: &Principal,
+        name: &str,
+        constraint: Option<&str>,
+        acl: Option<CannedAcl>,
+    ) -> Result<()> {
+        let me = Self::require_account(who)?;
+        names::validate_bucket_name(name)?;
+        let (location, explicit) = match constraint.filter(|c| !c.is_empty()) {
+            None => (self.locations.default_name().to_owned(), false),
+            Some(c) if self.locations.contains(c) => (c.to_owned(), true),
+            Some(c) if c == self.region() => (self.locations.default_name().to_owned(), false),
+            Some(c) => return Err(CoreError::InvalidLocationConstraint(c.to_owned())),
+        };
+        let record = BucketRecord {
+            owner: me.canonical_id.clone(),
+            created_ms: now_ms(),
+            location: location.clone(),
+            acl: acl
+                .unwrap_or(CannedAcl::Private)
+                .expand(&me.canonical_id, None),
+            explicit_location: explicit,
+        };
+        let key = records::bucket_key(name);
+        self.locations.get(&location)?.create_bucket(name).await?;
+        match self
+            .meta
+            .commit(
+                Txn::new()
+                    .require_absent(key.clone())
+                    .put(key, codec::encode(&record)),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(MetaError::Conflict) => {
+                let (existing, _) = self.bucket(name).await?;
+                if existing.owner == me.canonical_id {
+                    Err(CoreError::BucketAlreadyOwnedByYou(name.to_owned()))
+                } else {
+                    Err(CoreError::BucketAlreadyExists(name.to_owned()))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// HeadBucket: the bucket exists and the caller may list it.
+    pub async fn head_bucket(&self, who: &Principal, name: &str) -> Result<BucketInfo> {
+        let (b, _) = self.bucket_for(who, name, Permission::Read).await?;
+        Ok(BucketInfo {
+            name: name.to_owned(),
+            created_ms: b.created_ms,
+            owner: b.owner,
+            location: b.location,
+        })
+    }
+
+    /// GetBucketLocation (owner only).
+    pub async fn bucket_location(&self, who: &Principal, name: &str) -> Result<BucketLocation> {
+        let (b, _) = self.bucket(name).await?;
+        if who.canonical_id() != Some(b.owner.as_str()) {
+            return Err(CoreError::AccessDenied);
+        }
+        Ok(BucketLocation {
+            constraint: b.explicit_location.then_some(b.location),
+        })
+    }
+
+    /// DeleteBucket: owner only, and only when no object remains. In-progress
+    /// multipart uploads are aborted with it.
+    pub async fn delete_bucket(&self, who: &Principal, name: &str) -> Result<()> {
+        let (b, raw) = self.bucket(name).await?;
+        if who.canonical_id() != Some(b.owner.as_str()) {
+            return Err(CoreError::AccessDenied);
+        }
+        let prefix = records::objects_prefix(name);
+        let end = prefix_end(&prefix).unwrap_or_default();
+        if !self.meta.scan(&prefix, &end, 1).await?.is_empty() {
+            return Err(CoreError::BucketNotEmpty(name.to_owned()));
+        }
+        let key = records::bucket_key(name);
+        match self
+            .meta
+            .commit(Txn::new().require_equals(key.clone(), raw).delete(key))
+            .await
+        {
+            Ok(()) => {}
+            Err(MetaError::Conflict) => return Err(CoreError::NoSuchBucket(name.to_owned())),
+            Err(e) => return Err(e.into()),
+        }
+        self.purge_uploads(name).await?;
+        let backend = self.locations.get(&b.location)?;
+        if let Err(e) = backend.remove_bucket(name).await {
+            tracing::warn!(bucket = name, error = %e, "could not remove the bucket's data directory");
+        }
+        Ok(())
+    }
+
+    /// Removes every multipart upload of a (deleted) bucket with its parts.
+    async fn purge_uploads(&self, bucket: &str) -> Result<()> {
+        let prefix = records::uploads_prefix(bucket);
+        let end = prefix_end(&prefix).unwrap_or_default();
+        loop {
+            let batch = self.meta.scan(&prefix, &end, 100).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (k, v) in batch {
+                let upload: UploadRecord = codec::decode(&v)?;
+                let id = k.rsplit(|c| *c == 0).next().unwrap_or_default();
+                let id = String::from_utf8_lossy(id).into_owned();
+                self.drop_parts(&upload.location, &id).await?;
+                self.meta.commit(Txn::new().delete(k)).await?;
+            }
+        }
+    }
+
+    /// Deletes every part record of an upload and discards the staged bytes.
+    pub(crate) async fn drop_parts(&self, location: &str, upload_id: &str) -> Result<()> {
+        let backend = self.locations.get(location)?.clone();
+        let prefix = records::parts_prefix(upload_id);
+        let end = prefix_end(&prefix).unwrap_or_default();
+        loop {
+            let batch = self.meta.scan(&prefix, &end, 1000).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut txn = Txn::new();
+            for (k, v) in batch {
+                let part: PartRecord = codec::decode(&v)?;
+                if let Err(e) = backend.discard(&part.staged).await {
+                    tracing::warn!(upload_id, error = %e, "could not discard a staged part");
+                }
+                txn = txn.delete(k);
+            }
+            self.meta.commit(txn).await?;
+        }
+    }
+
+    /// GetBucketAcl.
+    pub async fn bucket_acl(&self, who: &Principal, name: &str) -> Result<Acl> {
+        let (b, _) = self.bucket_for(who, name, Permission::ReadAcp).await?;
+        Ok(b.acl)
+    }
+
+    /// PutBucketAcl with a canned ACL.
+    pub async fn put_bucket_acl(&self, who: &Principal, name: &str, acl: CannedAcl) -> Result<()> {
+        loop {
+            let (mut b, raw) = self.bucket_for(who, name, Permission::WriteAcp).await?;
+            b.acl = acl.expand(&b.owner, None);
+            let key = records::bucket_key(name);
+            match self
+                .meta
+                .commit(
+                    Txn::new()
+                        .require_equals(key.clone(), raw)
+                        .put(key, codec::encode(&b)),
+                )
+                .await
+            {
+                Err(MetaError::Conflict) => continue,
+                other => return Ok(other?),
+            }
+        }
+    }
+}

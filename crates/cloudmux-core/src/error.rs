@@ -1,0 +1,111 @@
+//! The core's error enum. The S3 front end maps each variant to an S3 error
+//! code in its own `error.rs`; nothing here knows HTTP.
+
+use cloudmux_data::{BodyError, DataError};
+use cloudmux_meta::MetaError;
+
+/// Everything a gateway operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The bucket does not exist.
+    #[error("no such bucket: {0}")]
+    NoSuchBucket(String),
+    /// The object does not exist.
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    /// The multipart upload does not exist (or was completed or aborted).
+    #[error("no such upload: {0}")]
+    NoSuchUpload(String),
+    /// The caller's own bucket already has this name.
+    #[error("bucket already owned by you: {0}")]
+    BucketAlreadyOwnedByYou(String),
+    /// Another account's bucket has this name.
+    #[error("bucket already exists: {0}")]
+    BucketAlreadyExists(String),
+    /// DeleteBucket on a bucket that still holds objects.
+    #[error("bucket not empty: {0}")]
+    BucketNotEmpty(String),
+    /// The bucket name breaks the naming rules.
+    #[error("invalid bucket name: {0}")]
+    InvalidBucketName(String),
+    /// The key is longer than 1024 bytes.
+    #[error("key too long")]
+    KeyTooLong,
+    /// The key is not acceptable (NUL and other control bytes).
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// A LocationConstraint or placement header names no configured location.
+    #[error("invalid location constraint: {0}")]
+    InvalidLocationConstraint(String),
+    /// The principal lacks the permission.
+    #[error("access denied")]
+    AccessDenied,
+    /// A conditional request's precondition failed (412).
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A conditional GET found the object unchanged (304).
+    #[error("not modified")]
+    NotModified {
+        /// ETag of the current object.
+        etag: String,
+        /// Last-Modified of the current object, ms since the epoch.
+        last_modified_ms: i64,
+    },
+    /// The requested range cannot be satisfied; carries the object size.
+    #[error("invalid range")]
+    InvalidRange(u64),
+    /// A part in CompleteMultipartUpload is missing or its ETag differs.
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    /// The part list of CompleteMultipartUpload is not in ascending order.
+    #[error("invalid part order")]
+    InvalidPartOrder,
+    /// A part other than the last is under 5 MiB.
+    #[error("entity too small")]
+    EntityTooSmall,
+    /// An argument is out of range or malformed; the message says which.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The request is invalid as a whole; the message says why.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The operation or option is not supported.
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+    /// The body failed (digest mismatch, broken chunk signature, short body).
+    #[error(transparent)]
+    Body(BodyError),
+    /// The data backend is unavailable (transient).
+    #[error("location {location} unavailable: {message}")]
+    Unavailable {
+        /// Location name.
+        location: String,
+        /// What failed.
+        message: String,
+    },
+    /// Anything else: logged, shown to clients as InternalError.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<MetaError> for CoreError {
+    fn from(e: MetaError) -> Self {
+        CoreError::Internal(format!("metadata: {e}"))
+    }
+}
+
+impl From<DataError> for CoreError {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::Body(b) => CoreError::Body(b),
+            DataError::Unavailable(m) => CoreError::Unavailable {
+                location: String::new(),
+                message: m,
+            },
+            other => CoreError::Internal(format!("data: {other}")),
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -1,0 +1,285 @@
+//! Listings served from the metadata store in key order: objects (v1, v2 and
+//! versions share one walk) and multipart uploads.
+
+use cloudmux_meta::{codec, prefix_end};
+
+use crate::acl::Permission;
+use crate::records::{self, ObjectRecord, UploadRecord};
+use crate::{Gateway, Principal, Result};
+
+/// One listing request, already translated from v1 marker / v2 token.
+#[derive(Debug, Clone, Default)]
+pub struct ListObjectsInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up to common prefixes at this delimiter.
+    pub delimiter: Option<String>,
+    /// Start strictly after this key (marker, start-after, decoded token).
+    pub start_after: Option<String>,
+    /// At most this many keys plus common prefixes (0..=1000).
+    pub max_keys: usize,
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListObjectsOutput {
+    /// Objects, in key order.
+    pub objects: Vec<(String, ObjectRecord)>,
+    /// Common prefixes, in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub is_truncated: bool,
+    /// The last key or common prefix returned (the next marker).
+    pub last: Option<String>,
+}
+
+/// A ListMultipartUploads request.
+#[derive(Debug, Clone, Default)]
+pub struct ListUploadsInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key prefix.
+    pub prefix: String,
+    /// Delimiter.
+    pub delimiter: Option<String>,
+    /// key-marker.
+    pub key_marker: Option<String>,
+    /// upload-id-marker (only with key-marker).
+    pub upload_id_marker: Option<String>,
+    /// max-uploads.
+    pub max_uploads: usize,
+}
+
+/// An in-progress upload as listed.
+#[derive(Debug, Clone)]
+pub struct ListedUpload {
+    /// Key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// The upload.
+    pub record: UploadRecord,
+}
+
+/// A page of ListMultipartUploads.
+#[derive(Debug, Clone, Default)]
+pub struct ListUploadsOutput {
+    /// Uploads, by key then initiation.
+    pub uploads: Vec<ListedUpload>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// More follow.
+    pub is_truncated: bool,
+    /// Next key-marker.
+    pub next_key_marker: Option<String>,
+    /// Next upload-id-marker.
+    pub next_upload_id_marker: Option<String>,
+}
+
+/// The walk shared by the object and upload listings: entries under
+/// `base + prefix`, where `name_of` extracts the S3 key from a record key.
+struct Walk<'a> {
+    base: Vec<u8>,
+    prefix: &'a str,
+    delimiter: Option<&'a str>,
+}
+
+enum Item {
+    Entry(Vec<u8>, Vec<u8>),
+    Prefix(String),
+}
+
+impl Walk<'_> {
+    fn start(&self, after: Option<&[u8]>) -> Vec<u8> {
+        let lower = [self.base.as_slice(), self.prefix.as_bytes()].concat();
+        match after {
+            Some(a) => {
+                let mut k = [self.base.as_slice(), a].concat();
+                k.push(0);
+                k.max(lower)
+            }
+            None => lower,
+        }
+    }
+
+    fn end(&self) -> Vec<u8> {
+        let p = [self.base.as_slice(), self.prefix.as_bytes()].concat();
+        prefix_end(&p).unwrap_or_else(|| vec![0xff; p.len() + 1])
+    }
+
+    /// Collects up to `max` items starting at `cursor`, then reports whether
+    /// any item follows. `key_of` turns a record key (without base) into the
+    /// S3 key.
+    async fn run(
+        &self,
+        gw: &Gateway,
+        mut cursor: Vec<u8>,
+        max: usize,
+        key_of: fn(&[u8]) -> &[u8],
+    ) -> Result<(Vec<Item>, bool)> {
+        let end = self.end();
+        let mut items = Vec::new();
+        loop {
+            let want = if items.len() < max {
+                (max - items.len() + 1).min(1000)
+            } else {
+                1
+            };
+            let batch = gw.meta.scan(&cursor, &end, want).await?;
+            if batch.is_empty() {
+                return Ok((items, false));
+            }
+            let full = batch.len() == want;
+            let mut jumped = false;
+            for (k, v) in batch {
+                if items.len() >= max {
+                    return Ok((items, true));
+                }
+                let name = key_of(&k[self.base.len()..]);
+                let rest = &name[self.prefix.len()..];
+                if let Some(d) = self.delimiter.filter(|d| !d.is_empty()) {
+                    if let Some(pos) = find(rest, d.as_bytes()) {
+                        let cp = &name[..self.prefix.len() + pos + d.len()];
+                        items.push(Item::Prefix(String::from_utf8_lossy(cp).into_owned()));
+                        let full_cp = [self.base.as_slice(), cp].concat();
+                        match prefix_end(&full_cp) {
+                            Some(next) => cursor = next,
+                            None => return Ok((items, false)),
+                        }
+                        jumped = true;
+                        break;
+                    }
+                }
+                cursor = k.clone();
+                cursor.push(0);
+                items.push(Item::Entry(k, v));
+            }
+            if !jumped && !full {
+                return Ok((items, false));
+            }
+        }
+    }
+}
+
+fn object_name(k: &[u8]) -> &[u8] {
+    k
+}
+
+fn upload_name(k: &[u8]) -> &[u8] {
+    k.split(|c| *c == 0).next().unwrap_or(k)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl Gateway {
+    /// ListObjects (v1, v2) and ListObjectVersions: one page.
+    pub async fn list_objects(
+        &self,
+        who: &Principal,
+        input: ListObjectsInput,
+    ) -> Result<ListObjectsOutput> {
+        self.bucket_for(who, &input.bucket, Permission::Read)
+            .await?;
+        let walk = Walk {
+            base: records::objects_prefix(&input.bucket),
+            prefix: &input.prefix,
+            delimiter: input.delimiter.as_deref(),
+        };
+        if input.max_keys == 0 {
+            return Ok(ListObjectsOutput::default());
+        }
+        let mut cursor = walk.start(input.start_after.as_deref().map(str::as_bytes));
+        if let (Some(a), Some(d)) = (
+            input.start_after.as_deref(),
+            walk.delimiter.filter(|d| !d.is_empty()),
+        ) {
+            // A marker that is itself a common prefix resumes after all its keys.
+            if a.starts_with(&input.prefix) && a.len() > input.prefix.len() && a.ends_with(d) {
+                let rest = &a[input.prefix.len()..];
+                if find(rest.as_bytes(), d.as_bytes()) == Some(rest.len() - d.len()) {
+                    if let Some(next) = prefix_end(&[walk.base.as_slice(), a.as_bytes()].concat()) {
+                        cursor = next;
+                    }
+                }
+            }
+        }
+        let (items, is_truncated) = walk.run(self, cursor, input.max_keys, object_name).await?;
+        let mut out = ListObjectsOutput {
+            is_truncated,
+            ..Default::default()
+        };
+        for item in items {
+            match item {
+                Item::Prefix(p) => {
+                    out.last = Some(p.clone());
+                    out.common_prefixes.push(p);
+                }
+                Item::Entry(k, v) => {
+                    let key = String::from_utf8_lossy(&k[walk.base.len()..]).into_owned();
+                    out.last = Some(key.clone());
+                    out.objects.push((key, codec::decode(&v)?));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// ListMultipartUploads: one page.
+    pub async fn list_uploads(
+        &self,
+        who: &Principal,
+        input: ListUploadsInput,
+    ) -> Result<ListUploadsOutput> {
+        self.bucket_for(who, &input.bucket, Permission::Read)
+            .await?;
+        let walk = Walk {
+            base: records::uploads_prefix(&input.bucket),
+            prefix: &input.prefix,
+            delimiter: input.delimiter.as_deref(),
+        };
+        let after: Option<Vec<u8>> =
+            input
+                .key_marker
+                .as_ref()
+                .map(|km| match &input.upload_id_marker {
+                    Some(id) => [km.as_bytes(), b"\0", id.as_bytes()].concat(),
+                    None => [km.as_bytes(), b"\0\xff"].concat(),
+                });
+        let cursor = walk.start(after.as_deref());
+        let (items, is_truncated) = walk
+            .run(self, cursor, input.max_uploads, upload_name)
+            .await?;
+        let mut out = ListUploadsOutput {
+            is_truncated,
+            ..Default::default()
+        };
+        for item in items {
+            match item {
+                Item::Prefix(p) => {
+                    out.next_key_marker = Some(p.clone());
+                    out.next_upload_id_marker = None;
+                    out.common_prefixes.push(p);
+                }
+                Item::Entry(k, v) => {
+                    let rest = &k[walk.base.len()..];
+                    let mut it = rest.splitn(2, |c| *c == 0);
+                    let key = String::from_utf8_lossy(it.next().unwrap_or_default()).into_owned();
+                    let upload_id =
+                        String::from_utf8_lossy(it.next().unwrap_or_default()).into_owned();
+                    out.next_key_marker = Some(key.clone());
+                    out.next_upload_id_marker = Some(upload_id.clone());
+                    out.uploads.push(ListedUpload {
+                        key,
+                        upload_id,
+                        record: codec::decode(&v)?,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}

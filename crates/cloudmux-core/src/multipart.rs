@@ -1,0 +1,644 @@
+//! Multipart uploads: create, upload part (and part copy), complete, abort,
+//! list parts.
+
+use cloudmux_data::{BodyStream, ByteRange, Piece};
+use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
+use md5::{Digest, Md5};
+
+use crate::acl::{CannedAcl, Permission};
+use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
+use crate::digest::{self, BodyExpectations, ChecksumSource, ExpectedChecksum};
+use crate::object::{hex_md5, CommitExtras, PutObjectOutput, ReadConditions, WriteConditions};
+use crate::records::{self, ObjectMeta, ObjectRecord, PartRecord, PartSummary, UploadRecord};
+use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
+
+/// Smallest part other than the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Largest part.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Highest part number.
+pub const MAX_PARTS: u32 = 10_000;
+
+/// CreateMultipartUpload.
+#[derive(Debug, Clone, Default)]
+pub struct CreateUploadInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Metadata of the object to be.
+    pub meta: ObjectMeta,
+    /// Canned ACL.
+    pub acl: Option<CannedAcl>,
+    /// Placement override.
+    pub location: Option<String>,
+    /// `x-amz-checksum-algorithm` and `x-amz-checksum-type`.
+    pub checksum: Option<(ChecksumAlgorithm, Option<ChecksumType>)>,
+}
+
+/// A created upload.
+#[derive(Debug, Clone)]
+pub struct UploadInfo {
+    /// The upload id.
+    pub upload_id: String,
+    /// The declared checksum.
+    pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
+}
+
+/// UploadPart.
+pub struct UploadPartInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// Part number.
+    pub part_number: u32,
+    /// Body.
+    pub body: BodyStream,
+    /// What the body must match.
+    pub expect: BodyExpectations,
+}
+
+/// UploadPartCopy.
+#[derive(Debug, Clone)]
+pub struct UploadPartCopyInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// Part number.
+    pub part_number: u32,
+    /// Source bucket.
+    pub src_bucket: String,
+    /// Source key.
+    pub src_key: String,
+    /// `x-amz-copy-source-range`, inclusive.
+    pub range: Option<(u64, u64)>,
+    /// `x-amz-copy-source-if-*`.
+    pub conditions: ReadConditions,
+}
+
+/// An uploaded part's result.
+#[derive(Debug, Clone)]
+pub struct UploadPartOutput {
+    /// ETag without quotes.
+    pub etag: String,
+    /// The part checksum (algorithm, base64).
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+    /// Upload time, ms.
+    pub last_modified_ms: i64,
+}
+
+/// One entry of CompleteMultipartUpload's part list.
+#[derive(Debug, Clone)]
+pub struct CompletePart {
+    /// Part number.
+    pub part_number: u32,
+    /// ETag as sent (quotes allowed).
+    pub etag: String,
+    /// Checksums the client sent for the part (algorithm, base64).
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
+}
+
+/// CompleteMultipartUpload.
+#[derive(Debug, Clone)]
+pub struct CompleteUploadInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// The parts, as listed by the client.
+    pub parts: Vec<CompletePart>,
+    /// Conditional write headers.
+    pub conditions: WriteConditions,
+}
+
+/// ListParts.
+#[derive(Debug, Clone, Default)]
+pub struct ListPartsInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// part-number-marker.
+    pub marker: u32,
+    /// max-parts.
+    pub max_parts: usize,
+}
+
+/// A part as listed.
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    /// Part number.
+    pub part_number: u32,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Size.
+    pub size: u64,
+    /// Upload time, ms.
+    pub last_modified_ms: i64,
+    /// Checksum (base64), when the upload declared an algorithm.
+    pub checksum: Option<String>,
+}
+
+/// ListParts' page.
+#[derive(Debug, Clone)]
+pub struct ListPartsOutput {
+    /// The upload.
+    pub upload: UploadRecord,
+    /// Parts.
+    pub parts: Vec<PartInfo>,
+    /// More follow.
+    pub is_truncated: bool,
+    /// The last part number returned.
+    pub next_marker: Option<u32>,
+}
+
+fn check_part_number(n: u32) -> Result<()> {
+    if n == 0 || n > MAX_PARTS {
+        return Err(CoreError::InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Gateway {
+    async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadRecord> {
+        let raw = self
+            .meta
+            .get(&records::upload_key(bucket, key, upload_id))
+            .await?
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_owned()))?;
+        Ok(codec::decode(&raw)?)
+    }
+
+    /// CreateMultipartUpload.
+    pub async fn create_upload(
+        &self,
+        who: &Principal,
+        input: CreateUploadInput,
+    ) -> Result<UploadInfo> {
+        names::validate_key(&input.key)?;
+        let (bucket, _) = self
+            .bucket_for(who, &input.bucket, Permission::Write)
+            .await?;
+        let location = self.placement(&bucket, input.location.as_deref())?;
+        let checksum = match input.checksum {
+            None => None,
+            Some((alg, kind)) => {
+                let kind = kind.unwrap_or(alg.default_multipart_type());
+                let ok = match kind {
+                    ChecksumType::FullObject => alg.supports_full_object(),
+                    ChecksumType::Composite => alg.supports_composite(),
+                };
+                if !ok {
+                    return Err(CoreError::InvalidRequest(format!(
+                        "The {} checksum type cannot be used with the {} checksum algorithm.",
+                        kind.as_str(),
+                        alg.as_str().to_lowercase()
+                    )));
+                }
+                Some((alg, kind))
+            }
+        };
+        let owner = who.canonical_id().unwrap_or_default().to_owned();
+        let record = UploadRecord {
+            initiated_ms: now_ms(),
+            acl: input
+                .acl
+                .unwrap_or(CannedAcl::Private)
+                .expand(&owner, Some(&bucket.owner)),
+            owner,
+            meta: input.meta,
+            location,
+            checksum,
+        };
+        let upload_id = format!(
+            "{:012x}{}",
+            record.initiated_ms,
+            uuid::Uuid::new_v4().simple()
+        );
+        self.meta
+            .commit(Txn::new().put(
+                records::upload_key(&input.bucket, &input.key, &upload_id),
+                codec::encode(&record),
+            ))
+            .await?;
+        Ok(UploadInfo {
+            upload_id,
+            checksum,
+        })
+    }
+
+    /// UploadPart.
+    pub async fn upload_part(
+        &self,
+        who: &Principal,
+        input: UploadPartInput,
+    ) -> Result<UploadPartOutput> {
+        check_part_number(input.part_number)?;
+        self.bucket_for(who, &input.bucket, Permission::Write)
+            .await?;
+        let upload = self
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        let mut expect = input.expect;
+        expect.max_length = Some(MAX_PART_SIZE);
+        match (&expect.checksum, upload.checksum) {
+            (Some(c), Some((alg, _))) if c.algorithm != alg => {
+                return Err(CoreError::InvalidRequest(format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    alg.as_str().to_lowercase(),
+                    c.algorithm.as_str().to_lowercase()
+                )))
+            }
+            (None, Some((algorithm, _))) => {
+                expect.checksum = Some(ExpectedChecksum {
+                    algorithm,
+                    source: ChecksumSource::Compute,
+                })
+            }
+            _ => {}
+        }
+        let backend = self.locations.get(&upload.location)?.clone();
+        let (body, digests) = digest::verify(input.body, expect);
+        let staged = backend
+            .stage(body)
+            .await
+            .map_err(|e| self.data_err(&upload.location, e))?;
+        let d = digests
+            .get()
+            .ok_or_else(|| CoreError::Internal("part ended without digests".into()))?;
+        let part = PartRecord {
+            etag: hex_md5(&d),
+            size: d.size,
+            last_modified_ms: now_ms(),
+            staged,
+            checksum: d.checksum.as_ref().map(|(_, raw)| raw.clone()),
+        };
+        self.commit_part(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number,
+            &upload,
+            part,
+            d.checksum.map(|c| c.0),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        upload: &UploadRecord,
+        part: PartRecord,
+        alg: Option<ChecksumAlgorithm>,
+    ) -> Result<UploadPartOutput> {
+        let backend = self.locations.get(&upload.location)?.clone();
+        let pkey = records::part_key(upload_id, number);
+        let ukey = records::upload_key(bucket, key, upload_id);
+        let value = codec::encode(&part);
+        let previous = loop {
+            let old = self.meta.get(&pkey).await?;
+            let mut txn = Txn::new().require_present(ukey.clone());
+            txn = match &old {
+                Some(v) => txn.require_equals(pkey.clone(), v.clone()),
+                None => txn.require_absent(pkey.clone()),
+            };
+            match self.meta.commit(txn.put(pkey.clone(), value.clone())).await {
+                Ok(()) => break old,
+                Err(MetaError::Conflict) => {
+                    if self.meta.get(&ukey).await?.is_none() {
+                        let _ = backend.discard(&part.staged).await;
+                        return Err(CoreError::NoSuchUpload(upload_id.to_owned()));
+                    }
+                }
+                Err(e) => {
+                    let _ = backend.discard(&part.staged).await;
+                    return Err(e.into());
+                }
+            }
+        };
+        if let Some(old) = previous {
+            let old: PartRecord = codec::decode(&old)?;
+            if old.staged != part.staged {
+                let _ = backend.discard(&old.staged).await;
+            }
+        }
+        Ok(UploadPartOutput {
+            etag: part.etag,
+            checksum: alg.zip(part.checksum.as_deref().map(checksum::b64)),
+            last_modified_ms: part.last_modified_ms,
+        })
+    }
+
+    /// UploadPartCopy.
+    pub async fn upload_part_copy(
+        &self,
+        who: &Principal,
+        input: UploadPartCopyInput,
+    ) -> Result<UploadPartOutput> {
+        check_part_number(input.part_number)?;
+        self.bucket_for(who, &input.bucket, Permission::Write)
+            .await?;
+        let upload = self
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        self.bucket(&input.src_bucket).await?;
+        let (src, _) = self
+            .object(&input.src_bucket, &input.src_key)
+            .await?
+            .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
+        src.acl.check(who, Permission::Read)?;
+        input.conditions.evaluate(&src, true)?;
+        let range = match input.range {
+            None => None,
+            Some((first, last)) => {
+                if first > last || last >= src.size {
+                    return Err(CoreError::InvalidArgument(format!(
+                        "Range specified is not valid for source object of size: {}",
+                        src.size
+                    )));
+                }
+                Some(ByteRange { first, last })
+            }
+        };
+        let len = range.map_or(src.size, |r| r.last - r.first + 1);
+        if len > MAX_PART_SIZE {
+            return Err(CoreError::InvalidRequest(
+                "part copy source too large".into(),
+            ));
+        }
+        let src_backend = self.locations.get(&src.location)?.clone();
+        let body = src_backend
+            .read(&src.data, range)
+            .await
+            .map_err(|e| self.data_err(&src.location, e))?;
+        let expect = BodyExpectations {
+            length: Some(len),
+            checksum: upload.checksum.map(|(algorithm, _)| ExpectedChecksum {
+                algorithm,
+                source: ChecksumSource::Compute,
+            }),
+            ..Default::default()
+        };
+        let (body, digests) = digest::verify(body, expect);
+        let backend = self.locations.get(&upload.location)?.clone();
+        let staged = backend
+            .stage(body)
+            .await
+            .map_err(|e| self.data_err(&upload.location, e))?;
+        let d = digests
+            .get()
+            .ok_or_else(|| CoreError::Internal("part copy ended without digests".into()))?;
+        let part = PartRecord {
+            etag: hex_md5(&d),
+            size: d.size,
+            last_modified_ms: now_ms(),
+            staged,
+            checksum: d.checksum.as_ref().map(|(_, raw)| raw.clone()),
+        };
+        self.commit_part(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number,
+            &upload,
+            part,
+            d.checksum.map(|c| c.0),
+        )
+        .await
+    }
+
+    /// CompleteMultipartUpload.
+    pub async fn complete_upload(
+        &self,
+        who: &Principal,
+        input: CompleteUploadInput,
+    ) -> Result<PutObjectOutput> {
+        let (bucket, _) = self
+            .bucket_for(who, &input.bucket, Permission::Write)
+            .await?;
+        let upload = self
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        if input.parts.is_empty() {
+            return Err(CoreError::InvalidRequest(
+                "You must specify at least one part".into(),
+            ));
+        }
+        if input
+            .parts
+            .windows(2)
+            .any(|w| w[0].part_number >= w[1].part_number)
+        {
+            return Err(CoreError::InvalidPartOrder);
+        }
+        let mut parts = Vec::with_capacity(input.parts.len());
+        for p in &input.parts {
+            check_part_number(p.part_number)?;
+            let raw = self
+                .meta
+                .get(&records::part_key(&input.upload_id, p.part_number))
+                .await?
+                .ok_or_else(|| {
+                    CoreError::InvalidPart(format!("part {} was not uploaded", p.part_number))
+                })?;
+            let rec: PartRecord = codec::decode(&raw)?;
+            if p.etag.trim().trim_matches('"') != rec.etag {
+                return Err(CoreError::InvalidPart(format!(
+                    "the ETag of part {} does not match",
+                    p.part_number
+                )));
+            }
+            for (alg, value) in &p.checksums {
+                let stored = upload
+                    .checksum
+                    .filter(|(a, _)| a == alg)
+                    .and(rec.checksum.as_ref());
+                if stored.map(|s| checksum::b64(s)) != Some(value.clone()) {
+                    return Err(CoreError::InvalidPart(format!(
+                        "the {} checksum of part {} does not match",
+                        alg.as_str(),
+                        p.part_number
+                    )));
+                }
+            }
+            parts.push(rec);
+        }
+        if let Some(small) = parts[..parts.len() - 1]
+            .iter()
+            .position(|p| p.size < MIN_PART_SIZE)
+        {
+            let _ = small;
+            return Err(CoreError::EntityTooSmall);
+        }
+        let mut md5s = Md5::new();
+        for p in &parts {
+            let raw = hex::decode(&p.etag).map_err(|e| CoreError::Internal(e.to_string()))?;
+            md5s.update(raw);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
+        let stored_checksum = match upload.checksum {
+            None => None,
+            Some((alg, kind)) => Some(composite_checksum(alg, kind, &parts)?),
+        };
+        let size: u64 = parts.iter().map(|p| p.size).sum();
+        let backend = self.locations.get(&upload.location)?.clone();
+        let staged = backend
+            .assemble(
+                parts
+                    .iter()
+                    .map(|p| Piece::Staged(p.staged.clone()))
+                    .collect(),
+            )
+            .await
+            .map_err(|e| self.data_err(&upload.location, e))?;
+        let record = ObjectRecord {
+            size,
+            etag,
+            last_modified_ms: now_ms(),
+            owner: upload.owner.clone(),
+            acl: upload.acl.clone(),
+            meta: upload.meta.clone(),
+            location: upload.location.clone(),
+            data: cloudmux_data::DataRef {
+                locator: String::new(),
+                size,
+                stamp: 0,
+            },
+            parts: parts.iter().map(|p| PartSummary { size: p.size }).collect(),
+            checksum: stored_checksum,
+        };
+        let _ = bucket;
+        let ukey = records::upload_key(&input.bucket, &input.key, &input.upload_id);
+        let extras = CommitExtras {
+            upload: Some((ukey, input.upload_id.clone())),
+        };
+        let out = self
+            .commit_object_with(
+                who,
+                &input.bucket,
+                &input.key,
+                backend,
+                staged,
+                record,
+                &input.conditions,
+                extras,
+            )
+            .await?;
+        self.drop_parts(&upload.location, &input.upload_id).await?;
+        Ok(out)
+    }
+
+    /// AbortMultipartUpload.
+    pub async fn abort_upload(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<()> {
+        self.bucket_for(who, bucket, Permission::Write).await?;
+        let upload = self.upload(bucket, key, upload_id).await?;
+        let ukey = records::upload_key(bucket, key, upload_id);
+        match self
+            .meta
+            .commit(Txn::new().require_present(ukey.clone()).delete(ukey))
+            .await
+        {
+            Ok(()) => {}
+            Err(MetaError::Conflict) => return Err(CoreError::NoSuchUpload(upload_id.to_owned())),
+            Err(e) => return Err(e.into()),
+        }
+        self.drop_parts(&upload.location, upload_id).await
+    }
+
+    /// ListParts.
+    pub async fn list_parts(
+        &self,
+        who: &Principal,
+        input: ListPartsInput,
+    ) -> Result<ListPartsOutput> {
+        self.bucket_for(who, &input.bucket, Permission::Read)
+            .await?;
+        let upload = self
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        let start = records::part_key(
+            &input.upload_id,
+            input.marker.saturating_add(1).min(MAX_PARTS + 1),
+        );
+        let end = prefix_end(&records::parts_prefix(&input.upload_id)).unwrap_or_default();
+        let batch = self.meta.scan(&start, &end, input.max_parts + 1).await?;
+        let is_truncated = batch.len() > input.max_parts;
+        let mut parts = Vec::new();
+        for (k, v) in batch.into_iter().take(input.max_parts) {
+            let num = std::str::from_utf8(&k[k.len() - 5..])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let rec: PartRecord = codec::decode(&v)?;
+            parts.push(PartInfo {
+                part_number: num,
+                etag: rec.etag,
+                size: rec.size,
+                last_modified_ms: rec.last_modified_ms,
+                checksum: rec.checksum.as_deref().map(checksum::b64),
+            });
+        }
+        let next_marker = parts.last().map(|p| p.part_number);
+        Ok(ListPartsOutput {
+            upload,
+            parts,
+            is_truncated,
+            next_marker,
+        })
+    }
+}
+
+fn composite_checksum(
+    alg: ChecksumAlgorithm,
+    kind: ChecksumType,
+    parts: &[PartRecord],
+) -> Result<StoredChecksum> {
+    let raws: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|p| {
+            p.checksum
+                .clone()
+                .ok_or_else(|| CoreError::Internal("part without its checksum".into()))
+        })
+        .collect::<Result<_>>()?;
+    let value = match kind {
+        ChecksumType::Composite => alg.composite(&raws),
+        ChecksumType::FullObject => {
+            let mut acc = raws[0].clone();
+            for (raw, p) in raws.iter().zip(parts).skip(1) {
+                acc = alg
+                    .combine(&acc, raw, p.size)
+                    .ok_or_else(|| CoreError::Internal("full-object checksum of a SHA".into()))?;
+            }
+            checksum::b64(&acc)
+        }
+    };
+    Ok(StoredChecksum {
+        algorithm: alg,
+        value,
+        kind,
+    })
+}

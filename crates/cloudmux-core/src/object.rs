@@ -1,0 +1,794 @@
+//! Object operations: put, get and head (with conditions and ranges), delete,
+//! copy, and object ACLs.
+
+use std::sync::Arc;
+
+use cloudmux_data::{Backend, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Staged};
+use cloudmux_meta::{codec, MetaError, Txn};
+
+use crate::acl::{Acl, CannedAcl, Permission};
+use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
+use crate::digest::{self, BodyExpectations, ChecksumSource, Digests, ExpectedChecksum};
+use crate::records::{self, BucketRecord, ObjectMeta, ObjectRecord};
+use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
+
+/// Largest single PUT S3 accepts (5 GiB).
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Conditions on a write (conditional PUT).
+#[derive(Debug, Clone, Default)]
+pub struct WriteConditions {
+    /// `If-Match`: the current ETag must match.
+    pub if_match: Option<String>,
+    /// `If-None-Match: *`: the key must not exist.
+    pub if_none_match: Option<String>,
+}
+
+/// PutObject.
+pub struct PutObjectInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Body.
+    pub body: BodyStream,
+    /// What the body must match.
+    pub expect: BodyExpectations,
+    /// Metadata.
+    pub meta: ObjectMeta,
+    /// Canned ACL.
+    pub acl: Option<CannedAcl>,
+    /// Placement override (`x-amz-meta-scal-location-constraint`).
+    pub location: Option<String>,
+    /// Conditional write.
+    pub conditions: WriteConditions,
+}
+
+/// PutObject's (and CopyObject's) result.
+#[derive(Debug, Clone)]
+pub struct PutObjectOutput {
+    /// ETag without quotes.
+    pub etag: String,
+    /// Stored checksum.
+    pub checksum: Option<StoredChecksum>,
+    /// Last-Modified, ms.
+    pub last_modified_ms: i64,
+    /// Size.
+    pub size: u64,
+}
+
+/// A byte range request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeSpec {
+    /// `bytes=first-` or `bytes=first-last`.
+    FromTo(u64, Option<u64>),
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+impl RangeSpec {
+    /// Resolves against an object size; `None` when unsatisfiable.
+    pub fn resolve(self, size: u64) -> Option<ByteRange> {
+        match self {
+            RangeSpec::FromTo(first, last) => {
+                if first >= size {
+                    return None;
+                }
+                let last = last.map_or(size - 1, |l| l.min(size - 1));
+                Some(ByteRange { first, last })
+            }
+            RangeSpec::Suffix(n) => {
+                if n == 0 || size == 0 {
+                    return None;
+                }
+                Some(ByteRange {
+                    first: size.saturating_sub(n),
+                    last: size - 1,
+                })
+            }
+        }
+    }
+}
+
+/// The HTTP conditional headers of a read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadConditions {
+    /// If-Match.
+    pub if_match: Option<String>,
+    /// If-None-Match.
+    pub if_none_match: Option<String>,
+    /// If-Modified-Since, seconds since the epoch.
+    pub if_modified_since: Option<i64>,
+    /// If-Unmodified-Since, seconds since the epoch.
+    pub if_unmodified_since: Option<i64>,
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| {
+        let t = t.strip_prefix("W/").unwrap_or(t);
+        t == "*" || t.trim_matches('"') == etag
+    })
+}
+
+impl ReadConditions {
+    /// Evaluates as S3 does for GET and HEAD: a failed If-Match or
+    /// If-Unmodified-Since is 412; a failed If-None-Match or
+    /// If-Modified-Since is 304. `strict_304` makes the 304 cases 412 too
+    /// (the copy-source conditions).
+    pub fn evaluate(&self, rec: &ObjectRecord, copy_source: bool) -> Result<()> {
+        let lm = rec.last_modified_ms.div_euclid(1000);
+        let not_modified = || {
+            if copy_source {
+                CoreError::PreconditionFailed
+            } else {
+                CoreError::NotModified {
+                    etag: rec.etag.clone(),
+                    last_modified_ms: rec.last_modified_ms,
+                }
+            }
+        };
+        match &self.if_match {
+            Some(m) if !etag_matches(m, &rec.etag) => return Err(CoreError::PreconditionFailed),
+            Some(_) => {}
+            None => {
+                if self.if_unmodified_since.is_some_and(|t| lm > t) {
+                    return Err(CoreError::PreconditionFailed);
+                }
+            }
+        }
+        match &self.if_none_match {
+            Some(m) if etag_matches(m, &rec.etag) => return Err(not_modified()),
+            Some(_) => {}
+            None => {
+                if self.if_modified_since.is_some_and(|t| lm <= t) {
+                    return Err(not_modified());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// GetObject and HeadObject.
+#[derive(Debug, Clone, Default)]
+pub struct GetObjectInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Range header, parsed.
+    pub range: Option<RangeSpec>,
+    /// `partNumber`.
+    pub part_number: Option<u32>,
+    /// Conditional headers.
+    pub conditions: ReadConditions,
+    /// HEAD: no body is opened.
+    pub head: bool,
+}
+
+/// GetObject's result.
+pub struct GetObjectOutput {
+    /// The object's metadata.
+    pub record: ObjectRecord,
+    /// The body (absent for HEAD).
+    pub body: Option<BodyStream>,
+    /// The range served, when a range or part was asked for.
+    pub range: Option<ByteRange>,
+    /// Number of parts, when a part was asked for of a multipart object.
+    pub parts_count: Option<u32>,
+}
+
+/// CopyObject.
+#[derive(Debug, Clone)]
+pub struct CopyObjectInput {
+    /// Source bucket.
+    pub src_bucket: String,
+    /// Source key.
+    pub src_key: String,
+    /// Destination bucket.
+    pub bucket: String,
+    /// Destination key.
+    pub key: String,
+    /// `x-amz-metadata-directive: REPLACE`.
+    pub replace_metadata: bool,
+    /// The new metadata, used with REPLACE.
+    pub meta: ObjectMeta,
+    /// `x-amz-copy-source-if-*`.
+    pub conditions: ReadConditions,
+    /// Canned ACL for the copy.
+    pub acl: Option<CannedAcl>,
+    /// Placement override.
+    pub location: Option<String>,
+    /// `x-amz-checksum-algorithm` for the copy.
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+}
+
+/// One key's outcome in DeleteObjects.
+#[derive(Debug)]
+pub struct DeleteOutcome {
+    /// The key.
+    pub key: String,
+    /// The error, if it failed.
+    pub error: Option<CoreError>,
+}
+
+/// Extra work committed in the same transaction as an object record.
+#[derive(Debug, Default)]
+pub(crate) struct CommitExtras {
+    /// A multipart upload (record key, id) that must still exist and is removed.
+    pub upload: Option<(Vec<u8>, String)>,
+}
+
+pub(crate) fn hex_md5(d: &Digests) -> String {
+    hex::encode(d.md5)
+}
+
+impl Gateway {
+    /// Chooses the location of a new object: the per-object header, then the
+    /// bucket's location.
+    pub(crate) fn placement(
+        &self,
+        bucket: &BucketRecord,
+        requested: Option<&str>,
+    ) -> Result<String> {
+        match requested.filter(|s| !s.is_empty()) {
+            Some(l) if self.locations.contains(l) => Ok(l.to_owned()),
+            Some(l) => Err(CoreError::InvalidLocationConstraint(l.to_owned())),
+            None => Ok(bucket.location.clone()),
+        }
+    }
+
+    pub(crate) async fn object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectRecord, Vec<u8>)>> {
+        match self.meta.get(&records::object_key(bucket, key)).await? {
+            Some(raw) => Ok(Some((codec::decode(&raw)?, raw))),
+            None => Ok(None),
+        }
+    }
+
+    /// PutObject.
+    pub async fn put_object(
+        &self,
+        who: &Principal,
+        input: PutObjectInput,
+    ) -> Result<PutObjectOutput> {
+        names::validate_key(&input.key)?;
+        let (bucket, _) = self
+            .bucket_for(who, &input.bucket, Permission::Write)
+            .await?;
+        let location = self.placement(&bucket, input.location.as_deref())?;
+        let backend = self.locations.get(&location)?.clone();
+        let mut expect = input.expect;
+        if expect.max_length.is_none() {
+            expect.max_length = Some(MAX_PUT_SIZE);
+        }
+        let (body, digests) = digest::verify(input.body, expect);
+        let staged = backend
+            .stage(body)
+            .await
+            .map_err(|e| self.data_err(&location, e))?;
+        let d = digests
+            .get()
+            .ok_or_else(|| CoreError::Internal("body ended without digests".into()))?;
+        let owner = who.canonical_id().unwrap_or_default().to_owned();
+        let record = ObjectRecord {
+            size: d.size,
+            etag: hex_md5(&d),
+            last_modified_ms: now_ms(),
+            acl: input
+                .acl
+                .unwrap_or(CannedAcl::Private)
+                .expand(&owner, Some(&bucket.owner)),
+            owner,
+            meta: input.meta,
+            location: location.clone(),
+            data: DataRef {
+                locator: String::new(),
+                size: d.size,
+                stamp: 0,
+            },
+            parts: Vec::new(),
+            checksum: d.checksum.map(|(algorithm, raw)| StoredChecksum {
+                algorithm,
+                value: crate::checksum::b64(&raw),
+                kind: ChecksumType::FullObject,
+            }),
+        };
+        self.commit_object(
+            who,
+            &input.bucket,
+            &input.key,
+            backend,
+            staged,
+            record,
+            &input.conditions,
+        )
+        .await
+    }
+
+    /// Publishes staged data as `bucket/key` and commits its record.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn commit_object(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        key: &str,
+        backend: Arc<dyn Backend>,
+        staged: Staged,
+        record: ObjectRecord,
+        conditions: &WriteConditions,
+    ) -> Result<PutObjectOutput> {
+        self.commit_object_with(
+            who,
+            bucket,
+            key,
+            backend,
+            staged,
+            record,
+            conditions,
+            CommitExtras::default(),
+        )
+        .await
+    }
+
+    /// Publishes staged data as `bucket/key` and commits its record (with
+    /// `extras` in the same transaction), under the key's lock. On any failure
+    /// the staged or published data is removed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn commit_object_with(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        key: &str,
+        backend: Arc<dyn Backend>,
+        staged: Staged,
+        mut record: ObjectRecord,
+        conditions: &WriteConditions,
+        extras: CommitExtras,
+    ) -> Result<PutObjectOutput> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let existing = match self.object(bucket, key).await {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = backend.discard(&staged).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = check_write_conditions(conditions, existing.as_ref().map(|(r, _)| r)) {
+            let _ = backend.discard(&staged).await;
+            return Err(e);
+        }
+        let data = match backend
+            .publish(staged.clone(), ObjectPath { bucket, key })
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = backend.discard(&staged).await;
+                return Err(self.data_err(&record.location, e));
+            }
+        };
+        record.data = data.clone();
+        let okey = records::object_key(bucket, key);
+        let value = codec::encode(&record);
+        let mut attempts = 0;
+        let result = loop {
+            attempts += 1;
+            let (_, braw) = match self.bucket_for(who, bucket, Permission::Write).await {
+                Ok(b) => b,
+                Err(e) => break Err(e),
+            };
+            let mut txn = Txn::new().require_equals(records::bucket_key(bucket), braw);
+            txn = match &existing {
+                Some((_, raw)) => txn.require_equals(okey.clone(), raw.clone()),
+                None => txn.require_absent(okey.clone()),
+            };
+            if let Some((ukey, _)) = &extras.upload {
+                txn = txn.require_present(ukey.clone()).delete(ukey.clone());
+            }
+            match self.meta.commit(txn.put(okey.clone(), value.clone())).await {
+                Err(MetaError::Conflict) => {
+                    if let Some((ukey, id)) = &extras.upload {
+                        if matches!(self.meta.get(ukey).await, Ok(None)) {
+                            break Err(CoreError::NoSuchUpload(id.clone()));
+                        }
+                    }
+                    if attempts >= 8 {
+                        break Err(CoreError::Internal("object commit kept conflicting".into()));
+                    }
+                }
+                other => break other.map_err(CoreError::from),
+            }
+        };
+        if let Err(e) = result {
+            let _ = backend.delete(&data).await;
+            return Err(e);
+        }
+        if let Some((old, _)) = existing {
+            if old.location != record.location || old.data.locator != data.locator {
+                self.delete_data(&old).await;
+            }
+        }
+        Ok(PutObjectOutput {
+            etag: record.etag,
+            checksum: record.checksum,
+            last_modified_ms: record.last_modified_ms,
+            size: record.size,
+        })
+    }
+
+    pub(crate) async fn delete_data(&self, rec: &ObjectRecord) {
+        match self.locations.get(&rec.location) {
+            Ok(b) => {
+                if let Err(e) = b.delete(&rec.data).await {
+                    tracing::warn!(location = %rec.location, error = %e, "could not delete replaced data");
+                }
+            }
+            Err(e) => tracing::warn!(location = %rec.location, error = %e, "unknown location"),
+        }
+    }
+
+    pub(crate) fn data_err(&self, location: &str, e: DataError) -> CoreError {
+        match CoreError::from(e) {
+            CoreError::Unavailable { message, .. } => CoreError::Unavailable {
+                location: location.to_owned(),
+                message,
+            },
+            other => other,
+        }
+    }
+
+    /// GetObject / HeadObject.
+    pub async fn get_object(
+        &self,
+        who: &Principal,
+        input: GetObjectInput,
+    ) -> Result<GetObjectOutput> {
+        self.bucket(&input.bucket).await?;
+        if input.range.is_some() && input.part_number.is_some() {
+            return Err(CoreError::InvalidRequest(
+                "Cannot specify both Range header and partNumber query parameter".into(),
+            ));
+        }
+        for attempt in 0..3 {
+            let (rec, _) = self
+                .object(&input.bucket, &input.key)
+                .await?
+                .ok_or_else(|| CoreError::NoSuchKey(input.key.clone()))?;
+            rec.acl.check(who, Permission::Read)?;
+            input.conditions.evaluate(&rec, false)?;
+            let (range, parts_count) = resolve_range(&rec, input.range, input.part_number)?;
+            if input.head {
+                return Ok(GetObjectOutput {
+                    record: rec,
+                    body: None,
+                    range,
+                    parts_count,
+                });
+            }
+            let backend = self.locations.get(&rec.location)?;
+            match backend.read(&rec.data, range).await {
+                Ok(body) => {
+                    return Ok(GetObjectOutput {
+                        record: rec,
+                        body: Some(body),
+                        range,
+                        parts_count,
+                    })
+                }
+                Err(DataError::Stale(_)) | Err(DataError::NotFound(_)) if attempt < 2 => {
+                    // A writer replaced the data and has not committed yet:
+                    // wait for it by taking the key's lock once.
+                    drop(self.locks.lock(&input.bucket, &input.key).await);
+                }
+                Err(e) => return Err(self.data_err(&rec.location, e)),
+            }
+        }
+        Err(CoreError::Internal(format!(
+            "data of {}/{} keeps changing underneath",
+            input.bucket, input.key
+        )))
+    }
+
+    /// DeleteObject. Deleting a missing key succeeds.
+    pub async fn delete_object(&self, who: &Principal, bucket: &str, key: &str) -> Result<()> {
+        let (b, _) = self.bucket(bucket).await?;
+        names::validate_key(key)?;
+        let _guard = self.locks.lock(bucket, key).await;
+        let Some((rec, raw)) = self.object(bucket, key).await? else {
+            b.acl.check(who, Permission::Write)?;
+            return Ok(());
+        };
+        let bucket_owner = who.canonical_id() == Some(b.owner.as_str());
+        if !bucket_owner && !b.acl.allows(who, Permission::Write) {
+            return Err(CoreError::AccessDenied);
+        }
+        let okey = records::object_key(bucket, key);
+        match self
+            .meta
+            .commit(Txn::new().require_equals(okey.clone(), raw).delete(okey))
+            .await
+        {
+            Ok(()) | Err(MetaError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.delete_data(&rec).await;
+        Ok(())
+    }
+
+    /// DeleteObjects: each key independently.
+    pub async fn delete_objects(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<DeleteOutcome>> {
+        self.bucket(bucket).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let error = match self.delete_object(who, bucket, &key).await {
+                Ok(()) => None,
+                Err(CoreError::NoSuchBucket(b)) => return Err(CoreError::NoSuchBucket(b)),
+                Err(e) => Some(e),
+            };
+            out.push(DeleteOutcome { key, error });
+        }
+        Ok(out)
+    }
+
+    /// CopyObject.
+    pub async fn copy_object(
+        &self,
+        who: &Principal,
+        input: CopyObjectInput,
+    ) -> Result<PutObjectOutput> {
+        names::validate_key(&input.key)?;
+        self.bucket(&input.src_bucket).await?;
+        let (dst_bucket, _) = self
+            .bucket_for(who, &input.bucket, Permission::Write)
+            .await?;
+        let (src, _) = self
+            .object(&input.src_bucket, &input.src_key)
+            .await?
+            .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
+        src.acl.check(who, Permission::Read)?;
+        input.conditions.evaluate(&src, true)?;
+        let same = input.src_bucket == input.bucket && input.src_key == input.key;
+        if same
+            && !input.replace_metadata
+            && input.meta.storage_class.is_none()
+            && input.checksum_algorithm.is_none()
+            && input.location.is_none()
+        {
+            return Err(CoreError::InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself \
+                 without changing the object's metadata, storage class, website redirect location \
+                 or encryption attributes."
+                    .into(),
+            ));
+        }
+        let location = self.placement(&dst_bucket, input.location.as_deref())?;
+        let owner = who.canonical_id().unwrap_or_default().to_owned();
+        let meta = if input.replace_metadata {
+            input.meta.clone()
+        } else {
+            ObjectMeta {
+                storage_class: input
+                    .meta
+                    .storage_class
+                    .clone()
+                    .or(src.meta.storage_class.clone()),
+                ..src.meta.clone()
+            }
+        };
+        let acl = input
+            .acl
+            .unwrap_or(CannedAcl::Private)
+            .expand(&owner, Some(&dst_bucket.owner));
+        let wanted_alg = input
+            .checksum_algorithm
+            .or(src.checksum.as_ref().map(|c| c.algorithm));
+        if same
+            && location == src.location
+            && wanted_alg == src.checksum.as_ref().map(|c| c.algorithm)
+        {
+            return self.rewrite_metadata(who, &input, src, meta, acl).await;
+        }
+        let src_backend = self.locations.get(&src.location)?.clone();
+        let body = src_backend
+            .read(&src.data, None)
+            .await
+            .map_err(|e| self.data_err(&src.location, e))?;
+        let expect = BodyExpectations {
+            length: Some(src.size),
+            checksum: wanted_alg.map(|algorithm| ExpectedChecksum {
+                algorithm,
+                source: ChecksumSource::Compute,
+            }),
+            ..Default::default()
+        };
+        let (body, digests) = digest::verify(body, expect);
+        let backend = self.locations.get(&location)?.clone();
+        let staged = backend
+            .stage(body)
+            .await
+            .map_err(|e| self.data_err(&location, e))?;
+        let d = digests
+            .get()
+            .ok_or_else(|| CoreError::Internal("copy ended without digests".into()))?;
+        let record = ObjectRecord {
+            size: d.size,
+            etag: hex_md5(&d),
+            last_modified_ms: now_ms(),
+            owner,
+            acl,
+            meta,
+            location,
+            data: src.data.clone(),
+            parts: Vec::new(),
+            checksum: d.checksum.map(|(algorithm, raw)| StoredChecksum {
+                algorithm,
+                value: crate::checksum::b64(&raw),
+                kind: ChecksumType::FullObject,
+            }),
+        };
+        self.commit_object(
+            who,
+            &input.bucket,
+            &input.key,
+            backend,
+            staged,
+            record,
+            &WriteConditions::default(),
+        )
+        .await
+    }
+
+    /// A copy onto itself that keeps the data: only the record changes.
+    async fn rewrite_metadata(
+        &self,
+        who: &Principal,
+        input: &CopyObjectInput,
+        src: ObjectRecord,
+        meta: ObjectMeta,
+        acl: Acl,
+    ) -> Result<PutObjectOutput> {
+        let _guard = self.locks.lock(&input.bucket, &input.key).await;
+        let (cur, raw) = self
+            .object(&input.bucket, &input.key)
+            .await?
+            .ok_or_else(|| CoreError::NoSuchKey(input.key.clone()))?;
+        if cur.data != src.data {
+            return Err(CoreError::PreconditionFailed);
+        }
+        let record = ObjectRecord {
+            last_modified_ms: now_ms(),
+            owner: who.canonical_id().unwrap_or_default().to_owned(),
+            acl,
+            meta,
+            ..cur
+        };
+        let okey = records::object_key(&input.bucket, &input.key);
+        self.meta
+            .commit(
+                Txn::new()
+                    .require_equals(okey.clone(), raw)
+                    .put(okey, codec::encode(&record)),
+            )
+            .await
+            .map_err(|e| match e {
+                MetaError::Conflict => CoreError::PreconditionFailed,
+                e => e.into(),
+            })?;
+        Ok(PutObjectOutput {
+            etag: record.etag,
+            checksum: record.checksum,
+            last_modified_ms: record.last_modified_ms,
+            size: record.size,
+        })
+    }
+
+    /// GetObjectAcl.
+    pub async fn object_acl(&self, who: &Principal, bucket: &str, key: &str) -> Result<Acl> {
+        self.bucket(bucket).await?;
+        let (rec, _) = self
+            .object(bucket, key)
+            .await?
+            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        rec.acl.check(who, Permission::ReadAcp)?;
+        Ok(rec.acl)
+    }
+
+    /// PutObjectAcl with a canned ACL.
+    pub async fn put_object_acl(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        key: &str,
+        acl: CannedAcl,
+    ) -> Result<()> {
+        let (b, _) = self.bucket(bucket).await?;
+        let _guard = self.locks.lock(bucket, key).await;
+        let (mut rec, raw) = self
+            .object(bucket, key)
+            .await?
+            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        rec.acl.check(who, Permission::WriteAcp)?;
+        rec.acl = acl.expand(&rec.owner, Some(&b.owner));
+        let okey = records::object_key(bucket, key);
+        self.meta
+            .commit(
+                Txn::new()
+                    .require_equals(okey.clone(), raw)
+                    .put(okey, codec::encode(&rec)),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn check_write_conditions(c: &WriteConditions, existing: Option<&ObjectRecord>) -> Result<()> {
+    if let Some(m) = &c.if_none_match {
+        if m.trim() != "*" {
+            return Err(CoreError::NotImplemented(
+                "If-None-Match on PUT supports only *".into(),
+            ));
+        }
+        if existing.is_some() {
+            return Err(CoreError::PreconditionFailed);
+        }
+    }
+    if let Some(m) = &c.if_match {
+        match existing {
+            None => return Err(CoreError::NoSuchKey(String::new())),
+            Some(r) if !etag_matches(m, &r.etag) => return Err(CoreError::PreconditionFailed),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn resolve_range(
+    rec: &ObjectRecord,
+    range: Option<RangeSpec>,
+    part: Option<u32>,
+) -> Result<(Option<ByteRange>, Option<u32>)> {
+    if let Some(n) = part {
+        if n == 0 || n > 10_000 {
+            return Err(CoreError::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive".into(),
+            ));
+        }
+        if rec.parts.is_empty() {
+            if n != 1 {
+                return Err(CoreError::InvalidRange(rec.size));
+            }
+            let r = (rec.size > 0).then(|| ByteRange {
+                first: 0,
+                last: rec.size - 1,
+            });
+            return Ok((r, None));
+        }
+        let idx = n as usize - 1;
+        if idx >= rec.parts.len() {
+            return Err(CoreError::InvalidRange(rec.size));
+        }
+        let first: u64 = rec.parts[..idx].iter().map(|p| p.size).sum();
+        let size = rec.parts[idx].size;
+        let r = (size > 0).then(|| ByteRange {
+            first,
+            last: first + size - 1,
+        });
+        return Ok((r, Some(rec.parts.len() as u32)));
+    }
+    match range {
+        None => Ok((None, None)),
+        Some(spec) => match spec.resolve(rec.size) {
+            Some(r) => Ok((Some(r), None)),
+            None => Err(CoreError::InvalidRange(rec.size)),
+        },
+    }
+}

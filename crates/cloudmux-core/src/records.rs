@@ -1,0 +1,192 @@
+//! The records cloudmux keeps in the metadata store, and their keys.
+//!
+//! Key layout (all keys are bytes, sorted bytewise):
+//! - `b/<bucket>`: [`BucketRecord`]
+//! - `o/<bucket>/<key>`: [`ObjectRecord`]; keys contain no NUL, so byte order
+//!   within a bucket is S3's key order.
+//! - `u/<bucket>/<key>\0<upload-id>`: [`UploadRecord`]; upload ids start with a
+//!   fixed-width timestamp, so one key's uploads sort by initiation time.
+//! - `p/<upload-id>/<part number, 5 digits>`: [`PartRecord`].
+//!
+//! Every value is encoded with `cloudmux_meta::codec`, whose first byte is the
+//! record's format version.
+
+use cloudmux_data::{DataRef, Staged};
+use cloudmux_meta::codec::Record;
+use serde::{Deserialize, Serialize};
+
+use crate::acl::Acl;
+use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
+
+/// A bucket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// Owner's canonical id.
+    pub owner: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// The location holding the bucket's objects by default.
+    pub location: String,
+    /// The bucket ACL.
+    pub acl: Acl,
+    /// Whether CreateBucket named the location (GetBucketLocation reports it).
+    pub explicit_location: bool,
+}
+
+impl Record for BucketRecord {
+    const VERSION: u8 = 1;
+}
+
+/// The entity headers S3 stores with an object and returns on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityHeaders {
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Encoding (with `aws-chunked` removed).
+    pub content_encoding: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Expires, as sent.
+    pub expires: Option<String>,
+    /// Website redirect location.
+    pub website_redirect: Option<String>,
+}
+
+/// The metadata of an object, as written by PUT, copy or multipart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Entity headers.
+    pub headers: EntityHeaders,
+    /// User metadata (`x-amz-meta-*`), names lower-cased without the prefix.
+    pub user: Vec<(String, String)>,
+    /// Storage class as given (STANDARD when absent).
+    pub storage_class: Option<String>,
+}
+
+/// A part of a multipart object, kept for `partNumber` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSummary {
+    /// Part size in bytes.
+    pub size: u64,
+}
+
+/// An object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Last-Modified, ms since the epoch.
+    pub last_modified_ms: i64,
+    /// Owner's canonical id.
+    pub owner: String,
+    /// Object ACL.
+    pub acl: Acl,
+    /// Metadata.
+    pub meta: ObjectMeta,
+    /// The location holding the data.
+    pub location: String,
+    /// Where the data is inside the location.
+    pub data: DataRef,
+    /// Parts, for multipart objects (empty otherwise).
+    pub parts: Vec<PartSummary>,
+    /// The additional checksum, if any.
+    pub checksum: Option<StoredChecksum>,
+}
+
+impl Record for ObjectRecord {
+    const VERSION: u8 = 1;
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// Initiation time, ms since the epoch.
+    pub initiated_ms: i64,
+    /// Initiator's canonical id (also the object owner).
+    pub owner: String,
+    /// ACL the object will get.
+    pub acl: Acl,
+    /// Metadata the object will get.
+    pub meta: ObjectMeta,
+    /// Location that will hold the data.
+    pub location: String,
+    /// The checksum algorithm declared at Create, and its type.
+    pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
+}
+
+impl Record for UploadRecord {
+    const VERSION: u8 = 1;
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// ETag (hex MD5) without quotes.
+    pub etag: String,
+    /// Size.
+    pub size: u64,
+    /// Upload time, ms since the epoch.
+    pub last_modified_ms: i64,
+    /// Where the bytes are staged.
+    pub staged: Staged,
+    /// The part's raw checksum, when the upload declared an algorithm.
+    pub checksum: Option<Vec<u8>>,
+}
+
+impl Record for PartRecord {
+    const VERSION: u8 = 1;
+}
+
+/// Key of a bucket record.
+pub fn bucket_key(bucket: &str) -> Vec<u8> {
+    [b"b/", bucket.as_bytes()].concat()
+}
+
+/// First key of all bucket records.
+pub const BUCKETS_PREFIX: &[u8] = b"b/";
+
+/// Prefix of all object records of a bucket.
+pub fn objects_prefix(bucket: &str) -> Vec<u8> {
+    [b"o/", bucket.as_bytes(), b"/"].concat()
+}
+
+/// Key of an object record.
+pub fn object_key(bucket: &str, key: &str) -> Vec<u8> {
+    [b"o/", bucket.as_bytes(), b"/", key.as_bytes()].concat()
+}
+
+/// Prefix of all upload records of a bucket.
+pub fn uploads_prefix(bucket: &str) -> Vec<u8> {
+    [b"u/", bucket.as_bytes(), b"/"].concat()
+}
+
+/// Key of an upload record.
+pub fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+    [
+        b"u/",
+        bucket.as_bytes(),
+        b"/",
+        key.as_bytes(),
+        b"\0",
+        upload_id.as_bytes(),
+    ]
+    .concat()
+}
+
+/// Prefix of the part records of an upload.
+pub fn parts_prefix(upload_id: &str) -> Vec<u8> {
+    [b"p/", upload_id.as_bytes(), b"/"].concat()
+}
+
+/// Key of a part record.
+pub fn part_key(upload_id: &str, part: u32) -> Vec<u8> {
+    let mut k = parts_prefix(upload_id);
+    k.extend_from_slice(format!("{part:05}").as_bytes());
+    k
+}

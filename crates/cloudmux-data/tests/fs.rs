@@ -1,0 +1,736 @@
+//! Tests of the filesystem backend through its public API.
+
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloudmux_data::fs::{FsBackend, FsConfig};
+use cloudmux_data::{
+    Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Piece, Staged,
+};
+use futures_util::StreamExt;
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+/// A backend rooted at `<outer>/root`, where `<outer>` is a fresh temp dir
+/// that must never hold anything but `root` (and what a test plants).
+struct Env {
+    _dir: TempDir,
+    outer: PathBuf,
+    fs: FsBackend,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let outer = dir.path().canonicalize().unwrap();
+    let fs = FsBackend::open(&FsConfig {
+        path: outer.join("root"),
+    })
+    .unwrap();
+    Env {
+        _dir: dir,
+        outer,
+        fs,
+    }
+}
+
+impl Env {
+    fn root(&self) -> &Path {
+        self.fs.root()
+    }
+
+    fn outer_names(&self) -> Vec<String> {
+        names(&self.outer)
+    }
+
+    fn tmp_names(&self) -> Vec<String> {
+        names(&self.root().join(".cloudmux/tmp"))
+    }
+
+    async fn stage(&self, data: &[u8]) -> Staged {
+        self.fs.stage(body(data)).await.unwrap()
+    }
+
+    async fn put(&self, bucket: &str, key: &str, data: &[u8]) -> DataRef {
+        let staged = self.stage(data).await;
+        self.fs
+            .publish(staged, ObjectPath { bucket, key })
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, data: &DataRef, range: Option<ByteRange>) -> Vec<u8> {
+        collect(self.fs.read(data, range).await.unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A body stream yielding `data` in chunks of 1000 bytes.
+fn body(data: &[u8]) -> BodyStream {
+    let chunks: Vec<Result<Bytes, BodyError>> = data
+        .chunks(1000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures_util::stream::iter(chunks))
+}
+
+async fn collect(mut stream: BodyStream) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn hashed_locator(bucket: &str, key: &str) -> String {
+    format!(
+        "{bucket}/.cloudmux/keys/{}",
+        hex::encode(Sha256::digest(key.as_bytes()))
+    )
+}
+
+fn range(first: u64, last: u64) -> Option<ByteRange> {
+    Some(ByteRange { first, last })
+}
+
+#[test]
+fn config_parses_and_rejects_unknown_fields() {
+    let config: FsConfig = toml::from_str("path = \"/srv/data\"").unwrap();
+    assert_eq!(config.path, PathBuf::from("/srv/data"));
+    assert!(toml::from_str::<FsConfig>("path = \"/x\"\nbogus = 1").is_err());
+}
+
+#[tokio::test]
+async fn round_trip_is_a_plain_file() {
+    let env = env();
+    let data = pattern(3000, 1);
+    let dref = env.put("b", "photos/2024/a.jpg", &data).await;
+    assert_eq!(dref.locator, "b/photos/2024/a.jpg");
+    assert_eq!(dref.size, 3000);
+    let path = env.root().join("b/photos/2024/a.jpg");
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), dref.stamp);
+    assert_eq!(env.get(&dref, None).await, data);
+    assert!(env.tmp_names().is_empty());
+    assert_eq!(env.outer_names(), ["root"]);
+}
+
+#[tokio::test]
+async fn empty_object_round_trips() {
+    let env = env();
+    let dref = env.put("b", "empty", b"").await;
+    assert_eq!(dref.size, 0);
+    assert!(env.get(&dref, None).await.is_empty());
+}
+
+#[tokio::test]
+async fn ranges_stream_exactly_the_range() {
+    let env = env();
+    let data = pattern(700_000, 7);
+    let dref = env.put("b", "big", &data).await;
+    for (first, last) in [(0, 0), (5, 300_000), (262_143, 524_288), (699_999, 699_999)] {
+        let got = env.get(&dref, range(first, last)).await;
+        assert_eq!(got, &data[first as usize..=last as usize], "{first}-{last}");
+    }
+    let chunks: Vec<usize> = env
+        .fs
+        .read(&dref, None)
+        .await
+        .unwrap()
+        .map(|c| c.unwrap().len())
+        .collect()
+        .await;
+    assert!(chunks.iter().all(|&n| n <= 256 * 1024));
+    assert_eq!(chunks.iter().sum::<usize>(), data.len());
+    for bad in [range(10, 9), range(0, 700_000)] {
+        assert!(matches!(
+            env.fs.read(&dref, bad).await,
+            Err(DataError::Io(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn overwrite_keeps_the_path_and_old_delete_is_a_no_op() {
+    let env = env();
+    let old = env.put("b", "k", b"one").await;
+    let new = env.put("b", "k", b"two!").await;
+    assert_eq!(old.locator, new.locator);
+    assert_ne!(old.stamp, new.stamp);
+    assert!(matches!(
+        env.fs.read(&old, None).await,
+        Err(DataError::Stale(_))
+    ));
+    env.fs.delete(&old).await.unwrap();
+    assert_eq!(env.get(&new, None).await, b"two!");
+    env.fs.delete(&new).await.unwrap();
+    assert!(matches!(
+        env.fs.read(&new, None).await,
+        Err(DataError::NotFound(_))
+    ));
+    env.fs.delete(&new).await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_removes_empty_directories_up_to_the_bucket() {
+    let env = env();
+    let deep = env.put("b", "a/b/c/d", b"deep").await;
+    let side = env.put("b", "a/x", b"side").await;
+    env.fs.delete(&deep).await.unwrap();
+    assert!(!env.root().join("b/a/b").exists());
+    assert_eq!(names(&env.root().join("b/a")), ["x"]);
+    env.fs.delete(&side).await.unwrap();
+    assert!(!env.root().join("b/a").exists());
+    assert!(env.root().join("b").is_dir());
+    let hashed = env.put("b", "a//b", b"h").await;
+    env.fs.delete(&hashed).await.unwrap();
+    assert!(names(&env.root().join("b")).is_empty());
+    assert!(env.tmp_names().is_empty());
+}
+
+#[tokio::test]
+async fn unmappable_keys_go_to_the_hashed_area() {
+    let env = env();
+    env.put("b", "dir/child", b"child").await;
+    env.put("b", "file", b"file").await;
+    let long_component = "c".repeat(256);
+    let long_path = vec!["p".repeat(250); 17].join("/");
+    let keys = [
+        "dir",
+        "file/child",
+        "trailing/",
+        "a//b",
+        "./a",
+        "a/./b",
+        "../x",
+        "a/..",
+        "/abs",
+        "a\0b",
+        ".cloudmux",
+        "x/.cloudmux/y",
+        ".cloudmux/tmp/x",
+        "",
+        long_component.as_str(),
+        long_path.as_str(),
+    ];
+    let mut refs = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let data = pattern(100 + i, i as u8);
+        let dref = env.put("b", key, &data).await;
+        assert_eq!(dref.locator, hashed_locator("b", key), "key {key:?}");
+        refs.push((dref, data));
+    }
+    for (dref, data) in &refs {
+        assert_eq!(&env.get(dref, None).await, data);
+    }
+    let ok_component = "c".repeat(255);
+    let dref = env.put("b", &ok_component, b"fits").await;
+    assert_eq!(dref.locator, format!("b/{ok_component}"));
+    assert_eq!(env.outer_names(), ["root"]);
+    assert_eq!(names(env.root()), [".cloudmux", "b"]);
+}
+
+#[tokio::test]
+async fn file_then_child_and_child_then_file_are_both_readable() {
+    let env = env();
+    let a = env.put("b", "a", b"a").await;
+    let ab = env.put("b", "a/b", b"a/b").await;
+    assert_eq!(a.locator, "b/a");
+    assert_eq!(ab.locator, hashed_locator("b", "a/b"));
+    assert_eq!(env.get(&a, None).await, b"a");
+    assert_eq!(env.get(&ab, None).await, b"a/b");
+
+    let xy = env.put("b", "x/y", b"x/y").await;
+    let x = env.put("b", "x", b"x").await;
+    assert_eq!(xy.locator, "b/x/y");
+    assert_eq!(x.locator, hashed_locator("b", "x"));
+    assert_eq!(env.get(&xy, None).await, b"x/y");
+    assert_eq!(env.get(&x, None).await, b"x");
+
+    env.fs.delete(&xy).await.unwrap();
+    let x2 = env.put("b", "x", b"x again").await;
+    assert_eq!(x2.locator, "b/x");
+    env.fs.delete(&x).await.unwrap();
+    assert_eq!(env.get(&x2, None).await, b"x again");
+}
+
+#[tokio::test]
+async fn hostile_keys_stay_inside_the_root() {
+    let env = env();
+    let outside = env.outer.join("outside");
+    let keys = [
+        "../x".to_owned(),
+        "a/../../x".to_owned(),
+        "../../../../../../../../tmp/x".to_owned(),
+        format!("{}/x", outside.display()),
+        "a\0/../x".to_owned(),
+        "..\0".to_owned(),
+        "x".repeat(300),
+        format!("a/{}/b", "y".repeat(300)),
+        ".cloudmux/tmp/x".to_owned(),
+        "d/.cloudmux/keys/x".to_owned(),
+        "..".to_owned(),
+        ".".to_owned(),
+        "/".to_owned(),
+    ];
+    for key in &keys {
+        let dref = env.put("b", key, key.as_bytes()).await;
+        assert!(
+            dref.locator.starts_with("b/.cloudmux/keys/"),
+            "{key:?} -> {}",
+            dref.locator
+        );
+        assert_eq!(env.get(&dref, None).await, key.as_bytes());
+        assert_eq!(env.outer_names(), ["root"], "after {key:?}");
+    }
+    let passwd = std::fs::read("/etc/passwd").ok();
+    let dref = env.put("b", "/etc/passwd", b"not a passwd file").await;
+    assert_eq!(dref.locator, hashed_locator("b", "/etc/passwd"));
+    assert_eq!(std::fs::read("/etc/passwd").ok(), passwd);
+    assert_eq!(names(env.root()), [".cloudmux", "b"]);
+    assert_eq!(names(&env.root().join("b")), [".cloudmux"]);
+    assert!(env.tmp_names().is_empty());
+}
+
+#[tokio::test]
+async fn bad_bucket_names_and_locators_are_refused() {
+    let env = env();
+    for bucket in ["", ".", "..", ".cloudmux", "a/b", "a\0"] {
+        let staged = env.stage(b"x").await;
+        let result = env
+            .fs
+            .publish(staged.clone(), ObjectPath { bucket, key: "k" })
+            .await;
+        assert!(matches!(result, Err(DataError::Io(_))), "{bucket:?}");
+        env.fs.discard(&staged).await.unwrap();
+    }
+    let good = env.put("b", "k", b"x").await;
+    for locator in [
+        "b/../../x",
+        "/etc/passwd",
+        "b",
+        "../b/k",
+        "b//k",
+        ".cloudmux/tmp/x",
+    ] {
+        let dref = DataRef {
+            locator: locator.to_owned(),
+            ..good.clone()
+        };
+        assert!(env.fs.read(&dref, None).await.is_err(), "{locator:?}");
+        assert!(env.fs.delete(&dref).await.is_err(), "{locator:?}");
+    }
+    let bad_staged = Staged {
+        id: "../../b/k".to_owned(),
+        size: 1,
+    };
+    assert!(env.fs.read_staged(&bad_staged, None).await.is_err());
+    assert!(env.fs.discard(&bad_staged).await.is_err());
+    assert_eq!(env.get(&good, None).await, b"x");
+    assert_eq!(env.outer_names(), ["root"]);
+}
+
+#[tokio::test]
+async fn planted_symlinks_are_never_followed() {
+    let env = env();
+    let outside = env.outer.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("secret"), b"secret").unwrap();
+    env.fs.create_bucket_dir("b").await.unwrap();
+    symlink(&outside, env.root().join("b/evil")).unwrap();
+    symlink(outside.join("secret"), env.root().join("b/link")).unwrap();
+
+    let through_dir = env.put("b", "evil/x", b"through dir").await;
+    assert_eq!(through_dir.locator, hashed_locator("b", "evil/x"));
+    let deeper = env.put("b", "evil/new/x", b"deeper").await;
+    assert_eq!(deeper.locator, hashed_locator("b", "evil/new/x"));
+    let over_link = env.put("b", "link", b"over link").await;
+    assert_eq!(over_link.locator, hashed_locator("b", "link"));
+    let into_secret = env.put("b", "evil/secret", b"overwrite").await;
+    assert_eq!(into_secret.locator, hashed_locator("b", "evil/secret"));
+    assert_eq!(env.get(&through_dir, None).await, b"through dir");
+    assert_eq!(env.get(&over_link, None).await, b"over link");
+    assert_eq!(names(&outside), ["secret"]);
+    assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"secret");
+
+    // A published file replaced by a symlink reads as stale and is not deleted.
+    let victim = env.put("b", "victim", b"victim").await;
+    let victim_path = env.root().join("b/victim");
+    std::fs::remove_file(&victim_path).unwrap();
+    symlink(outside.join("secret"), &victim_path).unwrap();
+    assert!(matches!(
+        env.fs.read(&victim, None).await,
+        Err(DataError::Stale(_))
+    ));
+    env.fs.delete(&victim).await.unwrap();
+    assert!(std::fs::symlink_metadata(&victim_path).is_ok());
+    assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"secret");
+
+    // A directory on the way replaced by a symlink: reads fail, deletes skip.
+    let inner = env.put("b", "dir/inner", b"inner").await;
+    std::fs::rename(env.root().join("b/dir"), env.outer.join("moved")).unwrap();
+    symlink(env.outer.join("moved"), env.root().join("b/dir")).unwrap();
+    assert!(env.fs.read(&inner, None).await.is_err());
+    env.fs.delete(&inner).await.unwrap();
+    assert_eq!(
+        std::fs::read(env.outer.join("moved/inner")).unwrap(),
+        b"inner"
+    );
+
+    // A bucket directory that is a symlink makes publishing fail.
+    symlink(&outside, env.root().join("c")).unwrap();
+    let staged = env.stage(b"x").await;
+    assert!(env
+        .fs
+        .publish(
+            staged.clone(),
+            ObjectPath {
+                bucket: "c",
+                key: "k"
+            }
+        )
+        .await
+        .is_err());
+    env.fs.discard(&staged).await.unwrap();
+    assert_eq!(names(&outside), ["secret"]);
+    assert_eq!(env.outer_names(), ["moved", "outside", "root"]);
+}
+
+#[tokio::test]
+async fn a_failing_stream_leaves_no_temp_file() {
+    let env = env();
+    let chunks: Vec<Result<Bytes, BodyError>> = vec![
+        Ok(Bytes::from(vec![1u8; 100_000])),
+        Ok(Bytes::from(vec![2u8; 2_000_000])),
+        Err(BodyError::BadDigest),
+    ];
+    let result = env
+        .fs
+        .stage(Box::pin(futures_util::stream::iter(chunks)))
+        .await;
+    assert!(matches!(result, Err(DataError::Body(BodyError::BadDigest))));
+    assert!(env.tmp_names().is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_stage_leaves_no_temp_file() {
+    let env = env();
+    let stream = futures_util::stream::iter(vec![Ok(Bytes::from_static(b"start"))])
+        .chain(futures_util::stream::pending());
+    let staging = env.fs.stage(Box::pin(stream));
+    assert!(tokio::time::timeout(Duration::from_millis(100), staging)
+        .await
+        .is_err());
+    for _ in 0..200 {
+        if env.tmp_names().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("temp file left behind: {:?}", env.tmp_names());
+}
+
+#[tokio::test]
+async fn replaced_or_missing_files_are_detected() {
+    let env = env();
+    let dref = env.put("b", "k", b"original").await;
+    let path = env.root().join("b/k");
+    let by_hand = env.root().join("b/by-hand");
+    std::fs::write(&by_hand, b"replacement").unwrap();
+    std::fs::rename(&by_hand, &path).unwrap();
+    assert!(matches!(
+        env.fs.read(&dref, None).await,
+        Err(DataError::Stale(_))
+    ));
+    env.fs.delete(&dref).await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"replacement");
+
+    let edited = env.put("b", "e", b"12345").await;
+    std::fs::write(env.root().join("b/e"), b"123").unwrap();
+    assert!(matches!(
+        env.fs.read(&edited, None).await,
+        Err(DataError::Stale(_))
+    ));
+
+    let gone = env.put("b", "gone", b"x").await;
+    std::fs::remove_file(env.root().join("b/gone")).unwrap();
+    assert!(matches!(
+        env.fs.read(&gone, None).await,
+        Err(DataError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn staged_data_reads_and_discards() {
+    let env = env();
+    let data = pattern(5000, 3);
+    let staged = env.stage(&data).await;
+    assert_eq!(staged.size, 5000);
+    let all = collect(env.fs.read_staged(&staged, None).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(all, data);
+    let part = collect(env.fs.read_staged(&staged, range(10, 19)).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(part, &data[10..20]);
+    env.fs.discard(&staged).await.unwrap();
+    env.fs.discard(&staged).await.unwrap();
+    assert!(matches!(
+        env.fs.read_staged(&staged, None).await,
+        Err(DataError::NotFound(_))
+    ));
+    assert!(matches!(
+        env.fs
+            .publish(
+                staged,
+                ObjectPath {
+                    bucket: "b",
+                    key: "k"
+                }
+            )
+            .await,
+        Err(DataError::NotFound(_))
+    ));
+    assert!(env.tmp_names().is_empty());
+}
+
+#[tokio::test]
+async fn assemble_ten_thousand_pieces() {
+    let env = env();
+    let mut parts = Vec::new();
+    for i in 0..10 {
+        let data = pattern(i * 37, i as u8);
+        parts.push((env.stage(&data).await, data));
+    }
+    let published_data = pattern(1000, 99);
+    let published = env.put("b", "src", &published_data).await;
+    let mut pieces = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..10_000usize {
+        if i % 7 == 0 {
+            let first = (i % 900) as u64;
+            let r = ByteRange {
+                first,
+                last: first + 50,
+            };
+            pieces.push(Piece::Published(published.clone(), Some(r)));
+            expected.extend_from_slice(&published_data[first as usize..=first as usize + 50]);
+        } else {
+            let (staged, data) = &parts[i % parts.len()];
+            pieces.push(Piece::Staged(staged.clone()));
+            expected.extend_from_slice(data);
+        }
+    }
+    pieces.push(Piece::Published(published.clone(), None));
+    expected.extend_from_slice(&published_data);
+    let assembled = env.fs.assemble(pieces).await.unwrap();
+    assert_eq!(assembled.size, expected.len() as u64);
+    let got = collect(env.fs.read_staged(&assembled, None).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got, expected);
+
+    let before = env.tmp_names();
+    let missing = Staged {
+        id: uuid::Uuid::new_v4().to_string(),
+        size: 3,
+    };
+    let result = env
+        .fs
+        .assemble(vec![
+            Piece::Staged(parts[1].0.clone()),
+            Piece::Staged(missing),
+        ])
+        .await;
+    assert!(matches!(result, Err(DataError::NotFound(_))));
+    assert_eq!(env.tmp_names(), before);
+
+    let dref = env
+        .fs
+        .publish(
+            assembled,
+            ObjectPath {
+                bucket: "b",
+                key: "mpu",
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(env.root().join("b/mpu")).unwrap(), expected);
+    assert_eq!(env.get(&dref, range(5, 9)).await, &expected[5..10]);
+}
+
+#[tokio::test]
+async fn bucket_directories_are_created_and_removed() {
+    let env = env();
+    env.fs.create_bucket_dir("b").await.unwrap();
+    env.fs.create_bucket_dir("b").await.unwrap();
+    assert!(env.root().join("b").is_dir());
+    let plain = env.put("b", "x/y/z", b"1").await;
+    let hashed = env.put("b", "x/", b"2").await;
+    assert!(matches!(
+        env.fs.remove_bucket_dir("b").await,
+        Err(DataError::Io(e)) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty
+    ));
+    env.fs.delete(&plain).await.unwrap();
+    env.fs.delete(&hashed).await.unwrap();
+    std::fs::create_dir_all(env.root().join("b/left/over")).unwrap();
+    std::fs::create_dir_all(env.root().join("b/.cloudmux/keys")).unwrap();
+    env.fs.remove_bucket_dir("b").await.unwrap();
+    assert!(!env.root().join("b").exists());
+    env.fs.remove_bucket_dir("b").await.unwrap();
+    assert!(env.fs.create_bucket_dir("..").await.is_err());
+
+    Backend::create_bucket(&env.fs, "c").await.unwrap();
+    assert!(env.root().join("c").is_dir());
+    Backend::remove_bucket(&env.fs, "c").await.unwrap();
+    assert!(!env.root().join("c").exists());
+}
+
+#[tokio::test]
+async fn open_removes_unfinished_deletes_and_keeps_staged_data() {
+    let env = env();
+    let staged = env.stage(b"keep me").await;
+    std::fs::write(env.root().join(".cloudmux/tmp/leftover.del"), b"x").unwrap();
+    let reopened = FsBackend::open(&FsConfig {
+        path: env.outer.join("root"),
+    })
+    .unwrap();
+    assert_eq!(env.tmp_names(), std::slice::from_ref(&staged.id));
+    let got = collect(reopened.read_staged(&staged, None).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got, b"keep me");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_conflicting_publishes_all_read_back() {
+    let env = std::sync::Arc::new(env());
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        for key in [format!("k{i}"), format!("k{i}/x"), format!("k{i}/x/y")] {
+            let env = env.clone();
+            tasks.push(tokio::spawn(async move {
+                let dref = env.put("b", &key, key.as_bytes()).await;
+                (key, dref)
+            }));
+        }
+    }
+    for task in tasks {
+        let (key, dref) = task.await.unwrap();
+        assert_eq!(env.get(&dref, None).await, key.as_bytes());
+    }
+    assert!(env.tmp_names().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_racing_publish_never_loses_the_new_data() {
+    let env = std::sync::Arc::new(env());
+    for i in 0..40 {
+        let old = env.put("b", "r/k", b"old").await;
+        let sibling = env.put("b", &format!("d{i}/a"), b"a").await;
+        let staged = env.stage(b"new").await;
+        let staged_sibling = env.stage(b"b").await;
+        let sibling_key = format!("d{i}/b");
+        let (deleted, published, deleted_sibling, published_sibling) = tokio::join!(
+            env.fs.delete(&old),
+            env.fs.publish(
+                staged,
+                ObjectPath {
+                    bucket: "b",
+                    key: "r/k"
+                }
+            ),
+            env.fs.delete(&sibling),
+            env.fs.publish(
+                staged_sibling,
+                ObjectPath {
+                    bucket: "b",
+                    key: &sibling_key,
+                }
+            ),
+        );
+        deleted.unwrap();
+        deleted_sibling.unwrap();
+        assert_eq!(env.get(&published.unwrap(), None).await, b"new");
+        assert_eq!(env.get(&published_sibling.unwrap(), None).await, b"b");
+    }
+    assert!(env.tmp_names().is_empty());
+}
+
+/// Pieces of nasty keys.
+fn nasty_key() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("/".to_owned()),
+        Just(".".to_owned()),
+        Just("..".to_owned()),
+        Just("a".to_owned()),
+        Just("\0".to_owned()),
+        Just("\\".to_owned()),
+        Just(".cloudmux".to_owned()),
+        Just("a".repeat(200)),
+        Just("/".repeat(5)),
+        Just(".".repeat(300)),
+        Just("a".repeat(300)),
+    ];
+    proptest::collection::vec(token, 1..10).prop_map(|tokens| tokens.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn nasty_keys_round_trip_inside_the_root(
+        keys in proptest::collection::vec(nasty_key(), 1..8)
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let env = env();
+            let mut latest: std::collections::HashMap<String, (DataRef, Vec<u8>)> =
+                Default::default();
+            for (i, key) in keys.iter().enumerate() {
+                let data = pattern(i * 10 + 1, i as u8);
+                let dref = env.put("b", key, &data).await;
+                if dref.locator != hashed_locator("b", key) {
+                    assert_eq!(dref.locator, format!("b/{key}"));
+                    assert_eq!(std::fs::read(env.root().join(&dref.locator)).unwrap(), data);
+                }
+                if let Some((old, _)) = latest.insert(key.clone(), (dref, data)) {
+                    env.fs.delete(&old).await.unwrap();
+                }
+            }
+            for (dref, data) in latest.values() {
+                assert_eq!(&env.get(dref, None).await, data);
+            }
+            assert_eq!(env.outer_names(), ["root"]);
+            for (dref, _) in latest.values() {
+                env.fs.delete(dref).await.unwrap();
+            }
+            env.fs.remove_bucket_dir("b").await.unwrap();
+            assert_eq!(names(env.root()), [".cloudmux"]);
+            assert!(env.tmp_names().is_empty());
+        });
+    }
+}

@@ -1,0 +1,324 @@
+//! The one place where errors become S3 error codes, HTTP statuses and XML.
+//!
+//! Every failure of a request ends up as an [`S3Error`]: core errors via
+//! `From<CoreError>`, authentication errors via `From<AuthError>`, body errors
+//! via `From<BodyError>`, and protocol errors built here by the constructors.
+//! Anything unclassified becomes `InternalError`; its cause is logged and never
+//! shown to the client.
+
+use cloudmux_core::CoreError;
+use cloudmux_data::BodyError;
+use http::StatusCode;
+
+use crate::auth::AuthError;
+
+/// An S3 error response.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// S3 error code.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// Extra elements of the `<Error>` document (name, value).
+    pub extra: Vec<(&'static str, String)>,
+    /// Extra response headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+    /// Adds an element to the XML body.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extra.push((name, value.into()));
+        self
+    }
+    /// Adds a response header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// 400 InvalidArgument.
+    pub fn invalid_argument(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidArgument", msg)
+    }
+    /// 400 InvalidRequest.
+    pub fn invalid_request(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", msg)
+    }
+    /// 400 MalformedXML.
+    pub fn malformed_xml() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema.",
+        )
+    }
+    /// 501 NotImplemented.
+    pub fn not_implemented(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            format!("A header or query you provided implies functionality that is not implemented: {what}"),
+        )
+    }
+    /// 405 MethodNotAllowed.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+        )
+    }
+    /// 400 InvalidDigest.
+    pub fn invalid_digest() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidDigest",
+            "The Content-MD5 you specified is not valid.",
+        )
+    }
+    /// 411 MissingContentLength.
+    pub fn missing_content_length() -> Self {
+        Self::new(
+            StatusCode::LENGTH_REQUIRED,
+            "MissingContentLength",
+            "You must provide the Content-Length HTTP header.",
+        )
+    }
+    /// 400 RequestHeaderSectionTooLarge.
+    pub fn headers_too_large() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "RequestHeaderSectionTooLarge",
+            "Your request header section exceeds the maximum allowed size.",
+        )
+        .with("MaxSizeAllowed", "8192")
+    }
+    /// 400 MetadataTooLarge.
+    pub fn metadata_too_large() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        )
+        .with("MaxSizeAllowed", "2048")
+    }
+    /// 500 InternalError, with the cause logged.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    }
+}
+
+impl From<CoreError> for S3Error {
+    fn from(e: CoreError) -> Self {
+        use StatusCode as S;
+        match e {
+            CoreError::NoSuchBucket(b) => {
+                S3Error::new(S::NOT_FOUND, "NoSuchBucket", "The specified bucket does not exist")
+                    .with("BucketName", b)
+            }
+            CoreError::NoSuchKey(k) => {
+                S3Error::new(S::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").with("Key", k)
+            }
+            CoreError::NoSuchUpload(u) => S3Error::new(
+                S::NOT_FOUND,
+                "NoSuchUpload",
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+            )
+            .with("UploadId", u),
+            CoreError::BucketAlreadyOwnedByYou(b) => S3Error::new(
+                S::CONFLICT,
+                "BucketAlreadyOwnedByYou",
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            )
+            .with("BucketName", b),
+            CoreError::BucketAlreadyExists(b) => S3Error::new(
+                S::CONFLICT,
+                "BucketAlreadyExists",
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+            )
+            .with("BucketName", b),
+            CoreError::BucketNotEmpty(b) => S3Error::new(
+                S::CONFLICT,
+                "BucketNotEmpty",
+                "The bucket you tried to delete is not empty",
+            )
+            .with("BucketName", b),
+            CoreError::InvalidBucketName(b) => {
+                S3Error::new(S::BAD_REQUEST, "InvalidBucketName", "The specified bucket is not valid.")
+                    .with("BucketName", b)
+            }
+            CoreError::KeyTooLong => S3Error::new(
+                S::BAD_REQUEST,
+                "KeyTooLongError",
+                "Your key is too long",
+            )
+            .with("MaxSizeAllowed", "1024"),
+            CoreError::InvalidKey(m) => S3Error::invalid_argument(m),
+            CoreError::InvalidLocationConstraint(l) => S3Error::new(
+                S::BAD_REQUEST,
+                "InvalidLocationConstraint",
+                "The specified location-constraint is not valid",
+            )
+            .with("LocationConstraint", l),
+            CoreError::AccessDenied => S3Error::new(S::FORBIDDEN, "AccessDenied", "Access Denied"),
+            CoreError::PreconditionFailed => S3Error::new(
+                S::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            ),
+            CoreError::NotModified { .. } => S3Error::new(S::NOT_MODIFIED, "NotModified", "Not Modified"),
+            CoreError::InvalidRange(size) => S3Error::new(
+                S::RANGE_NOT_SATISFIABLE,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+            )
+            .with("ActualObjectSize", size.to_string())
+            .header("content-range", format!("bytes */{size}")),
+            CoreError::InvalidPart(m) => S3Error::new(
+                S::BAD_REQUEST,
+                "InvalidPart",
+                format!("One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. ({m})"),
+            ),
+            CoreError::InvalidPartOrder => S3Error::new(
+                S::BAD_REQUEST,
+                "InvalidPartOrder",
+                "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+            ),
+            CoreError::EntityTooSmall => S3Error::new(
+                S::BAD_REQUEST,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed object size.",
+            ),
+            CoreError::InvalidArgument(m) => S3Error::invalid_argument(m),
+            CoreError::InvalidRequest(m) => S3Error::invalid_request(m),
+            CoreError::NotImplemented(m) => S3Error::not_implemented(&m),
+            CoreError::Body(b) => b.into(),
+            CoreError::Unavailable { location, message } => {
+                tracing::warn!(%location, error = %message, "location unavailable");
+                S3Error::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "Please reduce your request rate.",
+                )
+            }
+            CoreError::Internal(m) => S3Error::internal(m),
+        }
+    }
+}
+
+impl From<BodyError> for S3Error {
+    fn from(e: BodyError) -> Self {
+        use StatusCode as S;
+        match e {
+            BodyError::Io(m) => S3Error::new(
+                S::BAD_REQUEST,
+                "IncompleteBody",
+                format!("The request body could not be read: {m}"),
+            ),
+            BodyError::Incomplete => S3Error::new(
+                S::BAD_REQUEST,
+                "IncompleteBody",
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            ),
+            BodyError::TooLarge => S3Error::new(
+                S::BAD_REQUEST,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+            ),
+            BodyError::BadDigest => S3Error::new(
+                S::BAD_REQUEST,
+                "BadDigest",
+                "The Content-MD5 you specified did not match what we received.",
+            ),
+            BodyError::ChecksumMismatch(alg) => S3Error::new(
+                S::BAD_REQUEST,
+                "BadDigest",
+                format!("The {alg} you specified did not match the calculated checksum."),
+            ),
+            BodyError::Sha256Mismatch => S3Error::new(
+                S::BAD_REQUEST,
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
+            BodyError::ChunkSignature => S3Error::new(
+                S::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            ),
+            BodyError::MalformedChunk(m) => S3Error::new(
+                S::BAD_REQUEST,
+                "IncompleteBody",
+                format!("The request body is not valid aws-chunked encoding: {m}"),
+            ),
+            BodyError::MalformedTrailer(m) => S3Error::new(
+                S::BAD_REQUEST,
+                "MalformedTrailerError",
+                format!("The request contained trailing data that was not well-formed or did not conform to our published schema. ({m})"),
+            ),
+        }
+    }
+}
+
+impl From<AuthError> for S3Error {
+    fn from(e: AuthError) -> Self {
+        use StatusCode as S;
+        let msg = e.to_string();
+        match e {
+            AuthError::InvalidAccessKeyId { access_key } => {
+                S3Error::new(S::FORBIDDEN, "InvalidAccessKeyId", msg)
+                    .with("AWSAccessKeyId", access_key)
+            }
+            AuthError::SignatureDoesNotMatch(m) => {
+                let mut err = S3Error::new(S::FORBIDDEN, "SignatureDoesNotMatch", msg)
+                    .with("AWSAccessKeyId", m.access_key)
+                    .with("StringToSign", m.string_to_sign)
+                    .with("SignatureProvided", m.signature_provided);
+                if let Some(c) = m.canonical_request {
+                    err = err.with("CanonicalRequest", c);
+                }
+                err
+            }
+            AuthError::RequestTimeTooSkewed {
+                request_time,
+                server_time,
+            } => S3Error::new(S::FORBIDDEN, "RequestTimeTooSkewed", msg)
+                .with("RequestTime", request_time)
+                .with("ServerTime", server_time)
+                .with("MaxAllowedSkewMilliseconds", "900000"),
+            AuthError::AccessDenied(m) => S3Error::new(S::FORBIDDEN, "AccessDenied", m),
+            AuthError::AuthorizationHeaderMalformed(m) => {
+                S3Error::new(S::BAD_REQUEST, "AuthorizationHeaderMalformed", m)
+            }
+            AuthError::AuthorizationQueryParametersError(m) => {
+                S3Error::new(S::BAD_REQUEST, "AuthorizationQueryParametersError", m)
+            }
+            AuthError::InvalidRequest(m) => S3Error::invalid_request(m),
+            AuthError::InvalidArgument(m) => S3Error::invalid_argument(m),
+            AuthError::MissingSecurityHeader => {
+                S3Error::new(S::BAD_REQUEST, "MissingSecurityHeader", msg)
+            }
+            AuthError::NotImplemented(m) => S3Error::new(S::NOT_IMPLEMENTED, "NotImplemented", m),
+        }
+    }
+}
+
+/// Result alias for handlers.
+pub type S3Result<T> = Result<T, S3Error>;

@@ -1,0 +1,103 @@
+//! Bucket handlers.
+
+use cloudmux_core::Gateway;
+use http::{Response, StatusCode};
+
+use super::{empty, owner_elem, signed, xml};
+use crate::body::{self, ResBody};
+use crate::context::Req;
+use crate::error::{S3Error, S3Result};
+use crate::headers::{self, iso_date};
+use crate::router::Endpoint;
+use crate::xml::{self as x, XmlWriter};
+
+pub(super) async fn list_buckets(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    signed(&req.principal)?;
+    let buckets = gw.list_buckets(&req.principal).await?;
+    let me = req.principal.canonical_id().unwrap_or_default();
+    let mut w = XmlWriter::new("ListAllMyBucketsResult");
+    owner_elem(&mut w, gw, "Owner", me);
+    w.open("Buckets");
+    for b in &buckets {
+        w.open("Bucket")
+            .elem("Name", &b.name)
+            .elem("CreationDate", &iso_date(b.created_ms))
+            .elem("BucketRegion", gw.region())
+            .close("Bucket");
+    }
+    w.close("Buckets");
+    xml(w.finish("ListAllMyBucketsResult"))
+}
+
+pub(super) async fn create_bucket(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
+    signed(&req.principal)?;
+    headers::refuse_unsupported_write_headers(&req)?;
+    if req.header("x-amz-bucket-object-lock-enabled") == Some("true") {
+        return Err(S3Error::not_implemented("x-amz-bucket-object-lock-enabled"));
+    }
+    let acl = headers::canned_acl(&req)?;
+    let body = req.read_small_body().await?;
+    let constraint = x::parse_create_bucket(&body)?;
+    let name = req.bucket().to_owned();
+    gw.create_bucket(&req.principal, &name, constraint.as_deref(), acl)
+        .await?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("location", format!("/{name}"))
+        .header("content-length", 0)
+        .body(body::empty())
+        .map_err(S3Error::internal)
+}
+
+pub(super) async fn head_bucket(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    gw.head_bucket(&req.principal, req.bucket()).await?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("x-amz-bucket-region", gw.region())
+        .body(body::empty())
+        .map_err(S3Error::internal)
+}
+
+pub(super) async fn delete_bucket(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    gw.delete_bucket(&req.principal, req.bucket()).await?;
+    empty(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn get_location(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    let loc = gw.bucket_location(&req.principal, req.bucket()).await?;
+    let mut doc = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    match loc.constraint {
+        Some(c) => doc.push_str(&format!(
+            "<LocationConstraint xmlns=\"{}\">{}</LocationConstraint>",
+            x::NS,
+            quick_xml::escape::escape(c.as_str())
+        )),
+        None => doc.push_str(&format!("<LocationConstraint xmlns=\"{}\"/>", x::NS)),
+    }
+    xml(doc)
+}
+
+pub(super) async fn get_versioning(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    gw.bucket_location(&req.principal, req.bucket()).await?;
+    xml(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"{}\"/>",
+        x::NS
+    ))
+}
+
+/// GET of a bucket configuration that cannot be set yet: the bucket must
+/// exist and belong to the caller, then S3's "not configured" error.
+pub(super) async fn config_not_set(
+    gw: &Gateway,
+    req: Req,
+    sub: &'static str,
+) -> S3Result<Response<ResBody>> {
+    gw.bucket_location(&req.principal, req.bucket()).await?;
+    let (_, code) = Endpoint::not_set_code(sub);
+    Err(S3Error::new(
+        StatusCode::NOT_FOUND,
+        code,
+        format!("The {sub} configuration does not exist"),
+    )
+    .with("BucketName", req.bucket()))
+}

@@ -1,0 +1,369 @@
+//! Listing handlers: ListObjects v1 and v2, ListObjectVersions,
+//! ListMultipartUploads.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN;
+use base64::Engine;
+use cloudmux_core::records::ObjectRecord;
+use cloudmux_core::{Gateway, ListObjectsInput, ListUploadsInput};
+use http::Response;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::{owner_elem, xml};
+use crate::body::ResBody;
+use crate::context::Req;
+use crate::error::{S3Error, S3Result};
+use crate::headers::iso_date;
+use crate::xml::XmlWriter;
+
+/// What `encoding-type=url` leaves unescaped: unreserved characters and `/`.
+const KEY_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Encodes keys and prefixes as the request asked.
+struct Enc(bool);
+
+impl Enc {
+    fn from(req: &Req) -> S3Result<Self> {
+        match req.query.get("encoding-type") {
+            None => Ok(Enc(false)),
+            Some(v) if v.eq_ignore_ascii_case("url") => Ok(Enc(true)),
+            Some(_) => Err(S3Error::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+            )),
+        }
+    }
+    fn s(&self, v: &str) -> String {
+        if self.0 {
+            utf8_percent_encode(v, KEY_ESCAPE).to_string()
+        } else {
+            v.to_owned()
+        }
+    }
+}
+
+fn max_param(req: &Req, name: &str) -> S3Result<usize> {
+    match req.query.get(name) {
+        None => Ok(1000),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| n.min(1000) as usize)
+            .ok_or_else(|| {
+                S3Error::invalid_argument(format!(
+                    "Provided {name} not an integer or within integer range"
+                ))
+            }),
+    }
+}
+
+fn delimiter(req: &Req) -> Option<String> {
+    req.query
+        .get("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+}
+
+fn contents(w: &mut XmlWriter, gw: &Gateway, enc: &Enc, key: &str, r: &ObjectRecord, owner: bool) {
+    w.open("Contents")
+        .elem("Key", &enc.s(key))
+        .elem("LastModified", &iso_date(r.last_modified_ms))
+        .elem("ETag", &format!("\"{}\"", r.etag))
+        .elem("Size", &r.size.to_string());
+    if let Some(c) = &r.checksum {
+        w.elem("ChecksumAlgorithm", c.algorithm.as_str())
+            .elem("ChecksumType", c.kind.as_str());
+    }
+    if owner {
+        owner_elem(w, gw, "Owner", &r.owner);
+    }
+    w.elem(
+        "StorageClass",
+        r.meta.storage_class.as_deref().unwrap_or("STANDARD"),
+    )
+    .close("Contents");
+}
+
+fn prefixes(w: &mut XmlWriter, enc: &Enc, list: &[String]) {
+    for p in list {
+        w.open("CommonPrefixes")
+            .elem("Prefix", &enc.s(p))
+            .close("CommonPrefixes");
+    }
+}
+
+pub(super) async fn list_v1(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    let enc = Enc::from(&req)?;
+    let max_keys = max_param(&req, "max-keys")?;
+    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let marker = req
+        .query
+        .get("marker")
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    let delim = delimiter(&req);
+    let page = gw
+        .list_objects(
+            &req.principal,
+            ListObjectsInput {
+                bucket: req.bucket().to_owned(),
+                prefix: prefix.clone(),
+                delimiter: delim.clone(),
+                start_after: marker.clone(),
+                max_keys,
+            },
+        )
+        .await?;
+    let mut w = XmlWriter::new("ListBucketResult");
+    w.elem("Name", req.bucket())
+        .elem("Prefix", &enc.s(&prefix))
+        .elem("Marker", &enc.s(marker.as_deref().unwrap_or_default()))
+        .elem("MaxKeys", &max_keys.to_string());
+    if let Some(d) = &delim {
+        w.elem("Delimiter", &enc.s(d));
+    }
+    w.elem(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
+    if page.is_truncated && delim.is_some() {
+        w.opt(
+            "NextMarker",
+            page.last.as_deref().map(|l| enc.s(l)).as_deref(),
+        );
+    }
+    if enc.0 {
+        w.elem("EncodingType", "url");
+    }
+    for (k, r) in &page.objects {
+        contents(&mut w, gw, &enc, k, r, true);
+    }
+    prefixes(&mut w, &enc, &page.common_prefixes);
+    xml(w.finish("ListBucketResult"))
+}
+
+pub(super) async fn list_v2(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    let enc = Enc::from(&req)?;
+    let max_keys = max_param(&req, "max-keys")?;
+    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let token = req.query.get("continuation-token").map(str::to_owned);
+    let start_after = req
+        .query
+        .get("start-after")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let fetch_owner = req.query.get("fetch-owner") == Some("true");
+    let after = match &token {
+        Some(t) => Some(
+            TOKEN
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    S3Error::invalid_argument("The continuation token provided is incorrect")
+                })?,
+        ),
+        None => start_after.clone(),
+    };
+    let delim = delimiter(&req);
+    let page = gw
+        .list_objects(
+            &req.principal,
+            ListObjectsInput {
+                bucket: req.bucket().to_owned(),
+                prefix: prefix.clone(),
+                delimiter: delim.clone(),
+                start_after: after,
+                max_keys,
+            },
+        )
+        .await?;
+    let mut w = XmlWriter::new("ListBucketResult");
+    w.elem("Name", req.bucket())
+        .elem("Prefix", &enc.s(&prefix))
+        .elem("MaxKeys", &max_keys.to_string())
+        .elem(
+            "KeyCount",
+            &(page.objects.len() + page.common_prefixes.len()).to_string(),
+        );
+    if let Some(d) = &delim {
+        w.elem("Delimiter", &enc.s(d));
+    }
+    w.elem(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
+    w.opt("ContinuationToken", token.as_deref());
+    if page.is_truncated {
+        if let Some(last) = &page.last {
+            w.elem("NextContinuationToken", &TOKEN.encode(last));
+        }
+    }
+    w.opt(
+        "StartAfter",
+        start_after.as_deref().map(|s| enc.s(s)).as_deref(),
+    );
+    if enc.0 {
+        w.elem("EncodingType", "url");
+    }
+    for (k, r) in &page.objects {
+        contents(&mut w, gw, &enc, k, r, fetch_owner);
+    }
+    prefixes(&mut w, &enc, &page.common_prefixes);
+    xml(w.finish("ListBucketResult"))
+}
+
+pub(super) async fn list_versions(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    let enc = Enc::from(&req)?;
+    let max_keys = max_param(&req, "max-keys")?;
+    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let key_marker = req
+        .query
+        .get("key-marker")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let version_marker = req.query.get("version-id-marker").map(str::to_owned);
+    if version_marker.as_deref().is_some_and(|v| !v.is_empty()) && key_marker.is_none() {
+        return Err(S3Error::invalid_argument(
+            "A version-id marker cannot be specified without a key marker.",
+        ));
+    }
+    let delim = delimiter(&req);
+    let page = gw
+        .list_objects(
+            &req.principal,
+            ListObjectsInput {
+                bucket: req.bucket().to_owned(),
+                prefix: prefix.clone(),
+                delimiter: delim.clone(),
+                start_after: key_marker.clone(),
+                max_keys,
+            },
+        )
+        .await?;
+    let mut w = XmlWriter::new("ListVersionsResult");
+    w.elem("Name", req.bucket())
+        .elem("Prefix", &enc.s(&prefix))
+        .elem(
+            "KeyMarker",
+            &enc.s(key_marker.as_deref().unwrap_or_default()),
+        )
+        .elem(
+            "VersionIdMarker",
+            version_marker.as_deref().unwrap_or_default(),
+        )
+        .elem("MaxKeys", &max_keys.to_string());
+    if let Some(d) = &delim {
+        w.elem("Delimiter", &enc.s(d));
+    }
+    w.elem(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
+    if page.is_truncated {
+        if let Some(last) = &page.last {
+            w.elem("NextKeyMarker", &enc.s(last))
+                .elem("NextVersionIdMarker", "null");
+        }
+    }
+    if enc.0 {
+        w.elem("EncodingType", "url");
+    }
+    for (k, r) in &page.objects {
+        w.open("Version")
+            .elem("Key", &enc.s(k))
+            .elem("VersionId", "null")
+            .elem("IsLatest", "true")
+            .elem("LastModified", &iso_date(r.last_modified_ms))
+            .elem("ETag", &format!("\"{}\"", r.etag))
+            .elem("Size", &r.size.to_string());
+        owner_elem(&mut w, gw, "Owner", &r.owner);
+        w.elem(
+            "StorageClass",
+            r.meta.storage_class.as_deref().unwrap_or("STANDARD"),
+        )
+        .close("Version");
+    }
+    prefixes(&mut w, &enc, &page.common_prefixes);
+    xml(w.finish("ListVersionsResult"))
+}
+
+pub(super) async fn list_uploads(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    let enc = Enc::from(&req)?;
+    let max = max_param(&req, "max-uploads")?;
+    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let key_marker = req
+        .query
+        .get("key-marker")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let id_marker = req
+        .query
+        .get("upload-id-marker")
+        .filter(|s| !s.is_empty() && key_marker.is_some())
+        .map(str::to_owned);
+    let delim = delimiter(&req);
+    let page = gw
+        .list_uploads(
+            &req.principal,
+            ListUploadsInput {
+                bucket: req.bucket().to_owned(),
+                prefix: prefix.clone(),
+                delimiter: delim.clone(),
+                key_marker: key_marker.clone(),
+                upload_id_marker: id_marker.clone(),
+                max_uploads: max,
+            },
+        )
+        .await?;
+    let mut w = XmlWriter::new("ListMultipartUploadsResult");
+    w.elem("Bucket", req.bucket())
+        .elem(
+            "KeyMarker",
+            &enc.s(key_marker.as_deref().unwrap_or_default()),
+        )
+        .elem("UploadIdMarker", id_marker.as_deref().unwrap_or_default())
+        .elem(
+            "NextKeyMarker",
+            &enc.s(page.next_key_marker.as_deref().unwrap_or_default()),
+        )
+        .elem(
+            "NextUploadIdMarker",
+            page.next_upload_id_marker.as_deref().unwrap_or_default(),
+        )
+        .elem("Prefix", &enc.s(&prefix));
+    if let Some(d) = &delim {
+        w.elem("Delimiter", &enc.s(d));
+    }
+    w.elem("MaxUploads", &max.to_string()).elem(
+        "IsTruncated",
+        if page.is_truncated { "true" } else { "false" },
+    );
+    if enc.0 {
+        w.elem("EncodingType", "url");
+    }
+    for u in &page.uploads {
+        w.open("Upload")
+            .elem("Key", &enc.s(&u.key))
+            .elem("UploadId", &u.upload_id);
+        owner_elem(&mut w, gw, "Initiator", &u.record.owner);
+        owner_elem(&mut w, gw, "Owner", &u.record.owner);
+        w.elem(
+            "StorageClass",
+            u.record.meta.storage_class.as_deref().unwrap_or("STANDARD"),
+        )
+        .elem("Initiated", &iso_date(u.record.initiated_ms));
+        if let Some((alg, kind)) = u.record.checksum {
+            w.elem("ChecksumAlgorithm", alg.as_str())
+                .elem("ChecksumType", kind.as_str());
+        }
+        w.close("Upload");
+    }
+    prefixes(&mut w, &enc, &page.common_prefixes);
+    xml(w.finish("ListMultipartUploadsResult"))
+}

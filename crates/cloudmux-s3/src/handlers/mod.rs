@@ -1,0 +1,104 @@
+//! Handlers, grouped by feature. Each takes the gateway and a [`Req`] and
+//! returns a response or an [`S3Error`].
+
+mod acl;
+mod bucket;
+mod list;
+mod multipart;
+mod object;
+
+use cloudmux_core::{Gateway, Principal};
+use http::{Response, StatusCode};
+
+use crate::body::{self, ResBody};
+use crate::context::Req;
+use crate::error::{S3Error, S3Result};
+use crate::router::Endpoint;
+use crate::xml::XmlWriter;
+
+/// Runs the handler of an operation.
+pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response<ResBody>> {
+    use Endpoint as E;
+    if let Some(v) = req.query.get("versionId") {
+        if v != "null" && req.key.is_some() {
+            return Err(S3Error::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchVersion",
+                "The specified version does not exist.",
+            )
+            .with("Key", req.key())
+            .with("VersionId", v));
+        }
+    }
+    match ep {
+        E::ListBuckets => bucket::list_buckets(gw, req).await,
+        E::CreateBucket => bucket::create_bucket(gw, req).await,
+        E::HeadBucket => bucket::head_bucket(gw, req).await,
+        E::DeleteBucket => bucket::delete_bucket(gw, req).await,
+        E::GetBucketLocation => bucket::get_location(gw, req).await,
+        E::GetBucketVersioning => bucket::get_versioning(gw, req).await,
+        E::GetBucketConfigNotSet(sub) => bucket::config_not_set(gw, req, sub).await,
+        E::GetBucketAcl => acl::get_bucket_acl(gw, req).await,
+        E::PutBucketAcl => acl::put_bucket_acl(gw, req).await,
+        E::GetObjectAcl => acl::get_object_acl(gw, req).await,
+        E::PutObjectAcl => acl::put_object_acl(gw, req).await,
+        E::ListObjects => list::list_v1(gw, req).await,
+        E::ListObjectsV2 => list::list_v2(gw, req).await,
+        E::ListObjectVersions => list::list_versions(gw, req).await,
+        E::ListMultipartUploads => list::list_uploads(gw, req).await,
+        E::DeleteObjects => object::delete_objects(gw, req).await,
+        E::PutObject => object::put_object(gw, req).await,
+        E::CopyObject => object::copy_object(gw, req).await,
+        E::GetObject => object::get_object(gw, req, false).await,
+        E::HeadObject => object::get_object(gw, req, true).await,
+        E::DeleteObject => object::delete_object(gw, req).await,
+        E::CreateMultipartUpload => multipart::create(gw, req).await,
+        E::UploadPart => multipart::upload_part(gw, req).await,
+        E::UploadPartCopy => multipart::upload_part_copy(gw, req).await,
+        E::CompleteMultipartUpload => multipart::complete(gw, req).await,
+        E::AbortMultipartUpload => multipart::abort(gw, req).await,
+        E::ListParts => multipart::list_parts(gw, req).await,
+        E::NotImplemented(what) => Err(S3Error::not_implemented(what)),
+        E::MethodNotAllowed => Err(S3Error::method_not_allowed()),
+    }
+}
+
+/// A 200 response with an XML document.
+pub(crate) fn xml(doc: String) -> S3Result<Response<ResBody>> {
+    xml_status(StatusCode::OK, doc)
+}
+
+/// A response with an XML document and a status.
+pub(crate) fn xml_status(status: StatusCode, doc: String) -> S3Result<Response<ResBody>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .header("content-length", doc.len())
+        .body(body::full(doc))
+        .map_err(S3Error::internal)
+}
+
+/// An empty response.
+pub(crate) fn empty(status: StatusCode) -> S3Result<Response<ResBody>> {
+    Response::builder()
+        .status(status)
+        .body(body::empty())
+        .map_err(S3Error::internal)
+}
+
+/// Writes `<Owner>` (or another element of that shape).
+pub(crate) fn owner_elem(w: &mut XmlWriter, gw: &Gateway, elem: &str, id: &str) {
+    w.open(elem)
+        .elem("ID", id)
+        .elem("DisplayName", &gw.accounts().display_name(id))
+        .close(elem);
+}
+
+/// The account of a signed request, or AccessDenied.
+pub(crate) fn signed(p: &Principal) -> S3Result<()> {
+    if p.account().is_some() {
+        Ok(())
+    } else {
+        Err(S3Error::from(cloudmux_core::CoreError::AccessDenied))
+    }
+}

@@ -1,0 +1,214 @@
+//! Object handlers: put, get, head, delete, copy, delete-multiple.
+
+use cloudmux_core::checksum::ChecksumAlgorithm;
+use cloudmux_core::{CopyObjectInput, CoreError, Gateway, GetObjectInput, PutObjectInput};
+use http::{Response, StatusCode};
+
+use super::{empty, xml};
+use crate::body::{self, ResBody};
+use crate::context::Req;
+use crate::error::{S3Error, S3Result};
+use crate::headers::{self, http_date, iso_date};
+use crate::xml::{self as x, XmlWriter};
+
+/// Checks the request is a well-formed upload: it has a length, or it is
+/// aws-chunked with a decoded length, or it uses chunked transfer encoding.
+pub(super) fn require_length(req: &Req) -> S3Result<()> {
+    let chunked_te = req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if req.headers.contains_key("content-length")
+        || chunked_te
+        || req.headers.contains_key("x-amz-decoded-content-length")
+    {
+        Ok(())
+    } else {
+        Err(S3Error::missing_content_length())
+    }
+}
+
+pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
+    headers::refuse_unsupported_write_headers(&req)?;
+    require_length(&req)?;
+    let meta = headers::object_meta(&req)?;
+    let acl = headers::canned_acl(&req)?;
+    let (stream, expect) = body::request_stream(&mut req)?;
+    let out = gw
+        .put_object(
+            &req.principal,
+            PutObjectInput {
+                bucket: req.bucket().to_owned(),
+                key: req.key().to_owned(),
+                body: stream,
+                expect,
+                meta,
+                acl,
+                location: headers::placement(&req),
+                conditions: headers::write_conditions(&req),
+            },
+        )
+        .await?;
+    let mut b = Response::builder()
+        .status(StatusCode::OK)
+        .header("etag", format!("\"{}\"", out.etag))
+        .header("content-length", 0);
+    if let Some(c) = &out.checksum {
+        b = b
+            .header(c.algorithm.header_name(), &c.value)
+            .header("x-amz-checksum-type", c.kind.as_str());
+    }
+    b.body(body::empty()).map_err(S3Error::internal)
+}
+
+pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<Response<ResBody>> {
+    let part_number = match req.query.get("partNumber") {
+        None => None,
+        Some(v) => Some(v.parse::<u32>().map_err(|_| {
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?),
+    };
+    let range = req.header("range").and_then(headers::parse_range);
+    let input = GetObjectInput {
+        bucket: req.bucket().to_owned(),
+        key: req.key().to_owned(),
+        range,
+        part_number,
+        conditions: headers::read_conditions(&req, ""),
+        head,
+    };
+    let out = match gw.get_object(&req.principal, input).await {
+        Err(CoreError::NotModified {
+            etag,
+            last_modified_ms,
+        }) => {
+            return Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .header("etag", format!("\"{etag}\""))
+                .header("last-modified", http_date(last_modified_ms))
+                .body(body::empty())
+                .map_err(S3Error::internal);
+        }
+        other => other?,
+    };
+    let checksum_mode = req
+        .header("x-amz-checksum-mode")
+        .is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
+    let rec = &out.record;
+    let whole = out.range.is_none() && part_number.is_none();
+    let mut b = headers::object_headers(Response::builder(), rec, checksum_mode, whole);
+    if let Some(n) = out.parts_count {
+        b = b.header("x-amz-mp-parts-count", n);
+    }
+    let partial = out.range.is_some() || part_number.is_some();
+    let len = match out.range {
+        Some(r) => {
+            b = b.header(
+                "content-range",
+                format!("bytes {}-{}/{}", r.first, r.last, rec.size),
+            );
+            r.last - r.first + 1
+        }
+        None => rec.size,
+    };
+    b = b
+        .status(if partial {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
+        .header("content-length", len);
+    if !head {
+        b = headers::response_overrides(b, &req);
+    }
+    let body = match out.body {
+        Some(s) if len > 0 => body::stream(s),
+        _ => body::empty(),
+    };
+    b.body(body).map_err(S3Error::internal)
+}
+
+pub(super) async fn delete_object(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    gw.delete_object(&req.principal, req.bucket(), req.key())
+        .await?;
+    empty(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
+    let body = req.read_small_body().await?;
+    let doc = x::parse_delete(&body)?;
+    if doc.objects.is_empty() || doc.objects.len() > 1000 {
+        return Err(S3Error::malformed_xml());
+    }
+    let quiet = doc.quiet.unwrap_or(false);
+    let mut w = XmlWriter::new("DeleteResult");
+    let mut keys = Vec::with_capacity(doc.objects.len());
+    let mut versions = Vec::with_capacity(doc.objects.len());
+    for o in doc.objects {
+        keys.push(o.key);
+        versions.push(o.version_id);
+    }
+    let outcomes = gw
+        .delete_objects(&req.principal, req.bucket(), keys)
+        .await?;
+    for (o, version) in outcomes.into_iter().zip(versions) {
+        match o.error {
+            None if quiet => {}
+            None => {
+                w.open("Deleted").elem("Key", &o.key);
+                w.opt("VersionId", version.as_deref());
+                w.close("Deleted");
+            }
+            Some(e) => {
+                let e = S3Error::from(e);
+                w.open("Error")
+                    .elem("Key", &o.key)
+                    .elem("Code", e.code)
+                    .elem("Message", &e.message)
+                    .close("Error");
+            }
+        }
+    }
+    xml(w.finish("DeleteResult"))
+}
+
+pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    headers::refuse_unsupported_write_headers(&req)?;
+    let (src_bucket, src_key) =
+        headers::parse_copy_source(req.header("x-amz-copy-source").unwrap_or_default())?;
+    let replace = match req.header("x-amz-metadata-directive") {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.")),
+    };
+    let checksum_algorithm = req
+        .header("x-amz-checksum-algorithm")
+        .map(|v| {
+            ChecksumAlgorithm::parse(v).ok_or_else(|| {
+                S3Error::invalid_request("Checksum algorithm provided is unsupported")
+            })
+        })
+        .transpose()?;
+    let input = CopyObjectInput {
+        src_bucket,
+        src_key,
+        bucket: req.bucket().to_owned(),
+        key: req.key().to_owned(),
+        replace_metadata: replace,
+        meta: headers::object_meta(&req)?,
+        conditions: headers::read_conditions(&req, "x-amz-copy-source-"),
+        acl: headers::canned_acl(&req)?,
+        location: headers::placement(&req),
+        checksum_algorithm,
+    };
+    let out = gw.copy_object(&req.principal, input).await?;
+    let mut w = XmlWriter::new("CopyObjectResult");
+    w.elem("LastModified", &iso_date(out.last_modified_ms))
+        .elem("ETag", &format!("\"{}\"", out.etag));
+    if let Some(c) = &out.checksum {
+        w.elem("ChecksumType", c.kind.as_str())
+            .elem(&format!("Checksum{}", c.algorithm.as_str()), &c.value);
+    }
+    xml(w.finish("CopyObjectResult"))
+}

@@ -1,0 +1,327 @@
+//! Request headers to core inputs, and object records to response headers.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use cloudmux_core::acl::CannedAcl;
+use cloudmux_core::records::{EntityHeaders, ObjectMeta, ObjectRecord};
+use cloudmux_core::{RangeSpec, ReadConditions, WriteConditions};
+use http::response::Builder;
+
+use crate::context::Req;
+use crate::error::{S3Error, S3Result};
+
+/// Largest total size of user metadata (names and values), as S3 allows.
+pub const MAX_USER_METADATA: usize = 2048;
+
+/// Formats ms since the epoch as an HTTP date.
+pub fn http_date(ms: i64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+/// Formats ms since the epoch as S3's XML timestamp (`2009-10-12T17:50:30.000Z`).
+pub fn iso_date(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+fn parse_http_date(v: &str) -> Option<i64> {
+    httpdate::parse_http_date(v.trim())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+/// The entity headers and user metadata of a write.
+pub fn object_meta(req: &Req) -> S3Result<ObjectMeta> {
+    let get = |n: &str| req.header(n).map(str::to_owned);
+    let content_encoding = req.header("content-encoding").and_then(|v| {
+        let kept: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    });
+    let mut user = Vec::new();
+    let mut size = 0;
+    for (name, value) in &req.headers {
+        if let Some(n) = name.as_str().strip_prefix("x-amz-meta-") {
+            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            size += n.len() + v.len();
+            user.push((n.to_owned(), v));
+        }
+    }
+    if size > MAX_USER_METADATA {
+        return Err(S3Error::metadata_too_large());
+    }
+    user.sort();
+    let storage_class = match req.header("x-amz-storage-class") {
+        None => None,
+        Some(c) => {
+            const CLASSES: [&str; 9] = [
+                "STANDARD",
+                "REDUCED_REDUNDANCY",
+                "STANDARD_IA",
+                "ONEZONE_IA",
+                "INTELLIGENT_TIERING",
+                "GLACIER",
+                "DEEP_ARCHIVE",
+                "GLACIER_IR",
+                "EXPRESS_ONEZONE",
+            ];
+            if !CLASSES.contains(&c) {
+                return Err(S3Error::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "InvalidStorageClass",
+                    "The storage class you specified is not valid",
+                ));
+            }
+            Some(c.to_owned())
+        }
+    };
+    Ok(ObjectMeta {
+        headers: EntityHeaders {
+            content_type: get("content-type"),
+            cache_control: get("cache-control"),
+            content_disposition: get("content-disposition"),
+            content_encoding,
+            content_language: get("content-language"),
+            expires: get("expires"),
+            website_redirect: get("x-amz-website-redirect-location"),
+        },
+        user,
+        storage_class,
+    })
+}
+
+/// Refuses request features that would otherwise be silently ignored.
+pub fn refuse_unsupported_write_headers(req: &Req) -> S3Result<()> {
+    for h in [
+        "x-amz-tagging",
+        "x-amz-object-lock-mode",
+        "x-amz-object-lock-retain-until-date",
+        "x-amz-object-lock-legal-hold",
+        "x-amz-server-side-encryption-customer-algorithm",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-grant-read",
+        "x-amz-grant-write",
+        "x-amz-grant-read-acp",
+        "x-amz-grant-write-acp",
+        "x-amz-grant-full-control",
+    ] {
+        if req.headers.contains_key(h) {
+            return Err(S3Error::not_implemented(h));
+        }
+    }
+    if let Some(sse) = req.header("x-amz-server-side-encryption") {
+        if sse != "AES256" {
+            return Err(S3Error::not_implemented("x-amz-server-side-encryption"));
+        }
+    }
+    Ok(())
+}
+
+/// The canned ACL of `x-amz-acl`.
+pub fn canned_acl(req: &Req) -> S3Result<Option<CannedAcl>> {
+    req.header("x-amz-acl")
+        .map(|v| CannedAcl::parse(v.trim()).map_err(S3Error::from))
+        .transpose()
+}
+
+/// The per-object placement header (Zenko-compatible).
+pub fn placement(req: &Req) -> Option<String> {
+    req.header("x-amz-meta-scal-location-constraint")
+        .map(str::to_owned)
+}
+
+/// GET/HEAD conditions, or the `x-amz-copy-source-if-*` ones with `prefix`.
+pub fn read_conditions(req: &Req, prefix: &str) -> ReadConditions {
+    let h = |n: &str| req.header(&format!("{prefix}{n}")).map(str::to_owned);
+    ReadConditions {
+        if_match: h("if-match"),
+        if_none_match: h("if-none-match"),
+        if_modified_since: h("if-modified-since").as_deref().and_then(parse_http_date),
+        if_unmodified_since: h("if-unmodified-since")
+            .as_deref()
+            .and_then(parse_http_date),
+    }
+}
+
+/// Conditional-write headers.
+pub fn write_conditions(req: &Req) -> WriteConditions {
+    WriteConditions {
+        if_match: req.header("if-match").map(str::to_owned),
+        if_none_match: req.header("if-none-match").map(str::to_owned),
+    }
+}
+
+/// Parses a `Range` header; syntactically invalid or multi-range values are
+/// ignored as S3 does.
+pub fn parse_range(v: &str) -> Option<RangeSpec> {
+    let spec = v.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return b.parse().ok().map(RangeSpec::Suffix);
+    }
+    let first: u64 = a.parse().ok()?;
+    if b.is_empty() {
+        return Some(RangeSpec::FromTo(first, None));
+    }
+    let last: u64 = b.parse().ok()?;
+    (last >= first).then_some(RangeSpec::FromTo(first, Some(last)))
+}
+
+/// Parses `x-amz-copy-source-range` (`bytes=first-last`).
+pub fn parse_copy_range(v: &str) -> S3Result<(u64, u64)> {
+    let bad = || {
+        S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+    };
+    let spec = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let first = a.parse().map_err(|_| bad())?;
+    let last = b.parse().map_err(|_| bad())?;
+    Ok((first, last))
+}
+
+/// Parses `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded,
+/// optionally `?versionId=`).
+pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
+    let bad = || {
+        S3Error::invalid_argument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+    };
+    let (path, query) = v.split_once('?').unwrap_or((v, ""));
+    if let Some(version) = query.strip_prefix("versionId=") {
+        if version != "null" {
+            return Err(S3Error::new(
+                http::StatusCode::NOT_FOUND,
+                "NoSuchVersion",
+                "The specified version does not exist.",
+            ));
+        }
+    }
+    let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+        .decode_utf8()
+        .map_err(|_| bad())?;
+    let (bucket, key) = decoded.split_once('/').ok_or_else(bad)?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err(bad());
+    }
+    Ok((bucket.to_owned(), key.to_owned()))
+}
+
+/// Adds the headers describing a stored object (GET, HEAD).
+pub fn object_headers(
+    mut b: Builder,
+    rec: &ObjectRecord,
+    checksum_mode: bool,
+    whole: bool,
+) -> Builder {
+    let h = &rec.meta.headers;
+    b = b
+        .header("last-modified", http_date(rec.last_modified_ms))
+        .header("etag", format!("\"{}\"", rec.etag))
+        .header("accept-ranges", "bytes")
+        .header(
+            "content-type",
+            h.content_type.as_deref().unwrap_or("binary/octet-stream"),
+        );
+    for (name, value) in [
+        ("cache-control", &h.cache_control),
+        ("content-disposition", &h.content_disposition),
+        ("content-encoding", &h.content_encoding),
+        ("content-language", &h.content_language),
+        ("expires", &h.expires),
+        ("x-amz-website-redirect-location", &h.website_redirect),
+    ] {
+        if let Some(v) = value {
+            b = b.header(name, v);
+        }
+    }
+    for (k, v) in &rec.meta.user {
+        b = b.header(format!("x-amz-meta-{k}"), v);
+    }
+    if let Some(sc) = rec
+        .meta
+        .storage_class
+        .as_deref()
+        .filter(|s| *s != "STANDARD")
+    {
+        b = b.header("x-amz-storage-class", sc);
+    }
+    if checksum_mode && whole {
+        if let Some(c) = &rec.checksum {
+            b = b
+                .header(c.algorithm.header_name(), &c.value)
+                .header("x-amz-checksum-type", c.kind.as_str());
+        }
+    }
+    b
+}
+
+/// Applies the `response-*` query overrides of GetObject.
+pub fn response_overrides(mut b: Builder, req: &Req) -> Builder {
+    for (param, header) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(v) = req.query.get(param) {
+            if let Some(hs) = b.headers_mut() {
+                if let Ok(v) = http::HeaderValue::from_str(v) {
+                    hs.insert(header, v);
+                }
+            }
+        }
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            parse_range("bytes=0-9"),
+            Some(RangeSpec::FromTo(0, Some(9)))
+        );
+        assert_eq!(parse_range("bytes=-5"), Some(RangeSpec::Suffix(5)));
+        assert_eq!(parse_range("bytes=10-"), Some(RangeSpec::FromTo(10, None)));
+        assert_eq!(parse_range("bytes=9-1"), None);
+        assert_eq!(parse_range("bytes=0-1,3-4"), None);
+        assert_eq!(parse_range("items=0-1"), None);
+    }
+
+    #[test]
+    fn copy_source() {
+        assert_eq!(
+            parse_copy_source("/b/a%20b/c").unwrap(),
+            ("b".to_owned(), "a b/c".to_owned())
+        );
+        assert_eq!(parse_copy_source("b/k?versionId=null").unwrap().1, "k");
+        assert!(parse_copy_source("b").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(iso_date(1_255_369_830_000), "2009-10-12T17:50:30.000Z");
+        assert_eq!(
+            http_date(1_255_369_830_000),
+            "Mon, 12 Oct 2009 17:50:30 GMT"
+        );
+    }
+}

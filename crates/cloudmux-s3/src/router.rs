@@ -1,0 +1,366 @@
+//! The S3 operation table: one enum, one classifier.
+//!
+//! [`Endpoint::classify`] turns a method, the addressed bucket and key, the
+//! query parameters and a few headers into the operation. Each variant carries
+//! nothing but what tells operations apart; handlers read their parameters from
+//! the request.
+
+use http::Method;
+
+/// Every operation cloudmux answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /`.
+    ListBuckets,
+    /// `PUT /bucket`.
+    CreateBucket,
+    /// `HEAD /bucket`.
+    HeadBucket,
+    /// `DELETE /bucket`.
+    DeleteBucket,
+    /// `GET /bucket?location`.
+    GetBucketLocation,
+    /// `GET /bucket?versioning`.
+    GetBucketVersioning,
+    /// `GET /bucket?acl`.
+    GetBucketAcl,
+    /// `PUT /bucket?acl`.
+    PutBucketAcl,
+    /// `GET /bucket`.
+    ListObjects,
+    /// `GET /bucket?list-type=2`.
+    ListObjectsV2,
+    /// `GET /bucket?versions`.
+    ListObjectVersions,
+    /// `GET /bucket?uploads`.
+    ListMultipartUploads,
+    /// `POST /bucket?delete`.
+    DeleteObjects,
+    /// `GET /bucket?<subresource>` for a configuration that cannot be set yet:
+    /// answered with S3's "not configured" error for that subresource.
+    GetBucketConfigNotSet(&'static str),
+    /// `PUT /bucket/key`.
+    PutObject,
+    /// `PUT /bucket/key` with `x-amz-copy-source`.
+    CopyObject,
+    /// `GET /bucket/key`.
+    GetObject,
+    /// `HEAD /bucket/key`.
+    HeadObject,
+    /// `DELETE /bucket/key`.
+    DeleteObject,
+    /// `GET /bucket/key?acl`.
+    GetObjectAcl,
+    /// `PUT /bucket/key?acl`.
+    PutObjectAcl,
+    /// `POST /bucket/key?uploads`.
+    CreateMultipartUpload,
+    /// `PUT /bucket/key?partNumber&uploadId`.
+    UploadPart,
+    /// `PUT /bucket/key?partNumber&uploadId` with `x-amz-copy-source`.
+    UploadPartCopy,
+    /// `POST /bucket/key?uploadId`.
+    CompleteMultipartUpload,
+    /// `DELETE /bucket/key?uploadId`.
+    AbortMultipartUpload,
+    /// `GET /bucket/key?uploadId`.
+    ListParts,
+    /// Recognised but not implemented; carries the subresource or feature.
+    NotImplemented(&'static str),
+    /// A method the resource does not accept.
+    MethodNotAllowed,
+}
+
+/// Bucket subresources whose GET has a "not configured" answer, with its S3
+/// error code.
+const BUCKET_CONFIG: &[(&str, &str)] = &[
+    ("cors", "NoSuchCORSConfiguration"),
+    ("lifecycle", "NoSuchLifecycleConfiguration"),
+    ("policy", "NoSuchBucketPolicy"),
+    ("tagging", "NoSuchTagSet"),
+    ("website", "NoSuchWebsiteConfiguration"),
+    ("replication", "ReplicationConfigurationNotFoundError"),
+    (
+        "encryption",
+        "ServerSideEncryptionConfigurationNotFoundError",
+    ),
+    ("object-lock", "ObjectLockConfigurationNotFoundError"),
+    ("publicAccessBlock", "NoSuchPublicAccessBlockConfiguration"),
+    ("ownershipControls", "OwnershipControlsNotFoundError"),
+];
+
+/// Other subresources S3 defines that cloudmux does not implement.
+const UNSUPPORTED: &[&str] = &[
+    "accelerate",
+    "analytics",
+    "attributes",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "logging",
+    "metadataTable",
+    "metrics",
+    "notification",
+    "policyStatus",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "torrent",
+    "session",
+    "renameObject",
+];
+
+impl Endpoint {
+    /// Classifies a request. `has` says whether a query parameter is present;
+    /// `copy_source` whether `x-amz-copy-source` is.
+    pub fn classify(
+        method: &Method,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        has: impl Fn(&str) -> bool,
+        list_type: Option<&str>,
+        copy_source: bool,
+    ) -> Endpoint {
+        use Endpoint as E;
+        let Some(_bucket) = bucket else {
+            return match *method {
+                Method::GET => E::ListBuckets,
+                _ => E::MethodNotAllowed,
+            };
+        };
+        for (sub, _) in BUCKET_CONFIG {
+            if has(sub) && !(key.is_some() && *sub == "tagging") {
+                if key.is_none() && *method == Method::GET {
+                    return E::GetBucketConfigNotSet(sub);
+                }
+                return E::NotImplemented(sub);
+            }
+        }
+        for sub in UNSUPPORTED {
+            if has(sub) {
+                return E::NotImplemented(sub);
+            }
+        }
+        if has("tagging") {
+            return E::NotImplemented("tagging");
+        }
+        match key {
+            None => match *method {
+                Method::GET if has("acl") => E::GetBucketAcl,
+                Method::GET if has("location") => E::GetBucketLocation,
+                Method::GET if has("versioning") => E::GetBucketVersioning,
+                Method::GET if has("uploads") => E::ListMultipartUploads,
+                Method::GET if has("versions") => E::ListObjectVersions,
+                Method::GET if list_type == Some("2") => E::ListObjectsV2,
+                Method::GET => E::ListObjects,
+                Method::PUT if has("acl") => E::PutBucketAcl,
+                Method::PUT if has("versioning") => E::NotImplemented("versioning"),
+                Method::PUT => E::CreateBucket,
+                Method::HEAD => E::HeadBucket,
+                Method::DELETE => E::DeleteBucket,
+                Method::POST if has("delete") => E::DeleteObjects,
+                Method::POST => E::NotImplemented("POST object (browser upload)"),
+                _ => E::MethodNotAllowed,
+            },
+            Some(_) => match *method {
+                Method::GET if has("acl") => E::GetObjectAcl,
+                Method::GET if has("uploadId") => E::ListParts,
+                Method::GET => E::GetObject,
+                Method::HEAD => E::HeadObject,
+                Method::PUT if has("acl") => E::PutObjectAcl,
+                Method::PUT if has("partNumber") && has("uploadId") => {
+                    if copy_source {
+                        E::UploadPartCopy
+                    } else {
+                        E::UploadPart
+                    }
+                }
+                Method::PUT if copy_source => E::CopyObject,
+                Method::PUT => E::PutObject,
+                Method::DELETE if has("uploadId") => E::AbortMultipartUpload,
+                Method::DELETE => E::DeleteObject,
+                Method::POST if has("uploads") => E::CreateMultipartUpload,
+                Method::POST if has("uploadId") => E::CompleteMultipartUpload,
+                _ => E::MethodNotAllowed,
+            },
+        }
+    }
+
+    /// The S3 error code for a [`Endpoint::GetBucketConfigNotSet`].
+    pub fn not_set_code(sub: &str) -> (&'static str, &'static str) {
+        BUCKET_CONFIG
+            .iter()
+            .find(|(s, _)| *s == sub)
+            .copied()
+            .unwrap_or(("", "NotImplemented"))
+    }
+
+    /// The operation name used in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::ListBuckets => "ListBuckets",
+            Endpoint::CreateBucket => "CreateBucket",
+            Endpoint::HeadBucket => "HeadBucket",
+            Endpoint::DeleteBucket => "DeleteBucket",
+            Endpoint::GetBucketLocation => "GetBucketLocation",
+            Endpoint::GetBucketVersioning => "GetBucketVersioning",
+            Endpoint::GetBucketAcl => "GetBucketAcl",
+            Endpoint::PutBucketAcl => "PutBucketAcl",
+            Endpoint::ListObjects => "ListObjects",
+            Endpoint::ListObjectsV2 => "ListObjectsV2",
+            Endpoint::ListObjectVersions => "ListObjectVersions",
+            Endpoint::ListMultipartUploads => "ListMultipartUploads",
+            Endpoint::DeleteObjects => "DeleteObjects",
+            Endpoint::GetBucketConfigNotSet(_) => "GetBucketConfig",
+            Endpoint::PutObject => "PutObject",
+            Endpoint::CopyObject => "CopyObject",
+            Endpoint::GetObject => "GetObject",
+            Endpoint::HeadObject => "HeadObject",
+            Endpoint::DeleteObject => "DeleteObject",
+            Endpoint::GetObjectAcl => "GetObjectAcl",
+            Endpoint::PutObjectAcl => "PutObjectAcl",
+            Endpoint::CreateMultipartUpload => "CreateMultipartUpload",
+            Endpoint::UploadPart => "UploadPart",
+            Endpoint::UploadPartCopy => "UploadPartCopy",
+            Endpoint::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Endpoint::AbortMultipartUpload => "AbortMultipartUpload",
+            Endpoint::ListParts => "ListParts",
+            Endpoint::NotImplemented(_) => "NotImplemented",
+            Endpoint::MethodNotAllowed => "MethodNotAllowed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Classifies a request line as the AWS API reference writes them.
+    fn c(line: &str, copy: bool) -> Endpoint {
+        let (method, target) = line.split_once(' ').unwrap();
+        let method: Method = method.parse().unwrap();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut segs = path.trim_start_matches('/').splitn(2, '/');
+        let bucket = segs.next().filter(|s| !s.is_empty());
+        let key = segs.next().filter(|s| !s.is_empty());
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let has = |k: &str| params.iter().any(|(n, _)| n == k);
+        let lt = params
+            .iter()
+            .find(|(n, _)| n == "list-type")
+            .map(|(_, v)| v.as_str());
+        Endpoint::classify(&method, bucket, key, has, lt, copy)
+    }
+
+    #[test]
+    fn aws_documentation_examples() {
+        use Endpoint as E;
+        assert_eq!(c("GET /", false), E::ListBuckets);
+        assert_eq!(c("PUT /amzn-s3-demo-bucket", false), E::CreateBucket);
+        assert_eq!(c("HEAD /amzn-s3-demo-bucket", false), E::HeadBucket);
+        assert_eq!(c("DELETE /amzn-s3-demo-bucket", false), E::DeleteBucket);
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?location", false),
+            E::GetBucketLocation
+        );
+        assert_eq!(c("GET /amzn-s3-demo-bucket?acl", false), E::GetBucketAcl);
+        assert_eq!(c("PUT /amzn-s3-demo-bucket?acl", false), E::PutBucketAcl);
+        assert_eq!(
+            c(
+                "GET /amzn-s3-demo-bucket?list-type=2&prefix=photos&delimiter=/",
+                false
+            ),
+            E::ListObjectsV2
+        );
+        assert_eq!(
+            c(
+                "GET /amzn-s3-demo-bucket?prefix=N&marker=Ned&max-keys=40",
+                false
+            ),
+            E::ListObjects
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?versions&key-marker=key2", false),
+            E::ListObjectVersions
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?uploads&max-uploads=3", false),
+            E::ListMultipartUploads
+        );
+        assert_eq!(
+            c("POST /amzn-s3-demo-bucket?delete", false),
+            E::DeleteObjects
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?cors", false),
+            E::GetBucketConfigNotSet("cors")
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket?lifecycle", false),
+            E::NotImplemented("lifecycle")
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/my-image.jpg", false),
+            E::PutObject
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/my-image.jpg", true),
+            E::CopyObject
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket/my-image.jpg", false),
+            E::GetObject
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket/my-image.jpg?partNumber=2", false),
+            E::GetObject
+        );
+        assert_eq!(
+            c("HEAD /amzn-s3-demo-bucket/my-image.jpg", false),
+            E::HeadObject
+        );
+        assert_eq!(
+            c("DELETE /amzn-s3-demo-bucket/my-image.jpg", false),
+            E::DeleteObject
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket/my-image.jpg?acl", false),
+            E::GetObjectAcl
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/my-image.jpg?acl", false),
+            E::PutObjectAcl
+        );
+        assert_eq!(
+            c("POST /amzn-s3-demo-bucket/example-object?uploads", false),
+            E::CreateMultipartUpload
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/my-movie.m2ts?partNumber=1&uploadId=VCVsb2FkIElEIGZvciBlbZZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZR", false),
+            E::UploadPart
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/example-object?partNumber=1&uploadId=VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA", true),
+            E::UploadPartCopy
+        );
+        assert_eq!(c("POST /amzn-s3-demo-bucket/example-object?uploadId=AAAsb2FkIElEIGZvciBlbHZpbmcncyWeeS1tb3ZpZS5tMnRzIRRwbG9hZA", false), E::CompleteMultipartUpload);
+        assert_eq!(c("DELETE /amzn-s3-demo-bucket/example-object?uploadId=VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZ", false), E::AbortMultipartUpload);
+        assert_eq!(c("GET /amzn-s3-demo-bucket/example-object?uploadId=XXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA&max-parts=2&part-number-marker=1", false), E::ListParts);
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket/example-object?tagging", false),
+            E::NotImplemented("tagging")
+        );
+        assert_eq!(
+            c("POST /amzn-s3-demo-bucket/example-object?restore", false),
+            E::NotImplemented("restore")
+        );
+        assert_eq!(
+            c("PATCH /amzn-s3-demo-bucket/k", false),
+            E::MethodNotAllowed
+        );
+        assert_eq!(c("PUT /", false), E::MethodNotAllowed);
+    }
+}

@@ -1,0 +1,318 @@
+//! The HTTP server: connections (plain or TLS), addressing, authentication,
+//! routing, and the error document. Every response carries a request id.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloudmux_core::{Gateway, Principal};
+use http::{HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::auth::{self, AuthContext, Authenticated, Credentials, SignedRequest};
+use crate::body::{self, ResBody};
+use crate::context::{Query, Req};
+use crate::error::{S3Error, S3Result};
+use crate::handlers;
+use crate::router::Endpoint;
+use crate::xml::XmlWriter;
+
+/// Largest request header section S3 accepts.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// Front-end settings.
+#[derive(Debug, Clone)]
+pub struct FrontConfig {
+    /// Region answered in headers and checked in signatures.
+    pub region: String,
+    /// Domains for virtual-hosted-style requests (`bucket.<domain>`).
+    pub domains: Vec<String>,
+}
+
+/// The S3 service: the gateway plus front-end settings.
+pub struct S3Service {
+    gw: Arc<Gateway>,
+    cfg: FrontConfig,
+}
+
+struct AccountCredentials<'a>(&'a Gateway);
+
+impl Credentials for AccountCredentials<'_> {
+    fn secret_for(&self, access_key: &str) -> Option<String> {
+        self.0
+            .accounts()
+            .by_access_key(access_key)
+            .map(|a| a.secret_key.clone())
+    }
+}
+
+fn request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
+impl S3Service {
+    /// A service over a gateway.
+    pub fn new(gw: Arc<Gateway>, cfg: FrontConfig) -> Arc<Self> {
+        Arc::new(Self { gw, cfg })
+    }
+
+    /// Accepts connections until `shutdown` resolves. With `tls`, every
+    /// connection is TLS.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return Ok(()),
+            };
+            let _ = stream.set_nodelay(true);
+            let me = self.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(s) => me.connection(TokioIo::new(s), peer).await,
+                        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    },
+                    None => me.connection(TokioIo::new(stream), peer).await,
+                }
+            });
+        }
+    }
+
+    async fn connection<I>(self: Arc<Self>, io: I, peer: SocketAddr)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let svc = service_fn(move |req| {
+            let me = self.clone();
+            async move { Ok::<_, Infallible>(me.handle(req).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .max_headers(256)
+            .max_buf_size(256 * 1024);
+        if let Err(e) = builder.serve_connection(io, svc).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+
+    /// Handles one request end to end.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<ResBody> {
+        let id = request_id();
+        let start = Instant::now();
+        let method = req.method().clone();
+        let resource = req.uri().path().to_owned();
+        let (result, op, bucket) = self.route(req).await;
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => error_response(e, &resource, &id, method == Method::HEAD),
+        };
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            h.insert("x-amz-request-id", v.clone());
+            h.insert("x-amz-id-2", v);
+        }
+        h.insert("server", HeaderValue::from_static("cloudmux"));
+        tracing::info!(
+            request_id = %id,
+            op,
+            bucket = bucket.as_deref().unwrap_or(""),
+            status = resp.status().as_u16(),
+            duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        resp
+    }
+
+    fn addressing(
+        &self,
+        req: &Request<Incoming>,
+    ) -> S3Result<(Option<String>, Option<String>, Option<String>)> {
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .map(|h| {
+                h.rsplit_once(':').map_or(h, |(name, port)| {
+                    if port.chars().all(|c| c.is_ascii_digit()) {
+                        name
+                    } else {
+                        h
+                    }
+                })
+            })
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let vhost = self.cfg.domains.iter().find_map(|d| {
+            host.strip_suffix(d.as_str())
+                .and_then(|b| b.strip_suffix('.'))
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned)
+        });
+        let decode = |s: &str| -> S3Result<String> {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| {
+                    S3Error::new(
+                        http::StatusCode::BAD_REQUEST,
+                        "InvalidURI",
+                        "Couldn't parse the specified URI.",
+                    )
+                })
+        };
+        let path = req.uri().path();
+        let path = path.strip_prefix('/').unwrap_or(path);
+        Ok(match vhost {
+            Some(b) => {
+                let key = Some(decode(path)?).filter(|k| !k.is_empty());
+                (Some(b.clone()), key, Some(b))
+            }
+            None => {
+                let (b, k) = path.split_once('/').unwrap_or((path, ""));
+                let bucket = Some(decode(b)?).filter(|b| !b.is_empty());
+                let key = Some(decode(k)?).filter(|k| !k.is_empty());
+                (bucket, key, None)
+            }
+        })
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+    ) -> (S3Result<Response<ResBody>>, &'static str, Option<String>) {
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            return (Err(S3Error::headers_too_large()), "-", None);
+        }
+        let (bucket, key, vhost_bucket) = match self.addressing(&req) {
+            Ok(x) => x,
+            Err(e) => return (Err(e), "-", None),
+        };
+        let (parts, incoming) = req.into_parts();
+        let signed = SignedRequest {
+            method: &parts.method,
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query(),
+            headers: &parts.headers,
+            virtual_host_bucket: vhost_bucket.as_deref(),
+        };
+        let ctx = AuthContext {
+            region: self.cfg.region.clone(),
+            now: time::OffsetDateTime::now_utc(),
+        };
+        let authn = auth::authenticate(&signed, &AccountCredentials(&self.gw), &ctx).and_then(
+            |a| match a {
+                Authenticated::Anonymous => {
+                    auth::unsigned_payload(&parts.headers).map(|p| (Principal::Anonymous, p))
+                }
+                Authenticated::Signed {
+                    access_key,
+                    payload,
+                } => {
+                    let account = self.gw.accounts().by_access_key(&access_key).cloned();
+                    match account {
+                        Some(a) => Ok((Principal::Account(a), payload)),
+                        None => Err(auth::AuthError::InvalidAccessKeyId { access_key }),
+                    }
+                }
+            },
+        );
+        let (principal, payload) = match authn {
+            Ok(x) => x,
+            Err(e) => return (Err(e.into()), "-", bucket),
+        };
+        let query = Query::parse(parts.uri.query());
+        let ep = Endpoint::classify(
+            &parts.method,
+            bucket.as_deref(),
+            key.as_deref(),
+            |k| query.has(k),
+            query.get("list-type"),
+            parts.headers.contains_key("x-amz-copy-source"),
+        );
+        let r = Req {
+            method: parts.method,
+            bucket: bucket.clone(),
+            key,
+            query,
+            headers: parts.headers,
+            body: Some(incoming),
+            principal,
+            payload,
+        };
+        (handlers::dispatch(&self.gw, ep, r).await, ep.name(), bucket)
+    }
+}
+
+/// Renders an error as S3 does: an `<Error>` document (none for HEAD and 304).
+fn error_response(e: S3Error, resource: &str, id: &str, head: bool) -> Response<ResBody> {
+    let mut b = Response::builder().status(e.status);
+    for (n, v) in &e.headers {
+        b = b.header(*n, v);
+    }
+    if head || e.status == http::StatusCode::NOT_MODIFIED {
+        return b
+            .body(body::empty())
+            .unwrap_or_else(|_| Response::new(body::empty()));
+    }
+    let mut w = XmlWriter::bare("Error");
+    w.elem("Code", e.code).elem("Message", &e.message);
+    for (n, v) in &e.extra {
+        w.elem(n, v);
+    }
+    w.elem("Resource", resource)
+        .elem("RequestId", id)
+        .elem("HostId", id);
+    let doc = w.finish("Error");
+    b.header("content-type", "application/xml")
+        .header("content-length", doc.len())
+        .body(body::full(doc))
+        .unwrap_or_else(|_| Response::new(body::empty()))
+}
+
+/// Loads a PEM certificate chain and key into a TLS acceptor.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

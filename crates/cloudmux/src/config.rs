@@ -1,0 +1,373 @@
+//! Configuration: one TOML file, overridden by environment variables, validated
+//! at startup with errors that name the field.
+//!
+//! Environment overrides: a variable `CLOUDMUX__A__B=value` sets the key `b` of
+//! table `a` (any depth; names are lower-cased, so
+//! `CLOUDMUX__LOCATIONS__LOCAL__PATH=/data` sets `[locations.local] path`). The
+//! value is read as a TOML value when it parses as one (`true`, `8000`,
+//! `["a","b"]`), else as a string. Secrets come from the file, from
+//! `*_file` (a file holding the secret) or from `*_env` (a variable holding it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "CLOUDMUX__";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The listening server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The metadata store.
+    #[serde(default)]
+    pub metadata: MetadataConfig,
+    /// Accounts; each has its own keys and its own buckets.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    /// Named locations (`[locations.NAME]`); see [`LocationConfig`].
+    #[serde(default)]
+    pub locations: BTreeMap<String, toml::Table>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on (`127.0.0.1:8000`; port 0 picks a free one).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The region this endpoint answers for; clients must sign for it.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Domains for virtual-hosted-style requests: `bucket.<domain>`.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// PEM certificate chain; with `tls_key`, the server speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            region: default_region(),
+            domains: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8000".into()
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+/// `[metadata]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataConfig {
+    /// Engine: `sled` (embedded, the default).
+    #[serde(default = "default_engine")]
+    pub engine: String,
+    /// Directory of the embedded engine's files.
+    #[serde(default = "default_meta_path")]
+    pub path: PathBuf,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        Self {
+            engine: default_engine(),
+            path: default_meta_path(),
+        }
+    }
+}
+
+fn default_engine() -> String {
+    "sled".into()
+}
+
+fn default_meta_path() -> PathBuf {
+    "./data/meta".into()
+}
+
+/// `[[accounts]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Account name; shown as the owner's DisplayName.
+    pub name: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key, inline.
+    pub secret_key: Option<String>,
+    /// A file holding the secret access key.
+    pub secret_key_file: Option<PathBuf>,
+    /// An environment variable holding the secret access key.
+    pub secret_key_env: Option<String>,
+    /// Optional e-mail address, for grants by e-mail.
+    pub email: Option<String>,
+}
+
+/// A location as configured: its type, whether it is the default, and the
+/// type's own settings (each type's config struct rejects unknown fields).
+#[derive(Debug, Clone)]
+pub struct LocationConfig {
+    /// The location's name.
+    pub name: String,
+    /// `default = true`: buckets without a LocationConstraint live here.
+    pub default: bool,
+    /// Type-specific settings.
+    pub kind: LocationKind,
+}
+
+/// The location types.
+#[derive(Debug, Clone)]
+pub enum LocationKind {
+    /// `type = "fs"`: the local filesystem.
+    Fs(cloudmux_data::fs::FsConfig),
+}
+
+/// A configuration error naming the offending field.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// Applies `CLOUDMUX__*` overrides from `vars` to a parsed TOML document.
+pub fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) {
+    for (name, value) in vars {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(value));
+        let mut table = &mut *doc;
+        for k in &keys[..keys.len() - 1] {
+            let entry = table
+                .entry(k.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            table = entry.as_table_mut().expect("just made a table");
+        }
+        table.insert(keys[keys.len() - 1].clone(), parsed);
+    }
+}
+
+impl Config {
+    /// Loads a file (or an empty document) and applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|e| err(format!("{}: {e}", p.display())))?
+            }
+            None => String::new(),
+        };
+        Self::parse(&text, std::env::vars())
+    }
+
+    /// Parses a document and applies overrides from `vars`.
+    pub fn parse(
+        text: &str,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut doc: toml::Table = text.parse().map_err(|e| err(format!("config: {e}")))?;
+        apply_env(&mut doc, vars);
+        let cfg: Config = toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| err(format!("config: {e}")))?;
+        if cfg.metadata.engine != "sled" {
+            return Err(err(format!(
+                "metadata.engine: unknown engine {:?} (supported: \"sled\")",
+                cfg.metadata.engine
+            )));
+        }
+        if cfg.server.tls_cert.is_some() != cfg.server.tls_key.is_some() {
+            return Err(err("server: tls_cert and tls_key must be given together"));
+        }
+        Ok(cfg)
+    }
+
+    /// The locations, validated: known types, known fields, exactly one
+    /// default (a single location is the default).
+    pub fn locations(&self) -> Result<Vec<LocationConfig>, ConfigError> {
+        let mut out = Vec::new();
+        for (name, table) in &self.locations {
+            let mut t = table.clone();
+            let field = |f: &str| format!("locations.{name}.{f}");
+            let default = match t.remove("default") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => b,
+                Some(_) => return Err(err(format!("{}: must be true or false", field("default")))),
+            };
+            let ty = match t.remove("type") {
+                Some(toml::Value::String(s)) => s,
+                Some(_) => return Err(err(format!("{}: must be a string", field("type")))),
+                None => return Err(err(format!("{}: missing (one of: \"fs\")", field("type")))),
+            };
+            let kind = match ty.as_str() {
+                "fs" => LocationKind::Fs(
+                    toml::Value::Table(t)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| err(format!("locations.{name}: {e}")))?,
+                ),
+                other => {
+                    return Err(err(format!(
+                        "{}: unknown location type {other:?} (supported: \"fs\")",
+                        field("type")
+                    )))
+                }
+            };
+            out.push(LocationConfig {
+                name: name.clone(),
+                default,
+                kind,
+            });
+        }
+        if out.is_empty() {
+            return Err(err("locations: at least one [locations.NAME] is required"));
+        }
+        if out.len() == 1 {
+            out[0].default = true;
+        }
+        match out.iter().filter(|l| l.default).count() {
+            1 => Ok(out),
+            0 => Err(err("locations: one location must have default = true")),
+            _ => Err(err("locations: only one location may have default = true")),
+        }
+    }
+
+    /// The accounts with their secrets resolved.
+    pub fn accounts(&self) -> Result<Vec<cloudmux_core::Account>, ConfigError> {
+        if self.accounts.is_empty() {
+            return Err(err("accounts: at least one [[accounts]] entry is required"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let field = |f: &str| format!("accounts[{i}] ({}).{f}", a.name);
+            if a.name.is_empty() {
+                return Err(err(format!("accounts[{i}].name: must not be empty")));
+            }
+            if a.access_key.is_empty() {
+                return Err(err(field("access_key") + ": must not be empty"));
+            }
+            if !seen.insert(a.access_key.clone()) {
+                return Err(err(field("access_key") + ": used by another account"));
+            }
+            let secret = match (&a.secret_key, &a.secret_key_file, &a.secret_key_env) {
+                (Some(s), None, None) => s.clone(),
+                (None, Some(f), None) => std::fs::read_to_string(f)
+                    .map_err(|e| {
+                        err(format!(
+                            "{}: {}: {e}",
+                            field("secret_key_file"),
+                            f.display()
+                        ))
+                    })?
+                    .trim()
+                    .to_owned(),
+                (None, None, Some(v)) => std::env::var(v).map_err(|_| {
+                    err(format!(
+                        "{}: environment variable {v} is not set",
+                        field("secret_key_env")
+                    ))
+                })?,
+                _ => {
+                    return Err(err(format!(
+                        "{}: give exactly one of secret_key, secret_key_file, secret_key_env",
+                        field("secret_key")
+                    )))
+                }
+            };
+            if secret.is_empty() {
+                return Err(err(field("secret_key") + ": must not be empty"));
+            }
+            let mut acc = cloudmux_core::Account::new(&a.name, &a.access_key, &secret);
+            acc.email = a.email.clone();
+            out.push(acc);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../config/cloudmux.toml");
+
+    #[test]
+    fn sample_config_loads() {
+        let c = Config::parse(SAMPLE, std::iter::empty()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8000");
+        assert_eq!(c.locations().unwrap().len(), 1);
+        assert_eq!(c.accounts().unwrap()[0].name, "admin");
+    }
+
+    #[test]
+    fn env_overrides_nested_keys() {
+        let vars = vec![
+            (
+                "CLOUDMUX__SERVER__LISTEN".to_owned(),
+                "0.0.0.0:9000".to_owned(),
+            ),
+            (
+                "CLOUDMUX__SERVER__DOMAINS".to_owned(),
+                "[\"s3.test\"]".to_owned(),
+            ),
+            (
+                "CLOUDMUX__LOCATIONS__LOCAL__PATH".to_owned(),
+                "/srv/objects".to_owned(),
+            ),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let c = Config::parse(SAMPLE, vars.into_iter()).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.server.domains, vec!["s3.test"]);
+        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind;
+        assert_eq!(fs.path, PathBuf::from("/srv/objects"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e =
+            Config::parse("[server]\nlisten = \"x\"\nbogus = 1\n", std::iter::empty()).unwrap_err();
+        assert!(e.0.contains("bogus"), "{e}");
+        let c = Config::parse(
+            "[locations.a]\ntype = \"fs\"\npath = \"/x\"\ncolour = 1\n",
+            std::iter::empty(),
+        )
+        .unwrap();
+        let e = c.locations().unwrap_err();
+        assert!(e.0.contains("locations.a") && e.0.contains("colour"), "{e}");
+        let c = Config::parse("[locations.a]\ntype = \"nfs\"\n", std::iter::empty()).unwrap();
+        assert!(c.locations().unwrap_err().0.contains("locations.a.type"));
+        let c = Config::parse(
+            "[[accounts]]\nname = \"a\"\naccess_key = \"k\"\nsecret_key = \"s\"\nsecret_key_env = \"E\"\n",
+            std::iter::empty(),
+        )
+        .unwrap();
+        assert!(c.accounts().unwrap_err().0.contains("exactly one"));
+    }
+}

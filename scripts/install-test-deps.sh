@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Install what the test suite needs on a fresh Debian machine (run as root).
+#
+#   scripts/install-test-deps.sh
+#
+# Idempotent: every item is checked first and only installed when missing or
+# at the wrong version, so a second run does no network access and takes
+# about a second. Only the package registries are used (Debian apt, PyPI,
+# crates.io). Prints one line per item saying what it did.
+#
+# Installs:
+#   - curl and openssl (apt) if missing; if openssl cannot be installed the
+#     Python `cryptography` package is installed instead (tests/py uses it to
+#     make the TLS certificate).
+#   - Python packages pinned in tests/py/requirements.txt (pytest, awscli v1,
+#     boto3/botocore with awscrt). Into the interpreter on PATH, or into
+#     ./.venv when that interpreter refuses system-wide installs (PEP 668).
+#   - cargo-nextest, only if `cargo nextest` is missing (built from crates.io).
+#
+# Environment:
+#   PYTHON   interpreter to use (default: .venv/bin/python if it exists,
+#            else python3)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+REQ="$ROOT/tests/py/requirements.txt"
+
+say() { printf 'install-test-deps: %s\n' "$*"; }
+
+APT_UPDATED=0
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "apt-get not available; cannot install $*"
+        return 1
+    fi
+    if [ "$APT_UPDATED" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# ---- system tools -----------------------------------------------------------
+for tool in curl openssl; do
+    if command -v "$tool" >/dev/null 2>&1; then
+        say "$tool: present ($(command -v "$tool"))"
+    elif apt_install "$tool"; then
+        say "$tool: installed with apt-get"
+    else
+        say "$tool: MISSING and could not be installed"
+    fi
+done
+
+# ---- python -----------------------------------------------------------------
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x "$ROOT/.venv/bin/python" ]; then
+        PYTHON="$ROOT/.venv/bin/python"
+    else
+        PYTHON=python3
+    fi
+fi
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    apt_install python3 python3-pip python3-venv
+    say "python3: installed with apt-get"
+fi
+if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip python3-venv || true
+fi
+
+# Prints the requirement lines that the interpreter does not satisfy.
+missing_reqs() {
+    local py=$1
+    shift
+    "$py" - "$REQ" "$@" <<'PY'
+import sys
+from importlib import metadata
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # pip always vendors packaging
+    from pip._vendor.packaging.requirements import Requirement
+
+lines = [l.split("#", 1)[0].strip() for l in open(sys.argv[1])]
+extra = sys.argv[2:]
+for line in [l for l in lines if l] + extra:
+    req = Requirement(line)
+    try:
+        have = metadata.version(req.name)
+    except metadata.PackageNotFoundError:
+        print(line)
+        continue
+    if req.specifier and not req.specifier.contains(have, prereleases=True):
+        print(line)
+        continue
+    for ex in req.extras:  # e.g. botocore[crt] -> awscrt must be present
+        for dep in metadata.requires(req.name) or []:
+            d = Requirement(dep)
+            if d.marker and d.marker.evaluate({"extra": ex}) and not (
+                d.marker.evaluate({"extra": ""})
+            ):
+                try:
+                    v = metadata.version(d.name)
+                    if d.specifier and not d.specifier.contains(v, prereleases=True):
+                        print(line)
+                except metadata.PackageNotFoundError:
+                    print(line)
+PY
+}
+
+EXTRA_PY=()
+if ! command -v openssl >/dev/null 2>&1; then
+    EXTRA_PY+=("cryptography")
+fi
+
+MISSING=$(missing_reqs "$PYTHON" "${EXTRA_PY[@]}" | sort -u)
+if [ -z "$MISSING" ]; then
+    say "python packages: all of tests/py/requirements.txt already satisfied ($PYTHON)"
+else
+    say "python packages to install: $(echo "$MISSING" | tr '\n' ' ')"
+    PIP_LOG=$(mktemp)
+    if ! "$PYTHON" -m pip install --disable-pip-version-check -q -r "$REQ" "${EXTRA_PY[@]}" >"$PIP_LOG" 2>&1; then
+        if grep -q externally-managed "$PIP_LOG"; then
+            say "$PYTHON is externally managed; using a virtualenv at .venv"
+            if ! python3 -m venv "$ROOT/.venv" >/dev/null 2>&1; then
+                apt_install python3-venv
+                python3 -m venv "$ROOT/.venv"
+            fi
+            PYTHON="$ROOT/.venv/bin/python"
+            "$PYTHON" -m pip install --disable-pip-version-check -q -r "$REQ" "${EXTRA_PY[@]}"
+        else
+            cat "$PIP_LOG" >&2
+            rm -f "$PIP_LOG"
+            say "pip install failed"
+            exit 1
+        fi
+    fi
+    rm -f "$PIP_LOG"
+    say "python packages: installed into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
+fi
+say "aws cli: $("$PYTHON" -c 'import awscli; print(awscli.__version__)'), boto3: $("$PYTHON" -c 'import boto3; print(boto3.__version__)')"
+
+# ---- cargo-nextest ----------------------------------------------------------
+if cargo nextest --version >/dev/null 2>&1; then
+    say "cargo-nextest: present ($(cargo nextest --version 2>/dev/null | head -n1))"
+else
+    say "cargo-nextest: missing, building it from crates.io (takes a few minutes)"
+    cargo install --locked --quiet cargo-nextest
+    say "cargo-nextest: installed"
+fi
