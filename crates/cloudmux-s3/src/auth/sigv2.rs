@@ -23,7 +23,7 @@ const CONTENT_MD5: &str = "content-md5";
 
 /// The subresources botocore (and the AWS documentation) include in the
 /// canonical resource. Sorted.
-const SUBRESOURCES: &[&str] = &[
+pub(crate) const SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "analytics",
@@ -64,7 +64,7 @@ const SUBRESOURCES: &[&str] = &[
 /// The subresources the MinIO clients include, which differ from botocore's
 /// in a few names. A signature that fails with [`SUBRESOURCES`] is tried
 /// again with these. Sorted.
-const SUBRESOURCES_MINIO: &[&str] = &[
+pub(crate) const SUBRESOURCES_MINIO: &[&str] = &[
     "acl",
     "cors",
     "delete",
@@ -138,12 +138,16 @@ pub(crate) fn authenticate_header(
             server_time: util::format_rfc3339(ctx.now),
         });
     }
-    let date_line = if amz_date.is_some() {
-        ""
-    } else {
-        date_value.trim()
+    // With x-amz-date the date line is empty (the header is signed among the
+    // x-amz-* headers). Some clients put the Date header, or the x-amz-date
+    // value as the AWS examples do, on that line instead; both are accepted.
+    let plain_date = req.headers.get(DATE).and_then(|v| v.to_str().ok());
+    let date_lines: &[&str] = match (amz_date, plain_date) {
+        (None, _) => &[date_value.trim()],
+        (Some(_), Some(date)) => &["", date.trim(), date_value.trim()],
+        (Some(_), None) => &["", date_value.trim()],
     };
-    verify(req, &secret, access_key, signature, date_line)?;
+    verify(req, &secret, access_key, signature, date_lines)?;
     Ok(Authenticated::Signed {
         access_key: access_key.to_owned(),
         payload: unsigned_payload(req.headers)?,
@@ -182,24 +186,50 @@ pub(crate) fn authenticate_query(
     if ctx.now.unix_timestamp() > expires_at {
         return Err(AuthError::AccessDenied("Request has expired".into()));
     }
-    verify(req, &secret, &access_key, &signature, expires.trim())?;
+    verify(req, &secret, &access_key, &signature, &[expires.trim()])?;
     Ok(Authenticated::Signed {
         access_key: access_key.into_owned(),
         payload: unsigned_payload(req.headers)?,
     })
 }
 
-/// Compares `provided` with the signature of the request under each
-/// subresource list, and for a path-style bucket request (`/bucket`) also
-/// with a trailing slash (`/bucket/`), which botocore signs.
+/// Compares `provided` with the signature of the request for each date line
+/// candidate, under each subresource list, and for a path-style bucket
+/// request (`/bucket`) also with a trailing slash (`/bucket/`), which botocore
+/// signs. The first candidate is the canonical one, reported on failure.
 fn verify(
     req: &SignedRequest<'_>,
     secret: &str,
     access_key: &str,
     provided: &str,
-    date_line: &str,
+    date_lines: &[&str],
 ) -> Result<(), AuthError> {
-    let prefix = string_to_sign_prefix(req.method.as_str(), req.headers, date_line);
+    let mut first_string_to_sign = None;
+    for date_line in date_lines {
+        let prefix = string_to_sign_prefix(req.method.as_str(), req.headers, date_line);
+        match verify_resources(req, secret, provided, &prefix) {
+            Ok(()) => return Ok(()),
+            Err(string_to_sign) => {
+                first_string_to_sign.get_or_insert(string_to_sign);
+            }
+        }
+    }
+    Err(AuthError::SignatureDoesNotMatch(Box::new(SignatureMismatch {
+        access_key: access_key.to_owned(),
+        signature_provided: provided.to_owned(),
+        string_to_sign: first_string_to_sign.unwrap_or_default(),
+        canonical_request: None,
+    })))
+}
+
+/// Tries the canonical resource variants after `prefix`; on failure returns
+/// the canonical string to sign.
+fn verify_resources(
+    req: &SignedRequest<'_>,
+    secret: &str,
+    provided: &str,
+    prefix: &str,
+) -> Result<(), String> {
     let bucket_only = req.virtual_host_bucket.is_none()
         && req.raw_path.len() > 1
         && !req.raw_path[1..].contains('/');
@@ -223,14 +253,7 @@ fn verify(
             tried.push(resource);
         }
     }
-    Err(AuthError::SignatureDoesNotMatch(Box::new(
-        SignatureMismatch {
-            access_key: access_key.to_owned(),
-            signature_provided: provided.to_owned(),
-            string_to_sign: format!("{prefix}{}", tried[0]),
-            canonical_request: None,
-        },
-    )))
+    Err(format!("{prefix}{}", tried[0]))
 }
 
 /// Base64 of HMAC-SHA1.
