@@ -447,17 +447,19 @@ impl Gateway {
         who: &Principal,
         input: GetObjectInput,
     ) -> Result<GetObjectOutput> {
-        self.bucket(&input.bucket).await?;
+        let (bucket, _) = self.bucket(&input.bucket).await?;
         if input.range.is_some() && input.part_number.is_some() {
             return Err(CoreError::InvalidRequest(
                 "Cannot specify both Range header and partNumber query parameter".into(),
             ));
         }
         for attempt in 0..3 {
-            let (rec, _) = self
-                .object(&input.bucket, &input.key)
-                .await?
-                .ok_or_else(|| CoreError::NoSuchKey(input.key.clone()))?;
+            let Some((rec, _)) = self.object(&input.bucket, &input.key).await? else {
+                // Without the right to list the bucket, a missing key is not
+                // revealed as missing.
+                bucket.acl.check(who, Permission::Read)?;
+                return Err(CoreError::NoSuchKey(input.key.clone()));
+            };
             rec.acl.check(who, Permission::Read)?;
             input.conditions.evaluate(&rec, false)?;
             let (range, parts_count) = resolve_range(&rec, input.range, input.part_number)?;

@@ -6,16 +6,7 @@
 //! empty line `\r\n` (which may be missing at end of input, as some SDKs
 //! omit it).
 //!
-//! The decoder streams. It holds at most one header or trailer line (capped
-//! at [`MAX_LINE`]), never chunk data: data bytes are yielded as soon as they
-//! arrive, as zero-copy slices of the input. For signed chunks the data is
-//! hashed as it passes and the chunk signature is checked when the chunk's
-//! last byte arrives, before that byte is yielded. So a signed chunk's
-//! leading bytes may be yielded before its signature is verified, but a
-//! failed signature always ends the stream with [`BodyError::ChunkSignature`]
-//! before the stream's end: the consumer (which keeps nothing from a stream
-//! that ends in an error) never sees a clean end of an unverified body.
-//! Chunks are limited to [`MAX_CHUNK`] bytes.
+//! See [`decode_aws_chunked`] for how the decoder streams.
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -31,9 +22,9 @@ use super::util::{self, EMPTY_SHA256_HEX};
 use super::ChunkedSpec;
 
 /// The largest chunk accepted.
-pub const MAX_CHUNK: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_CHUNK: u64 = 16 * 1024 * 1024;
 /// The longest chunk header or trailer line accepted.
-pub const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 /// The most trailer lines accepted.
 const MAX_TRAILERS: usize = 16;
 const TRAILER_SIGNATURE: &str = "x-amz-trailer-signature";
@@ -47,8 +38,23 @@ const TRAILER_SIGNATURE: &str = "x-amz-trailer-signature";
 /// signature ends the stream with [`BodyError::ChunkSignature`], bad framing
 /// with [`BodyError::MalformedChunk`], a short body with
 /// [`BodyError::Incomplete`], and more data than `x-amz-decoded-content-length`
-/// with [`BodyError::MalformedChunk`]. See the module documentation for when
-/// signed data is released.
+/// with [`BodyError::MalformedChunk`].
+///
+/// The decoder streams. It holds at most one chunk header or trailer line
+/// (4 KiB at most), never chunk data: data bytes are yielded as soon as they
+/// arrive, as zero-copy slices of the input. Chunks are limited to 16 MiB.
+/// For signed chunks the data is hashed as it passes and the chunk signature
+/// is checked when the chunk's last byte arrives, before that byte is
+/// yielded. So a signed chunk's leading bytes may be yielded before its
+/// signature is verified, but a failed signature always ends the stream with
+/// [`BodyError::ChunkSignature`] before its end: a consumer that keeps
+/// nothing from a stream ending in an error (as every
+/// `cloudmux_data::Backend` does) never accepts an unverified body.
+///
+/// Framing is strict (a chunk's data must be followed by CRLF, sizes are
+/// hex) with two leniencies seen in SDKs: lines may end in a bare LF, and the
+/// final empty line (and even the last trailer line's CRLF) may be missing
+/// at end of input.
 pub fn decode_aws_chunked(
     body: BodyStream,
     spec: ChunkedSpec,
@@ -122,7 +128,9 @@ impl Decoder {
     /// Takes one line (without its line ending) from the input, or `None` if
     /// the input ends before the line does (the partial line is kept).
     fn take_line(&mut self) -> Result<Option<Bytes>, BodyError> {
-        match self.input.iter().position(|&c| c == b'\n') {
+        let window = (MAX_LINE + 2).saturating_sub(self.line.len());
+        let window = &self.input[..self.input.len().min(window)];
+        match window.iter().position(|&c| c == b'\n') {
             Some(pos) => {
                 let mut piece = self.input.split_to(pos + 1);
                 piece.truncate(pos);
@@ -132,9 +140,6 @@ impl Decoder {
                     self.line.extend_from_slice(&piece);
                     Bytes::from(std::mem::take(&mut self.line))
                 };
-                if line.len() > MAX_LINE {
-                    return Err(malformed("line too long"));
-                }
                 let line = match line.last() {
                     Some(b'\r') => line.slice(..line.len() - 1),
                     _ => line,
@@ -142,11 +147,11 @@ impl Decoder {
                 Ok(Some(line))
             }
             None => {
-                self.line.extend_from_slice(&self.input);
-                self.input.clear();
-                if self.line.len() > MAX_LINE {
+                if self.line.len() + self.input.len() > MAX_LINE + 1 {
                     return Err(malformed("line too long"));
                 }
+                self.line.extend_from_slice(&self.input);
+                self.input.clear();
                 Ok(None)
             }
         }

@@ -92,8 +92,10 @@ pub enum Authenticated {
 pub enum Payload {
     /// UNSIGNED-PAYLOAD, SigV2, or presigned: body is not covered.
     Unsigned,
-    /// `x-amz-content-sha256` was a hex digest: the caller must verify the
-    /// body against it.
+    /// `x-amz-content-sha256` was a hex digest (or, presigned, the
+    /// `X-Amz-Content-Sha256` parameter was): the caller must verify the body
+    /// against it. Also returned for SigV2 and anonymous requests that carry
+    /// a hex `x-amz-content-sha256`, which S3 checks too.
     Sha256([u8; 32]),
     /// Body is aws-chunked (`Content-Encoding: aws-chunked` and/or one of the
     /// `STREAMING-*` values): pass it through [`decode_aws_chunked`].
@@ -106,7 +108,7 @@ pub enum Payload {
 pub struct ChunkedSpec {
     /// Present when every chunk carries a `chunk-signature`
     /// (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`).
-    signing: Option<ChunkSigning>,
+    signing: Option<Box<ChunkSigning>>,
     /// The lowercase header name declared by `x-amz-trailer`.
     trailer: Option<String>,
     /// The trailer is followed by `x-amz-trailer-signature`

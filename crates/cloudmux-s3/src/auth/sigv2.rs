@@ -113,6 +113,11 @@ pub(crate) fn authenticate_header(
                 "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature".into(),
             )
         })?;
+    let secret = creds
+        .secret_for(access_key)
+        .ok_or_else(|| AuthError::InvalidAccessKeyId {
+            access_key: access_key.to_owned(),
+        })?;
     let denied = || {
         AuthError::AccessDenied(
             "AWS authentication requires a valid Date or x-amz-date header".into(),
@@ -127,25 +132,21 @@ pub(crate) fn authenticate_header(
     let when = util::parse_http_date(date_value)
         .or_else(|| util::parse_amz_date(date_value.trim()))
         .ok_or_else(denied)?;
-    let secret = creds
-        .secret_for(access_key)
-        .ok_or_else(|| AuthError::InvalidAccessKeyId {
-            access_key: access_key.to_owned(),
-        })?;
     if (ctx.now - when).abs() > util::MAX_SKEW {
         return Err(AuthError::RequestTimeTooSkewed {
             request_time: date_value.to_owned(),
             server_time: util::format_rfc3339(ctx.now),
         });
     }
-    // With x-amz-date the date line is empty (the header is signed among the
-    // x-amz-* headers). Some clients put the Date header, or the x-amz-date
-    // value as the AWS examples do, on that line instead; both are accepted.
+    // x-amz-date overrides Date: the AWS examples put its value on the date
+    // line and leave it out of the x-amz-* headers. The AWS text (and boto)
+    // instead leave the date line empty and sign x-amz-date among the x-amz-*
+    // headers, and botocore keeps Date on the line; all three are accepted.
     let plain_date = req.headers.get(DATE).and_then(|v| v.to_str().ok());
-    let date_lines: &[&str] = match (amz_date, plain_date) {
-        (None, _) => &[date_value.trim()],
-        (Some(_), Some(date)) => &["", date.trim(), date_value.trim()],
-        (Some(_), None) => &["", date_value.trim()],
+    let date_lines: &[(&str, bool)] = match (amz_date, plain_date) {
+        (None, _) => &[(date_value.trim(), true)],
+        (Some(_), Some(date)) => &[(date_value.trim(), false), ("", true), (date.trim(), true)],
+        (Some(_), None) => &[(date_value.trim(), false), ("", true)],
     };
     verify(req, &secret, access_key, signature, date_lines)?;
     Ok(Authenticated::Signed {
@@ -186,7 +187,13 @@ pub(crate) fn authenticate_query(
     if ctx.now.unix_timestamp() > expires_at {
         return Err(AuthError::AccessDenied("Request has expired".into()));
     }
-    verify(req, &secret, &access_key, &signature, &[expires.trim()])?;
+    verify(
+        req,
+        &secret,
+        &access_key,
+        &signature,
+        &[(expires.trim(), true)],
+    )?;
     Ok(Authenticated::Signed {
         access_key: access_key.into_owned(),
         payload: unsigned_payload(req.headers)?,
@@ -194,7 +201,7 @@ pub(crate) fn authenticate_query(
 }
 
 /// Compares `provided` with the signature of the request for each date line
-/// candidate, under each subresource list, and for a path-style bucket
+/// candidate (with or without `x-amz-date` among the `x-amz-*` headers), under each subresource list, and for a path-style bucket
 /// request (`/bucket`) also with a trailing slash (`/bucket/`), which botocore
 /// signs. The first candidate is the canonical one, reported on failure.
 fn verify(
@@ -202,11 +209,12 @@ fn verify(
     secret: &str,
     access_key: &str,
     provided: &str,
-    date_lines: &[&str],
+    date_lines: &[(&str, bool)],
 ) -> Result<(), AuthError> {
     let mut first_string_to_sign = None;
-    for date_line in date_lines {
-        let prefix = string_to_sign_prefix(req.method.as_str(), req.headers, date_line);
+    for &(date_line, with_amz_date) in date_lines {
+        let prefix =
+            string_to_sign_prefix(req.method.as_str(), req.headers, date_line, with_amz_date);
         match verify_resources(req, secret, provided, &prefix) {
             Ok(()) => return Ok(()),
             Err(string_to_sign) => {
@@ -214,12 +222,14 @@ fn verify(
             }
         }
     }
-    Err(AuthError::SignatureDoesNotMatch(Box::new(SignatureMismatch {
-        access_key: access_key.to_owned(),
-        signature_provided: provided.to_owned(),
-        string_to_sign: first_string_to_sign.unwrap_or_default(),
-        canonical_request: None,
-    })))
+    Err(AuthError::SignatureDoesNotMatch(Box::new(
+        SignatureMismatch {
+            access_key: access_key.to_owned(),
+            signature_provided: provided.to_owned(),
+            string_to_sign: first_string_to_sign.unwrap_or_default(),
+            canonical_request: None,
+        },
+    )))
 }
 
 /// Tries the canonical resource variants after `prefix`; on failure returns
@@ -264,7 +274,12 @@ fn sign(secret: &str, string_to_sign: &str) -> String {
 }
 
 /// Everything in the string to sign before the canonical resource.
-fn string_to_sign_prefix(method: &str, headers: &HeaderMap, date_line: &str) -> String {
+fn string_to_sign_prefix(
+    method: &str,
+    headers: &HeaderMap,
+    date_line: &str,
+    with_amz_date: bool,
+) -> String {
     let header = |name| {
         headers
             .get(name)
@@ -283,7 +298,7 @@ fn string_to_sign_prefix(method: &str, headers: &HeaderMap, date_line: &str) -> 
     let mut names: Vec<&str> = headers
         .keys()
         .map(|name| name.as_str())
-        .filter(|name| name.starts_with("x-amz-"))
+        .filter(|name| name.starts_with("x-amz-") && (with_amz_date || *name != "x-amz-date"))
         .collect();
     names.sort_unstable();
     for name in names {

@@ -28,7 +28,10 @@ fn assert_signed(req: &Req, now: OffsetDateTime) {
 fn doc_object_get() {
     let req = johnsmith(Method::GET, "/photos/puppy.jpg", None)
         .header("date", "Tue, 27 Mar 2007 19:36:42 +0000")
-        .header("authorization", &format!("AWS {AKID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU="));
+        .header(
+            "authorization",
+            &format!("AWS {AKID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU="),
+        );
     assert_signed(&req, datetime!(2007-03-27 19:36:42 UTC));
 }
 
@@ -38,16 +41,26 @@ fn doc_object_put() {
         .header("content-type", "image/jpeg")
         .header("content-length", "94328")
         .header("date", "Tue, 27 Mar 2007 21:15:45 +0000")
-        .header("authorization", &format!("AWS {AKID}:MyyxeRY7whkBe+bq8fHCL/2kKUg="));
+        .header(
+            "authorization",
+            &format!("AWS {AKID}:MyyxeRY7whkBe+bq8fHCL/2kKUg="),
+        );
     assert_signed(&req, datetime!(2007-03-27 21:15:45 UTC));
 }
 
 #[test]
 fn doc_list() {
-    let req = johnsmith(Method::GET, "/", Some("prefix=photos&max-keys=50&marker=puppy"))
-        .header("user-agent", "Mozilla/5.0")
-        .header("date", "Tue, 27 Mar 2007 19:42:41 +0000")
-        .header("authorization", &format!("AWS {AKID}:htDYFYduRNen8P9ZfE/s9SYJ8fk="));
+    let req = johnsmith(
+        Method::GET,
+        "/",
+        Some("prefix=photos&max-keys=50&marker=puppy"),
+    )
+    .header("user-agent", "Mozilla/5.0")
+    .header("date", "Tue, 27 Mar 2007 19:42:41 +0000")
+    .header(
+        "authorization",
+        &format!("AWS {AKID}:htDYFYduRNen8P9ZfE/s9SuKy0U="),
+    );
     assert_signed(&req, datetime!(2007-03-27 19:42:41 UTC));
 }
 
@@ -55,7 +68,10 @@ fn doc_list() {
 fn doc_fetch_acl() {
     let req = johnsmith(Method::GET, "/", Some("acl"))
         .header("date", "Tue, 27 Mar 2007 19:44:46 +0000")
-        .header("authorization", &format!("AWS {AKID}:c2WLPFtWHVgbEmeEG93a4cG37dM="));
+        .header(
+            "authorization",
+            &format!("AWS {AKID}:c2WLPFtWHVgbEmeEG93a4cG37dM="),
+        );
     assert_signed(&req, datetime!(2007-03-27 19:44:46 UTC));
 }
 
@@ -66,17 +82,27 @@ fn doc_delete_with_amz_date() {
         .header("user-agent", "dotnet")
         .header("date", "Tue, 27 Mar 2007 21:20:27 +0000")
         .header("x-amz-date", "Tue, 27 Mar 2007 21:20:26 +0000")
-        .header("authorization", &format!("AWS {AKID}:lx3byBScXR6KzyMaifNkardMwNk="));
+        .header(
+            "authorization",
+            &format!("AWS {AKID}:lx3byBScXR6KzyMaifNkardMwNk="),
+        );
     assert_signed(&req, datetime!(2007-03-27 21:20:26 UTC));
 }
 
 #[test]
 fn mismatch_reports_string_to_sign() {
-    let req = johnsmith(Method::GET, "/photos/puppy.jpg", Some("versionId=7&foo=bar"))
-        .header("date", "Tue, 27 Mar 2007 19:36:42 +0000")
-        .header("x-amz-meta-b", "2")
-        .header("x-amz-meta-a", " 1 ")
-        .header("authorization", &format!("AWS {AKID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU="));
+    let req = johnsmith(
+        Method::GET,
+        "/photos/puppy.jpg",
+        Some("versionId=7&foo=bar"),
+    )
+    .header("date", "Tue, 27 Mar 2007 19:36:42 +0000")
+    .header("x-amz-meta-b", "2")
+    .header("x-amz-meta-a", " 1 ")
+    .header(
+        "authorization",
+        &format!("AWS {AKID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU="),
+    );
     let Err(AuthError::SignatureDoesNotMatch(mismatch)) =
         req.auth("us-east-1", datetime!(2007-03-27 19:36:42 UTC))
     else {
@@ -93,7 +119,10 @@ fn mismatch_reports_string_to_sign() {
 fn skew_and_missing_date() {
     let req = johnsmith(Method::GET, "/photos/puppy.jpg", None)
         .header("date", "Tue, 27 Mar 2007 19:36:42 +0000")
-        .header("authorization", &format!("AWS {AKID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU="));
+        .header(
+            "authorization",
+            &format!("AWS {AKID}:bWq2s1WEIj+Ydj0vQ697zp+IXMU="),
+        );
     let now = datetime!(2007-03-27 19:36:42 UTC);
     assert!(matches!(
         req.auth("us-east-1", now + Duration::minutes(16)),
@@ -101,7 +130,10 @@ fn skew_and_missing_date() {
     ));
     let mut undated = req;
     undated.headers.remove("date");
-    assert!(matches!(undated.auth("us-east-1", now), Err(AuthError::AccessDenied(_))));
+    assert!(matches!(
+        undated.auth("us-east-1", now),
+        Err(AuthError::AccessDenied(_))
+    ));
 }
 
 #[test]
@@ -115,7 +147,8 @@ fn malformed_and_unknown_key() {
         .header("date", "Tue, 27 Mar 2007 19:36:42 +0000")
         .header("authorization", "AWS NOBODY:abc=");
     assert_eq!(
-        req.auth("us-east-1", datetime!(2007-03-27 19:36:42 UTC)).unwrap_err(),
+        req.auth("us-east-1", datetime!(2007-03-27 19:36:42 UTC))
+            .unwrap_err(),
         AuthError::InvalidAccessKeyId {
             access_key: "NOBODY".into()
         }
@@ -159,8 +192,15 @@ fn query_signature_and_expiry() {
         tampered.auth("us-east-1", before),
         Err(AuthError::SignatureDoesNotMatch(_))
     ));
-    let incomplete = Req::new(Method::GET, "/bkt/k", Some(&format!("AWSAccessKeyId={AKID}")));
-    assert!(matches!(incomplete.auth("us-east-1", before), Err(AuthError::AccessDenied(_))));
+    let incomplete = Req::new(
+        Method::GET,
+        "/bkt/k",
+        Some(&format!("AWSAccessKeyId={AKID}")),
+    );
+    assert!(matches!(
+        incomplete.auth("us-east-1", before),
+        Err(AuthError::AccessDenied(_))
+    ));
 }
 
 #[test]

@@ -371,7 +371,7 @@ fn payload_for(
 ) -> Result<Payload, AuthError> {
     let signed = |signed_trailer: bool| -> Result<Payload, AuthError> {
         Ok(Payload::Chunked(ChunkedSpec {
-            signing: Some(signing()),
+            signing: Some(Box::new(signing())),
             trailer: util::trailer_name(headers)?,
             signed_trailer,
             decoded_length: util::decoded_length(headers)?,
@@ -389,6 +389,15 @@ fn payload_for(
     }
 }
 
+/// The secret of `access_key`, or `InvalidAccessKeyId`.
+fn lookup(creds: &dyn Credentials, access_key: &str) -> Result<String, AuthError> {
+    creds
+        .secret_for(access_key)
+        .ok_or_else(|| AuthError::InvalidAccessKeyId {
+            access_key: access_key.to_owned(),
+        })
+}
+
 /// Checks a request signed in the `Authorization` header; `rest` is the
 /// header value after `AWS4-HMAC-SHA256`.
 pub(crate) fn authenticate_header(
@@ -398,8 +407,18 @@ pub(crate) fn authenticate_header(
     ctx: &AuthContext,
 ) -> Result<Authenticated, AuthError> {
     let header = parse_auth_header(rest)?;
-    let cred = Credential::parse(header.credential).ok_or(Form::Header.malformed_credential())?;
+    let cred =
+        Credential::parse(header.credential).ok_or_else(|| Form::Header.malformed_credential())?;
+    // The order of the checks follows S3's: the key first, then the clock,
+    // then the details of the scope and headers, then the signature.
+    let secret = lookup(creds, cred.access_key)?;
     let (timestamp, when) = request_time(req.headers)?;
+    if (ctx.now - when).abs() > util::MAX_SKEW {
+        return Err(AuthError::RequestTimeTooSkewed {
+            request_time: timestamp.into_owned(),
+            server_time: util::format_rfc3339(ctx.now),
+        });
+    }
     check_scope(&cred, Form::Header, ctx, &timestamp)?;
     let payload_hash = util::content_sha256(req.headers)?.ok_or_else(|| {
         AuthError::InvalidRequest(
@@ -408,18 +427,6 @@ pub(crate) fn authenticate_header(
     })?;
     let kind = ContentSha256::parse(payload_hash)?;
     check_signed_headers(header.signed_headers, req.headers, Form::Header)?;
-    let secret =
-        creds
-            .secret_for(cred.access_key)
-            .ok_or_else(|| AuthError::InvalidAccessKeyId {
-                access_key: cred.access_key.to_owned(),
-            })?;
-    if (ctx.now - when).abs() > util::MAX_SKEW {
-        return Err(AuthError::RequestTimeTooSkewed {
-            request_time: timestamp.into_owned(),
-            server_time: util::format_rfc3339(ctx.now),
-        });
-    }
     let key = signing_key(&secret, cred.date, cred.region);
     let signable = Signable {
         req,
@@ -503,21 +510,16 @@ pub(crate) fn authenticate_presigned(
             "X-Amz-Expires must be less than a week (in seconds) that is 604800".into(),
         ));
     }
-    let cred = Credential::parse(&credential).ok_or(Form::Query.malformed_credential())?;
-    check_scope(&cred, Form::Query, ctx, &date)?;
-    check_signed_headers(&signed_headers, req.headers, Form::Query)?;
-    let secret =
-        creds
-            .secret_for(cred.access_key)
-            .ok_or_else(|| AuthError::InvalidAccessKeyId {
-                access_key: cred.access_key.to_owned(),
-            })?;
+    let cred = Credential::parse(&credential).ok_or_else(|| Form::Query.malformed_credential())?;
+    let secret = lookup(creds, cred.access_key)?;
     if when - ctx.now > util::MAX_SKEW {
         return Err(AuthError::AccessDenied("Request is not valid yet".into()));
     }
     if ctx.now > when + time::Duration::seconds(expires) {
         return Err(AuthError::AccessDenied("Request has expired".into()));
     }
+    check_scope(&cred, Form::Query, ctx, &date)?;
+    check_signed_headers(&signed_headers, req.headers, Form::Query)?;
     let payload_hash = param("X-Amz-Content-Sha256");
     let payload_hash = payload_hash.as_deref().unwrap_or("UNSIGNED-PAYLOAD");
     let kind = ContentSha256::parse(payload_hash)?;

@@ -522,3 +522,38 @@ fn botocore_unsigned_trailer_payload() {
     assert_eq!(drained.data, b"hello world, this is a trailer test");
     assert_eq!(trailer.as_deref(), Some("L30DjQ=="));
 }
+
+/// s3-tests (ceph) expectations about which error wins.
+#[test]
+fn error_precedence() {
+    // A stale x-amz-date swapped in after signing: the clock check comes
+    // before the credential date check.
+    let mut req = get_object(GET_OBJECT_SIG);
+    req.headers
+        .insert("x-amz-date", "20100707T215304Z".parse().unwrap());
+    assert!(matches!(
+        req.auth("us-east-1", may_24_2013()),
+        Err(AuthError::RequestTimeTooSkewed { .. })
+    ));
+    // An unknown key is reported before the scope is examined.
+    let req = Req::new(Method::PUT, "/bucket/key", None)
+        .header("host", "localhost")
+        .header("x-amz-date", "20130524T000000Z")
+        .header("x-amz-content-sha256", EMPTY)
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIAIGR7ZNNBHC5BKSUB/20150930/us-east-1/s3/aws4_request,SignedHeaders=host;user-agent,Signature=0",
+        );
+    assert!(matches!(
+        req.auth("eu-west-1", may_24_2013()),
+        Err(AuthError::InvalidAccessKeyId { .. })
+    ));
+    // Within the skew window, a credential date that differs is malformed.
+    let mut req = get_object(GET_OBJECT_SIG);
+    req.headers
+        .insert("x-amz-date", "20130523T235959Z".parse().unwrap());
+    assert!(matches!(
+        req.auth("us-east-1", may_24_2013()),
+        Err(AuthError::AuthorizationHeaderMalformed(msg)) if msg.contains("Invalid credential date")
+    ));
+}
