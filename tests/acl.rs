@@ -26,11 +26,19 @@ fn summary(grants: &[Grant]) -> BTreeSet<(String, String)> {
 }
 
 fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-    items.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 async fn bucket_with_acl(s: &TestServer, name: &str, acl: Option<BucketCannedAcl>) {
-    ok(s.client(ALICE).create_bucket().bucket(name).set_acl(acl).send().await);
+    ok(s.client(ALICE)
+        .create_bucket()
+        .bucket(name)
+        .set_acl(acl)
+        .send()
+        .await);
     put_object(&s.client(ALICE), name, "obj", b"alice's object").await;
 }
 
@@ -39,31 +47,71 @@ async fn private_bucket_denies_others() {
     let s = TestServer::start();
     bucket_with_acl(&s, "priv", None).await;
     let bob = s.client(BOB);
-    assert_sdk_err(bob.list_objects_v2().bucket("priv").send().await, 403, "AccessDenied");
-    assert_sdk_err(bob.list_objects().bucket("priv").send().await, 403, "AccessDenied");
-    assert_sdk_err(bob.get_object().bucket("priv").key("obj").send().await, 403, "AccessDenied");
     assert_sdk_err(
-        bob.put_object().bucket("priv").key("bobs").body(ByteStream::from_static(b"b")).send().await,
-        403,
-        "AccessDenied",
-    );
-    assert_sdk_err(bob.delete_object().bucket("priv").key("obj").send().await, 403, "AccessDenied");
-    assert_sdk_err(bob.get_bucket_acl().bucket("priv").send().await, 403, "AccessDenied");
-    assert_sdk_err(bob.get_object_acl().bucket("priv").key("obj").send().await, 403, "AccessDenied");
-    assert_sdk_err(
-        bob.put_bucket_acl().bucket("priv").acl(BucketCannedAcl::PublicReadWrite).send().await,
+        bob.list_objects_v2().bucket("priv").send().await,
         403,
         "AccessDenied",
     );
     assert_sdk_err(
-        bob.create_multipart_upload().bucket("priv").key("mp").send().await,
+        bob.list_objects().bucket("priv").send().await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.get_object().bucket("priv").key("obj").send().await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.put_object()
+            .bucket("priv")
+            .key("bobs")
+            .body(ByteStream::from_static(b"b"))
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.delete_object().bucket("priv").key("obj").send().await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.get_bucket_acl().bucket("priv").send().await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.get_object_acl().bucket("priv").key("obj").send().await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.put_bucket_acl()
+            .bucket("priv")
+            .acl(BucketCannedAcl::PublicReadWrite)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.create_multipart_upload()
+            .bucket("priv")
+            .key("mp")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
     let r = s.raw("GET", "/priv/obj").anonymous().send().await;
     r.assert_error(403, "AccessDenied");
     assert_eq!(list_keys(&s.client(ALICE), "priv").await, vec!["obj"]);
-    assert_eq!(get_object(&s.client(ALICE), "priv", "obj").await, b"alice's object");
+    assert_eq!(
+        get_object(&s.client(ALICE), "priv", "obj").await,
+        b"alice's object"
+    );
 }
 
 #[tokio::test]
@@ -71,16 +119,31 @@ async fn default_acls_have_only_the_owner() {
     let s = TestServer::start();
     bucket_with_acl(&s, "plain", None).await;
     let alice_id = owner_id(&s, ALICE).await;
-    let acl = ok(s.client(ALICE).get_bucket_acl().bucket("plain").send().await);
+    let acl = ok(s
+        .client(ALICE)
+        .get_bucket_acl()
+        .bucket("plain")
+        .send()
+        .await);
     let owner = acl.owner().expect("Owner");
-    assert_eq!(owner.id(), Some(alice_id.as_str()), "ACL owner id == ListBuckets owner id");
+    assert_eq!(
+        owner.id(),
+        Some(alice_id.as_str()),
+        "ACL owner id == ListBuckets owner id"
+    );
     assert_eq!(owner.display_name(), Some("alice"));
     let id_grant = format!("id:{alice_id}");
     assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL")]));
     let g = &acl.grants()[0];
     assert_eq!(g.grantee().and_then(|g| g.display_name()), Some("alice"));
 
-    let acl = ok(s.client(ALICE).get_object_acl().bucket("plain").key("obj").send().await);
+    let acl = ok(s
+        .client(ALICE)
+        .get_object_acl()
+        .bucket("plain")
+        .key("obj")
+        .send()
+        .await);
     assert_eq!(acl.owner().and_then(|o| o.id()), Some(alice_id.as_str()));
     assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL")]));
 
@@ -91,7 +154,10 @@ async fn default_acls_have_only_the_owner() {
     assert_eq!(x.name, "AccessControlPolicy");
     let grant = x.path("AccessControlList/Grant").expect("Grant");
     let grantee = grant.child("Grantee").expect("Grantee");
-    assert_eq!(grantee.attrs.get("xsi:type").map(String::as_str), Some("CanonicalUser"));
+    assert_eq!(
+        grantee.attrs.get("xsi:type").map(String::as_str),
+        Some("CanonicalUser")
+    );
     assert_eq!(grantee.text_of("ID"), Some(alice_id));
     assert_eq!(grant.text_of("Permission").as_deref(), Some("FULL_CONTROL"));
 }
@@ -99,28 +165,51 @@ async fn default_acls_have_only_the_owner() {
 #[tokio::test]
 async fn public_read_bucket() {
     let s = TestServer::start();
-    bucket_with_acl(&s, "pr", Some(BucketCannedAcl::PublicRead)).await;
+    bucket_with_acl(&s, "pubread", Some(BucketCannedAcl::PublicRead)).await;
     let alice_id = owner_id(&s, ALICE).await;
     let bob = s.client(BOB);
     // Bob and anonymous can list.
-    let out = ok(bob.list_objects_v2().bucket("pr").send().await);
+    let out = ok(bob.list_objects_v2().bucket("pubread").send().await);
     assert_eq!(out.contents().len(), 1);
-    let r = s.raw("GET", "/pr?list-type=2").anonymous().send().await;
+    let r = s
+        .raw("GET", "/pubread?list-type=2")
+        .anonymous()
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.xml().texts("Contents", "Key"), vec!["obj"]);
     // But the object itself is private.
-    assert_sdk_err(bob.get_object().bucket("pr").key("obj").send().await, 403, "AccessDenied");
-    // And nobody else can write.
     assert_sdk_err(
-        bob.put_object().bucket("pr").key("bobs").body(ByteStream::from_static(b"b")).send().await,
+        bob.get_object().bucket("pubread").key("obj").send().await,
         403,
         "AccessDenied",
     );
-    let r = s.raw("PUT", "/pr/anon").anonymous().body("x").send().await;
+    // And nobody else can write.
+    assert_sdk_err(
+        bob.put_object()
+            .bucket("pubread")
+            .key("bobs")
+            .body(ByteStream::from_static(b"b"))
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    let r = s
+        .raw("PUT", "/pubread/anon")
+        .anonymous()
+        .body("x")
+        .send()
+        .await;
     r.assert_error(403, "AccessDenied");
-    assert_eq!(list_keys(&s.client(ALICE), "pr").await, vec!["obj"]);
+    assert_eq!(list_keys(&s.client(ALICE), "pubread").await, vec!["obj"]);
 
-    let acl = ok(s.client(ALICE).get_bucket_acl().bucket("pr").send().await);
+    let acl = ok(s
+        .client(ALICE)
+        .get_bucket_acl()
+        .bucket("pubread")
+        .send()
+        .await);
     let id_grant = format!("id:{alice_id}");
     let all = format!("uri:{ALL_USERS}");
     assert_eq!(
@@ -128,7 +217,7 @@ async fn public_read_bucket() {
         set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")])
     );
     // The raw document marks the group grantee.
-    let r = s.raw("GET", "/pr?acl").send().await;
+    let r = s.raw("GET", "/pubread?acl").send().await;
     let x = r.xml();
     let groups: Vec<_> = x
         .path("AccessControlList")
@@ -152,8 +241,18 @@ async fn public_read_write_bucket() {
     let alice_id = owner_id(&s, ALICE).await;
     let bob = s.client(BOB);
     put_object(&bob, "prw", "from-bob", b"bob wrote this").await;
-    let r = s.raw("PUT", "/prw/from-anon").anonymous().body("anon wrote this").send().await;
-    assert_eq!(r.status, 200, "anonymous PUT into public-read-write: {}", r.text());
+    let r = s
+        .raw("PUT", "/prw/from-anon")
+        .anonymous()
+        .body("anon wrote this")
+        .send()
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "anonymous PUT into public-read-write: {}",
+        r.text()
+    );
     let r = s.raw("GET", "/prw").anonymous().send().await;
     assert_eq!(r.status, 200);
     let mut keys = r.xml().texts("Contents", "Key");
@@ -174,18 +273,28 @@ async fn public_read_write_bucket() {
 #[tokio::test]
 async fn authenticated_read_bucket() {
     let s = TestServer::start();
-    bucket_with_acl(&s, "ar", Some(BucketCannedAcl::AuthenticatedRead)).await;
+    bucket_with_acl(&s, "authread", Some(BucketCannedAcl::AuthenticatedRead)).await;
     let alice_id = owner_id(&s, ALICE).await;
-    let out = ok(s.client(BOB).list_objects_v2().bucket("ar").send().await);
+    let out = ok(s
+        .client(BOB)
+        .list_objects_v2()
+        .bucket("authread")
+        .send()
+        .await);
     assert_eq!(out.contents().len(), 1);
-    let out = ok(s.client(CAROL).list_objects().bucket("ar").send().await);
+    let out = ok(s
+        .client(CAROL)
+        .list_objects()
+        .bucket("authread")
+        .send()
+        .await);
     assert_eq!(out.contents().len(), 1);
-    let r = s.raw("GET", "/ar").anonymous().send().await;
+    let r = s.raw("GET", "/authread").anonymous().send().await;
     r.assert_error(403, "AccessDenied");
     assert_sdk_err(
         s.client(BOB)
             .put_object()
-            .bucket("ar")
+            .bucket("authread")
             .key("x")
             .body(ByteStream::from_static(b"x"))
             .send()
@@ -193,7 +302,12 @@ async fn authenticated_read_bucket() {
         403,
         "AccessDenied",
     );
-    let acl = ok(s.client(ALICE).get_bucket_acl().bucket("ar").send().await);
+    let acl = ok(s
+        .client(ALICE)
+        .get_bucket_acl()
+        .bucket("authread")
+        .send()
+        .await);
     let id_grant = format!("id:{alice_id}");
     let auth = format!("uri:{AUTH_USERS}");
     assert_eq!(
@@ -210,13 +324,22 @@ async fn put_bucket_acl_changes_access() {
     let anon_list = || async { s.raw("GET", "/flip").anonymous().send().await.status };
     assert_eq!(anon_list().await, 403);
 
-    ok(alice.put_bucket_acl().bucket("flip").acl(BucketCannedAcl::PublicRead).send().await);
+    ok(alice
+        .put_bucket_acl()
+        .bucket("flip")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await);
     assert_eq!(anon_list().await, 200, "public-read after PutBucketAcl");
     let acl = ok(alice.get_bucket_acl().bucket("flip").send().await);
     assert!(summary(acl.grants()).contains(&(format!("uri:{ALL_USERS}"), "READ".to_owned())));
 
     // Raw x-amz-acl header form.
-    let r = s.raw("PUT", "/flip?acl").header("x-amz-acl", "private").send().await;
+    let r = s
+        .raw("PUT", "/flip?acl")
+        .header("x-amz-acl", "private")
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(anon_list().await, 403, "private again");
     let acl = ok(alice.get_bucket_acl().bucket("flip").send().await);
@@ -232,7 +355,11 @@ async fn put_bucket_acl_changes_access() {
     ok(s.client(BOB).list_objects_v2().bucket("flip").send().await);
 
     // An unknown canned ACL is rejected and changes nothing.
-    let r = s.raw("PUT", "/flip?acl").header("x-amz-acl", "world-writable").send().await;
+    let r = s
+        .raw("PUT", "/flip?acl")
+        .header("x-amz-acl", "world-writable")
+        .send()
+        .await;
     assert_eq!(r.status, 400, "{}", r.text());
     ok(s.client(BOB).list_objects_v2().bucket("flip").send().await);
 }
@@ -258,11 +385,27 @@ async fn object_canned_acls() {
     let r = s.raw("GET", "/objs/pub").anonymous().send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body.as_ref(), b"public data");
-    assert_eq!(get_object(&s.client(BOB), "objs", "pub").await, b"public data");
-    let acl = ok(alice.get_object_acl().bucket("objs").key("pub").send().await);
-    assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")]));
+    assert_eq!(
+        get_object(&s.client(BOB), "objs", "pub").await,
+        b"public data"
+    );
+    let acl = ok(alice
+        .get_object_acl()
+        .bucket("objs")
+        .key("pub")
+        .send()
+        .await);
+    assert_eq!(
+        summary(acl.grants()),
+        set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")])
+    );
     // Reading is not writing.
-    let r = s.raw("PUT", "/objs/pub").anonymous().body("defaced").send().await;
+    let r = s
+        .raw("PUT", "/objs/pub")
+        .anonymous()
+        .body("defaced")
+        .send()
+        .await;
     r.assert_error(403, "AccessDenied");
     let r = s.raw("DELETE", "/objs/pub").anonymous().send().await;
     r.assert_error(403, "AccessDenied");
@@ -278,8 +421,22 @@ async fn object_canned_acls() {
         .await);
     let r = s.raw("GET", "/objs/pub").anonymous().send().await;
     r.assert_error(403, "AccessDenied");
-    assert_sdk_err(s.client(BOB).get_object().bucket("objs").key("pub").send().await, 403, "AccessDenied");
-    let acl = ok(alice.get_object_acl().bucket("objs").key("pub").send().await);
+    assert_sdk_err(
+        s.client(BOB)
+            .get_object()
+            .bucket("objs")
+            .key("pub")
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    let acl = ok(alice
+        .get_object_acl()
+        .bucket("objs")
+        .key("pub")
+        .send()
+        .await);
     assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL")]));
 
     // authenticated-read via raw x-amz-acl on PUT.
@@ -290,11 +447,22 @@ async fn object_canned_acls() {
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(get_object(&s.client(BOB), "objs", "authd").await, b"for signed-in users");
+    assert_eq!(
+        get_object(&s.client(BOB), "objs", "authd").await,
+        b"for signed-in users"
+    );
     let r = s.raw("GET", "/objs/authd").anonymous().send().await;
     r.assert_error(403, "AccessDenied");
-    let acl = ok(alice.get_object_acl().bucket("objs").key("authd").send().await);
-    assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL"), (&auth, "READ")]));
+    let acl = ok(alice
+        .get_object_acl()
+        .bucket("objs")
+        .key("authd")
+        .send()
+        .await);
+    assert_eq!(
+        summary(acl.grants()),
+        set(&[(&id_grant, "FULL_CONTROL"), (&auth, "READ")])
+    );
 
     // public-read-write on an object lists both group grants.
     ok(alice
@@ -304,19 +472,45 @@ async fn object_canned_acls() {
         .acl(ObjectCannedAcl::PublicReadWrite)
         .send()
         .await);
-    let acl = ok(alice.get_object_acl().bucket("objs").key("authd").send().await);
+    let acl = ok(alice
+        .get_object_acl()
+        .bucket("objs")
+        .key("authd")
+        .send()
+        .await);
     assert_eq!(
         summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ"), (&all, "WRITE")])
     );
     // PutObjectAcl by raw header.
-    let r = s.raw("PUT", "/objs/authd?acl").header("x-amz-acl", "public-read").send().await;
+    let r = s
+        .raw("PUT", "/objs/authd?acl")
+        .header("x-amz-acl", "public-read")
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let acl = ok(alice.get_object_acl().bucket("objs").key("authd").send().await);
-    assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")]));
+    let acl = ok(alice
+        .get_object_acl()
+        .bucket("objs")
+        .key("authd")
+        .send()
+        .await);
+    assert_eq!(
+        summary(acl.grants()),
+        set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")])
+    );
 
     // ACLs of a missing object.
-    assert_sdk_err(alice.get_object_acl().bucket("objs").key("missing").send().await, 404, "NoSuchKey");
+    assert_sdk_err(
+        alice
+            .get_object_acl()
+            .bucket("objs")
+            .key("missing")
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
     // Bob cannot change alice's object ACL even when he can read it.
     assert_sdk_err(
         s.client(BOB)
@@ -371,16 +565,36 @@ async fn cross_account_copy() {
     let bob = s.client(BOB);
     create_bucket(&bob, "bobs").await;
     assert_sdk_err(
-        bob.copy_object().bucket("bobs").key("stolen").copy_source("src-priv/obj").send().await,
+        bob.copy_object()
+            .bucket("bobs")
+            .key("stolen")
+            .copy_source("src-priv/obj")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
-    assert_sdk_status(bob.head_object().bucket("bobs").key("stolen").send().await, 404);
-    ok(bob.copy_object().bucket("bobs").key("copy").copy_source("src-priv/shared").send().await);
+    assert_sdk_status(
+        bob.head_object().bucket("bobs").key("stolen").send().await,
+        404,
+    );
+    ok(bob
+        .copy_object()
+        .bucket("bobs")
+        .key("copy")
+        .copy_source("src-priv/shared")
+        .send()
+        .await);
     assert_eq!(get_object(&bob, "bobs", "copy").await, b"shared bytes");
     // Alice cannot copy into bob's private bucket.
     assert_sdk_err(
-        alice.copy_object().bucket("bobs").key("push").copy_source("src-priv/obj").send().await,
+        alice
+            .copy_object()
+            .bucket("bobs")
+            .key("push")
+            .copy_source("src-priv/obj")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -401,12 +615,21 @@ async fn delete_objects_without_permission() {
     let res = bob
         .delete_objects()
         .bucket("nodelete")
-        .delete(Delete::builder().set_objects(Some(ids)).build().expect("delete"))
+        .delete(
+            Delete::builder()
+                .set_objects(Some(ids))
+                .build()
+                .expect("delete"),
+        )
         .send()
         .await;
     match res {
         Ok(out) => {
-            assert!(out.deleted().is_empty(), "nothing reported deleted: {:?}", out.deleted());
+            assert!(
+                out.deleted().is_empty(),
+                "nothing reported deleted: {:?}",
+                out.deleted()
+            );
             let mut keys: Vec<&str> = out.errors().iter().filter_map(|e| e.key()).collect();
             keys.sort();
             assert_eq!(keys, vec!["obj", "obj2"]);
@@ -415,7 +638,10 @@ async fn delete_objects_without_permission() {
             }
         }
         Err(e) => {
-            assert_eq!((e.status(), e.s3_code().as_deref()), (403, Some("AccessDenied")));
+            assert_eq!(
+                (e.status(), e.s3_code().as_deref()),
+                (403, Some("AccessDenied"))
+            );
         }
     }
     // Quiet mode: only errors are reported.
@@ -450,9 +676,20 @@ async fn acl_owner_matches_listing_owner() {
     let acl = ok(bob.get_bucket_acl().bucket("bob-owned").send().await);
     assert_eq!(acl.owner().and_then(|o| o.id()), Some(bob_id.as_str()));
     assert_eq!(acl.owner().and_then(|o| o.display_name()), Some("bob"));
-    let out = ok(bob.list_objects_v2().bucket("bob-owned").fetch_owner(true).send().await);
-    assert_eq!(out.contents()[0].owner().and_then(|o| o.id()), Some(bob_id.as_str()));
+    let out = ok(bob
+        .list_objects_v2()
+        .bucket("bob-owned")
+        .fetch_owner(true)
+        .send()
+        .await);
+    assert_eq!(
+        out.contents()[0].owner().and_then(|o| o.id()),
+        Some(bob_id.as_str())
+    );
     let out = ok(bob.list_objects().bucket("bob-owned").send().await);
-    assert_eq!(out.contents()[0].owner().and_then(|o| o.display_name()), Some("bob"));
+    assert_eq!(
+        out.contents()[0].owner().and_then(|o| o.display_name()),
+        Some("bob")
+    );
     assert_ne!(bob_id, owner_id(&s, ALICE).await);
 }

@@ -35,9 +35,17 @@ async fn wrong_secret_is_signature_does_not_match() {
             "bad",
         ))
     });
-    assert_sdk_err(bad.list_buckets().send().await, 403, "SignatureDoesNotMatch");
     assert_sdk_err(
-        bad.get_object().bucket("auth").key("secret.txt").send().await,
+        bad.list_buckets().send().await,
+        403,
+        "SignatureDoesNotMatch",
+    );
+    assert_sdk_err(
+        bad.get_object()
+            .bucket("auth")
+            .key("secret.txt")
+            .send()
+            .await,
         403,
         "SignatureDoesNotMatch",
     );
@@ -51,7 +59,11 @@ async fn wrong_secret_is_signature_does_not_match() {
         403,
         "SignatureDoesNotMatch",
     );
-    assert_eq!(list_keys(&s.client(ALICE), "auth").await, vec!["secret.txt"], "nothing written");
+    assert_eq!(
+        list_keys(&s.client(ALICE), "auth").await,
+        vec!["secret.txt"],
+        "nothing written"
+    );
 }
 
 #[tokio::test]
@@ -77,7 +89,10 @@ async fn unknown_access_key() {
         403,
         "InvalidAccessKeyId",
     );
-    assert_eq!(list_keys(&s.client(ALICE), "auth").await, vec!["secret.txt"]);
+    assert_eq!(
+        list_keys(&s.client(ALICE), "auth").await,
+        vec!["secret.txt"]
+    );
 }
 
 #[tokio::test]
@@ -113,7 +128,10 @@ async fn tampered_request_is_rejected() {
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(
-        matches!(r.code().as_deref(), Some("SignatureDoesNotMatch" | "RequestTimeTooSkewed" | "AccessDenied")),
+        matches!(
+            r.code().as_deref(),
+            Some("SignatureDoesNotMatch" | "RequestTimeTooSkewed" | "AccessDenied")
+        ),
         "{}",
         r.text()
     );
@@ -129,7 +147,10 @@ async fn unsigned_payload_is_accepted() {
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(get_object(&s.client(ALICE), "auth", "unsigned").await, b"unsigned payload body");
+    assert_eq!(
+        get_object(&s.client(ALICE), "auth", "unsigned").await,
+        b"unsigned payload body"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +186,11 @@ async fn presigned_get_tampered_signature() {
     let resp = http().get(&uri).send().await.expect("GET");
     assert_eq!(resp.status().as_u16(), 403);
     let body = resp.text().await.expect("body");
-    assert_eq!(error_code(&body).as_deref(), Some("SignatureDoesNotMatch"), "{body}");
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("SignatureDoesNotMatch"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +209,11 @@ async fn presigned_get_expired() {
     assert_eq!(resp.status().as_u16(), 403);
     assert!(resp.headers().contains_key("x-amz-request-id"));
     let body = resp.text().await.expect("body");
-    assert_eq!(error_code(&body).as_deref(), Some("AccessDenied"), "expired presign: {body}");
+    assert_eq!(
+        error_code(&body).as_deref(),
+        Some("AccessDenied"),
+        "expired presign: {body}"
+    );
 }
 
 #[tokio::test]
@@ -205,7 +234,10 @@ async fn presigned_put_works_and_expired_put_writes_nothing() {
     }
     let resp = builder.send().await.expect("PUT presigned");
     assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
-    assert_eq!(get_object(&alice, "auth", "uploaded").await, b"via presigned PUT");
+    assert_eq!(
+        get_object(&alice, "auth", "uploaded").await,
+        b"via presigned PUT"
+    );
 
     let req = ok_presign(
         alice
@@ -216,11 +248,19 @@ async fn presigned_put_works_and_expired_put_writes_nothing() {
             .await,
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let resp = http().put(req.uri()).body("too late").send().await.expect("PUT");
+    let resp = http()
+        .put(req.uri())
+        .body("too late")
+        .send()
+        .await
+        .expect("PUT");
     assert_eq!(resp.status().as_u16(), 403);
     let body = resp.text().await.expect("body");
     assert_eq!(error_code(&body).as_deref(), Some("AccessDenied"), "{body}");
-    assert_sdk_status(alice.head_object().bucket("auth").key("late").send().await, 404);
+    assert_sdk_status(
+        alice.head_object().bucket("auth").key("late").send().await,
+        404,
+    );
 }
 
 #[tokio::test]
@@ -234,12 +274,20 @@ async fn anonymous_access_to_private_bucket() {
         ("DELETE", "/auth/secret.txt"),
         ("GET", "/auth?acl"),
     ] {
-        let r = s.raw(method, path).anonymous().body(if method == "PUT" { "x" } else { "" }).send().await;
+        let r = s
+            .raw(method, path)
+            .anonymous()
+            .body(if method == "PUT" { "x" } else { "" })
+            .send()
+            .await;
         r.assert_error(403, "AccessDenied");
     }
     let r = s.raw("HEAD", "/auth/secret.txt").anonymous().send().await;
     assert_eq!(r.status, 403);
-    assert_eq!(list_keys(&s.client(ALICE), "auth").await, vec!["secret.txt"]);
+    assert_eq!(
+        list_keys(&s.client(ALICE), "auth").await,
+        vec!["secret.txt"]
+    );
     // ListBuckets needs an identity.
     let r = s.raw("GET", "/").anonymous().send().await;
     r.assert_error(403, "AccessDenied");
@@ -249,10 +297,18 @@ async fn anonymous_access_to_private_bucket() {
 async fn request_time_too_skewed() {
     let s = setup().await;
     let past = SystemTime::now() - Duration::from_secs(20 * 60);
-    let r = s.raw("GET", "/auth/secret.txt").signed_at(past).send().await;
+    let r = s
+        .raw("GET", "/auth/secret.txt")
+        .signed_at(past)
+        .send()
+        .await;
     r.assert_error(403, "RequestTimeTooSkewed");
     let future = SystemTime::now() + Duration::from_secs(20 * 60);
-    let r = s.raw("GET", "/auth/secret.txt").signed_at(future).send().await;
+    let r = s
+        .raw("GET", "/auth/secret.txt")
+        .signed_at(future)
+        .send()
+        .await;
     r.assert_error(403, "RequestTimeTooSkewed");
     let r = s
         .raw("PUT", "/auth/skewed")
@@ -261,10 +317,22 @@ async fn request_time_too_skewed() {
         .send()
         .await;
     r.assert_error(403, "RequestTimeTooSkewed");
-    assert_sdk_status(s.client(ALICE).head_object().bucket("auth").key("skewed").send().await, 404);
+    assert_sdk_status(
+        s.client(ALICE)
+            .head_object()
+            .bucket("auth")
+            .key("skewed")
+            .send()
+            .await,
+        404,
+    );
     // A few minutes is within the allowed 15.
     let near = SystemTime::now() - Duration::from_secs(5 * 60);
-    let r = s.raw("GET", "/auth/secret.txt").signed_at(near).send().await;
+    let r = s
+        .raw("GET", "/auth/secret.txt")
+        .signed_at(near)
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -272,13 +340,21 @@ async fn request_time_too_skewed() {
 async fn virtual_hosted_style_raw() {
     let s = setup().await;
     let host = format!("auth.{DOMAIN}:{}", s.port());
-    let r = s.raw("PUT", "/vhost-key").host(&host).body("vhost body").send().await;
+    let r = s
+        .raw("PUT", "/vhost-key")
+        .host(&host)
+        .body("vhost body")
+        .send()
+        .await;
     assert_eq!(r.status, 200, "vhost PUT: {}", r.text());
     let r = s.raw("GET", "/vhost-key").host(&host).send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body.as_ref(), b"vhost body");
     // The object is the same one path-style sees.
-    assert_eq!(get_object(&s.client(ALICE), "auth", "vhost-key").await, b"vhost body");
+    assert_eq!(
+        get_object(&s.client(ALICE), "auth", "vhost-key").await,
+        b"vhost body"
+    );
     // Bucket-level request: ListObjects.
     let r = s.raw("GET", "/?list-type=2").host(&host).send().await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -316,12 +392,23 @@ async fn virtual_hosted_style_sdk() {
     assert_eq!(get_object(&v, "auth", "sdk-vhost").await, b"sdk vhost");
     let mut keys = list_keys(&v, "auth").await;
     keys.sort();
-    assert_eq!(keys, vec!["secret.txt", "sdk-vhost"]);
+    assert_eq!(keys, vec!["sdk-vhost", "secret.txt"]);
     ok(v.head_bucket().bucket("auth").send().await);
     create_bucket(&v, "vhost-created").await;
-    ok(s.client(ALICE).head_bucket().bucket("vhost-created").send().await);
-    ok(v.delete_object().bucket("auth").key("sdk-vhost").send().await);
-    assert_eq!(list_keys(&s.client(ALICE), "auth").await, vec!["secret.txt"]);
+    ok(s.client(ALICE)
+        .head_bucket()
+        .bucket("vhost-created")
+        .send()
+        .await);
+    ok(v.delete_object()
+        .bucket("auth")
+        .key("sdk-vhost")
+        .send()
+        .await);
+    assert_eq!(
+        list_keys(&s.client(ALICE), "auth").await,
+        vec!["secret.txt"]
+    );
 }
 
 fn ok_presign<E: std::fmt::Debug>(

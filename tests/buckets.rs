@@ -21,12 +21,24 @@ async fn list_buckets_shows_owner_and_only_own_buckets() {
     ] {
         let out = ok(client.list_buckets().send().await);
         let names: Vec<&str> = out.buckets().iter().filter_map(|b| b.name()).collect();
-        assert_eq!(names, expected, "{} sees exactly its own buckets, sorted", account.name);
+        assert_eq!(
+            names, expected,
+            "{} sees exactly its own buckets, sorted",
+            account.name
+        );
         for b in out.buckets() {
-            assert!(b.creation_date().is_some(), "bucket {:?} has a CreationDate", b.name());
+            assert!(
+                b.creation_date().is_some(),
+                "bucket {:?} has a CreationDate",
+                b.name()
+            );
         }
         let owner = out.owner().expect("ListBuckets has an Owner");
-        assert_eq!(owner.display_name(), Some(account.name), "Owner/DisplayName");
+        assert_eq!(
+            owner.display_name(),
+            Some(account.name),
+            "Owner/DisplayName"
+        );
         let id = owner.id().expect("Owner/ID").to_owned();
         assert!(!id.is_empty(), "Owner/ID is not empty");
         ids.push(id);
@@ -60,7 +72,11 @@ async fn list_buckets_empty_for_new_account() {
     let s = TestServer::start();
     create_bucket(&s.client(ALICE), "only-alice").await;
     let out = ok(s.client(BOB).list_buckets().send().await);
-    assert!(out.buckets().is_empty(), "bob sees no buckets: {:?}", out.buckets());
+    assert!(
+        out.buckets().is_empty(),
+        "bob sees no buckets: {:?}",
+        out.buckets()
+    );
 }
 
 #[tokio::test]
@@ -108,7 +124,14 @@ async fn create_bucket_accepts_edge_valid_names() {
     let s = TestServer::start();
     let alice = s.client(ALICE);
     let long = "b".repeat(63);
-    let valid = ["abc", long.as_str(), "my.bucket-1", "1bucket9", "a-b.c-d", "xn-single-dash"];
+    let valid = [
+        "abc",
+        long.as_str(),
+        "my.bucket-1",
+        "1bucket9",
+        "a-b.c-d",
+        "xn-single-dash",
+    ];
     for name in valid {
         ok(alice.create_bucket().bucket(name).send().await);
         ok(alice.head_bucket().bucket(name).send().await);
@@ -157,7 +180,10 @@ async fn create_bucket_in_named_location() {
         .into_iter()
         .filter(|p| p.is_file())
         .count();
-    assert!(files2 > 0, "data of a bucket in `second` lands under objects2/");
+    assert!(
+        files2 > 0,
+        "data of a bucket in `second` lands under objects2/"
+    );
 }
 
 #[tokio::test]
@@ -165,10 +191,17 @@ async fn default_location_bucket() {
     let s = TestServer::start();
     let alice = s.client(ALICE);
     create_bucket(&alice, "in-default").await;
-    let loc = ok(alice.get_bucket_location().bucket("in-default").send().await);
+    let loc = ok(alice
+        .get_bucket_location()
+        .bucket("in-default")
+        .send()
+        .await);
     // us-east-1 buckets report an empty LocationConstraint on AWS; the default
     // location's own name is also acceptable.
-    let v = loc.location_constraint().map(|l| l.as_str().to_owned()).unwrap_or_default();
+    let v = loc
+        .location_constraint()
+        .map(|l| l.as_str().to_owned())
+        .unwrap_or_default();
     assert!(
         ["", "local", "us-east-1"].contains(&v.as_str()),
         "default bucket location {v:?}"
@@ -243,7 +276,10 @@ async fn head_bucket_statuses() {
     create_bucket(&alice, "headed").await;
 
     ok(alice.head_bucket().bucket("headed").send().await);
-    assert_sdk_status(alice.head_bucket().bucket("missing-bucket").send().await, 404);
+    assert_sdk_status(
+        alice.head_bucket().bucket("missing-bucket").send().await,
+        404,
+    );
     assert_sdk_status(bob.head_bucket().bucket("headed").send().await, 403);
 
     let r = s.raw("HEAD", "/headed").send().await;
@@ -263,12 +299,20 @@ async fn get_bucket_location_errors() {
     let s = TestServer::start();
     create_bucket(&s.client(ALICE), "loc-owned").await;
     assert_sdk_err(
-        s.client(ALICE).get_bucket_location().bucket("no-such-bucket").send().await,
+        s.client(ALICE)
+            .get_bucket_location()
+            .bucket("no-such-bucket")
+            .send()
+            .await,
         404,
         "NoSuchBucket",
     );
     assert_sdk_err(
-        s.client(BOB).get_bucket_location().bucket("loc-owned").send().await,
+        s.client(BOB)
+            .get_bucket_location()
+            .bucket("loc-owned")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -289,18 +333,35 @@ async fn delete_bucket_statuses() {
     assert_sdk_status(alice.head_bucket().bucket("to-delete").send().await, 404);
 
     // Not empty.
-    assert_sdk_err(alice.delete_bucket().bucket("not-empty").send().await, 409, "BucketNotEmpty");
+    assert_sdk_err(
+        alice.delete_bucket().bucket("not-empty").send().await,
+        409,
+        "BucketNotEmpty",
+    );
     assert_eq!(get_object(&alice, "not-empty", "k").await, b"v");
 
     // Missing.
-    assert_sdk_err(alice.delete_bucket().bucket("to-delete").send().await, 404, "NoSuchBucket");
+    assert_sdk_err(
+        alice.delete_bucket().bucket("to-delete").send().await,
+        404,
+        "NoSuchBucket",
+    );
 
     // Another account.
-    assert_sdk_err(bob.delete_bucket().bucket("not-empty").send().await, 403, "AccessDenied");
+    assert_sdk_err(
+        bob.delete_bucket().bucket("not-empty").send().await,
+        403,
+        "AccessDenied",
+    );
     ok(alice.head_bucket().bucket("not-empty").send().await);
 
     // After emptying, the delete works and the name can be reused.
-    ok(alice.delete_object().bucket("not-empty").key("k").send().await);
+    ok(alice
+        .delete_object()
+        .bucket("not-empty")
+        .key("k")
+        .send()
+        .await);
     ok(alice.delete_bucket().bucket("not-empty").send().await);
     let out = ok(alice.list_buckets().send().await);
     assert!(out.buckets().is_empty(), "{:?}", out.buckets());

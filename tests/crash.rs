@@ -45,7 +45,11 @@ async fn put_all_and_kill(s: &mut TestServer, items: &[(String, Arc<Vec<u8>>)]) 
                 .await;
             if let Ok(out) = res {
                 // An acknowledgement must carry the right ETag.
-                assert_eq!(out.e_tag(), Some(etag_of(&body).as_str()), "ack ETag of {key}");
+                assert_eq!(
+                    out.e_tag(),
+                    Some(etag_of(&body).as_str()),
+                    "ack ETag of {key}"
+                );
                 let _ = tx.send(i);
             }
         });
@@ -103,7 +107,11 @@ async fn check_listing(
                 options.iter().map(|b| b.len()).collect::<Vec<_>>()
             );
             assert_eq!(o.size(), Some(got.len() as i64), "{key}: listed Size");
-            assert_eq!(o.e_tag(), Some(etag_of(&got).as_str()), "{key}: listed ETag");
+            assert_eq!(
+                o.e_tag(),
+                Some(etag_of(&got).as_str()),
+                "{key}: listed ETag"
+            );
             seen.insert(key, got);
         }
         if out.is_truncated() != Some(true) {
@@ -120,7 +128,11 @@ async fn sigkill_during_new_puts() {
     create_bucket(&s.client(ALICE), "crash").await;
     let items = bodies("new");
     let acked = put_all_and_kill(&mut s, &items).await;
-    assert!(acked.len() >= KILL_AFTER.min(COUNT), "acks: {}", acked.len());
+    assert!(
+        acked.len() >= KILL_AFTER.min(COUNT),
+        "acks: {}",
+        acked.len()
+    );
 
     s.spawn();
     let client = s.client(ALICE);
@@ -143,17 +155,27 @@ async fn sigkill_during_new_puts() {
         .collect();
     let listed = check_listing(&client, &candidates).await;
     for &i in &acked {
-        assert!(listed.contains_key(&items[i].0), "acknowledged {} is listed", items[i].0);
+        assert!(
+            listed.contains_key(&items[i].0),
+            "acknowledged {} is listed",
+            items[i].0
+        );
     }
     // Unlisted keys are not readable either (no half-visible object).
     for (key, _) in &items {
         if !listed.contains_key(key) {
-            assert_sdk_status(client.head_object().bucket("crash").key(key).send().await, 404);
+            assert_sdk_status(
+                client.head_object().bucket("crash").key(key).send().await,
+                404,
+            );
         }
     }
     // The server still works normally.
     put_object(&client, "crash", "after", b"after restart").await;
-    assert_eq!(get_object(&client, "crash", "after").await, b"after restart");
+    assert_eq!(
+        get_object(&client, "crash", "after").await,
+        b"after restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

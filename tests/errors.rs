@@ -9,20 +9,27 @@ use cloudmux_e2e::*;
 
 async fn setup() -> TestServer {
     let s = TestServer::start();
-    create_bucket(&s.client(ALICE), "e").await;
+    create_bucket(&s.client(ALICE), "err").await;
     s
 }
 
 #[tokio::test]
 async fn error_document_shape() {
     let s = setup().await;
-    let r = s.raw("GET", "/e/missing-key").send().await;
+    let r = s.raw("GET", "/err/missing-key").send().await;
     r.assert_error(404, "NoSuchKey");
     let ct = r.header("content-type").unwrap_or_default();
-    assert!(ct.starts_with("application/xml"), "error Content-Type {ct:?}");
+    assert!(
+        ct.starts_with("application/xml"),
+        "error Content-Type {ct:?}"
+    );
     let x = r.xml();
     assert_eq!(x.name, "Error");
-    assert!(x.text_of("Message").is_some_and(|m| !m.is_empty()), "Message: {}", r.text());
+    assert!(
+        x.text_of("Message").is_some_and(|m| !m.is_empty()),
+        "Message: {}",
+        r.text()
+    );
     assert_eq!(
         x.text_of("RequestId"),
         r.header("x-amz-request-id"),
@@ -32,18 +39,26 @@ async fn error_document_shape() {
 
     let r = s.raw("GET", "/nope-bucket").send().await;
     r.assert_error(404, "NoSuchBucket");
-    assert_eq!(r.xml().text_of("BucketName").as_deref(), Some("nope-bucket"));
+    assert_eq!(
+        r.xml().text_of("BucketName").as_deref(),
+        Some("nope-bucket")
+    );
 }
 
 #[tokio::test]
 async fn complete_multipart_malformed_xml() {
     let s = setup().await;
     let alice = s.client(ALICE);
-    let out = ok(alice.create_multipart_upload().bucket("e").key("mp").send().await);
+    let out = ok(alice
+        .create_multipart_upload()
+        .bucket("err")
+        .key("mp")
+        .send()
+        .await);
     let id = out.upload_id().expect("id").to_owned();
     let part = ok(alice
         .upload_part()
-        .bucket("e")
+        .bucket("err")
         .key("mp")
         .upload_id(&id)
         .part_number(1)
@@ -60,7 +75,7 @@ async fn complete_multipart_malformed_xml() {
         format!("<CompleteMultipartUpload><Part><ETag>{etag}</ETag></Part></Complete>"),
     ] {
         let r = s
-            .raw("POST", &format!("/e/mp?uploadId={}", encode_query(&id)))
+            .raw("POST", &format!("/err/mp?uploadId={}", encode_query(&id)))
             .body(body.clone())
             .send()
             .await;
@@ -72,10 +87,19 @@ async fn complete_multipart_malformed_xml() {
         );
     }
     // Nothing completed; the upload and its part are intact.
-    assert_sdk_status(alice.head_object().bucket("e").key("mp").send().await, 404);
-    let parts = ok(alice.list_parts().bucket("e").key("mp").upload_id(&id).send().await);
+    assert_sdk_status(
+        alice.head_object().bucket("err").key("mp").send().await,
+        404,
+    );
+    let parts = ok(alice
+        .list_parts()
+        .bucket("err")
+        .key("mp")
+        .upload_id(&id)
+        .send()
+        .await);
     assert_eq!(parts.parts().len(), 1);
-    assert!(list_keys(&alice, "e").await.is_empty());
+    assert!(list_keys(&alice, "err").await.is_empty());
 }
 
 #[tokio::test]
@@ -86,7 +110,7 @@ async fn key_too_long() {
     assert_sdk_err(
         alice
             .put_object()
-            .bucket("e")
+            .bucket("err")
             .key(&long)
             .body(ByteStream::from_static(b"x"))
             .send()
@@ -99,7 +123,7 @@ async fn key_too_long() {
     assert_sdk_err(
         alice
             .put_object()
-            .bucket("e")
+            .bucket("err")
             .key(&long_utf8)
             .body(ByteStream::from_static(b"x"))
             .send()
@@ -108,25 +132,36 @@ async fn key_too_long() {
         "KeyTooLongError",
     );
     assert_sdk_err(
-        alice.create_multipart_upload().bucket("e").key(&long).send().await,
+        alice
+            .create_multipart_upload()
+            .bucket("err")
+            .key(&long)
+            .send()
+            .await,
         400,
         "KeyTooLongError",
     );
-    assert!(list_keys(&alice, "e").await.is_empty(), "nothing written");
+    assert!(list_keys(&alice, "err").await.is_empty(), "nothing written");
 
     // Exactly 1024 bytes is fine.
     let max = "m".repeat(1024);
-    put_object(&alice, "e", &max, b"max").await;
+    put_object(&alice, "err", &max, b"max").await;
     let max_utf8 = "é".repeat(512);
-    put_object(&alice, "e", &max_utf8, b"max utf8").await;
-    assert_eq!(get_object(&alice, "e", &max).await, b"max");
-    assert_eq!(get_object(&alice, "e", &max_utf8).await, b"max utf8");
+    put_object(&alice, "err", &max_utf8, b"max utf8").await;
+    assert_eq!(get_object(&alice, "err", &max).await, b"max");
+    assert_eq!(get_object(&alice, "err", &max_utf8).await, b"max utf8");
     assert_sdk_err(
-        alice.copy_object().bucket("e").key(&long).copy_source(format!("e/{max}")).send().await,
+        alice
+            .copy_object()
+            .bucket("err")
+            .key(&long)
+            .copy_source(format!("err/{max}"))
+            .send()
+            .await,
         400,
         "KeyTooLongError",
     );
-    assert_eq!(list_keys(&alice, "e").await.len(), 2);
+    assert_eq!(list_keys(&alice, "err").await.len(), 2);
 }
 
 fn marker_paths(root: &std::path::Path, marker: &str) -> Vec<PathBuf> {
@@ -139,7 +174,11 @@ fn marker_paths(root: &std::path::Path, marker: &str) -> Vec<PathBuf> {
 /// Asserts that no file named after `marker` exists outside the stores.
 fn assert_contained(s: &TestServer, marker: &str) {
     let data = s.data_dir();
-    let allowed = [data.join("objects"), data.join("objects2"), data.join("meta")];
+    let allowed = [
+        data.join("objects"),
+        data.join("objects2"),
+        data.join("meta"),
+    ];
     for p in marker_paths(s.root(), marker) {
         assert!(
             allowed.iter().any(|a| p.starts_with(a)),
@@ -191,7 +230,7 @@ async fn dot_dot_keys_stay_inside() {
         let body = format!("body of key {i}");
         let res = alice
             .put_object()
-            .bucket("e")
+            .bucket("err")
             .key(key)
             .body(ByteStream::from(body.clone().into_bytes()))
             .send()
@@ -199,26 +238,43 @@ async fn dot_dot_keys_stay_inside() {
         match res {
             Ok(_) => {
                 // Accepted: an ordinary object with exactly this name.
-                assert_eq!(get_object(&alice, "e", key).await, body.as_bytes(), "GET {key:?}");
+                assert_eq!(
+                    get_object(&alice, "err", key).await,
+                    body.as_bytes(),
+                    "GET {key:?}"
+                );
                 stored.insert(key.clone());
             }
             Err(e) => {
-                assert_eq!(e.status(), 400, "{key:?} rejected with 400: {:?}", e.body_text());
+                assert_eq!(
+                    e.status(),
+                    400,
+                    "{key:?} rejected with 400: {:?}",
+                    e.body_text()
+                );
             }
         }
     }
-    let listed: BTreeSet<String> = list_keys(&alice, "e").await.into_iter().collect();
-    assert_eq!(listed, stored, "exactly the accepted keys are listed, with their names");
+    eprintln!("dot keys accepted as ordinary objects: {stored:?}");
+    let listed: BTreeSet<String> = list_keys(&alice, "err").await.into_iter().collect();
+    assert_eq!(
+        listed, stored,
+        "exactly the accepted keys are listed, with their names"
+    );
     let out = ok(alice.list_buckets().send().await);
     let names: Vec<&str> = out.buckets().iter().filter_map(|b| b.name()).collect();
-    assert_eq!(names, vec!["e"], "no bucket conjured by path normalization");
+    assert_eq!(
+        names,
+        vec!["err"],
+        "no bucket conjured by path normalization"
+    );
     assert_contained(&s, &marker);
 
     // Percent-encoded dot segments sent raw.
     for (i, path) in [
-        format!("/e/%2E%2E%2F{marker}-r1"),
-        format!("/e/..%2F..%2F{marker}-r2"),
-        format!("/e/%2e%2e/%2e%2e/{marker}-r3"),
+        format!("/err/%2E%2E%2F{marker}-r1"),
+        format!("/err/..%2F..%2F{marker}-r2"),
+        format!("/err/%2e%2e/%2e%2e/{marker}-r3"),
     ]
     .iter()
     .enumerate()
@@ -233,8 +289,8 @@ async fn dot_dot_keys_stay_inside() {
     }
     assert_contained(&s, &marker);
     // Whatever was accepted is listed inside the bucket and readable.
-    for key in list_keys(&alice, "e").await {
-        let _ = get_object(&alice, "e", &key).await;
+    for key in list_keys(&alice, "err").await {
+        let _ = get_object(&alice, "err", &key).await;
     }
 }
 
@@ -244,21 +300,40 @@ async fn nul_in_key() {
     let marker = random_suffix(8);
     let key = format!("nul\0key-{marker}");
     let r = s
-        .raw("PUT", &format!("/e/nul%00key-{marker}"))
+        .raw("PUT", &format!("/err/nul%00key-{marker}"))
         .body("nul body")
         .send()
         .await;
     if r.status == 200 {
-        let g = s.raw("GET", &format!("/e/nul%00key-{marker}")).send().await;
+        let g = s
+            .raw("GET", &format!("/err/nul%00key-{marker}"))
+            .send()
+            .await;
         assert_eq!(g.status, 200);
         assert_eq!(g.body.as_ref(), b"nul body");
-        let l = s.raw("GET", "/e?list-type=2&encoding-type=url").send().await;
-        let keys: Vec<String> = l.xml().texts("Contents", "Key").iter().map(|k| url_decode_plus(k)).collect();
+        let l = s
+            .raw("GET", "/err?list-type=2&encoding-type=url")
+            .send()
+            .await;
+        let keys: Vec<String> = l
+            .xml()
+            .texts("Contents", "Key")
+            .iter()
+            .map(|k| url_decode_plus(k))
+            .collect();
         assert_eq!(keys, vec![key]);
     } else {
-        assert_eq!(r.status, 400, "NUL in a key: accepted or 400; got {}", r.text());
+        assert_eq!(
+            r.status,
+            400,
+            "NUL in a key: accepted or 400; got {}",
+            r.text()
+        );
         assert!(r.code().is_some(), "an S3 error document: {}", r.text());
-        assert!(list_keys(&s.client(ALICE), "e").await.is_empty(), "nothing written");
+        assert!(
+            list_keys(&s.client(ALICE), "err").await.is_empty(),
+            "nothing written"
+        );
     }
     assert_contained(&s, &marker);
 }
@@ -267,25 +342,33 @@ async fn nul_in_key() {
 async fn request_headers_too_large() {
     let s = setup().await;
     let r = s
-        .raw("PUT", "/e/big-headers")
+        .raw("PUT", "/err/big-headers")
         .header("x-padding", &"p".repeat(9 * 1024))
         .body("x")
         .send()
         .await;
     assert_eq!(r.status, 400, "9 KiB of headers: {} {}", r.status, r.text());
-    assert_eq!(r.code().as_deref(), Some("RequestHeaderSectionTooLarge"), "{}", r.text());
+    assert_eq!(
+        r.code().as_deref(),
+        Some("RequestHeaderSectionTooLarge"),
+        "{}",
+        r.text()
+    );
     // Many small headers adding up past 8 KiB.
-    let mut req = s.raw("PUT", "/e/many-headers").body("x");
+    let mut req = s.raw("PUT", "/err/many-headers").body("x");
     for i in 0..40 {
         req = req.header(&format!("x-pad-{i}"), &"q".repeat(250));
     }
     let r = req.send().await;
     assert_eq!(r.status, 400, "{}", r.text());
-    assert!(list_keys(&s.client(ALICE), "e").await.is_empty(), "nothing written");
+    assert!(
+        list_keys(&s.client(ALICE), "err").await.is_empty(),
+        "nothing written"
+    );
 
     // 6 KiB is within the limit.
     let r = s
-        .raw("PUT", "/e/ok-headers")
+        .raw("PUT", "/err/ok-headers")
         .header("x-padding", &"p".repeat(6 * 1024))
         .body("x")
         .send()
@@ -297,13 +380,13 @@ async fn request_headers_too_large() {
 async fn user_metadata_too_large() {
     let s = setup().await;
     let r = s
-        .raw("PUT", "/e/meta-big")
+        .raw("PUT", "/err/meta-big")
         .header("x-amz-meta-big", &"m".repeat(2100))
         .body("x")
         .send()
         .await;
     r.assert_error(400, "MetadataTooLarge");
-    assert!(list_keys(&s.client(ALICE), "e").await.is_empty());
+    assert!(list_keys(&s.client(ALICE), "err").await.is_empty());
 }
 
 #[tokio::test]
@@ -311,29 +394,35 @@ async fn content_sha256_mismatch() {
     let s = setup().await;
     let wrong = hex::encode([7u8; 32]);
     let r = s
-        .raw("PUT", "/e/sha-mismatch")
+        .raw("PUT", "/err/sha-mismatch")
         .payload_hash(&wrong)
         .body("the actual body")
         .send()
         .await;
     r.assert_error(400, "XAmzContentSHA256Mismatch");
-    assert!(list_keys(&s.client(ALICE), "e").await.is_empty(), "nothing written");
+    assert!(
+        list_keys(&s.client(ALICE), "err").await.is_empty(),
+        "nothing written"
+    );
 }
 
 #[tokio::test]
 async fn bad_content_md5_writes_nothing() {
     let s = setup().await;
-    put_object(&s.client(ALICE), "e", "existing", b"original").await;
+    put_object(&s.client(ALICE), "err", "existing", b"original").await;
     // A failed overwrite leaves the old object in place.
     let r = s
-        .raw("PUT", "/e/existing")
+        .raw("PUT", "/err/existing")
         .header("content-md5", &md5_b64(b"not the body"))
         .body("replacement")
         .send()
         .await;
     r.assert_error(400, "BadDigest");
-    assert_eq!(get_object(&s.client(ALICE), "e", "existing").await, b"original");
-    assert_eq!(list_keys(&s.client(ALICE), "e").await, vec!["existing"]);
+    assert_eq!(
+        get_object(&s.client(ALICE), "err", "existing").await,
+        b"original"
+    );
+    assert_eq!(list_keys(&s.client(ALICE), "err").await, vec!["existing"]);
 }
 
 #[tokio::test]
@@ -343,18 +432,28 @@ async fn rejected_signatures_write_nothing() {
         secret_key: "wrong-secret",
         ..ALICE
     };
-    let r = s.raw("PUT", "/e/forged").signed_by(bad).body("x").send().await;
+    let r = s
+        .raw("PUT", "/err/forged")
+        .signed_by(bad)
+        .body("x")
+        .send()
+        .await;
     r.assert_error(403, "SignatureDoesNotMatch");
     let unknown = Account {
         access_key: "AKIAUNKNOWN000000000",
         ..ALICE
     };
-    let r = s.raw("PUT", "/e/forged").signed_by(unknown).body("x").send().await;
+    let r = s
+        .raw("PUT", "/err/forged")
+        .signed_by(unknown)
+        .body("x")
+        .send()
+        .await;
     r.assert_error(403, "InvalidAccessKeyId");
     let r = s.raw("DELETE", "/e").signed_by(bad).send().await;
     r.assert_error(403, "SignatureDoesNotMatch");
-    ok(s.client(ALICE).head_bucket().bucket("e").send().await);
-    assert!(list_keys(&s.client(ALICE), "e").await.is_empty());
+    ok(s.client(ALICE).head_bucket().bucket("err").send().await);
+    assert!(list_keys(&s.client(ALICE), "err").await.is_empty());
 }
 
 /// For GET: 501 NotImplemented or AWS's documented "not configured" 404.
@@ -362,7 +461,8 @@ async fn assert_unsupported_get(s: &TestServer, path: &str, not_configured: &str
     let r = s.raw("GET", path).send().await;
     let code = r.code().unwrap_or_default();
     assert!(
-        (r.status == 501 && code == "NotImplemented") || (r.status == 404 && code == not_configured),
+        (r.status == 501 && code == "NotImplemented")
+            || (r.status == 404 && code == not_configured),
         "GET {path}: want 501 NotImplemented or 404 {not_configured}, got {} {}",
         r.status,
         r.text()
@@ -373,7 +473,7 @@ async fn assert_unsupported_get(s: &TestServer, path: &str, not_configured: &str
 #[tokio::test]
 async fn unsupported_bucket_subresources() {
     let s = setup().await;
-    put_object(&s.client(ALICE), "e", "obj", b"object body").await;
+    put_object(&s.client(ALICE), "err", "obj", b"object body").await;
     let cases = [
         (
             "lifecycle",
@@ -399,21 +499,35 @@ async fn unsupported_bucket_subresources() {
         ),
     ];
     for (sub, not_configured, body) in cases {
-        let path = format!("/e?{sub}");
+        let path = format!("/err?{sub}");
         assert_unsupported_get(&s, &path, not_configured).await;
-        let r = s.raw("PUT", &path).body(body).with_content_md5().send().await;
+        let r = s
+            .raw("PUT", &path)
+            .body(body)
+            .with_content_md5()
+            .send()
+            .await;
         if r.status == 200 {
             // Only acceptable if the configuration really took effect.
             let g = s.raw("GET", &path).send().await;
-            assert_eq!(g.status, 200, "PUT ?{sub} said 200 but GET says {} {}", g.status, g.text());
+            assert_eq!(
+                g.status,
+                200,
+                "PUT ?{sub} said 200 but GET says {} {}",
+                g.status,
+                g.text()
+            );
         } else {
             r.assert_error(501, "NotImplemented");
             assert_unsupported_get(&s, &path, not_configured).await;
         }
     }
     // None of that touched the bucket or its objects.
-    assert_eq!(list_keys(&s.client(ALICE), "e").await, vec!["obj"]);
-    assert_eq!(get_object(&s.client(ALICE), "e", "obj").await, b"object body");
+    assert_eq!(list_keys(&s.client(ALICE), "err").await, vec!["obj"]);
+    assert_eq!(
+        get_object(&s.client(ALICE), "err", "obj").await,
+        b"object body"
+    );
     let out = ok(s.client(ALICE).list_buckets().send().await);
     assert_eq!(out.buckets().len(), 1);
 }
@@ -421,34 +535,54 @@ async fn unsupported_bucket_subresources() {
 #[tokio::test]
 async fn unsupported_object_subresources_are_not_misrouted() {
     let s = setup().await;
-    put_object(&s.client(ALICE), "e", "obj", b"object body").await;
+    put_object(&s.client(ALICE), "err", "obj", b"object body").await;
     // PUT ?tagging must never be taken for a PutObject that overwrites the data.
     let tagging = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>";
-    let r = s.raw("PUT", "/e/obj?tagging").body(tagging).with_content_md5().send().await;
+    let r = s
+        .raw("PUT", "/err/obj?tagging")
+        .body(tagging)
+        .with_content_md5()
+        .send()
+        .await;
     assert!(
         r.status == 200 || (r.status == 501 && r.code().as_deref() == Some("NotImplemented")),
         "PUT ?tagging: {} {}",
         r.status,
         r.text()
     );
-    assert_eq!(get_object(&s.client(ALICE), "e", "obj").await, b"object body");
+    assert_eq!(
+        get_object(&s.client(ALICE), "err", "obj").await,
+        b"object body"
+    );
 
     // GET ?retention / ?legal-hold (no object lock here) must not return the object data.
     for sub in ["retention", "legal-hold"] {
-        let r = s.raw("GET", &format!("/e/obj?{sub}")).send().await;
+        let r = s.raw("GET", &format!("/err/obj?{sub}")).send().await;
         assert_ne!(r.status, 200, "GET ?{sub}: {}", r.text());
         assert!((400..=501).contains(&r.status), "GET ?{sub}: {}", r.status);
         assert_ne!(r.body.as_ref(), b"object body");
-        assert!(r.code().is_some(), "GET ?{sub}: S3 error document: {}", r.text());
+        assert!(
+            r.code().is_some(),
+            "GET ?{sub}: S3 error document: {}",
+            r.text()
+        );
     }
     // POST ?restore must not be taken for anything that changes the object.
     let r = s
-        .raw("POST", "/e/obj?restore")
+        .raw("POST", "/err/obj?restore")
         .body("<RestoreRequest><Days>1</Days></RestoreRequest>")
         .with_content_md5()
         .send()
         .await;
-    assert!(!(200..300).contains(&r.status), "POST ?restore: {} {}", r.status, r.text());
-    assert_eq!(get_object(&s.client(ALICE), "e", "obj").await, b"object body");
-    assert_eq!(list_keys(&s.client(ALICE), "e").await, vec!["obj"]);
+    assert!(
+        !(200..300).contains(&r.status),
+        "POST ?restore: {} {}",
+        r.status,
+        r.text()
+    );
+    assert_eq!(
+        get_object(&s.client(ALICE), "err", "obj").await,
+        b"object body"
+    );
+    assert_eq!(list_keys(&s.client(ALICE), "err").await, vec!["obj"]);
 }

@@ -7,34 +7,25 @@ use aws_sdk_s3::Client;
 use cloudmux_e2e::*;
 
 async fn put_many(client: &Client, bucket: &str, keys: &[String]) {
-    let mut set = tokio::task::JoinSet::new();
-    for chunk in keys.chunks(keys.len().div_ceil(16).max(1)) {
-        let client = client.clone();
-        let bucket = bucket.to_owned();
-        let chunk = chunk.to_vec();
-        set.spawn(async move {
-            for k in chunk {
-                ok(client
-                    .put_object()
-                    .bucket(&bucket)
-                    .key(&k)
-                    .body(ByteStream::from(k.clone().into_bytes()))
-                    .send()
-                    .await);
-            }
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r.expect("put task");
+    // Sequential on purpose: this file tests listings, not write concurrency
+    // (objects.rs has the concurrent-write tests).
+    for k in keys {
+        ok(client
+            .put_object()
+            .bucket(bucket)
+            .key(k)
+            .body(ByteStream::from(k.clone().into_bytes()))
+            .send()
+            .await);
     }
 }
 
 async fn setup(keys: &[&str]) -> TestServer {
     let s = TestServer::start();
     let alice = s.client(ALICE);
-    create_bucket(&alice, "l").await;
+    create_bucket(&alice, "lst").await;
     let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-    put_many(&alice, "l", &keys).await;
+    put_many(&alice, "lst", &keys).await;
     s
 }
 
@@ -56,11 +47,11 @@ const BASIC: [&str; 9] = [
 async fn v1_prefix_delimiter_and_owner() {
     let s = setup(&BASIC).await;
     let alice_id = owner_id(&s, ALICE).await;
-    let r = s.raw("GET", "/l?delimiter=%2F").send().await;
+    let r = s.raw("GET", "/lst?delimiter=%2F").send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     let x = r.xml();
     assert_eq!(x.name, "ListBucketResult");
-    assert_eq!(x.text_of("Name").as_deref(), Some("l"));
+    assert_eq!(x.text_of("Name").as_deref(), Some("lst"));
     assert_eq!(x.text_of("Delimiter").as_deref(), Some("/"));
     assert_eq!(x.text_of("IsTruncated").as_deref(), Some("false"));
     assert_eq!(x.text_of("MaxKeys").as_deref(), Some("1000"));
@@ -68,7 +59,11 @@ async fn v1_prefix_delimiter_and_owner() {
     assert_eq!(x.texts("CommonPrefixes", "Prefix"), vec!["b/", "d/", "e/"]);
     for c in x.all("Contents") {
         // v1 always includes the owner.
-        assert_eq!(c.text_at("Owner/ID"), Some(alice_id.clone()), "v1 Contents/Owner/ID");
+        assert_eq!(
+            c.text_at("Owner/ID"),
+            Some(alice_id.clone()),
+            "v1 Contents/Owner/ID"
+        );
         assert_eq!(c.text_at("Owner/DisplayName").as_deref(), Some("alice"));
         let key = c.text_of("Key").expect("key");
         assert_eq!(c.text_of("ETag"), Some(etag_of(key.as_bytes())));
@@ -78,16 +73,16 @@ async fn v1_prefix_delimiter_and_owner() {
         assert!(lm.contains('T') && lm.ends_with('Z'), "{lm}");
     }
 
-    let r = s.raw("GET", "/l?prefix=b%2F&delimiter=%2F").send().await;
+    let r = s.raw("GET", "/lst?prefix=b%2F&delimiter=%2F").send().await;
     let x = r.xml();
     assert_eq!(x.text_of("Prefix").as_deref(), Some("b/"));
     assert_eq!(x.texts("Contents", "Key"), vec!["b/1.txt", "b/2.txt"]);
     assert_eq!(x.texts("CommonPrefixes", "Prefix"), vec!["b/c/"]);
 
-    let r = s.raw("GET", "/l?prefix=d").send().await;
+    let r = s.raw("GET", "/lst?prefix=d").send().await;
     assert_eq!(r.xml().texts("Contents", "Key"), vec!["d/4.txt", "d/5.txt"]);
 
-    let r = s.raw("GET", "/l?prefix=zzz").send().await;
+    let r = s.raw("GET", "/lst?prefix=zzz").send().await;
     let x = r.xml();
     assert!(x.all("Contents").is_empty());
     assert_eq!(x.text_of("IsTruncated").as_deref(), Some("false"));
@@ -97,44 +92,60 @@ async fn v1_prefix_delimiter_and_owner() {
 async fn v1_max_keys_marker_and_next_marker() {
     let s = setup(&BASIC).await;
     // Without delimiter: truncated, no NextMarker; the client continues from the last key.
-    let r = s.raw("GET", "/l?max-keys=2").send().await;
+    let r = s.raw("GET", "/lst?max-keys=2").send().await;
     let x = r.xml();
     assert_eq!(x.texts("Contents", "Key"), vec!["a.txt", "b/1.txt"]);
     assert_eq!(x.text_of("IsTruncated").as_deref(), Some("true"));
     assert_eq!(x.text_of("MaxKeys").as_deref(), Some("2"));
-    assert!(x.child("NextMarker").is_none(), "v1 NextMarker only with a delimiter: {}", r.text());
+    assert!(
+        x.child("NextMarker").is_none(),
+        "v1 NextMarker only with a delimiter: {}",
+        r.text()
+    );
 
-    let r = s.raw("GET", "/l?max-keys=2&marker=b%2F1.txt").send().await;
+    let r = s
+        .raw("GET", "/lst?max-keys=2&marker=b%2F1.txt")
+        .send()
+        .await;
     let x = r.xml();
     assert_eq!(x.text_of("Marker").as_deref(), Some("b/1.txt"));
     assert_eq!(x.texts("Contents", "Key"), vec!["b/2.txt", "b/c/3.txt"]);
 
     // With delimiter: NextMarker is the last key or common prefix returned.
-    let r = s.raw("GET", "/l?max-keys=2&delimiter=%2F").send().await;
+    let r = s.raw("GET", "/lst?max-keys=2&delimiter=%2F").send().await;
     let x = r.xml();
     assert_eq!(x.texts("Contents", "Key"), vec!["a.txt"]);
     assert_eq!(x.texts("CommonPrefixes", "Prefix"), vec!["b/"]);
     assert_eq!(x.text_of("IsTruncated").as_deref(), Some("true"));
     assert_eq!(x.text_of("NextMarker").as_deref(), Some("b/"));
 
-    let r = s.raw("GET", "/l?max-keys=2&delimiter=%2F&marker=b%2F").send().await;
+    let r = s
+        .raw("GET", "/lst?max-keys=2&delimiter=%2F&marker=b%2F")
+        .send()
+        .await;
     let x = r.xml();
     assert_eq!(x.texts("Contents", "Key"), vec!["c.txt"]);
     assert_eq!(x.texts("CommonPrefixes", "Prefix"), vec!["d/"]);
     assert_eq!(x.text_of("NextMarker").as_deref(), Some("d/"));
 
-    let r = s.raw("GET", "/l?max-keys=2&delimiter=%2F&marker=d%2F").send().await;
+    let r = s
+        .raw("GET", "/lst?max-keys=2&delimiter=%2F&marker=d%2F")
+        .send()
+        .await;
     let x = r.xml();
     assert_eq!(x.texts("Contents", "Key"), vec!["e"]);
     assert_eq!(x.texts("CommonPrefixes", "Prefix"), vec!["e/"]);
     assert_eq!(x.text_of("IsTruncated").as_deref(), Some("false"));
-    assert!(x.child("NextMarker").is_none(), "no NextMarker on the last page");
+    assert!(
+        x.child("NextMarker").is_none(),
+        "no NextMarker on the last page"
+    );
 }
 
 #[tokio::test]
 async fn max_keys_zero() {
     let s = setup(&BASIC).await;
-    for path in ["/l?max-keys=0", "/l?list-type=2&max-keys=0"] {
+    for path in ["/lst?max-keys=0", "/lst?list-type=2&max-keys=0"] {
         let r = s.raw("GET", path).send().await;
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         let x = r.xml();
@@ -151,12 +162,16 @@ async fn max_keys_zero() {
 #[tokio::test]
 async fn invalid_max_keys() {
     let s = setup(&BASIC).await;
-    for path in ["/l?max-keys=-1", "/l?max-keys=abc", "/l?list-type=2&max-keys=-5"] {
+    for path in [
+        "/lst?max-keys=-1",
+        "/lst?max-keys=abc",
+        "/lst?list-type=2&max-keys=-5",
+    ] {
         let r = s.raw("GET", path).send().await;
         r.assert_error(400, "InvalidArgument");
     }
     // More than 1000 is capped at 1000, not an error.
-    let r = s.raw("GET", "/l?max-keys=5000").send().await;
+    let r = s.raw("GET", "/lst?max-keys=5000").send().await;
     assert_eq!(r.status, 200);
     assert_eq!(r.xml().all("Contents").len(), BASIC.len());
 }
@@ -167,17 +182,27 @@ async fn invalid_max_keys() {
 async fn v2_fields_and_fetch_owner() {
     let s = setup(&BASIC).await;
     let alice_id = owner_id(&s, ALICE).await;
-    let r = s.raw("GET", "/l?list-type=2&delimiter=%2F").send().await;
+    let r = s.raw("GET", "/lst?list-type=2&delimiter=%2F").send().await;
     let x = r.xml();
     assert_eq!(x.name, "ListBucketResult");
-    assert_eq!(x.text_of("KeyCount").as_deref(), Some("6"), "KeyCount counts keys and prefixes");
+    assert_eq!(
+        x.text_of("KeyCount").as_deref(),
+        Some("6"),
+        "KeyCount counts keys and prefixes"
+    );
     assert_eq!(x.texts("Contents", "Key"), vec!["a.txt", "c.txt", "e"]);
     assert_eq!(x.texts("CommonPrefixes", "Prefix"), vec!["b/", "d/", "e/"]);
     for c in x.all("Contents") {
-        assert!(c.child("Owner").is_none(), "v2 has no Owner without fetch-owner");
+        assert!(
+            c.child("Owner").is_none(),
+            "v2 has no Owner without fetch-owner"
+        );
     }
 
-    let r = s.raw("GET", "/l?list-type=2&fetch-owner=true").send().await;
+    let r = s
+        .raw("GET", "/lst?list-type=2&fetch-owner=true")
+        .send()
+        .await;
     let x = r.xml();
     assert_eq!(x.text_of("KeyCount").as_deref(), Some("9"));
     for c in x.all("Contents") {
@@ -189,7 +214,7 @@ async fn v2_fields_and_fetch_owner() {
     let out = ok(s
         .client(ALICE)
         .list_objects_v2()
-        .bucket("l")
+        .bucket("lst")
         .fetch_owner(true)
         .prefix("b/")
         .send()
@@ -200,30 +225,51 @@ async fn v2_fields_and_fetch_owner() {
         assert_eq!(owner.id(), Some(alice_id.as_str()));
         assert_eq!(owner.display_name(), Some("alice"));
     }
-    let out = ok(s.client(ALICE).list_objects_v2().bucket("l").send().await);
+    let out = ok(s.client(ALICE).list_objects_v2().bucket("lst").send().await);
     assert!(out.contents().iter().all(|o| o.owner().is_none()));
 }
 
 #[tokio::test]
 async fn v2_continuation_and_start_after() {
     let s = setup(&BASIC).await;
-    let r = s.raw("GET", "/l?list-type=2&max-keys=3").send().await;
+    let r = s.raw("GET", "/lst?list-type=2&max-keys=3").send().await;
     let x = r.xml();
-    assert_eq!(x.texts("Contents", "Key"), vec!["a.txt", "b/1.txt", "b/2.txt"]);
+    assert_eq!(
+        x.texts("Contents", "Key"),
+        vec!["a.txt", "b/1.txt", "b/2.txt"]
+    );
     assert_eq!(x.text_of("IsTruncated").as_deref(), Some("true"));
     assert_eq!(x.text_of("KeyCount").as_deref(), Some("3"));
-    let token = x.text_of("NextContinuationToken").expect("NextContinuationToken");
+    let token = x
+        .text_of("NextContinuationToken")
+        .expect("NextContinuationToken");
     assert!(!token.is_empty());
 
     let r = s
-        .raw("GET", &format!("/l?list-type=2&max-keys=3&continuation-token={}", encode_query(&token)))
+        .raw(
+            "GET",
+            &format!(
+                "/lst?list-type=2&max-keys=3&continuation-token={}",
+                encode_query(&token)
+            ),
+        )
         .send()
         .await;
     let x = r.xml();
-    assert_eq!(x.text_of("ContinuationToken"), Some(token.clone()), "token echoed");
-    assert_eq!(x.texts("Contents", "Key"), vec!["b/c/3.txt", "c.txt", "d/4.txt"]);
+    assert_eq!(
+        x.text_of("ContinuationToken"),
+        Some(token.clone()),
+        "token echoed"
+    );
+    assert_eq!(
+        x.texts("Contents", "Key"),
+        vec!["b/c/3.txt", "c.txt", "d/4.txt"]
+    );
 
-    let r = s.raw("GET", "/l?list-type=2&start-after=d%2F4.txt").send().await;
+    let r = s
+        .raw("GET", "/lst?list-type=2&start-after=d%2F4.txt")
+        .send()
+        .await;
     let x = r.xml();
     assert_eq!(x.text_of("StartAfter").as_deref(), Some("d/4.txt"));
     assert_eq!(x.texts("Contents", "Key"), vec!["d/5.txt", "e", "e/6.txt"]);
@@ -231,7 +277,10 @@ async fn v2_continuation_and_start_after() {
     assert!(x.child("NextContinuationToken").is_none());
 
     // start-after between keys, not itself a key.
-    let r = s.raw("GET", "/l?list-type=2&start-after=b%2F1.txtz").send().await;
+    let r = s
+        .raw("GET", "/lst?list-type=2&start-after=b%2F1.txtz")
+        .send()
+        .await;
     assert_eq!(
         r.xml().texts("Contents", "Key")[0],
         "b/2.txt",
@@ -240,7 +289,10 @@ async fn v2_continuation_and_start_after() {
 
     // Invalid token.
     let r = s
-        .raw("GET", "/l?list-type=2&continuation-token=definitely-not-a-token%21")
+        .raw(
+            "GET",
+            "/lst?list-type=2&continuation-token=definitely-not-a-token%21",
+        )
         .send()
         .await;
     r.assert_error(400, "InvalidArgument");
@@ -248,11 +300,18 @@ async fn v2_continuation_and_start_after() {
 
 #[tokio::test]
 async fn encoding_type_url() {
-    let keys = ["with space/a b.txt", "plus+sign", "ünïcødé/ключ", "plain", "tab\tkey", "pct%41"];
+    let keys = [
+        "with space/a b.txt",
+        "plus+sign",
+        "ünïcødé/ключ",
+        "plain",
+        "tab\tkey",
+        "pct%41",
+    ];
     let s = setup(&keys).await;
     for (api, path) in [
-        ("v1", "/l?encoding-type=url"),
-        ("v2", "/l?list-type=2&encoding-type=url"),
+        ("v1", "/lst?encoding-type=url"),
+        ("v2", "/lst?list-type=2&encoding-type=url"),
     ] {
         let r = s.raw("GET", path).send().await;
         assert_eq!(r.status, 200, "{}", r.text());
@@ -269,18 +328,30 @@ async fn encoding_type_url() {
         decoded.sort();
         let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         expected.sort();
-        assert_eq!(decoded, expected, "{api}: keys decode (unquote_plus) to the originals");
+        assert_eq!(
+            decoded, expected,
+            "{api}: keys decode (unquote_plus) to the originals"
+        );
     }
 
     // Prefixes and delimiters are encoded too.
     let r = s
-        .raw("GET", "/l?list-type=2&encoding-type=url&delimiter=%2F&prefix=with%20space%2F")
+        .raw(
+            "GET",
+            "/lst?list-type=2&encoding-type=url&delimiter=%2F&prefix=with%20space%2F",
+        )
         .send()
         .await;
     let x = r.xml();
-    assert_eq!(x.text_of("Prefix").map(|p| url_decode_plus(&p)).as_deref(), Some("with space/"));
+    assert_eq!(
+        x.text_of("Prefix").map(|p| url_decode_plus(&p)).as_deref(),
+        Some("with space/")
+    );
     assert!(!x.text_of("Prefix").unwrap_or_default().contains(' '));
-    let r = s.raw("GET", "/l?encoding-type=url&delimiter=%2F").send().await;
+    let r = s
+        .raw("GET", "/lst?encoding-type=url&delimiter=%2F")
+        .send()
+        .await;
     let x = r.xml();
     let mut prefixes: Vec<String> = x
         .texts("CommonPrefixes", "Prefix")
@@ -294,7 +365,7 @@ async fn encoding_type_url() {
     assert_eq!(prefixes, vec!["with space/", "ünïcødé/"]);
 
     // Invalid encoding type.
-    let r = s.raw("GET", "/l?encoding-type=base64").send().await;
+    let r = s.raw("GET", "/lst?encoding-type=base64").send().await;
     r.assert_error(400, "InvalidArgument");
 }
 
@@ -305,9 +376,9 @@ async fn list_errors() {
     r.assert_error(404, "NoSuchBucket");
     let r = s.raw("GET", "/nosuchbucket?list-type=2").send().await;
     r.assert_error(404, "NoSuchBucket");
-    let r = s.raw("GET", "/l").signed_by(BOB).send().await;
+    let r = s.raw("GET", "/lst").signed_by(BOB).send().await;
     r.assert_error(403, "AccessDenied");
-    let r = s.raw("GET", "/l?list-type=2").anonymous().send().await;
+    let r = s.raw("GET", "/lst?list-type=2").anonymous().send().await;
     r.assert_error(403, "AccessDenied");
 }
 
@@ -316,7 +387,12 @@ async fn list_errors() {
 #[tokio::test]
 async fn list_object_versions_unversioned() {
     let s = setup(&BASIC).await;
-    let out = ok(s.client(ALICE).list_object_versions().bucket("l").send().await);
+    let out = ok(s
+        .client(ALICE)
+        .list_object_versions()
+        .bucket("lst")
+        .send()
+        .await);
     let keys: Vec<&str> = out.versions().iter().filter_map(|v| v.key()).collect();
     assert_eq!(keys, BASIC.to_vec());
     for v in out.versions() {
@@ -328,7 +404,10 @@ async fn list_object_versions_unversioned() {
     }
     assert!(out.delete_markers().is_empty());
 
-    let r = s.raw("GET", "/l?versions&prefix=b%2F&delimiter=%2F").send().await;
+    let r = s
+        .raw("GET", "/lst?versions&prefix=b%2F&delimiter=%2F")
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let x = r.xml();
     assert_eq!(x.name, "ListVersionsResult");
@@ -342,7 +421,12 @@ async fn list_object_versions_unversioned() {
 async fn get_bucket_versioning_unversioned() {
     // A never-versioned bucket answers an empty VersioningConfiguration (no Status).
     let s = setup(&["x"]).await;
-    let v = ok(s.client(ALICE).get_bucket_versioning().bucket("l").send().await);
+    let v = ok(s
+        .client(ALICE)
+        .get_bucket_versioning()
+        .bucket("lst")
+        .send()
+        .await);
     assert!(v.status().is_none(), "{:?}", v.status());
 }
 
@@ -414,7 +498,7 @@ async fn page_v1(
 ) -> (Vec<Entry>, bool, Option<String>) {
     let out = ok(c
         .list_objects()
-        .bucket("m")
+        .bucket("model")
         .prefix(prefix)
         .set_delimiter(delimiter.map(str::to_owned))
         .max_keys(max)
@@ -448,7 +532,7 @@ async fn page_v2(
 ) -> (Vec<Entry>, bool, Option<String>, i32) {
     let out = ok(c
         .list_objects_v2()
-        .bucket("m")
+        .bucket("model")
         .prefix(prefix)
         .set_delimiter(delimiter.map(str::to_owned))
         .max_keys(max)
@@ -480,8 +564,8 @@ async fn pagination_matches_model() {
     assert!(keys.len() > 250);
     let s = TestServer::start();
     let c = s.client(ALICE);
-    create_bucket(&c, "m").await;
-    put_many(&c, "m", &keys).await;
+    create_bucket(&c, "model").await;
+    put_many(&c, "model", &keys).await;
 
     let combos: [(&str, Option<&str>); 6] = [
         ("", None),
@@ -514,10 +598,17 @@ async fn pagination_matches_model() {
                 assert_eq!(truncated, more, "v1 {ctx} page {pages}: IsTruncated");
                 got.extend(entries.iter().cloned());
                 if !truncated {
-                    assert!(next.is_none() || delimiter.is_some(), "v1 {ctx}: NextMarker without delimiter");
+                    assert!(
+                        next.is_none() || delimiter.is_some(),
+                        "v1 {ctx}: NextMarker without delimiter"
+                    );
                     break;
                 }
-                let last = entries.last().expect("a truncated page is not empty").name().to_owned();
+                let last = entries
+                    .last()
+                    .expect("a truncated page is not empty")
+                    .name()
+                    .to_owned();
                 if delimiter.is_some() {
                     assert_eq!(next.as_deref(), Some(last.as_str()), "v1 {ctx}: NextMarker");
                 } else {
@@ -540,10 +631,17 @@ async fn pagination_matches_model() {
                 let want: Vec<Entry> = expected.iter().skip(start).take(page).cloned().collect();
                 assert_eq!(entries, want, "v2 {ctx} page {pages}");
                 assert_eq!(key_count as usize, entries.len(), "v2 {ctx}: KeyCount");
-                assert_eq!(truncated, expected.len() > start + page, "v2 {ctx}: IsTruncated");
+                assert_eq!(
+                    truncated,
+                    expected.len() > start + page,
+                    "v2 {ctx}: IsTruncated"
+                );
                 got.extend(entries);
                 if !truncated {
-                    assert!(next.is_none(), "v2 {ctx}: no NextContinuationToken at the end");
+                    assert!(
+                        next.is_none(),
+                        "v2 {ctx}: no NextContinuationToken at the end"
+                    );
                     break;
                 }
                 token = Some(next.expect("NextContinuationToken when truncated"));
@@ -560,13 +658,17 @@ async fn pagination_matches_model() {
     loop {
         let out = ok(c
             .list_objects_v2()
-            .bucket("m")
+            .bucket("model")
             .start_after(after)
             .max_keys(7)
             .set_continuation_token(token.clone())
             .send()
             .await);
-        got.extend(out.contents().iter().map(|o| Entry::Key(o.key().expect("key").to_owned())));
+        got.extend(
+            out.contents()
+                .iter()
+                .map(|o| Entry::Key(o.key().expect("key").to_owned())),
+        );
         if out.is_truncated() != Some(true) {
             break;
         }

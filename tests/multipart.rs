@@ -13,19 +13,24 @@ const MIN_PART: usize = 5 * MIB;
 async fn setup() -> (TestServer, Client) {
     let s = TestServer::start();
     let c = s.client(ALICE);
-    create_bucket(&c, "mp").await;
+    create_bucket(&c, "mpu").await;
     (s, c)
 }
 
 async fn create(c: &Client, key: &str) -> String {
-    let out = ok(c.create_multipart_upload().bucket("mp").key(key).send().await);
+    let out = ok(c
+        .create_multipart_upload()
+        .bucket("mpu")
+        .key(key)
+        .send()
+        .await);
     out.upload_id().expect("UploadId").to_owned()
 }
 
 async fn upload(c: &Client, key: &str, id: &str, n: i32, body: &[u8]) -> String {
     let out = ok(c
         .upload_part()
-        .bucket("mp")
+        .bucket("mpu")
         .key(key)
         .upload_id(id)
         .part_number(n)
@@ -59,7 +64,7 @@ async fn complete(
     >,
 > {
     c.complete_multipart_upload()
-        .bucket("mp")
+        .bucket("mpu")
         .key(key)
         .upload_id(id)
         .multipart_upload(completed(parts))
@@ -68,7 +73,7 @@ async fn complete(
 }
 
 async fn upload_ids(c: &Client) -> Vec<String> {
-    let out = ok(c.list_multipart_uploads().bucket("mp").send().await);
+    let out = ok(c.list_multipart_uploads().bucket("mpu").send().await);
     out.uploads()
         .iter()
         .filter_map(|u| u.upload_id().map(str::to_owned))
@@ -87,26 +92,36 @@ async fn complete_two_parts_and_etag_rule() {
     assert_eq!(e2, etag_of(&p2));
 
     // Not visible before completion.
-    assert_sdk_status(c.head_object().bucket("mp").key("obj").send().await, 404);
+    assert_sdk_status(c.head_object().bucket("mpu").key("obj").send().await, 404);
     assert_eq!(upload_ids(&c).await, vec![id.clone()]);
 
     let out = ok(complete(&c, "obj", &id, &[(1, &e1), (2, &e2)]).await);
     let expected_etag = multipart_etag(&[&p1, &p2]);
-    assert_eq!(out.e_tag(), Some(expected_etag.as_str()), "md5 of md5s + -2");
-    assert_eq!(out.bucket(), Some("mp"));
+    assert_eq!(
+        out.e_tag(),
+        Some(expected_etag.as_str()),
+        "md5 of md5s + -2"
+    );
+    assert_eq!(out.bucket(), Some("mpu"));
     assert_eq!(out.key(), Some("obj"));
     assert!(out.location().is_some_and(|l| !l.is_empty()), "Location");
 
     let whole: Vec<u8> = [p1.as_slice(), p2.as_slice()].concat();
-    let g = ok(c.get_object().bucket("mp").key("obj").send().await);
+    let g = ok(c.get_object().bucket("mpu").key("obj").send().await);
     assert_eq!(g.e_tag(), Some(expected_etag.as_str()));
     assert_eq!(g.content_length(), Some(whole.len() as i64));
     let got = g.body.collect().await.expect("body").into_bytes();
-    assert!(got.as_ref() == whole.as_slice(), "multipart body is the concatenation");
-    assert!(upload_ids(&c).await.is_empty(), "completed upload is no longer listed");
+    assert!(
+        got.as_ref() == whole.as_slice(),
+        "multipart body is the concatenation"
+    );
+    assert!(
+        upload_ids(&c).await.is_empty(),
+        "completed upload is no longer listed"
+    );
 
     // Listed with the multipart ETag and full size.
-    let l = ok(c.list_objects_v2().bucket("mp").send().await);
+    let l = ok(c.list_objects_v2().bucket("mpu").send().await);
     let o = &l.contents()[0];
     assert_eq!(o.e_tag(), Some(expected_etag.as_str()));
     assert_eq!(o.size(), Some(whole.len() as i64));
@@ -119,14 +134,14 @@ async fn complete_two_parts_and_etag_rule() {
         xml_escape(&e)
     );
     let r = s
-        .raw("POST", &format!("/mp/raw?uploadId={}", encode_query(&id)))
+        .raw("POST", &format!("/mpu/raw?uploadId={}", encode_query(&id)))
         .body(body)
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let x = r.xml();
     assert_eq!(x.name, "CompleteMultipartUploadResult");
-    assert_eq!(x.text_of("Bucket").as_deref(), Some("mp"));
+    assert_eq!(x.text_of("Bucket").as_deref(), Some("mpu"));
     assert_eq!(x.text_of("Key").as_deref(), Some("raw"));
     assert_eq!(x.text_of("ETag"), Some(multipart_etag(&[b"tiny"])));
 }
@@ -139,7 +154,7 @@ async fn single_small_part_and_sparse_part_numbers() {
     let e = upload(&c, "one", &id, 1, b"x").await;
     let out = ok(complete(&c, "one", &id, &[(1, &e)]).await);
     assert_eq!(out.e_tag(), Some(multipart_etag(&[b"x"]).as_str()));
-    assert_eq!(get_object(&c, "mp", "one").await, b"x");
+    assert_eq!(get_object(&c, "mpu", "one").await, b"x");
 
     // Non-consecutive part numbers; unlisted uploaded parts are dropped.
     let p1 = random_bytes(MIN_PART);
@@ -152,7 +167,7 @@ async fn single_small_part_and_sparse_part_numbers() {
     let e7 = upload(&c, "sparse", &id, 7, &p7).await;
     let out = ok(complete(&c, "sparse", &id, &[(1, &e1), (3, &e3), (7, &e7)]).await);
     assert_eq!(out.e_tag(), Some(multipart_etag(&[&p1, &p3, &p7]).as_str()));
-    let got = get_object(&c, "mp", "sparse").await;
+    let got = get_object(&c, "mpu", "sparse").await;
     assert!(got == [p1.as_slice(), p3.as_slice(), p7.as_slice()].concat());
 }
 
@@ -162,11 +177,17 @@ async fn reuploading_a_part_replaces_it() {
     let id = create(&c, "re").await;
     let _old = upload(&c, "re", &id, 1, b"old part").await;
     let new = upload(&c, "re", &id, 1, b"new part").await;
-    let parts = ok(c.list_parts().bucket("mp").key("re").upload_id(&id).send().await);
+    let parts = ok(c
+        .list_parts()
+        .bucket("mpu")
+        .key("re")
+        .upload_id(&id)
+        .send()
+        .await);
     assert_eq!(parts.parts().len(), 1);
     assert_eq!(parts.parts()[0].e_tag(), Some(new.as_str()));
     ok(complete(&c, "re", &id, &[(1, &new)]).await);
-    assert_eq!(get_object(&c, "mp", "re").await, b"new part");
+    assert_eq!(get_object(&c, "mpu", "re").await, b"new part");
 }
 
 #[tokio::test]
@@ -175,14 +196,14 @@ async fn abort_then_no_such_upload() {
     let id = create(&c, "ab").await;
     let e = upload(&c, "ab", &id, 1, b"part").await;
     let r = s
-        .raw("DELETE", &format!("/mp/ab?uploadId={}", encode_query(&id)))
+        .raw("DELETE", &format!("/mpu/ab?uploadId={}", encode_query(&id)))
         .send()
         .await;
     assert_eq!(r.status, 204, "AbortMultipartUpload: {}", r.text());
 
     assert_sdk_err(
         c.upload_part()
-            .bucket("mp")
+            .bucket("mpu")
             .key("ab")
             .upload_id(&id)
             .part_number(2)
@@ -193,18 +214,32 @@ async fn abort_then_no_such_upload() {
         "NoSuchUpload",
     );
     assert_sdk_err(
-        c.list_parts().bucket("mp").key("ab").upload_id(&id).send().await,
+        c.list_parts()
+            .bucket("mpu")
+            .key("ab")
+            .upload_id(&id)
+            .send()
+            .await,
         404,
         "NoSuchUpload",
     );
-    assert_sdk_err(complete(&c, "ab", &id, &[(1, &e)]).await, 404, "NoSuchUpload");
     assert_sdk_err(
-        c.abort_multipart_upload().bucket("mp").key("ab").upload_id(&id).send().await,
+        complete(&c, "ab", &id, &[(1, &e)]).await,
+        404,
+        "NoSuchUpload",
+    );
+    assert_sdk_err(
+        c.abort_multipart_upload()
+            .bucket("mpu")
+            .key("ab")
+            .upload_id(&id)
+            .send()
+            .await,
         404,
         "NoSuchUpload",
     );
     assert!(upload_ids(&c).await.is_empty());
-    assert_sdk_status(c.head_object().bucket("mp").key("ab").send().await, 404);
+    assert_sdk_status(c.head_object().bucket("mpu").key("ab").send().await, 404);
 }
 
 #[tokio::test]
@@ -212,7 +247,7 @@ async fn unknown_upload_id() {
     let (_s, c) = setup().await;
     assert_sdk_err(
         c.upload_part()
-            .bucket("mp")
+            .bucket("mpu")
             .key("k")
             .upload_id("no-such-upload-id")
             .part_number(1)
@@ -222,12 +257,16 @@ async fn unknown_upload_id() {
         404,
         "NoSuchUpload",
     );
-    assert_sdk_err(complete(&c, "k", "no-such-upload-id", &[(1, "\"x\"")]).await, 404, "NoSuchUpload");
+    assert_sdk_err(
+        complete(&c, "k", "no-such-upload-id", &[(1, "\"x\"")]).await,
+        404,
+        "NoSuchUpload",
+    );
     // An upload id of another key is not valid for this key.
     let id = create(&c, "real").await;
     assert_sdk_err(
         c.upload_part()
-            .bucket("mp")
+            .bucket("mpu")
             .key("other-key")
             .upload_id(&id)
             .part_number(1)
@@ -243,16 +282,16 @@ async fn unknown_upload_id() {
 async fn upload_part_copy_with_ranges() {
     let (_s, c) = setup().await;
     let src = random_bytes(MIN_PART + 2 * MIB);
-    put_object(&c, "mp", "source", &src).await;
+    put_object(&c, "mpu", "source", &src).await;
     let id = create(&c, "assembled").await;
     let first = format!("bytes=0-{}", MIN_PART - 1);
     let out = ok(c
         .upload_part_copy()
-        .bucket("mp")
+        .bucket("mpu")
         .key("assembled")
         .upload_id(&id)
         .part_number(1)
-        .copy_source("mp/source")
+        .copy_source("mpu/source")
         .copy_source_range(&first)
         .send()
         .await);
@@ -264,44 +303,52 @@ async fn upload_part_copy_with_ranges() {
     let second = format!("bytes={}-{}", MIN_PART, MIN_PART + 999);
     let out = ok(c
         .upload_part_copy()
-        .bucket("mp")
-        .key("assembled")
-        .upload_id(&id)
-        .part_number(2)
-        .copy_source("mp/source")
-        .copy_source_range(&second)
-        .send()
-        .await);
-    let e2 = out.copy_part_result().and_then(|r| r.e_tag()).expect("etag").to_owned();
-    assert_eq!(e2, etag_of(&src[MIN_PART..MIN_PART + 1000]));
-
-    // Whole-object copy as the last part.
-    let out = ok(c
-        .upload_part_copy()
-        .bucket("mp")
+        .bucket("mpu")
         .key("assembled")
         .upload_id(&id)
         .part_number(3)
-        .copy_source("mp/source")
+        .copy_source("mpu/source")
+        .copy_source_range(&second)
         .send()
         .await);
-    let e3 = out.copy_part_result().and_then(|r| r.e_tag()).expect("etag").to_owned();
+    let e2 = out
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .expect("etag")
+        .to_owned();
+    assert_eq!(e2, etag_of(&src[MIN_PART..MIN_PART + 1000]));
+
+    // Whole-object copy as part 2 (the small range above is part 3, the last).
+    let out = ok(c
+        .upload_part_copy()
+        .bucket("mpu")
+        .key("assembled")
+        .upload_id(&id)
+        .part_number(2)
+        .copy_source("mpu/source")
+        .send()
+        .await);
+    let e3 = out
+        .copy_part_result()
+        .and_then(|r| r.e_tag())
+        .expect("etag")
+        .to_owned();
     assert_eq!(e3, etag_of(&src));
 
-    ok(complete(&c, "assembled", &id, &[(1, &e1), (2, &e2), (3, &e3)]).await);
-    let got = get_object(&c, "mp", "assembled").await;
-    let want = [&src[..MIN_PART], &src[MIN_PART..MIN_PART + 1000], &src[..]].concat();
+    ok(complete(&c, "assembled", &id, &[(1, &e1), (2, &e3), (3, &e2)]).await);
+    let got = get_object(&c, "mpu", "assembled").await;
+    let want = [&src[..MIN_PART], &src[..], &src[MIN_PART..MIN_PART + 1000]].concat();
     assert!(got == want, "UploadPartCopy ranges assembled correctly");
 
     // A range outside the source is rejected.
     let id = create(&c, "bad-range").await;
     let res = c
         .upload_part_copy()
-        .bucket("mp")
+        .bucket("mpu")
         .key("bad-range")
         .upload_id(&id)
         .part_number(1)
-        .copy_source("mp/source")
+        .copy_source("mpu/source")
         .copy_source_range(format!("bytes={}-{}", src.len(), src.len() + 10))
         .send()
         .await;
@@ -324,7 +371,7 @@ async fn list_parts_pagination() {
         pages += 1;
         let out = ok(c
             .list_parts()
-            .bucket("mp")
+            .bucket("mpu")
             .key("lp")
             .upload_id(&id)
             .max_parts(2)
@@ -344,14 +391,24 @@ async fn list_parts_pagination() {
             break;
         }
         marker = out.next_part_number_marker().map(str::to_owned);
-        assert_eq!(marker.as_deref(), seen.last().map(|n| n.to_string()).as_deref(), "NextPartNumberMarker");
+        assert_eq!(
+            marker.as_deref(),
+            seen.last().map(|n| n.to_string()).as_deref(),
+            "NextPartNumberMarker"
+        );
     }
     assert_eq!(seen, vec![1, 2, 3, 4, 5]);
     assert_eq!(pages, 3);
 
     // Raw view of the first page.
     let r = s
-        .raw("GET", &format!("/mp/lp?uploadId={}&max-parts=2&part-number-marker=3", encode_query(&id)))
+        .raw(
+            "GET",
+            &format!(
+                "/mpu/lp?uploadId={}&max-parts=2&part-number-marker=3",
+                encode_query(&id)
+            ),
+        )
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -373,7 +430,7 @@ async fn list_multipart_uploads_filters_and_markers() {
         all.push((key.to_owned(), create(&c, key).await));
     }
     // Full listing is ordered by key.
-    let out = ok(c.list_multipart_uploads().bucket("mp").send().await);
+    let out = ok(c.list_multipart_uploads().bucket("mpu").send().await);
     let keys: Vec<&str> = out.uploads().iter().filter_map(|u| u.key()).collect();
     assert_eq!(keys, vec!["a/1", "a/2", "a/2", "b/1", "c"]);
     for u in out.uploads() {
@@ -382,19 +439,38 @@ async fn list_multipart_uploads_filters_and_markers() {
     }
 
     // Prefix.
-    let out = ok(c.list_multipart_uploads().bucket("mp").prefix("a/").send().await);
+    let out = ok(c
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .prefix("a/")
+        .send()
+        .await);
     let keys: Vec<&str> = out.uploads().iter().filter_map(|u| u.key()).collect();
     assert_eq!(keys, vec!["a/1", "a/2", "a/2"]);
 
     // Delimiter.
-    let out = ok(c.list_multipart_uploads().bucket("mp").delimiter("/").send().await);
+    let out = ok(c
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .delimiter("/")
+        .send()
+        .await);
     let keys: Vec<&str> = out.uploads().iter().filter_map(|u| u.key()).collect();
     assert_eq!(keys, vec!["c"]);
-    let prefixes: Vec<&str> = out.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    let prefixes: Vec<&str> = out
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
     assert_eq!(prefixes, vec!["a/", "b/"]);
 
     // key-marker alone skips every upload of that key and before.
-    let out = ok(c.list_multipart_uploads().bucket("mp").key_marker("a/2").send().await);
+    let out = ok(c
+        .list_multipart_uploads()
+        .bucket("mpu")
+        .key_marker("a/2")
+        .send()
+        .await);
     let keys: Vec<&str> = out.uploads().iter().filter_map(|u| u.key()).collect();
     assert_eq!(keys, vec!["b/1", "c"]);
 
@@ -405,14 +481,17 @@ async fn list_multipart_uploads_filters_and_markers() {
     for _ in 0..10 {
         let out = ok(c
             .list_multipart_uploads()
-            .bucket("mp")
+            .bucket("mpu")
             .max_uploads(1)
             .set_key_marker(key_marker.clone())
             .set_upload_id_marker(id_marker.clone())
             .send()
             .await);
         for u in out.uploads() {
-            seen.push((u.key().expect("key").to_owned(), u.upload_id().expect("id").to_owned()));
+            seen.push((
+                u.key().expect("key").to_owned(),
+                u.upload_id().expect("id").to_owned(),
+            ));
         }
         if out.is_truncated() != Some(true) {
             break;
@@ -425,7 +504,10 @@ async fn list_multipart_uploads_filters_and_markers() {
     seen_sorted.sort();
     let mut all_sorted = all.clone();
     all_sorted.sort();
-    assert_eq!(seen_sorted, all_sorted, "every upload exactly once: {seen:?}");
+    assert_eq!(
+        seen_sorted, all_sorted,
+        "every upload exactly once: {seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -434,16 +516,30 @@ async fn entity_too_small() {
     let id = create(&c, "small").await;
     let e1 = upload(&c, "small", &id, 1, &random_bytes(MIB)).await;
     let e2 = upload(&c, "small", &id, 2, &random_bytes(MIB)).await;
-    assert_sdk_err(complete(&c, "small", &id, &[(1, &e1), (2, &e2)]).await, 400, "EntityTooSmall");
-    assert_sdk_status(c.head_object().bucket("mp").key("small").send().await, 404);
+    assert_sdk_err(
+        complete(&c, "small", &id, &[(1, &e1), (2, &e2)]).await,
+        400,
+        "EntityTooSmall",
+    );
+    assert_sdk_status(c.head_object().bucket("mpu").key("small").send().await, 404);
     // The upload survives a failed completion.
-    let parts = ok(c.list_parts().bucket("mp").key("small").upload_id(&id).send().await);
+    let parts = ok(c
+        .list_parts()
+        .bucket("mpu")
+        .key("small")
+        .upload_id(&id)
+        .send()
+        .await);
     assert_eq!(parts.parts().len(), 2);
     // 5 MiB minus one byte is still too small.
     let id = create(&c, "almost").await;
     let e1 = upload(&c, "almost", &id, 1, &random_bytes(MIN_PART - 1)).await;
     let e2 = upload(&c, "almost", &id, 2, b"last").await;
-    assert_sdk_err(complete(&c, "almost", &id, &[(1, &e1), (2, &e2)]).await, 400, "EntityTooSmall");
+    assert_sdk_err(
+        complete(&c, "almost", &id, &[(1, &e1), (2, &e2)]).await,
+        400,
+        "EntityTooSmall",
+    );
 }
 
 #[tokio::test]
@@ -455,13 +551,23 @@ async fn invalid_part() {
     let e2 = upload(&c, "ip", &id, 2, b"end").await;
     // Wrong ETag.
     assert_sdk_err(
-        complete(&c, "ip", &id, &[(1, &e1), (2, "\"0123456789abcdef0123456789abcdef\"")]).await,
+        complete(
+            &c,
+            "ip",
+            &id,
+            &[(1, &e1), (2, "\"0123456789abcdef0123456789abcdef\"")],
+        )
+        .await,
         400,
         "InvalidPart",
     );
     // A part that was never uploaded.
-    assert_sdk_err(complete(&c, "ip", &id, &[(1, &e1), (3, &e2)]).await, 400, "InvalidPart");
-    assert_sdk_status(c.head_object().bucket("mp").key("ip").send().await, 404);
+    assert_sdk_err(
+        complete(&c, "ip", &id, &[(1, &e1), (3, &e2)]).await,
+        400,
+        "InvalidPart",
+    );
+    assert_sdk_status(c.head_object().bucket("mpu").key("ip").send().await, 404);
     // Still completable with the right list.
     ok(complete(&c, "ip", &id, &[(1, &e1), (2, &e2)]).await);
 }
@@ -477,7 +583,7 @@ async fn invalid_part_order() {
         400,
         "InvalidPartOrder",
     );
-    assert_sdk_status(c.head_object().bucket("mp").key("order").send().await, 404);
+    assert_sdk_status(c.head_object().bucket("mpu").key("order").send().await, 404);
 }
 
 #[tokio::test]
@@ -486,7 +592,10 @@ async fn part_number_bounds() {
     let id = create(&c, "bounds").await;
     for n in [0, 10001, -1] {
         let r = s
-            .raw("PUT", &format!("/mp/bounds?partNumber={n}&uploadId={}", encode_query(&id)))
+            .raw(
+                "PUT",
+                &format!("/mpu/bounds?partNumber={n}&uploadId={}", encode_query(&id)),
+            )
             .body("x")
             .send()
             .await;
@@ -494,13 +603,23 @@ async fn part_number_bounds() {
     }
     let e1 = upload(&c, "bounds", &id, 1, b"first").await;
     let e_max = upload(&c, "bounds", &id, 10000, b"last").await;
-    let parts = ok(c.list_parts().bucket("mp").key("bounds").upload_id(&id).send().await);
-    let numbers: Vec<i32> = parts.parts().iter().filter_map(|p| p.part_number()).collect();
+    let parts = ok(c
+        .list_parts()
+        .bucket("mpu")
+        .key("bounds")
+        .upload_id(&id)
+        .send()
+        .await);
+    let numbers: Vec<i32> = parts
+        .parts()
+        .iter()
+        .filter_map(|p| p.part_number())
+        .collect();
     assert_eq!(numbers, vec![1, 10000]);
     // Part 1 is tiny and not last -> too small; completing with 10000 alone is fine.
     ok(complete(&c, "bounds", &id, &[(10000, &e_max)]).await);
     let _ = e1;
-    assert_eq!(get_object(&c, "mp", "bounds").await, b"last");
+    assert_eq!(get_object(&c, "mpu", "bounds").await, b"last");
 }
 
 #[tokio::test]
@@ -508,12 +627,12 @@ async fn complete_with_no_parts_is_malformed() {
     let (s, c) = setup().await;
     let id = create(&c, "none").await;
     let r = s
-        .raw("POST", &format!("/mp/none?uploadId={}", encode_query(&id)))
+        .raw("POST", &format!("/mpu/none?uploadId={}", encode_query(&id)))
         .body("<CompleteMultipartUpload></CompleteMultipartUpload>")
         .send()
         .await;
     r.assert_error(400, "MalformedXML");
-    assert_sdk_status(c.head_object().bucket("mp").key("none").send().await, 404);
+    assert_sdk_status(c.head_object().bucket("mpu").key("none").send().await, 404);
 }
 
 #[tokio::test]
@@ -529,7 +648,7 @@ async fn get_part_number_of_multipart_object() {
     ok(complete(&c, "parts", &id, &[(1, &e1), (2, &e2), (3, &e3)]).await);
     let total = p1.len() + p2.len() + p3.len();
 
-    let r = s.raw("GET", "/mp/parts?partNumber=2").send().await;
+    let r = s.raw("GET", "/mpu/parts?partNumber=2").send().await;
     assert_eq!(r.status, 206, "{}", r.text());
     assert_eq!(
         r.header("content-range"),
@@ -540,7 +659,7 @@ async fn get_part_number_of_multipart_object() {
     assert!(r.body.as_ref() == p2.as_slice(), "part 2 bytes");
     assert_eq!(r.header("etag"), Some(multipart_etag(&[&p1, &p2, &p3])));
 
-    let r = s.raw("HEAD", "/mp/parts?partNumber=3").send().await;
+    let r = s.raw("HEAD", "/mpu/parts?partNumber=3").send().await;
     assert_eq!(r.status, 206);
     assert_eq!(r.header("content-length").as_deref(), Some("1024"));
     assert_eq!(r.header("x-amz-mp-parts-count").as_deref(), Some("3"));
@@ -549,28 +668,43 @@ async fn get_part_number_of_multipart_object() {
         Some(format!("bytes {}-{}/{total}", 2 * MIN_PART, total - 1))
     );
 
-    let out = ok(c.get_object().bucket("mp").key("parts").part_number(1).send().await);
+    let out = ok(c
+        .get_object()
+        .bucket("mpu")
+        .key("parts")
+        .part_number(1)
+        .send()
+        .await);
     assert_eq!(out.parts_count(), Some(3));
     let got = out.body.collect().await.expect("body").into_bytes();
     assert!(got.as_ref() == p1.as_slice());
 
-    let r = s.raw("GET", "/mp/parts?partNumber=4").send().await;
+    let r = s.raw("GET", "/mpu/parts?partNumber=4").send().await;
     r.assert_error(416, "InvalidPartNumber");
 }
 
 #[tokio::test]
 async fn multipart_composite_checksums() {
     let (s, c) = setup().await;
-    for alg in [Checksum::Crc32, Checksum::Crc32c, Checksum::Sha1, Checksum::Sha256] {
+    for alg in [
+        Checksum::Crc32,
+        Checksum::Crc32c,
+        Checksum::Sha1,
+        Checksum::Sha256,
+    ] {
         let key = format!("ck-{alg:?}");
         let out = ok(c
             .create_multipart_upload()
-            .bucket("mp")
+            .bucket("mpu")
             .key(&key)
             .checksum_algorithm(alg.sdk())
             .send()
             .await);
-        assert_eq!(out.checksum_algorithm(), Some(&alg.sdk()), "{alg:?} echoed on create");
+        assert_eq!(
+            out.checksum_algorithm(),
+            Some(&alg.sdk()),
+            "{alg:?} echoed on create"
+        );
         let id = out.upload_id().expect("id").to_owned();
         let p1 = random_bytes(MIN_PART);
         let p2 = random_bytes(4321);
@@ -578,7 +712,7 @@ async fn multipart_composite_checksums() {
         for (n, body) in [(1, &p1), (2, &p2)] {
             let out = ok(c
                 .upload_part()
-                .bucket("mp")
+                .bucket("mpu")
                 .key(&key)
                 .upload_id(&id)
                 .part_number(n)
@@ -607,10 +741,14 @@ async fn multipart_composite_checksums() {
         }
         let out = ok(c
             .complete_multipart_upload()
-            .bucket("mp")
+            .bucket("mpu")
             .key(&key)
             .upload_id(&id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await);
         let expected = alg.composite(&[&p1, &p2]);
@@ -620,17 +758,25 @@ async fn multipart_composite_checksums() {
             Checksum::Sha1 => out.checksum_sha1(),
             _ => out.checksum_sha256(),
         };
-        assert_eq!(value, Some(expected.as_str()), "{alg:?} composite checksum on complete");
+        assert_eq!(
+            value,
+            Some(expected.as_str()),
+            "{alg:?} composite checksum on complete"
+        );
 
         let r = s
-            .raw("HEAD", &format!("/mp/{key}"))
+            .raw("HEAD", &format!("/mpu/{key}"))
             .header("x-amz-checksum-mode", "ENABLED")
             .send()
             .await;
-        assert_eq!(r.header(alg.header()), Some(expected.clone()), "{alg:?} HEAD");
+        assert_eq!(
+            r.header(alg.header()),
+            Some(expected.clone()),
+            "{alg:?} HEAD"
+        );
         let h = ok(c
             .head_object()
-            .bucket("mp")
+            .bucket("mpu")
             .key(&key)
             .checksum_mode(ChecksumMode::Enabled)
             .send()
@@ -644,17 +790,53 @@ async fn multipart_part_with_wrong_checksum() {
     let (s, c) = setup().await;
     let id = create(&c, "wrong").await;
     let r = s
-        .raw("PUT", &format!("/mp/wrong?partNumber=1&uploadId={}", encode_query(&id)))
+        .raw(
+            "PUT",
+            &format!("/mpu/wrong?partNumber=1&uploadId={}", encode_query(&id)),
+        )
         .header("x-amz-checksum-crc32", &Checksum::Crc32.b64(b"other"))
         .body("part body")
         .send()
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(
-        matches!(r.code().as_deref(), Some("BadDigest" | "XAmzContentChecksumMismatch")),
+        matches!(
+            r.code().as_deref(),
+            Some("BadDigest" | "XAmzContentChecksumMismatch")
+        ),
         "{}",
         r.text()
     );
-    let parts = ok(c.list_parts().bucket("mp").key("wrong").upload_id(&id).send().await);
-    assert!(parts.parts().is_empty(), "no part stored after a checksum mismatch");
+    let parts = ok(c
+        .list_parts()
+        .bucket("mpu")
+        .key("wrong")
+        .upload_id(&id)
+        .send()
+        .await);
+    assert!(
+        parts.parts().is_empty(),
+        "no part stored after a checksum mismatch"
+    );
+}
+
+#[tokio::test]
+async fn part_number_with_range_is_invalid() {
+    let (s, c) = setup().await;
+    let id = create(&c, "pr").await;
+    let e = upload(&c, "pr", &id, 1, b"only part").await;
+    ok(complete(&c, "pr", &id, &[(1, &e)]).await);
+    let r = s
+        .raw("GET", "/mpu/pr?partNumber=1")
+        .header("range", "bytes=0-3")
+        .send()
+        .await;
+    r.assert_error(400, "InvalidRequest");
+    for n in ["0", "10001", "abc"] {
+        let r = s
+            .raw("GET", &format!("/mpu/pr?partNumber={n}"))
+            .send()
+            .await;
+        assert_eq!(r.status, 400, "partNumber={n}: {}", r.text());
+    }
 }

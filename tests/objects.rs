@@ -19,34 +19,34 @@ async fn server_with_bucket(bucket: &str) -> TestServer {
 
 #[tokio::test]
 async fn put_get_round_trip_and_etag() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     for (key, body) in [
         ("empty", Vec::new()),
         ("small", b"hello world".to_vec()),
         ("dir/nested/key.bin", random_bytes(300_000)),
     ] {
-        let etag = put_object(&alice, "b", key, &body).await;
+        let etag = put_object(&alice, "bkt", key, &body).await;
         assert_eq!(etag, etag_of(&body), "PutObject ETag of {key}");
-        let out = ok(alice.get_object().bucket("b").key(key).send().await);
+        let out = ok(alice.get_object().bucket("bkt").key(key).send().await);
         assert_eq!(out.e_tag(), Some(etag_of(&body).as_str()));
         assert_eq!(out.content_length(), Some(body.len() as i64));
         let got = out.body.collect().await.expect("body").into_bytes();
         assert_eq!(got.as_ref(), body.as_slice(), "GET {key}");
     }
     // Overwrite replaces.
-    put_object(&alice, "b", "small", b"second version").await;
-    assert_eq!(get_object(&alice, "b", "small").await, b"second version");
+    put_object(&alice, "bkt", "small", b"second version").await;
+    assert_eq!(get_object(&alice, "bkt", "small").await, b"second version");
 }
 
 #[tokio::test]
 async fn put_with_good_content_md5() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let body = random_bytes(10_000);
     let out = ok(alice
         .put_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("md5-ok")
         .content_md5(md5_b64(&body))
         .body(ByteStream::from(body.clone()))
@@ -54,7 +54,7 @@ async fn put_with_good_content_md5() {
         .await);
     assert_eq!(out.e_tag(), Some(etag_of(&body).as_str()));
     let r = s
-        .raw("PUT", "/b/md5-ok-raw")
+        .raw("PUT", "/bkt/md5-ok-raw")
         .body(body.clone())
         .with_content_md5()
         .send()
@@ -65,31 +65,31 @@ async fn put_with_good_content_md5() {
 
 #[tokio::test]
 async fn put_with_wrong_content_md5_is_bad_digest() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let r = s
-        .raw("PUT", "/b/md5-bad")
+        .raw("PUT", "/bkt/md5-bad")
         .header("content-md5", &md5_b64(b"something else"))
         .body("the real body")
         .send()
         .await;
     r.assert_error(400, "BadDigest");
-    let h = s.raw("HEAD", "/b/md5-bad").send().await;
+    let h = s.raw("HEAD", "/bkt/md5-bad").send().await;
     assert_eq!(h.status, 404, "nothing stored after BadDigest");
 }
 
 #[tokio::test]
 async fn put_with_malformed_content_md5_is_invalid_digest() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     for bad in ["not base64 at all!", "AAAA", "aGVsbG8="] {
         let r = s
-            .raw("PUT", "/b/md5-malformed")
+            .raw("PUT", "/bkt/md5-malformed")
             .header("content-md5", bad)
             .body("body")
             .send()
             .await;
         r.assert_error(400, "InvalidDigest");
     }
-    let h = s.raw("HEAD", "/b/md5-malformed").send().await;
+    let h = s.raw("HEAD", "/bkt/md5-malformed").send().await;
     assert_eq!(h.status, 404, "nothing stored after InvalidDigest");
 }
 
@@ -104,9 +104,9 @@ const META_HEADERS: [(&str, &str); 6] = [
 
 #[tokio::test]
 async fn metadata_and_standard_headers_round_trip() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let mut req = s
-        .raw("PUT", "/b/meta")
+        .raw("PUT", "/bkt/meta")
         .header("x-amz-meta-color", "blue")
         .header("x-amz-meta-multi-word-name", "Value With Spaces")
         .body("payload");
@@ -116,12 +116,16 @@ async fn metadata_and_standard_headers_round_trip() {
     req.send().await.assert_success();
 
     for method in ["GET", "HEAD"] {
-        let r = s.raw(method, "/b/meta").send().await;
+        let r = s.raw(method, "/bkt/meta").send().await;
         assert_eq!(r.status, 200, "{method}");
         for (k, v) in META_HEADERS {
             assert_eq!(r.header(k).as_deref(), Some(v), "{method} header {k}");
         }
-        assert_eq!(r.header("x-amz-meta-color").as_deref(), Some("blue"), "{method}");
+        assert_eq!(
+            r.header("x-amz-meta-color").as_deref(),
+            Some("blue"),
+            "{method}"
+        );
         assert_eq!(
             r.header("x-amz-meta-multi-word-name").as_deref(),
             Some("Value With Spaces"),
@@ -129,8 +133,14 @@ async fn metadata_and_standard_headers_round_trip() {
         );
         assert_eq!(r.header("etag"), Some(etag_of(b"payload")), "{method} ETag");
         assert_eq!(r.header("content-length").as_deref(), Some("7"), "{method}");
-        assert!(r.header("last-modified").is_some(), "{method} Last-Modified");
-        assert!(r.header("x-amz-request-id").is_some(), "{method} request id");
+        assert!(
+            r.header("last-modified").is_some(),
+            "{method} Last-Modified"
+        );
+        assert!(
+            r.header("x-amz-request-id").is_some(),
+            "{method} request id"
+        );
         if method == "GET" {
             assert_eq!(r.body.as_ref(), b"payload");
         } else {
@@ -140,10 +150,13 @@ async fn metadata_and_standard_headers_round_trip() {
 
     // The SDK sees the same.
     let alice = s.client(ALICE);
-    let h = ok(alice.head_object().bucket("b").key("meta").send().await);
+    let h = ok(alice.head_object().bucket("bkt").key("meta").send().await);
     assert_eq!(h.content_type(), Some("application/x-cloudmux-test"));
     assert_eq!(h.cache_control(), Some("max-age=3600, must-revalidate"));
-    assert_eq!(h.content_disposition(), Some("attachment; filename=\"report.pdf\""));
+    assert_eq!(
+        h.content_disposition(),
+        Some("attachment; filename=\"report.pdf\"")
+    );
     assert_eq!(h.content_encoding(), Some("gzip"));
     assert_eq!(h.content_language(), Some("de-CH"));
     assert_eq!(h.expires_string(), Some("Thu, 01 Dec 2033 16:00:00 GMT"));
@@ -154,11 +167,11 @@ async fn metadata_and_standard_headers_round_trip() {
 
 #[tokio::test]
 async fn sdk_metadata_round_trip() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     ok(alice
         .put_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("sdk-meta")
         .metadata("project", "cloudmux")
         .metadata("n", "42")
@@ -169,7 +182,12 @@ async fn sdk_metadata_round_trip() {
         .body(ByteStream::from_static(b"text"))
         .send()
         .await);
-    let g = ok(alice.get_object().bucket("b").key("sdk-meta").send().await);
+    let g = ok(alice
+        .get_object()
+        .bucket("bkt")
+        .key("sdk-meta")
+        .send()
+        .await);
     assert_eq!(g.content_type(), Some("text/plain; charset=utf-8"));
     assert_eq!(g.cache_control(), Some("no-cache"));
     assert_eq!(g.content_disposition(), Some("inline"));
@@ -181,23 +199,29 @@ async fn sdk_metadata_round_trip() {
 
 #[tokio::test]
 async fn request_id_on_every_response() {
-    let s = server_with_bucket("b").await;
-    let cases: Vec<(&str, &str, Option<(u16, Account)>)> = vec![
-        ("PUT", "/b/k", None),
-        ("GET", "/b/k", None),
-        ("HEAD", "/b/k", None),
-        ("GET", "/b", None),
-        ("GET", "/b?list-type=2", None),
+    let s = server_with_bucket("bkt").await;
+    type Case<'a> = (&'a str, &'a str, Option<(u16, Account)>);
+    let cases: Vec<Case> = vec![
+        ("PUT", "/bkt/k", None),
+        ("GET", "/bkt/k", None),
+        ("HEAD", "/bkt/k", None),
+        ("GET", "/bkt", None),
+        ("GET", "/bkt?list-type=2", None),
         ("GET", "/", None),
-        ("GET", "/b/missing", Some((404, ALICE))),
-        ("HEAD", "/b/missing", Some((404, ALICE))),
+        ("GET", "/bkt/missing", Some((404, ALICE))),
+        ("HEAD", "/bkt/missing", Some((404, ALICE))),
         ("GET", "/missing-bucket/x", Some((404, ALICE))),
-        ("GET", "/b/k", Some((403, BOB))),
-        ("DELETE", "/b/k", None),
+        ("GET", "/bkt/k", Some((403, BOB))),
+        ("DELETE", "/bkt/k", None),
     ];
     for (method, path, err) in cases {
         let who = err.map(|(_, a)| a).unwrap_or(ALICE);
-        let r = s.raw(method, path).signed_by(who).body(if method == "PUT" { "x" } else { "" }).send().await;
+        let r = s
+            .raw(method, path)
+            .signed_by(who)
+            .body(if method == "PUT" { "x" } else { "" })
+            .send()
+            .await;
         if let Some((status, _)) = err {
             assert_eq!(r.status, status, "{method} {path}: {}", r.text());
         } else {
@@ -211,14 +235,14 @@ async fn request_id_on_every_response() {
         );
     }
     // Anonymous error too.
-    let r = s.raw("GET", "/b").anonymous().send().await;
+    let r = s.raw("GET", "/bkt").anonymous().send().await;
     assert_eq!(r.status, 403);
     assert!(r.header("x-amz-request-id").is_some());
 }
 
 #[tokio::test]
 async fn keys_with_special_characters_round_trip() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let keys = [
         "with space",
@@ -236,10 +260,14 @@ async fn keys_with_special_characters_round_trip() {
     ];
     for (i, key) in keys.iter().enumerate() {
         let body = format!("body {i}");
-        put_object(&alice, "b", key, body.as_bytes()).await;
-        assert_eq!(get_object(&alice, "b", key).await, body.as_bytes(), "{key:?}");
+        put_object(&alice, "bkt", key, body.as_bytes()).await;
+        assert_eq!(
+            get_object(&alice, "bkt", key).await,
+            body.as_bytes(),
+            "{key:?}"
+        );
     }
-    let mut listed = list_keys(&alice, "b").await;
+    let mut listed = list_keys(&alice, "bkt").await;
     listed.sort();
     let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
     expected.sort();
@@ -254,8 +282,8 @@ fn hundred() -> Vec<u8> {
 
 #[tokio::test]
 async fn get_object_ranges() {
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "r", &hundred()).await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "r", &hundred()).await;
     let cases = [
         ("bytes=0-9", 0usize, 9usize),
         ("bytes=-5", 95, 99),
@@ -266,7 +294,7 @@ async fn get_object_ranges() {
         ("bytes=-500", 0, 99),
     ];
     for (range, start, end) in cases {
-        let r = s.raw("GET", "/b/r").header("range", range).send().await;
+        let r = s.raw("GET", "/bkt/r").header("range", range).send().await;
         assert_eq!(r.status, 206, "{range}: {}", r.text());
         assert_eq!(
             r.header("content-range"),
@@ -280,13 +308,17 @@ async fn get_object_ranges() {
             "{range}"
         );
         assert_eq!(r.header("etag"), Some(etag_of(&hundred())), "{range}");
-        assert_eq!(r.header("accept-ranges").as_deref(), Some("bytes"), "{range}");
+        assert_eq!(
+            r.header("accept-ranges").as_deref(),
+            Some("bytes"),
+            "{range}"
+        );
     }
     // The SDK parses the same.
     let out = ok(s
         .client(ALICE)
         .get_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("r")
         .range("bytes=10-19")
         .send()
@@ -296,7 +328,11 @@ async fn get_object_ranges() {
     let got = out.body.collect().await.expect("body").into_bytes();
     assert_eq!(got.as_ref(), &hundred()[10..20]);
     // HEAD with a range.
-    let r = s.raw("HEAD", "/b/r").header("range", "bytes=0-9").send().await;
+    let r = s
+        .raw("HEAD", "/bkt/r")
+        .header("range", "bytes=0-9")
+        .send()
+        .await;
     assert_eq!(r.status, 206);
     assert_eq!(r.header("content-range").as_deref(), Some("bytes 0-9/100"));
     assert_eq!(r.header("content-length").as_deref(), Some("10"));
@@ -304,10 +340,10 @@ async fn get_object_ranges() {
 
 #[tokio::test]
 async fn get_object_unsatisfiable_range() {
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "r", &hundred()).await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "r", &hundred()).await;
     for range in ["bytes=100-", "bytes=200-300", "bytes=100-100"] {
-        let r = s.raw("GET", "/b/r").header("range", range).send().await;
+        let r = s.raw("GET", "/bkt/r").header("range", range).send().await;
         r.assert_error(416, "InvalidRange");
         assert_eq!(
             r.header("content-range").as_deref(),
@@ -316,18 +352,22 @@ async fn get_object_unsatisfiable_range() {
         );
     }
     // An empty object cannot satisfy any byte range.
-    put_object(&s.client(ALICE), "b", "empty", b"").await;
-    let r = s.raw("GET", "/b/empty").header("range", "bytes=0-0").send().await;
+    put_object(&s.client(ALICE), "bkt", "empty", b"").await;
+    let r = s
+        .raw("GET", "/bkt/empty")
+        .header("range", "bytes=0-0")
+        .send()
+        .await;
     r.assert_error(416, "InvalidRange");
 }
 
 #[tokio::test]
 async fn get_object_ignores_unparseable_range() {
     // RFC 9110 and S3: a syntactically invalid Range header is ignored (200, whole body).
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "r", &hundred()).await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "r", &hundred()).await;
     for range in ["bytes=abc", "items=0-5", "bytes=5-2"] {
-        let r = s.raw("GET", "/b/r").header("range", range).send().await;
+        let r = s.raw("GET", "/bkt/r").header("range", range).send().await;
         assert_eq!(r.status, 200, "{range}: {}", r.text());
         assert_eq!(r.body.as_ref(), hundred().as_slice(), "{range}");
     }
@@ -341,8 +381,8 @@ struct Cond {
 }
 
 async fn cond_setup(s: &TestServer) -> Cond {
-    put_object(&s.client(ALICE), "b", "c", b"conditional body").await;
-    let h = s.raw("HEAD", "/b/c").send().await;
+    put_object(&s.client(ALICE), "bkt", "c", b"conditional body").await;
+    let h = s.raw("HEAD", "/bkt/c").send().await;
     Cond {
         etag: h.header("etag").expect("etag"),
         last_modified: parse_http_date(&h.header("last-modified").expect("last-modified")),
@@ -350,7 +390,7 @@ async fn cond_setup(s: &TestServer) -> Cond {
 }
 
 async fn cond_get(s: &TestServer, method: &str, headers: &[(&str, String)]) -> RawResponse {
-    let mut r = s.raw(method, "/b/c");
+    let mut r = s.raw(method, "/bkt/c");
     for (k, v) in headers {
         r = r.header(k, v);
     }
@@ -359,12 +399,17 @@ async fn cond_get(s: &TestServer, method: &str, headers: &[(&str, String)]) -> R
 
 #[tokio::test]
 async fn get_if_match() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let c = cond_setup(&s).await;
     for method in ["GET", "HEAD"] {
         let r = cond_get(&s, method, &[("if-match", c.etag.clone())]).await;
         assert_eq!(r.status, 200, "{method} If-Match equal");
-        let r = cond_get(&s, method, &[("if-match", "\"0123456789abcdef0123456789abcdef\"".into())]).await;
+        let r = cond_get(
+            &s,
+            method,
+            &[("if-match", "\"0123456789abcdef0123456789abcdef\"".into())],
+        )
+        .await;
         assert_eq!(r.status, 412, "{method} If-Match different");
         if method == "GET" {
             r.assert_error(412, "PreconditionFailed");
@@ -376,7 +421,7 @@ async fn get_if_match() {
     assert_eq!(r.status, 200, "If-Match with an unquoted ETag");
     // On a missing key the key's absence wins.
     let r = s
-        .raw("GET", "/b/missing")
+        .raw("GET", "/bkt/missing")
         .header("if-match", &c.etag)
         .send()
         .await;
@@ -385,54 +430,99 @@ async fn get_if_match() {
 
 #[tokio::test]
 async fn get_if_none_match() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let c = cond_setup(&s).await;
     for method in ["GET", "HEAD"] {
         let r = cond_get(&s, method, &[("if-none-match", c.etag.clone())]).await;
         assert_eq!(r.status, 304, "{method} If-None-Match equal: {}", r.text());
         assert!(r.body.is_empty(), "304 has no body");
-        assert_eq!(r.header("etag"), Some(c.etag.clone()), "304 carries the ETag");
-        let r = cond_get(&s, method, &[("if-none-match", "\"ffffffffffffffffffffffffffffffff\"".into())]).await;
+        assert_eq!(
+            r.header("etag"),
+            Some(c.etag.clone()),
+            "304 carries the ETag"
+        );
+        let r = cond_get(
+            &s,
+            method,
+            &[(
+                "if-none-match",
+                "\"ffffffffffffffffffffffffffffffff\"".into(),
+            )],
+        )
+        .await;
         assert_eq!(r.status, 200, "{method} If-None-Match different");
     }
 }
 
 #[tokio::test]
 async fn get_if_modified_since() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let c = cond_setup(&s).await;
     let hour = Duration::from_secs(3600);
     for method in ["GET", "HEAD"] {
-        let r = cond_get(&s, method, &[("if-modified-since", http_date(c.last_modified))]).await;
+        let r = cond_get(
+            &s,
+            method,
+            &[("if-modified-since", http_date(c.last_modified))],
+        )
+        .await;
         assert_eq!(r.status, 304, "{method} If-Modified-Since == Last-Modified");
-        let r = cond_get(&s, method, &[("if-modified-since", http_date(c.last_modified + hour))]).await;
+        let r = cond_get(
+            &s,
+            method,
+            &[("if-modified-since", http_date(c.last_modified + hour))],
+        )
+        .await;
         assert_eq!(r.status, 304, "{method} If-Modified-Since later");
-        let r = cond_get(&s, method, &[("if-modified-since", http_date(c.last_modified - hour))]).await;
+        let r = cond_get(
+            &s,
+            method,
+            &[("if-modified-since", http_date(c.last_modified - hour))],
+        )
+        .await;
         assert_eq!(r.status, 200, "{method} If-Modified-Since earlier");
     }
 }
 
 #[tokio::test]
 async fn get_if_unmodified_since() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let c = cond_setup(&s).await;
     let hour = Duration::from_secs(3600);
     for method in ["GET", "HEAD"] {
-        let r = cond_get(&s, method, &[("if-unmodified-since", http_date(c.last_modified - hour))]).await;
+        let r = cond_get(
+            &s,
+            method,
+            &[("if-unmodified-since", http_date(c.last_modified - hour))],
+        )
+        .await;
         assert_eq!(r.status, 412, "{method} If-Unmodified-Since earlier");
         if method == "GET" {
             r.assert_error(412, "PreconditionFailed");
         }
-        let r = cond_get(&s, method, &[("if-unmodified-since", http_date(c.last_modified))]).await;
-        assert_eq!(r.status, 200, "{method} If-Unmodified-Since == Last-Modified");
-        let r = cond_get(&s, method, &[("if-unmodified-since", http_date(c.last_modified + hour))]).await;
+        let r = cond_get(
+            &s,
+            method,
+            &[("if-unmodified-since", http_date(c.last_modified))],
+        )
+        .await;
+        assert_eq!(
+            r.status, 200,
+            "{method} If-Unmodified-Since == Last-Modified"
+        );
+        let r = cond_get(
+            &s,
+            method,
+            &[("if-unmodified-since", http_date(c.last_modified + hour))],
+        )
+        .await;
         assert_eq!(r.status, 200, "{method} If-Unmodified-Since later");
     }
 }
 
 #[tokio::test]
 async fn get_conditional_precedence() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let c = cond_setup(&s).await;
     let hour = Duration::from_secs(3600);
     // If-Match true + If-Unmodified-Since false -> 200 (AWS: If-Match wins).
@@ -445,7 +535,12 @@ async fn get_conditional_precedence() {
         ],
     )
     .await;
-    assert_eq!(r.status, 200, "If-Match true overrides If-Unmodified-Since false: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "If-Match true overrides If-Unmodified-Since false: {}",
+        r.text()
+    );
     // If-None-Match false + If-Modified-Since true -> 304.
     let r = cond_get(
         &s,
@@ -456,14 +551,20 @@ async fn get_conditional_precedence() {
         ],
     )
     .await;
-    assert_eq!(r.status, 304, "If-None-Match false with If-Modified-Since true");
+    assert_eq!(
+        r.status, 304,
+        "If-None-Match false with If-Modified-Since true"
+    );
     // If-Match false + If-None-Match true -> 412 (If-Match is evaluated first).
     let r = cond_get(
         &s,
         "GET",
         &[
             ("if-match", "\"00000000000000000000000000000000\"".into()),
-            ("if-none-match", "\"11111111111111111111111111111111\"".into()),
+            (
+                "if-none-match",
+                "\"11111111111111111111111111111111\"".into(),
+            ),
         ],
     )
     .await;
@@ -474,8 +575,8 @@ async fn get_conditional_precedence() {
 
 #[tokio::test]
 async fn get_response_header_overrides() {
-    let s = server_with_bucket("b").await;
-    s.raw("PUT", "/b/o")
+    let s = server_with_bucket("bkt").await;
+    s.raw("PUT", "/bkt/o")
         .header("content-type", "text/plain")
         .header("cache-control", "no-cache")
         .body("override me")
@@ -484,7 +585,10 @@ async fn get_response_header_overrides() {
         .assert_success();
     let q = [
         ("response-content-type", "application/json"),
-        ("response-content-disposition", "attachment; filename=\"x.json\""),
+        (
+            "response-content-disposition",
+            "attachment; filename=\"x.json\"",
+        ),
         ("response-cache-control", "max-age=60"),
         ("response-expires", "Wed, 21 Oct 2037 07:28:00 GMT"),
         ("response-content-language", "fr"),
@@ -494,7 +598,10 @@ async fn get_response_header_overrides() {
         .iter()
         .map(|(k, v)| format!("{k}={}", encode_query(v)))
         .collect();
-    let r = s.raw("GET", &format!("/b/o?{}", query.join("&"))).send().await;
+    let r = s
+        .raw("GET", &format!("/bkt/o?{}", query.join("&")))
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body.as_ref(), b"override me");
     for (k, v) in q {
@@ -506,7 +613,7 @@ async fn get_response_header_overrides() {
     let out = ok(s
         .client(ALICE)
         .get_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("o")
         .response_content_type("image/png")
         .response_content_disposition("inline")
@@ -519,7 +626,7 @@ async fn get_response_header_overrides() {
     assert_eq!(out.cache_control(), Some("private"));
     assert_eq!(out.content_language(), Some("it"));
     // Without overrides the stored values come back.
-    let r = s.raw("GET", "/b/o").send().await;
+    let r = s.raw("GET", "/bkt/o").send().await;
     assert_eq!(r.header("content-type").as_deref(), Some("text/plain"));
     assert_eq!(r.header("cache-control").as_deref(), Some("no-cache"));
 }
@@ -528,50 +635,71 @@ async fn get_response_header_overrides() {
 
 #[tokio::test]
 async fn part_number_on_plain_object() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let body = random_bytes(1000);
-    put_object(&s.client(ALICE), "b", "plain", &body).await;
-    let r = s.raw("GET", "/b/plain?partNumber=1").send().await;
+    put_object(&s.client(ALICE), "bkt", "plain", &body).await;
+    let r = s.raw("GET", "/bkt/plain?partNumber=1").send().await;
     assert!(
         r.status == 200 || r.status == 206,
         "partNumber=1 on a plain object: {} {}",
         r.status,
         r.text()
     );
-    assert_eq!(r.body.as_ref(), body.as_slice(), "partNumber=1 is the whole object");
+    assert_eq!(
+        r.body.as_ref(),
+        body.as_slice(),
+        "partNumber=1 is the whole object"
+    );
     if let Some(n) = r.header("x-amz-mp-parts-count") {
         assert_eq!(n, "1", "a plain object has one part at most");
     }
     if r.status == 206 {
-        assert_eq!(r.header("content-range").as_deref(), Some("bytes 0-999/1000"));
+        assert_eq!(
+            r.header("content-range").as_deref(),
+            Some("bytes 0-999/1000")
+        );
     }
-    let r = s.raw("GET", "/b/plain?partNumber=2").send().await;
+    let r = s.raw("GET", "/bkt/plain?partNumber=2").send().await;
     r.assert_error(416, "InvalidPartNumber");
 }
 
 #[tokio::test]
 async fn get_missing_key_and_bucket() {
-    let s = server_with_bucket("b").await;
-    let r = s.raw("GET", "/b/no/such/key.txt").send().await;
+    let s = server_with_bucket("bkt").await;
+    let r = s.raw("GET", "/bkt/no/such/key.txt").send().await;
     r.assert_error(404, "NoSuchKey");
-    assert_eq!(r.xml().text_of("Key").as_deref(), Some("no/such/key.txt"), "Key in the error XML");
+    assert_eq!(
+        r.xml().text_of("Key").as_deref(),
+        Some("no/such/key.txt"),
+        "Key in the error XML"
+    );
     assert!(
         r.header("content-type").is_some_and(|c| c.contains("xml")),
         "error content-type {:?}",
         r.header("content-type")
     );
-    let r = s.raw("HEAD", "/b/no/such/key.txt").send().await;
+    let r = s.raw("HEAD", "/bkt/no/such/key.txt").send().await;
     assert_eq!(r.status, 404);
     assert!(r.body.is_empty(), "HEAD 404 without body");
     let r = s.raw("GET", "/nobucket/key").send().await;
     r.assert_error(404, "NoSuchBucket");
     assert_sdk_err(
-        s.client(ALICE).get_object().bucket("b").key("nope").send().await,
+        s.client(ALICE)
+            .get_object()
+            .bucket("bkt")
+            .key("nope")
+            .send()
+            .await,
         404,
         "NoSuchKey",
     );
     assert_sdk_status(
-        s.client(ALICE).head_object().bucket("b").key("nope").send().await,
+        s.client(ALICE)
+            .head_object()
+            .bucket("bkt")
+            .key("nope")
+            .send()
+            .await,
         404,
     );
 }
@@ -580,13 +708,13 @@ async fn get_missing_key_and_bucket() {
 
 #[tokio::test]
 async fn delete_object_statuses() {
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "gone", b"x").await;
-    let r = s.raw("DELETE", "/b/gone").send().await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "gone", b"x").await;
+    let r = s.raw("DELETE", "/bkt/gone").send().await;
     assert_eq!(r.status, 204, "{}", r.text());
-    let r = s.raw("GET", "/b/gone").send().await;
+    let r = s.raw("GET", "/bkt/gone").send().await;
     r.assert_error(404, "NoSuchKey");
-    let r = s.raw("DELETE", "/b/never-existed").send().await;
+    let r = s.raw("DELETE", "/bkt/never-existed").send().await;
     assert_eq!(r.status, 204, "DELETE of a missing key is 204");
     let r = s.raw("DELETE", "/nobucket/x").send().await;
     r.assert_error(404, "NoSuchBucket");
@@ -594,10 +722,10 @@ async fn delete_object_statuses() {
 
 #[tokio::test]
 async fn delete_objects_reports_deleted() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     for k in ["d1", "d2", "dir/d3", "keep"] {
-        put_object(&alice, "b", k, k.as_bytes()).await;
+        put_object(&alice, "bkt", k, k.as_bytes()).await;
     }
     let ids: Vec<ObjectIdentifier> = ["d1", "d2", "dir/d3", "missing"]
         .iter()
@@ -605,39 +733,63 @@ async fn delete_objects_reports_deleted() {
         .collect();
     let out = ok(alice
         .delete_objects()
-        .bucket("b")
-        .delete(Delete::builder().set_objects(Some(ids)).build().expect("delete"))
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .set_objects(Some(ids))
+                .build()
+                .expect("delete"),
+        )
         .send()
         .await);
     let mut deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
     deleted.sort();
-    assert_eq!(deleted, vec!["d1", "d2", "dir/d3", "missing"], "missing keys count as deleted");
+    assert_eq!(
+        deleted,
+        vec!["d1", "d2", "dir/d3", "missing"],
+        "missing keys count as deleted"
+    );
     assert!(out.errors().is_empty(), "{:?}", out.errors());
-    assert_eq!(list_keys(&alice, "b").await, vec!["keep"]);
+    assert_eq!(list_keys(&alice, "bkt").await, vec!["keep"]);
 }
 
 #[tokio::test]
 async fn delete_objects_quiet_mode() {
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "q1", b"1").await;
-    put_object(&s.client(ALICE), "b", "q2", b"2").await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "q1", b"1").await;
+    put_object(&s.client(ALICE), "bkt", "q2", b"2").await;
     let body = "<Delete><Quiet>true</Quiet><Object><Key>q1</Key></Object>\
                 <Object><Key>q2</Key></Object></Delete>";
-    let r = s.raw("POST", "/b?delete").body(body).with_content_md5().send().await;
+    let r = s
+        .raw("POST", "/bkt?delete")
+        .body(body)
+        .with_content_md5()
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let x = r.xml();
     assert_eq!(x.name, "DeleteResult");
-    assert!(x.all("Deleted").is_empty(), "quiet mode lists no Deleted: {}", r.text());
+    assert!(
+        x.all("Deleted").is_empty(),
+        "quiet mode lists no Deleted: {}",
+        r.text()
+    );
     assert!(x.all("Error").is_empty(), "{}", r.text());
-    assert!(list_keys(&s.client(ALICE), "b").await.is_empty());
+    assert!(list_keys(&s.client(ALICE), "bkt").await.is_empty());
 }
 
 #[tokio::test]
 async fn delete_objects_raw_result_xml() {
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "a&b", b"1").await;
-    let body = "<Delete><Object><Key>a&amp;b</Key></Object><Object><Key>nope</Key></Object></Delete>";
-    let r = s.raw("POST", "/b?delete").body(body).with_content_md5().send().await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "a&b", b"1").await;
+    let body =
+        "<Delete><Object><Key>a&amp;b</Key></Object><Object><Key>nope</Key></Object></Delete>";
+    let r = s
+        .raw("POST", "/bkt?delete")
+        .body(body)
+        .with_content_md5()
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let x = r.xml();
     let mut keys = x.texts("Deleted", "Key");
@@ -647,32 +799,46 @@ async fn delete_objects_raw_result_xml() {
 
 #[tokio::test]
 async fn delete_objects_malformed_xml() {
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "stay", b"1").await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "stay", b"1").await;
     for body in [
         "<Delete><Object><Key>stay</Key></Object>",
         "this is not xml",
         "<Delete><Object><Key>stay</Key></Objekt></Delete>",
         "",
     ] {
-        let r = s.raw("POST", "/b?delete").body(body).with_content_md5().send().await;
+        let r = s
+            .raw("POST", "/bkt?delete")
+            .body(body)
+            .with_content_md5()
+            .send()
+            .await;
         r.assert_error(400, "MalformedXML");
     }
-    assert_eq!(list_keys(&s.client(ALICE), "b").await, vec!["stay"]);
+    assert_eq!(list_keys(&s.client(ALICE), "bkt").await, vec!["stay"]);
 }
 
 #[tokio::test]
 async fn delete_objects_more_than_1000_keys() {
-    let s = server_with_bucket("b").await;
-    put_object(&s.client(ALICE), "b", "k0", b"1").await;
+    let s = server_with_bucket("bkt").await;
+    put_object(&s.client(ALICE), "bkt", "k0", b"1").await;
     let mut body = String::from("<Delete>");
     for i in 0..1001 {
         body.push_str(&format!("<Object><Key>k{i}</Key></Object>"));
     }
     body.push_str("</Delete>");
-    let r = s.raw("POST", "/b?delete").body(body).with_content_md5().send().await;
+    let r = s
+        .raw("POST", "/bkt?delete")
+        .body(body)
+        .with_content_md5()
+        .send()
+        .await;
     r.assert_error(400, "MalformedXML");
-    assert_eq!(list_keys(&s.client(ALICE), "b").await, vec!["k0"], "nothing deleted");
+    assert_eq!(
+        list_keys(&s.client(ALICE), "bkt").await,
+        vec!["k0"],
+        "nothing deleted"
+    );
 
     // Exactly 1000 is allowed.
     let mut body = String::from("<Delete>");
@@ -680,10 +846,15 @@ async fn delete_objects_more_than_1000_keys() {
         body.push_str(&format!("<Object><Key>k{i}</Key></Object>"));
     }
     body.push_str("</Delete>");
-    let r = s.raw("POST", "/b?delete").body(body).with_content_md5().send().await;
+    let r = s
+        .raw("POST", "/bkt?delete")
+        .body(body)
+        .with_content_md5()
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.xml().all("Deleted").len(), 1000);
-    assert!(list_keys(&s.client(ALICE), "b").await.is_empty());
+    assert!(list_keys(&s.client(ALICE), "bkt").await.is_empty());
 }
 
 // ---------------------------------------------------------------- CopyObject
@@ -692,7 +863,7 @@ async fn copy_setup(s: &TestServer) -> Vec<u8> {
     let body = random_bytes(50_000);
     ok(s.client(ALICE)
         .put_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("src")
         .content_type("text/x-source")
         .metadata("origin", "source")
@@ -704,7 +875,7 @@ async fn copy_setup(s: &TestServer) -> Vec<u8> {
 
 #[tokio::test]
 async fn copy_object_copies_metadata_by_default() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     create_bucket(&alice, "other").await;
     let body = copy_setup(&s).await;
@@ -712,31 +883,40 @@ async fn copy_object_copies_metadata_by_default() {
         .copy_object()
         .bucket("other")
         .key("dst")
-        .copy_source("b/src")
+        .copy_source("bkt/src")
         .send()
         .await);
     let res = out.copy_object_result().expect("CopyObjectResult");
-    assert_eq!(res.e_tag(), Some(etag_of(&body).as_str()), "CopyObjectResult ETag");
-    assert!(res.last_modified().is_some(), "CopyObjectResult LastModified");
+    assert_eq!(
+        res.e_tag(),
+        Some(etag_of(&body).as_str()),
+        "CopyObjectResult ETag"
+    );
+    assert!(
+        res.last_modified().is_some(),
+        "CopyObjectResult LastModified"
+    );
     let g = ok(alice.get_object().bucket("other").key("dst").send().await);
     assert_eq!(g.content_type(), Some("text/x-source"));
     assert_eq!(
-        g.metadata().and_then(|m| m.get("origin")).map(String::as_str),
+        g.metadata()
+            .and_then(|m| m.get("origin"))
+            .map(String::as_str),
         Some("source")
     );
     let got = g.body.collect().await.expect("body").into_bytes();
     assert_eq!(got.as_ref(), body.as_slice());
     // The source is untouched.
-    assert_eq!(get_object(&alice, "b", "src").await, body);
+    assert_eq!(get_object(&alice, "bkt", "src").await, body);
 }
 
 #[tokio::test]
 async fn copy_object_raw_result_xml() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let body = copy_setup(&s).await;
     let r = s
-        .raw("PUT", "/b/dst-raw")
-        .header("x-amz-copy-source", "/b/src")
+        .raw("PUT", "/bkt/dst-raw")
+        .header("x-amz-copy-source", "/bkt/src")
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -744,71 +924,94 @@ async fn copy_object_raw_result_xml() {
     assert_eq!(x.name, "CopyObjectResult");
     assert_eq!(x.text_of("ETag"), Some(etag_of(&body)));
     let lm = x.text_of("LastModified").expect("LastModified");
-    assert!(lm.contains('T') && lm.ends_with('Z'), "ISO-8601 LastModified: {lm}");
+    assert!(
+        lm.contains('T') && lm.ends_with('Z'),
+        "ISO-8601 LastModified: {lm}"
+    );
 }
 
 #[tokio::test]
 async fn copy_object_replace_metadata() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let body = copy_setup(&s).await;
     ok(alice
         .copy_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("replaced")
-        .copy_source("b/src")
+        .copy_source("bkt/src")
         .metadata_directive(MetadataDirective::Replace)
         .content_type("application/x-new")
         .metadata("fresh", "yes")
         .send()
         .await);
-    let h = ok(alice.head_object().bucket("b").key("replaced").send().await);
+    let h = ok(alice
+        .head_object()
+        .bucket("bkt")
+        .key("replaced")
+        .send()
+        .await);
     assert_eq!(h.content_type(), Some("application/x-new"));
     let meta = h.metadata().expect("metadata");
     assert_eq!(meta.get("fresh").map(String::as_str), Some("yes"));
-    assert!(meta.get("origin").is_none(), "REPLACE drops the old metadata: {meta:?}");
-    assert_eq!(get_object(&alice, "b", "replaced").await, body);
+    assert!(
+        meta.get("origin").is_none(),
+        "REPLACE drops the old metadata: {meta:?}"
+    );
+    assert_eq!(get_object(&alice, "bkt", "replaced").await, body);
 }
 
 #[tokio::test]
 async fn copy_object_onto_itself() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let body = copy_setup(&s).await;
     assert_sdk_err(
-        alice.copy_object().bucket("b").key("src").copy_source("b/src").send().await,
+        alice
+            .copy_object()
+            .bucket("bkt")
+            .key("src")
+            .copy_source("bkt/src")
+            .send()
+            .await,
         400,
         "InvalidRequest",
     );
-    let h = ok(alice.head_object().bucket("b").key("src").send().await);
-    assert_eq!(h.content_type(), Some("text/x-source"), "unchanged after the refused copy");
+    let h = ok(alice.head_object().bucket("bkt").key("src").send().await);
+    assert_eq!(
+        h.content_type(),
+        Some("text/x-source"),
+        "unchanged after the refused copy"
+    );
 
     ok(alice
         .copy_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("src")
-        .copy_source("b/src")
+        .copy_source("bkt/src")
         .metadata_directive(MetadataDirective::Replace)
         .content_type("text/x-changed")
         .metadata("origin", "changed")
         .send()
         .await);
-    let h = ok(alice.head_object().bucket("b").key("src").send().await);
+    let h = ok(alice.head_object().bucket("bkt").key("src").send().await);
     assert_eq!(h.content_type(), Some("text/x-changed"));
     assert_eq!(
-        h.metadata().and_then(|m| m.get("origin")).map(String::as_str),
+        h.metadata()
+            .and_then(|m| m.get("origin"))
+            .map(String::as_str),
         Some("changed")
     );
-    assert_eq!(get_object(&alice, "b", "src").await, body, "content kept");
+    assert_eq!(get_object(&alice, "bkt", "src").await, body, "content kept");
 }
 
 #[tokio::test]
 async fn copy_object_conditionals() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let body = copy_setup(&s).await;
     let etag = etag_of(&body);
-    let h = s.raw("HEAD", "/b/src").send().await;
+    let h = s.raw("HEAD", "/bkt/src").send().await;
     let lm = parse_http_date(&h.header("last-modified").expect("last-modified"));
     let hour = Duration::from_secs(3600);
     let other = "\"0123456789abcdef0123456789abcdef\"".to_owned();
@@ -817,7 +1020,10 @@ async fn copy_object_conditionals() {
         vec![("x-amz-copy-source-if-match", other.clone())],
         vec![("x-amz-copy-source-if-none-match", etag.clone())],
         vec![("x-amz-copy-source-if-modified-since", http_date(lm + hour))],
-        vec![("x-amz-copy-source-if-unmodified-since", http_date(lm - hour))],
+        vec![(
+            "x-amz-copy-source-if-unmodified-since",
+            http_date(lm - hour),
+        )],
         // If-None-Match false + If-Modified-Since true -> 412.
         vec![
             ("x-amz-copy-source-if-none-match", etag.clone()),
@@ -825,13 +1031,15 @@ async fn copy_object_conditionals() {
         ],
     ];
     for (i, headers) in failing.iter().enumerate() {
-        let mut r = s.raw("PUT", &format!("/b/cond-fail-{i}")).header("x-amz-copy-source", "/b/src");
+        let mut r = s
+            .raw("PUT", &format!("/bkt/cond-fail-{i}"))
+            .header("x-amz-copy-source", "/bkt/src");
         for (k, v) in headers {
             r = r.header(k, v);
         }
         let r = r.send().await;
         r.assert_error(412, "PreconditionFailed");
-        let h = s.raw("HEAD", &format!("/b/cond-fail-{i}")).send().await;
+        let h = s.raw("HEAD", &format!("/bkt/cond-fail-{i}")).send().await;
         assert_eq!(h.status, 404, "no copy written for {headers:?}");
     }
 
@@ -839,31 +1047,39 @@ async fn copy_object_conditionals() {
         vec![("x-amz-copy-source-if-match", etag.clone())],
         vec![("x-amz-copy-source-if-none-match", other.clone())],
         vec![("x-amz-copy-source-if-modified-since", http_date(lm - hour))],
-        vec![("x-amz-copy-source-if-unmodified-since", http_date(lm + hour))],
+        vec![(
+            "x-amz-copy-source-if-unmodified-since",
+            http_date(lm + hour),
+        )],
         // If-Match true + If-Unmodified-Since false -> copies.
         vec![
             ("x-amz-copy-source-if-match", etag.clone()),
-            ("x-amz-copy-source-if-unmodified-since", http_date(lm - hour)),
+            (
+                "x-amz-copy-source-if-unmodified-since",
+                http_date(lm - hour),
+            ),
         ],
     ];
     for (i, headers) in passing.iter().enumerate() {
         let key = format!("cond-pass-{i}");
-        let mut r = s.raw("PUT", &format!("/b/{key}")).header("x-amz-copy-source", "/b/src");
+        let mut r = s
+            .raw("PUT", &format!("/bkt/{key}"))
+            .header("x-amz-copy-source", "/bkt/src");
         for (k, v) in headers {
             r = r.header(k, v);
         }
         let r = r.send().await;
         assert_eq!(r.status, 200, "{headers:?}: {}", r.text());
-        assert_eq!(get_object(&alice, "b", &key).await, body, "{headers:?}");
+        assert_eq!(get_object(&alice, "bkt", &key).await, body, "{headers:?}");
     }
 
     // Through the SDK.
     assert_sdk_err(
         alice
             .copy_object()
-            .bucket("b")
+            .bucket("bkt")
             .key("sdk-cond")
-            .copy_source("b/src")
+            .copy_source("bkt/src")
             .copy_source_if_match(other)
             .send()
             .await,
@@ -874,51 +1090,66 @@ async fn copy_object_conditionals() {
 
 #[tokio::test]
 async fn copy_object_encoded_source_key() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let key = "dir with space/ünï+cødé & more.txt";
-    put_object(&alice, "b", key, b"encoded source").await;
-    let source = format!("b/{}", encode_key(key));
+    put_object(&alice, "bkt", key, b"encoded source").await;
+    let source = format!("bkt/{}", encode_key(key));
     ok(alice
         .copy_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("copied")
         .copy_source(&source)
         .send()
         .await);
-    assert_eq!(get_object(&alice, "b", "copied").await, b"encoded source");
+    assert_eq!(get_object(&alice, "bkt", "copied").await, b"encoded source");
     // Also with a leading slash, raw.
     let r = s
-        .raw("PUT", "/b/copied2")
+        .raw("PUT", "/bkt/copied2")
         .header("x-amz-copy-source", &format!("/{source}"))
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(get_object(&alice, "b", "copied2").await, b"encoded source");
+    assert_eq!(
+        get_object(&alice, "bkt", "copied2").await,
+        b"encoded source"
+    );
 }
 
 #[tokio::test]
 async fn copy_object_missing_source() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     assert_sdk_err(
-        alice.copy_object().bucket("b").key("dst").copy_source("b/absent").send().await,
+        alice
+            .copy_object()
+            .bucket("bkt")
+            .key("dst")
+            .copy_source("bkt/absent")
+            .send()
+            .await,
         404,
         "NoSuchKey",
     );
     assert_sdk_err(
-        alice.copy_object().bucket("b").key("dst").copy_source("nobucket/absent").send().await,
+        alice
+            .copy_object()
+            .bucket("bkt")
+            .key("dst")
+            .copy_source("nobucket/absent")
+            .send()
+            .await,
         404,
         "NoSuchBucket",
     );
-    assert!(list_keys(&alice, "b").await.is_empty());
+    assert!(list_keys(&alice, "bkt").await.is_empty());
 }
 
 // ---------------------------------------------------------------- checksums
 
 #[tokio::test]
 async fn put_with_each_checksum_algorithm() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let body = random_bytes(200_000);
     for alg in Checksum::ALL {
@@ -926,7 +1157,7 @@ async fn put_with_each_checksum_algorithm() {
         let expected = alg.b64(&body);
         let out = ok(alice
             .put_object()
-            .bucket("b")
+            .bucket("bkt")
             .key(&key)
             .checksum_algorithm(alg.sdk())
             .body(ByteStream::from(body.clone()))
@@ -939,11 +1170,15 @@ async fn put_with_each_checksum_algorithm() {
             Checksum::Sha1 => out.checksum_sha1(),
             Checksum::Sha256 => out.checksum_sha256(),
         };
-        assert_eq!(put_value, Some(expected.as_str()), "PutObject returns the {alg:?} checksum");
+        assert_eq!(
+            put_value,
+            Some(expected.as_str()),
+            "PutObject returns the {alg:?} checksum"
+        );
 
         let h = ok(alice
             .head_object()
-            .bucket("b")
+            .bucket("bkt")
             .key(&key)
             .checksum_mode(ChecksumMode::Enabled)
             .send()
@@ -959,7 +1194,7 @@ async fn put_with_each_checksum_algorithm() {
 
         let g = ok(alice
             .get_object()
-            .bucket("b")
+            .bucket("bkt")
             .key(&key)
             .checksum_mode(ChecksumMode::Enabled)
             .send()
@@ -972,25 +1207,33 @@ async fn put_with_each_checksum_algorithm() {
             Checksum::Sha256 => g.checksum_sha256(),
         }
         .map(str::to_owned);
-        assert_eq!(get_value.as_deref(), Some(expected.as_str()), "GetObject {alg:?}");
+        assert_eq!(
+            get_value.as_deref(),
+            Some(expected.as_str()),
+            "GetObject {alg:?}"
+        );
         // The SDK validates the body against the header while reading.
         let got = g.body.collect().await.expect("validated body").into_bytes();
         assert_eq!(got.as_ref(), body.as_slice());
 
         // Raw header on HEAD as well.
         let r = s
-            .raw("HEAD", &format!("/b/{key}"))
+            .raw("HEAD", &format!("/bkt/{key}"))
             .header("x-amz-checksum-mode", "ENABLED")
             .send()
             .await;
-        assert_eq!(r.header(alg.header()), Some(expected.clone()), "raw HEAD {alg:?}");
+        assert_eq!(
+            r.header(alg.header()),
+            Some(expected.clone()),
+            "raw HEAD {alg:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn put_streaming_body_with_checksum_trailer() {
     // A file-backed body is streamed by the SDK (aws-chunked with a trailing checksum).
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("upload.bin");
@@ -1000,31 +1243,31 @@ async fn put_streaming_body_with_checksum_trailer() {
         let key = format!("stream-{alg:?}");
         ok(alice
             .put_object()
-            .bucket("b")
+            .bucket("bkt")
             .key(&key)
             .checksum_algorithm(alg.sdk())
             .body(ByteStream::from_path(&path).await.expect("bytestream"))
             .send()
             .await);
         let r = s
-            .raw("HEAD", &format!("/b/{key}"))
+            .raw("HEAD", &format!("/bkt/{key}"))
             .header("x-amz-checksum-mode", "ENABLED")
             .send()
             .await;
         assert_eq!(r.header(alg.header()), Some(alg.b64(&body)), "{alg:?}");
         assert_eq!(r.header("content-length"), Some(body.len().to_string()));
         assert_eq!(r.header("etag"), Some(etag_of(&body)));
-        assert_eq!(get_object(&alice, "b", &key).await, body);
+        assert_eq!(get_object(&alice, "bkt", &key).await, body);
     }
 }
 
 #[tokio::test]
 async fn put_with_wrong_checksum_header() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let body = b"checksummed body".to_vec();
     let wrong = Checksum::Crc32.b64(b"different");
     let r = s
-        .raw("PUT", "/b/ck-wrong")
+        .raw("PUT", "/bkt/ck-wrong")
         .header("x-amz-checksum-crc32", &wrong)
         .body(body.clone())
         .send()
@@ -1035,13 +1278,13 @@ async fn put_with_wrong_checksum_header() {
         code == "BadDigest" || code == "XAmzContentChecksumMismatch",
         "wrong crc32 -> BadDigest, got {code:?}"
     );
-    let h = s.raw("HEAD", "/b/ck-wrong").send().await;
+    let h = s.raw("HEAD", "/bkt/ck-wrong").send().await;
     assert_eq!(h.status, 404, "nothing stored after a checksum mismatch");
 
     // A correct one is stored and echoed.
     let right = Checksum::Crc32.b64(&body);
     let r = s
-        .raw("PUT", "/b/ck-right")
+        .raw("PUT", "/bkt/ck-right")
         .header("x-amz-checksum-crc32", &right)
         .body(body.clone())
         .send()
@@ -1049,7 +1292,7 @@ async fn put_with_wrong_checksum_header() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-amz-checksum-crc32"), Some(right.clone()));
     let h = s
-        .raw("HEAD", "/b/ck-right")
+        .raw("HEAD", "/bkt/ck-right")
         .header("x-amz-checksum-mode", "ENABLED")
         .send()
         .await;
@@ -1057,18 +1300,21 @@ async fn put_with_wrong_checksum_header() {
 
     // A value that is not even a CRC32 (wrong length) is rejected too.
     let r = s
-        .raw("PUT", "/b/ck-malformed")
+        .raw("PUT", "/bkt/ck-malformed")
         .header("x-amz-checksum-crc32", "bm90LWEtY3JjMzItdmFsdWU=")
         .body(body)
         .send()
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(
-        matches!(r.code().as_deref(), Some("InvalidRequest" | "InvalidDigest" | "BadDigest" | "InvalidArgument")),
+        matches!(
+            r.code().as_deref(),
+            Some("InvalidRequest" | "InvalidDigest" | "BadDigest" | "InvalidArgument")
+        ),
         "malformed checksum: {}",
         r.text()
     );
-    let h = s.raw("HEAD", "/b/ck-malformed").send().await;
+    let h = s.raw("HEAD", "/bkt/ck-malformed").send().await;
     assert_eq!(h.status, 404);
 }
 
@@ -1076,7 +1322,7 @@ async fn put_with_wrong_checksum_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_to_one_key() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let bodies: Vec<Vec<u8>> = (0..16).map(|_| random_bytes(1024 * 1024)).collect();
     let mut set = tokio::task::JoinSet::new();
     for body in bodies.clone() {
@@ -1084,7 +1330,7 @@ async fn concurrent_puts_to_one_key() {
         set.spawn(async move {
             ok(client
                 .put_object()
-                .bucket("b")
+                .bucket("bkt")
                 .key("contended")
                 .body(ByteStream::from(body))
                 .send()
@@ -1094,18 +1340,79 @@ async fn concurrent_puts_to_one_key() {
     while let Some(r) = set.join_next().await {
         r.expect("put task");
     }
-    let out = ok(s.client(ALICE).get_object().bucket("b").key("contended").send().await);
+    let out = ok(s
+        .client(ALICE)
+        .get_object()
+        .bucket("bkt")
+        .key("contended")
+        .send()
+        .await);
     let etag = out.e_tag().expect("etag").to_owned();
-    let got = out.body.collect().await.expect("body").into_bytes().to_vec();
+    let got = out
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec();
     let idx = bodies.iter().position(|b| *b == got);
-    assert!(idx.is_some(), "GET returns exactly one of the bodies, whole (len {})", got.len());
+    assert!(
+        idx.is_some(),
+        "GET returns exactly one of the bodies, whole (len {})",
+        got.len()
+    );
     assert_eq!(etag, etag_of(&got), "ETag matches the returned body");
-    assert_eq!(list_keys(&s.client(ALICE), "b").await, vec!["contended"]);
+    assert_eq!(list_keys(&s.client(ALICE), "bkt").await, vec!["contended"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_and_reads_distinct_keys() {
+    // 16 writers x 20 small PUTs to distinct keys, each followed by a HEAD and
+    // a GET; every request must complete (no stall) and every key be listed.
+    let s = server_with_bucket("bkt").await;
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let client = s.client(ALICE);
+        set.spawn(async move {
+            for i in 0..20 {
+                let key = format!("w{w:02}/k{i:02}");
+                let body = format!("writer {w} item {i}").into_bytes();
+                let put = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    client
+                        .put_object()
+                        .bucket("bkt")
+                        .key(&key)
+                        .body(ByteStream::from(body.clone()))
+                        .send(),
+                )
+                .await;
+                let Ok(put) = put else {
+                    panic!("PUT {key} stalled for 30 s")
+                };
+                ok(put);
+                let head = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    client.head_object().bucket("bkt").key(&key).send(),
+                )
+                .await;
+                let Ok(head) = head else {
+                    panic!("HEAD {key} stalled for 30 s")
+                };
+                assert_eq!(ok(head).content_length(), Some(body.len() as i64));
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("writer task");
+    }
+    let keys = list_keys(&s.client(ALICE), "bkt").await;
+    assert_eq!(keys.len(), 16 * 20);
 }
 
 #[tokio::test]
 async fn streaming_64_mib_round_trip() {
-    let s = server_with_bucket("b").await;
+    let s = server_with_bucket("bkt").await;
     let alice = s.client(ALICE);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("big.bin");
@@ -1123,14 +1430,14 @@ async fn streaming_64_mib_round_trip() {
     let expected = hex::encode(expected.finalize());
     let out = ok(alice
         .put_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("big")
         .body(ByteStream::from_path(&path).await.expect("bytestream"))
         .send()
         .await);
     assert_eq!(out.e_tag(), Some(format!("\"{expected}\"").as_str()));
 
-    let g = ok(alice.get_object().bucket("b").key("big").send().await);
+    let g = ok(alice.get_object().bucket("bkt").key("big").send().await);
     assert_eq!(g.content_length(), Some(64 * 1024 * 1024));
     let mut body = g.body;
     let mut md5 = Md5::new();
@@ -1140,5 +1447,9 @@ async fn streaming_64_mib_round_trip() {
         md5.update(&chunk);
     }
     assert_eq!(n, 64 * 1024 * 1024);
-    assert_eq!(hex::encode(md5.finalize()), expected, "md5 of the 64 MiB body");
+    assert_eq!(
+        hex::encode(md5.finalize()),
+        expected,
+        "md5 of the 64 MiB body"
+    );
 }

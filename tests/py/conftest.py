@@ -15,10 +15,12 @@ machine's own ~/.aws files and AWS_* variables never interfere.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -26,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -174,8 +177,28 @@ class Server:
     aws_config: Path | None = None
     workdir: Path | None = None
 
+    hung: bool = False
+
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def responsive(self, timeout: float = 15.0) -> bool:
+        """True if an (unauthenticated) GET / gets any HTTP answer in time."""
+        u = urlsplit(self.endpoint)
+        if u.scheme == "https":
+            ctx = ssl.create_default_context(cafile=str(self.ca))
+            conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout,
+                                               context=ctx)
+        else:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        try:
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            return True
+        except OSError:
+            return False
+        finally:
+            conn.close()
 
     def log_tail(self, start: int = 0, lines: int = 80) -> str:
         try:
@@ -236,8 +259,11 @@ def start_server(config: Path, log: Path) -> tuple[subprocess.Popen, str]:
             returncode=3,
         )
     logf = open(log, "ab", buffering=0)
+    env = dict(os.environ)
+    env.setdefault("CLOUDMUX_LOG", "info")  # one log line per request
     proc = subprocess.Popen(
         [str(binary), "serve", "--config", str(config)],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=logf,
         stdin=subprocess.DEVNULL,
@@ -355,8 +381,18 @@ def _server_health(request):
             f"cloudmux is not running (exit code {srv.proc.returncode}); log tail:\n"
             f"{srv.log_tail()}"
         )
+    # A hung server would make every later test wait for client timeouts.
+    if srv.hung or not srv.responsive():
+        srv.hung = True
+        pytest.fail("cloudmux is alive but does not answer GET / within 15 s "
+                    "(hung since an earlier test)")
     request.node._cloudmux_log = (srv, srv.log_size())
     yield
+
+
+def pytest_collection_modifyitems(items):
+    """Run tests marked `last` (heavy concurrency) after all the others."""
+    items.sort(key=lambda it: it.get_closest_marker("last") is not None)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,6 +6,7 @@
 //! ([`TestServer::raw`]) for what the SDK refuses to send, and kills it on drop.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod xml;
 
@@ -91,6 +92,7 @@ pub struct ServerOptions {
 pub struct TestServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    watchdog: Option<Child>,
     addr: SocketAddr,
     opts: ServerOptions,
 }
@@ -138,6 +140,7 @@ impl TestServer {
         let mut server = TestServer {
             dir,
             child: None,
+            watchdog: None,
             addr: "127.0.0.1:0".parse().expect("addr"),
             opts,
         };
@@ -296,7 +299,10 @@ path = "{d}/objects2"
                     if std::time::Instant::now() > deadline {
                         let _ = child.kill();
                         let _ = child.wait();
-                        panic!("cloudmux printed no `endpoint:` line in 60 s; log:\n{}", self.log());
+                        panic!(
+                            "cloudmux printed no `endpoint:` line in 60 s; log:\n{}",
+                            self.log()
+                        );
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -316,15 +322,24 @@ path = "{d}/objects2"
         self.addr = hostport
             .parse()
             .unwrap_or_else(|e| panic!("endpoint {url:?} is not IP:PORT: {e}"));
+        self.watchdog = spawn_watchdog(child.id());
         self.child = Some(child);
     }
 
-    /// Kills the server with SIGKILL (no chance to flush anything) and reaps it.
-    pub fn kill9(&mut self) {
+    fn reap(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(mut dog) = self.watchdog.take() {
+            let _ = dog.kill();
+            let _ = dog.wait();
+        }
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything) and reaps it.
+    pub fn kill9(&mut self) {
+        self.reap();
     }
 
     /// Stops the server gracefully (SIGTERM via `kill`, SIGKILL after 10 s).
@@ -337,16 +352,16 @@ path = "{d}/objects2"
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             loop {
                 match child.try_wait() {
-                    Ok(Some(_)) => return,
+                    Ok(Some(_)) => break,
                     Ok(None) if std::time::Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(20))
                     }
                     _ => break,
                 }
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            self.child = Some(child);
         }
+        self.reap();
     }
 
     /// Stops the server gracefully and starts it again on the same data.
@@ -404,7 +419,7 @@ path = "{d}/objects2"
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(300))
+                    .operation_timeout(Duration::from_secs(120))
                     .connect_timeout(Duration::from_secs(10))
                     .build(),
             )
@@ -439,11 +454,31 @@ path = "{d}/objects2"
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        self.reap();
+        // Keep the data, config and log of a failed test when asked to.
+        if std::env::var_os("CLOUDMUX_E2E_KEEP").is_some() && std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!("kept server directory {}", self.dir.path().display());
         }
     }
+}
+
+/// Starts a small `sh` loop that SIGKILLs the server `pid` once this test
+/// process is gone (a test binary killed by a timeout never runs `Drop`).
+fn spawn_watchdog(pid: u32) -> Option<Child> {
+    let parent = std::process::id();
+    let script = format!(
+        "while kill -0 {parent} 2>/dev/null; do kill -0 {pid} 2>/dev/null || exit 0; sleep 1; done; \
+         kill -9 {pid} 2>/dev/null"
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 /// Every file and directory below `root` (recursive; symlinks not followed).
@@ -484,7 +519,10 @@ impl Intercept for LoopbackRedirect {
     ) -> Result<(), BoxError> {
         let req = context.request_mut();
         let uri: http::Uri = req.uri().parse()?;
-        let authority = uri.authority().ok_or("request uri has no authority")?.to_string();
+        let authority = uri
+            .authority()
+            .ok_or("request uri has no authority")?
+            .to_string();
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let new_uri = format!("http://{}{}", self.addr, path);
         req.headers_mut().insert("host", authority);
@@ -587,7 +625,8 @@ impl Raw {
             )
             .into();
             let mut settings = aws_sigv4::http_request::SigningSettings::default();
-            settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+            settings.payload_checksum_kind =
+                aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
             settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
             settings.uri_path_normalization_mode =
                 aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
@@ -630,9 +669,10 @@ pub async fn send_http1(addr: SocketAddr, req: http::Request<Full<Bytes>>) -> Ra
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .expect("http1 handshake");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("http1 handshake");
     tokio::spawn(conn);
     let resp = sender
         .send_request(req)
@@ -734,7 +774,9 @@ pub trait SdkErrorExt {
 
 impl<E: ProvideErrorMetadata> SdkErrorExt for SdkError<E, HttpResponse> {
     fn status(&self) -> u16 {
-        self.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+        self.raw_response()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     }
 
     fn s3_code(&self) -> Option<String> {
@@ -1022,7 +1064,11 @@ pub async fn list_keys(client: &Client, bucket: &str) -> Vec<String> {
             .set_continuation_token(token.clone())
             .send()
             .await);
-        keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        keys.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
         match out.next_continuation_token() {
             Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
             _ => break,

@@ -54,6 +54,9 @@ pub enum CoreError {
     /// The requested range cannot be satisfied; carries the object size.
     #[error("invalid range")]
     InvalidRange(u64),
+    /// `partNumber` names a part the object does not have.
+    #[error("invalid part number")]
+    InvalidPartNumber,
     /// A part in CompleteMultipartUpload is missing or its ETag differs.
     #[error("invalid part: {0}")]
     InvalidPart(String),

@@ -27,6 +27,7 @@ mod multipart;
 pub mod names;
 mod object;
 pub mod records;
+mod recover;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -361,6 +361,19 @@ impl Gateway {
             let _ = backend.discard(&staged).await;
             return Err(e);
         }
+        // Replacing existing data is announced first, so that a crash between
+        // the rename and the metadata commit can be finished by `recover`.
+        let intent = existing.as_ref().map(|_| records::intent_key(bucket, key));
+        if let Some(ikey) = &intent {
+            let value = codec::encode(&records::IntentRecord {
+                record: record.clone(),
+                staged: staged.clone(),
+            });
+            if let Err(e) = self.meta.commit(Txn::new().put(ikey.clone(), value)).await {
+                let _ = backend.discard(&staged).await;
+                return Err(e.into());
+            }
+        }
         let data = match backend
             .publish(staged.clone(), ObjectPath { bucket, key })
             .await
@@ -368,6 +381,9 @@ impl Gateway {
             Ok(d) => d,
             Err(e) => {
                 let _ = backend.discard(&staged).await;
+                if let Some(ikey) = &intent {
+                    let _ = self.meta.commit(Txn::new().delete(ikey.clone())).await;
+                }
                 return Err(self.data_err(&record.location, e));
             }
         };
@@ -389,6 +405,9 @@ impl Gateway {
             if let Some((ukey, _)) = &extras.upload {
                 txn = txn.require_present(ukey.clone()).delete(ukey.clone());
             }
+            if let Some(ikey) = &intent {
+                txn = txn.delete(ikey.clone());
+            }
             match self.meta.commit(txn.put(okey.clone(), value.clone())).await {
                 Err(MetaError::Conflict) => {
                     if let Some((ukey, id)) = &extras.upload {
@@ -405,6 +424,9 @@ impl Gateway {
         };
         if let Err(e) = result {
             let _ = backend.delete(&data).await;
+            if let Some(ikey) = &intent {
+                let _ = self.meta.commit(Txn::new().delete(ikey.clone())).await;
+            }
             return Err(e);
         }
         if let Some((old, _)) = existing {
@@ -766,7 +788,7 @@ fn resolve_range(
         }
         if rec.parts.is_empty() {
             if n != 1 {
-                return Err(CoreError::InvalidRange(rec.size));
+                return Err(CoreError::InvalidPartNumber);
             }
             let r = (rec.size > 0).then(|| ByteRange {
                 first: 0,
@@ -776,7 +798,7 @@ fn resolve_range(
         }
         let idx = n as usize - 1;
         if idx >= rec.parts.len() {
-            return Err(CoreError::InvalidRange(rec.size));
+            return Err(CoreError::InvalidPartNumber);
         }
         let first: u64 = rec.parts[..idx].iter().map(|p| p.size).sum();
         let size = rec.parts[idx].size;

@@ -7,6 +7,7 @@
 //! - `u/<bucket>/<key>\0<upload-id>`: [`UploadRecord`]; upload ids start with a
 //!   fixed-width timestamp, so one key's uploads sort by initiation time.
 //! - `p/<upload-id>/<part number, 5 digits>`: [`PartRecord`].
+//! - `w/<bucket>/<key>`: [`IntentRecord`], an overwrite in flight.
 //!
 //! Every value is encoded with `cloudmux_meta::codec`, whose first byte is the
 //! record's format version.
@@ -141,6 +142,29 @@ pub struct PartRecord {
 
 impl Record for PartRecord {
     const VERSION: u8 = 1;
+}
+
+/// A write in flight that will replace an existing object's data: committed
+/// before the new data is published over the old, removed with the commit of
+/// the new record. After a crash, `Gateway::recover` finishes or drops it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IntentRecord {
+    /// The record the object will have (its `data` is filled in on publish).
+    pub record: ObjectRecord,
+    /// The staged data being published.
+    pub staged: Staged,
+}
+
+impl Record for IntentRecord {
+    const VERSION: u8 = 1;
+}
+
+/// Prefix of all intent records.
+pub const INTENTS_PREFIX: &[u8] = b"w/";
+
+/// Key of the intent record of an object.
+pub fn intent_key(bucket: &str, key: &str) -> Vec<u8> {
+    [b"w/", bucket.as_bytes(), b"/", key.as_bytes()].concat()
 }
 
 /// Key of a bucket record.

@@ -191,12 +191,13 @@ impl Backend for FsBackend {
             }
             writer.flush().await?;
             writer.get_ref().sync_all().await?;
-            Ok::<_, DataError>(size)
+            let ino = writer.get_ref().metadata().await?.ino();
+            Ok::<_, DataError>((size, ino))
         }
         .await;
         drop(writer);
-        let size = match written {
-            Ok(size) => size,
+        let (size, stamp) = match written {
+            Ok(x) => x,
             Err(e) => {
                 guard.remove().await;
                 return Err(e);
@@ -207,7 +208,7 @@ impl Backend for FsBackend {
             return Err(e);
         }
         guard.keep();
-        Ok(Staged { id, size })
+        Ok(Staged { id, size, stamp })
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
@@ -282,7 +283,7 @@ impl Backend for FsBackend {
             let out = ops::create_temp(&path)?;
             let assembled = ops::assemble(&root, &pieces, out, &cancelled).and_then(|size| {
                 ops::sync_dir(&layout::tmp_dir(&root))?;
-                Ok(size)
+                Ok((size, std::fs::symlink_metadata(&path)?.ino()))
             });
             if assembled.is_err() {
                 // The guard removes the file too, but only after this returns;
@@ -294,15 +295,43 @@ impl Backend for FsBackend {
         })
         .await;
         match result {
-            Ok(size) => {
+            Ok((size, stamp)) => {
                 guard.keep();
-                Ok(Staged { id, size })
+                Ok(Staged { id, size, stamp })
             }
             Err(e) => {
                 guard.remove().await;
                 Err(e)
             }
         }
+    }
+
+    async fn locate(&self, target: ObjectPath<'_>, stamp: u64) -> Result<Option<DataRef>> {
+        layout::check_bucket(target.bucket)?;
+        let root = self.root.clone();
+        let bucket = target.bucket.to_owned();
+        let key = target.key.to_owned();
+        blocking(move || {
+            let mut candidates = Vec::new();
+            if let Some(c) = layout::plain_components(&root, &bucket, &key) {
+                candidates.push(c.iter().map(|s| s.to_string()).collect::<Vec<String>>());
+            }
+            candidates.push(layout::hashed_components(&bucket, &key));
+            for components in candidates {
+                let path = components.iter().fold(root.to_path_buf(), |p, c| p.join(c));
+                if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                    if meta.file_type().is_file() && meta.ino() == stamp {
+                        return Ok(Some(DataRef {
+                            locator: components.join("/"),
+                            size: meta.len(),
+                            stamp,
+                        }));
+                    }
+                }
+            }
+            Ok(None)
+        })
+        .await
     }
 
     async fn create_bucket(&self, bucket: &str) -> Result<()> {

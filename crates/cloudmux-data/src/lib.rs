@@ -87,6 +87,10 @@ pub struct Staged {
     pub id: String,
     /// Number of bytes staged.
     pub size: u64,
+    /// Backend-specific identity of the staged data, kept by
+    /// [`Backend::publish`] as the published [`DataRef::stamp`] (for `fs`, the
+    /// inode number, which a rename preserves).
+    pub stamp: u64,
 }
 
 /// Where an object's data lives inside its location. Stored in the object's
@@ -156,6 +160,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Concatenates pieces into new staged data, streaming.
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged>;
+
+    /// Finds where published data with this stamp landed for `target`, if
+    /// anywhere: used after a crash between publishing and committing
+    /// metadata. Backends whose publish is not a rename may answer `None`.
+    async fn locate(&self, target: ObjectPath<'_>, stamp: u64) -> Result<Option<DataRef>>;
 
     /// Prepares the location for a new bucket (a directory, a prefix). The
     /// default does nothing.

@@ -1,20 +1,34 @@
-//! The embedded engine: one sled tree, transactions for atomic commits and
-//! sled's own log flush for durability.
+//! The embedded engine: one sled tree. Commits are serialized by one async
+//! mutex (conditions checked, then one atomic `apply_batch`), and durability
+//! comes from a group commit: one leader runs sled's blocking `flush` on the
+//! blocking pool for every commit applied before it started, and the others
+//! wait for its result.
+//!
+//! sled's own transactions and `flush_async` are deliberately not used: under
+//! concurrent use they deadlock in sled 0.34 (spacejam/sled#1308, #1301).
 
 use std::path::Path;
+use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use tokio::sync::{watch, Mutex};
 
 use crate::{Condition, Entry, MetaError, MetaStore, Mutation, Result, Txn};
 
 /// The sled engine.
-///
-/// Commits run as sled transactions and then wait for `flush_async`. sled's
-/// flush makes everything logged so far stable with one fsync, so concurrent
-/// commits share fsyncs (group commit) rather than paying one each.
 pub struct SledStore {
     db: sled::Db,
+    /// Serializes commits; holds the number of the last applied commit.
+    commits: Mutex<u64>,
+    flush: GroupFlush,
+}
+
+/// Group commit state.
+struct GroupFlush {
+    /// Whether a leader is flushing now.
+    leading: StdMutex<bool>,
+    /// The highest commit number known durable.
+    durable: watch::Sender<u64>,
 }
 
 fn engine(e: impl std::fmt::Display) -> MetaError {
@@ -28,14 +42,61 @@ impl SledStore {
             .path(path)
             .cache_capacity(64 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
             .open()
             .map_err(engine)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            commits: Mutex::new(0),
+            flush: GroupFlush {
+                leading: StdMutex::new(false),
+                durable: watch::channel(0).0,
+            },
+        })
     }
 
-    async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await.map_err(engine)?;
-        Ok(())
+    /// Waits until commit number `seq` is durable, flushing as the leader
+    /// when nobody else is.
+    async fn durable(&self, seq: u64) -> Result<()> {
+        let mut rx = self.flush.durable.subscribe();
+        loop {
+            if *rx.borrow_and_update() >= seq {
+                return Ok(());
+            }
+            let lead = {
+                let mut leading = self.flush.leading.lock().unwrap();
+                !std::mem::replace(&mut *leading, true)
+            };
+            if lead {
+                let target = *self.commits.lock().await;
+                let db = self.db.clone();
+                let res = tokio::task::spawn_blocking(move || db.flush()).await;
+                *self.flush.leading.lock().unwrap() = false;
+                match res {
+                    Ok(Ok(_)) => {
+                        self.flush.durable.send_modify(|d| *d = (*d).max(target));
+                    }
+                    Ok(Err(e)) => {
+                        self.flush.durable.send_modify(|_| {});
+                        return Err(engine(e));
+                    }
+                    Err(e) => {
+                        self.flush.durable.send_modify(|_| {});
+                        return Err(engine(e));
+                    }
+                }
+            } else if rx.changed().await.is_err() {
+                return Err(engine("flush channel closed"));
+            }
+        }
+    }
+
+    fn check(&self, c: &Condition) -> Result<bool> {
+        Ok(match c {
+            Condition::Absent(k) => !self.db.contains_key(k).map_err(engine)?,
+            Condition::Present(k) => self.db.contains_key(k).map_err(engine)?,
+            Condition::Equals(k, v) => self.db.get(k).map_err(engine)?.as_deref() == Some(v.as_slice()),
+        })
     }
 }
 
@@ -58,66 +119,58 @@ impl MetaStore for SledStore {
     }
 
     async fn commit(&self, txn: Txn) -> Result<()> {
-        let res = self.db.transaction(|tx| {
+        let seq = {
+            let mut last = self.commits.lock().await;
             for c in &txn.conditions {
-                let ok = match c {
-                    Condition::Absent(k) => tx.get(k)?.is_none(),
-                    Condition::Present(k) => tx.get(k)?.is_some(),
-                    Condition::Equals(k, v) => tx.get(k)?.as_deref() == Some(v.as_slice()),
-                };
-                if !ok {
-                    return Err(ConflictableTransactionError::Abort(()));
+                if !self.check(c)? {
+                    return Err(MetaError::Conflict);
                 }
             }
-            for m in &txn.mutations {
+            let mut batch = sled::Batch::default();
+            for m in txn.mutations {
                 match m {
-                    Mutation::Put(k, v) => {
-                        tx.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    Mutation::Delete(k) => {
-                        tx.remove(k.as_slice())?;
-                    }
+                    Mutation::Put(k, v) => batch.insert(k, v),
+                    Mutation::Delete(k) => batch.remove(k),
                 }
             }
-            Ok(())
-        });
-        match res {
-            Ok(()) => self.flush().await,
-            Err(TransactionError::Abort(())) => Err(MetaError::Conflict),
-            Err(TransactionError::Storage(e)) => Err(engine(e)),
-        }
+            self.db.apply_batch(batch).map_err(engine)?;
+            *last += 1;
+            *last
+        };
+        self.durable(seq).await
     }
 
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
         let key = crate::lease_key(name);
         let now = crate::now_ms();
-        let current = self.db.get(&key).map_err(engine)?;
-        if !crate::lease_available(current.as_deref(), holder, now)? {
-            return Ok(false);
-        }
-        let new = crate::encode_lease(holder, now + ttl.as_millis() as u64);
-        let swapped = self
-            .db
-            .compare_and_swap(&key, current, Some(new))
-            .map_err(engine)?;
-        if swapped.is_err() {
-            return Ok(false);
-        }
-        self.flush().await?;
+        let seq = {
+            let mut last = self.commits.lock().await;
+            let current = self.db.get(&key).map_err(engine)?;
+            if !crate::lease_available(current.as_deref(), holder, now)? {
+                return Ok(false);
+            }
+            let new = crate::encode_lease(holder, now + ttl.as_millis() as u64);
+            self.db.insert(&key, new).map_err(engine)?;
+            *last += 1;
+            *last
+        };
+        self.durable(seq).await?;
         Ok(true)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         let key = crate::lease_key(name);
-        if let Some(v) = self.db.get(&key).map_err(engine)? {
-            if crate::decode_lease(&v)?.holder == holder {
-                let _ = self
-                    .db
-                    .compare_and_swap(&key, Some(v), None as Option<&[u8]>)
-                    .map_err(engine)?;
-                self.flush().await?;
+        let seq = {
+            let mut last = self.commits.lock().await;
+            match self.db.get(&key).map_err(engine)? {
+                Some(v) if crate::decode_lease(&v)?.holder == holder => {
+                    self.db.remove(&key).map_err(engine)?;
+                    *last += 1;
+                    *last
+                }
+                _ => return Ok(()),
             }
-        }
-        Ok(())
+        };
+        self.durable(seq).await
     }
 }

@@ -118,3 +118,41 @@ fn prefix_end_bounds() {
     assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
     assert_eq!(prefix_end(b"\xff\xff"), None);
 }
+
+#[test]
+fn concurrent_commits_and_reads_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..64u32 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                for j in 0..20u32 {
+                    let k = format!("k{i}/{j}").into_bytes();
+                    s.commit(Txn::new().require_absent(k.clone()).put(k.clone(), b"v".to_vec()))
+                        .await
+                        .unwrap();
+                    assert!(s.get(&k).await.unwrap().is_some());
+                    let _ = s.scan(b"k", b"l", 10).await.unwrap();
+                }
+            }));
+        }
+        let all = futures_join(tasks);
+        tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("commits finished without deadlock");
+        assert_eq!(s.scan(b"k", b"l", 10_000).await.unwrap().len(), 64 * 20);
+    });
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

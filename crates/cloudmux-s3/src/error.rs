@@ -192,6 +192,11 @@ impl From<CoreError> for S3Error {
             )
             .with("ActualObjectSize", size.to_string())
             .header("content-range", format!("bytes */{size}")),
+            CoreError::InvalidPartNumber => S3Error::new(
+                S::RANGE_NOT_SATISFIABLE,
+                "InvalidPartNumber",
+                "The requested partnumber is not satisfiable",
+            ),
             CoreError::InvalidPart(m) => S3Error::new(
                 S::BAD_REQUEST,
                 "InvalidPart",

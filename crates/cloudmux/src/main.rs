@@ -121,6 +121,10 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         Accounts::new(accounts),
         Locations::new(backends, default).map_err(|e| e.to_string())?,
     );
+    let recovered = gw.recover().await.map_err(|e| format!("recovery: {e}"))?;
+    if recovered > 0 {
+        tracing::warn!(recovered, "resolved writes interrupted by a crash");
+    }
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
         (Some(c), Some(k)) => Some(
             cloudmux_s3::tls_acceptor(c, k).map_err(|e| format!("server.tls_cert/tls_key: {e}"))?,

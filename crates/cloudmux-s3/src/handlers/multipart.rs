@@ -156,6 +156,9 @@ pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<Re
     let id = upload_id(&req)?;
     let body = req.read_small_body().await?;
     let doc = x::parse_complete(&body)?;
+    if doc.parts.is_empty() {
+        return Err(S3Error::malformed_xml());
+    }
     let parts = doc
         .parts
         .into_iter()

@@ -1,0 +1,439 @@
+//! The workloads, their untimed setup, and the timed closed-loop run.
+//!
+//! Each workload runs `concurrency` tasks (one for the 256 MiB workloads)
+//! that issue requests back to back until the duration is up. A request's
+//! latency runs from sending it to having read its whole response body.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use http::Method;
+use serde::{Deserialize, Serialize};
+
+use crate::body::Payload;
+use crate::client::{Endpoint, S3Client};
+use crate::rss::RssSampler;
+use crate::sigv4::{EMPTY_SHA256, UNSIGNED_PAYLOAD};
+
+const MIB: u64 = 1 << 20;
+
+/// One kind of request stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// PutObject of new 4 KiB objects.
+    Put4k,
+    /// GetObject of 4 KiB objects (256 of them, read at random).
+    Get4k,
+    /// PutObject of new 1 MiB objects.
+    Put1m,
+    /// GetObject of 1 MiB objects (64 of them, read at random).
+    Get1m,
+    /// PutObject of one 256 MiB object at a time (concurrency 1).
+    Put256m,
+    /// GetObject of one 256 MiB object (concurrency 1).
+    Get256m,
+    /// HeadObject of the 4 KiB objects.
+    Head,
+    /// ListObjectsV2 pages of 1,000 keys, walking a large bucket.
+    List,
+}
+
+impl Workload {
+    /// Every workload, in report order.
+    pub const ALL: [Workload; 8] = [
+        Workload::Put4k,
+        Workload::Get4k,
+        Workload::Put1m,
+        Workload::Get1m,
+        Workload::Put256m,
+        Workload::Get256m,
+        Workload::Head,
+        Workload::List,
+    ];
+
+    /// The command-line and report name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Put4k => "put4k",
+            Workload::Get4k => "get4k",
+            Workload::Put1m => "put1m",
+            Workload::Get1m => "get1m",
+            Workload::Put256m => "put256m",
+            Workload::Get256m => "get256m",
+            Workload::Head => "head",
+            Workload::List => "list",
+        }
+    }
+
+    /// Parses `all` or a comma-separated list of names.
+    pub fn parse_list(s: &str) -> Result<Vec<Workload>, String> {
+        if s == "all" {
+            return Ok(Self::ALL.to_vec());
+        }
+        s.split(',')
+            .map(|n| {
+                Self::ALL
+                    .into_iter()
+                    .find(|w| w.name() == n.trim())
+                    .ok_or_else(|| format!("unknown workload {n:?} (try all, put4k, get4k, put1m, get1m, put256m, get256m, head, list)"))
+            })
+            .collect()
+    }
+
+    /// Object size moved by one request.
+    fn size(self) -> u64 {
+        match self {
+            Workload::Put4k | Workload::Get4k | Workload::Head => 4096,
+            Workload::Put1m | Workload::Get1m => MIB,
+            Workload::Put256m | Workload::Get256m => 256 * MIB,
+            Workload::List => 0,
+        }
+    }
+
+    /// The workload whose pre-populated objects this one reads, and how many.
+    fn source(self) -> Option<(Workload, usize)> {
+        match self {
+            Workload::Get4k | Workload::Head => Some((Workload::Get4k, 256)),
+            Workload::Get1m => Some((Workload::Get1m, 64)),
+            Workload::Get256m => Some((Workload::Get256m, 1)),
+            _ => None,
+        }
+    }
+}
+
+/// How the load is run.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Concurrent requests (connections) for all but the 256 MiB workloads.
+    pub concurrency: usize,
+    /// Timed length of each workload.
+    pub duration: Duration,
+    /// The bucket for object workloads; the list bucket is `<bucket>-list`.
+    pub bucket: String,
+    /// Keys to create in the list bucket.
+    pub list_keys: usize,
+    /// Concurrency while populating.
+    pub populate_concurrency: usize,
+    /// Time allowed for populating the list bucket; the run lists what exists.
+    pub populate_timeout: Duration,
+    /// Send the body's SHA-256 (pre-computed) instead of `UNSIGNED-PAYLOAD`.
+    pub signed_payload: bool,
+    /// Server process whose peak RSS is sampled.
+    pub pid: Option<u32>,
+}
+
+/// The measurements of one workload against one server.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WorkloadResult {
+    /// Workload name.
+    pub workload: String,
+    /// Concurrent requests.
+    pub concurrency: usize,
+    /// Wall time of the timed phase.
+    pub seconds: f64,
+    /// Successful requests.
+    pub ops: u64,
+    /// Failed requests (transport errors, unexpected status or length).
+    pub errors: u64,
+    /// Successful requests per second.
+    pub ops_per_s: f64,
+    /// Payload MiB per second (object bytes; XML bytes for list; 0 for head).
+    pub mib_per_s: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 99th percentile latency.
+    pub p99_ms: f64,
+    /// Largest latency.
+    pub max_ms: f64,
+    /// Peak server RSS during the timed phase, when `--pid` was given.
+    pub peak_rss_mib: Option<f64>,
+    /// Untimed setup (populating objects) before this workload.
+    pub setup_seconds: f64,
+    /// Remarks (e.g. how many keys the list bucket reached).
+    pub note: Option<String>,
+    /// The first error seen, if any.
+    pub first_error: Option<String>,
+}
+
+fn source_key(w: Workload, i: usize) -> String {
+    format!("{}/{i:05}", w.name())
+}
+
+fn list_key(i: usize) -> String {
+    format!("k{i:06}")
+}
+
+/// A load generator bound to one endpoint.
+pub struct Bench {
+    client: Arc<S3Client>,
+    payload: Payload,
+    cfg: LoadConfig,
+    populated: Vec<Workload>,
+    list_keys: Option<(usize, String)>,
+}
+
+impl Bench {
+    /// Connects to `ep` and creates the two buckets.
+    pub async fn new(ep: &Endpoint, cfg: LoadConfig) -> Result<Self, String> {
+        let client = S3Client::new(ep, cfg.concurrency.max(cfg.populate_concurrency))?;
+        client.create_bucket(&cfg.bucket).await.map_err(|e| format!("CreateBucket {}: {e}", cfg.bucket))?;
+        let list = format!("{}-list", cfg.bucket);
+        client.create_bucket(&list).await.map_err(|e| format!("CreateBucket {list}: {e}"))?;
+        Ok(Bench {
+            client: Arc::new(client),
+            payload: Payload::random(MIB as usize),
+            cfg,
+            populated: Vec::new(),
+            list_keys: None,
+        })
+    }
+
+    fn payload_hash(&self, size: u64) -> String {
+        match (size, self.cfg.signed_payload) {
+            (0, _) => EMPTY_SHA256.to_owned(),
+            (_, true) => self.payload.sha256_hex(size),
+            (_, false) => UNSIGNED_PAYLOAD.to_owned(),
+        }
+    }
+
+    /// PUTs keys `0..count` (named by `key`) of `size` bytes with `conc`
+    /// tasks until done or `deadline`; returns how many were stored.
+    async fn populate(
+        &self,
+        bucket: &str,
+        count: usize,
+        size: u64,
+        key: fn(usize) -> String,
+        deadline: Option<Instant>,
+    ) -> Result<usize, String> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let hash: Arc<str> = self.payload_hash(size).into();
+        let tasks: Vec<_> = (0..self.cfg.populate_concurrency.min(count).max(1))
+            .map(|_| {
+                let (client, payload, next, done, hash) = (
+                    self.client.clone(),
+                    self.payload.clone(),
+                    next.clone(),
+                    done.clone(),
+                    hash.clone(),
+                );
+                let bucket = bucket.to_owned();
+                tokio::spawn(async move {
+                    loop {
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            return Ok(());
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            return Ok(());
+                        }
+                        client.put(&bucket, &key(i), payload.body(size), &hash).await?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        let mut first_err = None;
+        for t in tasks {
+            if let Err(e) = t.await.map_err(|e| e.to_string()).and_then(|r| r) {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(done.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Untimed preparation for `w`; returns a note for the report.
+    async fn setup(&mut self, w: Workload) -> Result<Option<String>, String> {
+        if let Some((src, count)) = w.source() {
+            if !self.populated.contains(&src) {
+                let key: fn(usize) -> String = match src {
+                    Workload::Get4k => |i| source_key(Workload::Get4k, i),
+                    Workload::Get1m => |i| source_key(Workload::Get1m, i),
+                    _ => |i| source_key(Workload::Get256m, i),
+                };
+                let bucket = self.cfg.bucket.clone();
+                self.populate(&bucket, count, src.size(), key, None).await?;
+                self.populated.push(src);
+            }
+        }
+        if w == Workload::List && self.list_keys.is_none() {
+            let t = Instant::now();
+            let bucket = format!("{}-list", self.cfg.bucket);
+            let deadline = Some(t + self.cfg.populate_timeout);
+            let n = self.populate(&bucket, self.cfg.list_keys, 0, list_key, deadline).await?;
+            let secs = t.elapsed().as_secs_f64();
+            let note = if n < self.cfg.list_keys {
+                format!("list bucket reached {n} of {} keys in {secs:.0} s", self.cfg.list_keys)
+            } else {
+                format!("list bucket: {n} keys created in {secs:.0} s")
+            };
+            self.list_keys = Some((n, note));
+        }
+        Ok(match w {
+            Workload::List => self.list_keys.as_ref().map(|(_, n)| n.clone()),
+            _ => None,
+        })
+    }
+
+    /// Sets up and measures one workload. Setup failures are reported in
+    /// the result (no ops, one error), so a run goes on.
+    pub async fn run(&mut self, w: Workload) -> WorkloadResult {
+        let t = Instant::now();
+        let mut res = WorkloadResult {
+            workload: w.name().to_owned(),
+            ..Default::default()
+        };
+        match self.setup(w).await {
+            Ok(note) => res.note = note,
+            Err(e) => {
+                res.errors = 1;
+                res.first_error = Some(format!("setup: {e}"));
+                res.setup_seconds = t.elapsed().as_secs_f64();
+                return res;
+            }
+        }
+        res.setup_seconds = t.elapsed().as_secs_f64();
+        let conc = match w {
+            Workload::Put256m | Workload::Get256m => 1,
+            _ => self.cfg.concurrency,
+        };
+        res.concurrency = conc;
+        let shared = Arc::new(Shared {
+            client: self.client.clone(),
+            payload: self.payload.clone(),
+            bucket: self.cfg.bucket.clone(),
+            hash: self.payload_hash(w.size()),
+            list_keys: self.list_keys.as_ref().map_or(0, |(n, _)| *n),
+        });
+        let sampler = self.cfg.pid.map(RssSampler::start);
+        let start = Instant::now();
+        let deadline = start + self.cfg.duration;
+        let tasks: Vec<_> = (0..conc)
+            .map(|id| tokio::spawn(worker(shared.clone(), w, id, conc, deadline)))
+            .collect();
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+        let mut bytes = 0u64;
+        for t in tasks {
+            match t.await {
+                Ok(s) => {
+                    hist.add(&s.hist).expect("same bounds");
+                    res.ops += s.ops;
+                    res.errors += s.errors;
+                    bytes += s.bytes;
+                    if res.first_error.is_none() {
+                        res.first_error = s.first_error;
+                    }
+                }
+                Err(e) => {
+                    res.errors += 1;
+                    res.first_error.get_or_insert(format!("worker panicked: {e}"));
+                }
+            }
+        }
+        res.seconds = start.elapsed().as_secs_f64();
+        if let Some(s) = sampler {
+            res.peak_rss_mib = s.finish().await;
+        }
+        res.ops_per_s = res.ops as f64 / res.seconds;
+        res.mib_per_s = bytes as f64 / MIB as f64 / res.seconds;
+        if res.ops > 0 {
+            res.p50_ms = hist.value_at_quantile(0.50) as f64 / 1000.0;
+            res.p99_ms = hist.value_at_quantile(0.99) as f64 / 1000.0;
+            res.max_ms = hist.max() as f64 / 1000.0;
+        }
+        res
+    }
+}
+
+/// What every worker of one workload shares.
+struct Shared {
+    client: Arc<S3Client>,
+    payload: Payload,
+    bucket: String,
+    hash: String,
+    list_keys: usize,
+}
+
+/// One worker's tally.
+struct Tally {
+    hist: Histogram<u64>,
+    ops: u64,
+    errors: u64,
+    bytes: u64,
+    first_error: Option<String>,
+}
+
+async fn worker(s: Arc<Shared>, w: Workload, id: usize, conc: usize, deadline: Instant) -> Tally {
+    let mut t = Tally {
+        hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds"),
+        ops: 0,
+        errors: 0,
+        bytes: 0,
+        first_error: None,
+    };
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
+    // The list walk starts at this worker's share of the bucket, then pages.
+    let mut list_start = (s.list_keys > 0).then(|| list_key(s.list_keys * id / conc.max(1)));
+    let mut token: Option<String> = None;
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let began = Instant::now();
+        let r = match w {
+            Workload::Put4k | Workload::Put1m | Workload::Put256m => {
+                let key = format!("{}/{id}/{seq}", w.name());
+                let body = s.payload.body(w.size());
+                s.client.put(&s.bucket, &key, body, &s.hash).await.map(|_| w.size())
+            }
+            Workload::Get4k | Workload::Get1m | Workload::Get256m | Workload::Head => {
+                let (src, n) = w.source().expect("read workloads have a source");
+                let key = source_key(src, (rng % n as u64) as usize);
+                let method = if w == Workload::Head { Method::HEAD } else { Method::GET };
+                match s.client.get(method, &s.bucket, &key).await {
+                    Ok(r) if w == Workload::Head || r.bytes == w.size() => Ok(r.bytes),
+                    Ok(r) => Err(format!("GET {key}: {} bytes, expected {}", r.bytes, w.size())),
+                    Err(e) => Err(e),
+                }
+            }
+            Workload::List => {
+                let bucket = format!("{}-list", s.bucket);
+                let start = if token.is_none() { list_start.take() } else { None };
+                match s.client.list_v2(&bucket, token.as_deref(), start.as_deref(), 1000).await {
+                    Ok(p) if p.keys == 0 && s.list_keys > 0 => Err("empty listing page".into()),
+                    Ok(p) if p.next.is_some() && p.keys != 1000 => {
+                        Err(format!("truncated page of {} keys, expected 1000", p.keys))
+                    }
+                    Ok(p) => {
+                        token = p.next;
+                        Ok(p.bytes)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match r {
+            Ok(n) => {
+                let us = began.elapsed().as_micros().max(1) as u64;
+                t.hist.saturating_record(us);
+                t.ops += 1;
+                t.bytes += if w == Workload::Head { 0 } else { n };
+            }
+            Err(e) => {
+                t.errors += 1;
+                t.first_error.get_or_insert(e);
+                // A failing server answers fast: don't spin on it.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        seq += 1;
+    }
+    t
+}
