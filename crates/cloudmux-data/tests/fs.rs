@@ -341,6 +341,7 @@ async fn bad_bucket_names_and_locators_are_refused() {
     let bad_staged = Staged {
         id: "../../b/k".to_owned(),
         size: 1,
+        stamp: 0,
     };
     assert!(env.fs.read_staged(&bad_staged, None).await.is_err());
     assert!(env.fs.discard(&bad_staged).await.is_err());
@@ -553,6 +554,7 @@ async fn assemble_ten_thousand_pieces() {
     let missing = Staged {
         id: uuid::Uuid::new_v4().to_string(),
         size: 3,
+        stamp: 0,
     };
     let result = env
         .fs
