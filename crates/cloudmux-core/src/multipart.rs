@@ -7,7 +7,7 @@ use md5::{Digest, Md5};
 
 use crate::acl::{CannedAcl, Permission};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
-use crate::digest::{self, BodyExpectations, ChecksumSource, ExpectedChecksum};
+use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use crate::object::{hex_md5, CommitExtras, PutObjectOutput, ReadConditions, WriteConditions};
 use crate::records::{self, ObjectMeta, ObjectRecord, PartRecord, PartSummary, UploadRecord};
 use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
@@ -269,15 +269,31 @@ impl Gateway {
             }
             _ => {}
         }
-        let backend = self.locations.get(&upload.location)?.clone();
-        let (body, digests) = digest::verify(input.body, expect);
-        let staged = backend
-            .stage(body)
-            .await
-            .map_err(|e| self.data_err(&upload.location, e))?;
-        let d = digests
-            .get()
-            .ok_or_else(|| CoreError::Internal("part ended without digests".into()))?;
+        self.store_part(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number,
+            &upload,
+            input.body,
+            expect,
+        )
+        .await
+    }
+
+    /// Stages a part's body (verifying it) and commits its record.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        upload: &UploadRecord,
+        body: BodyStream,
+        expect: BodyExpectations,
+    ) -> Result<UploadPartOutput> {
+        let (_, staged, d) = self.stage_verified(&upload.location, body, expect).await?;
         let part = PartRecord {
             etag: hex_md5(&d),
             size: d.size,
@@ -286,11 +302,11 @@ impl Gateway {
             checksum: d.checksum.as_ref().map(|(_, raw)| raw.clone()),
         };
         self.commit_part(
-            &input.bucket,
-            &input.key,
-            &input.upload_id,
-            input.part_number,
-            &upload,
+            bucket,
+            key,
+            upload_id,
+            number,
+            upload,
             part,
             d.checksum.map(|c| c.0),
         )
@@ -396,30 +412,14 @@ impl Gateway {
             }),
             ..Default::default()
         };
-        let (body, digests) = digest::verify(body, expect);
-        let backend = self.locations.get(&upload.location)?.clone();
-        let staged = backend
-            .stage(body)
-            .await
-            .map_err(|e| self.data_err(&upload.location, e))?;
-        let d = digests
-            .get()
-            .ok_or_else(|| CoreError::Internal("part copy ended without digests".into()))?;
-        let part = PartRecord {
-            etag: hex_md5(&d),
-            size: d.size,
-            last_modified_ms: now_ms(),
-            staged,
-            checksum: d.checksum.as_ref().map(|(_, raw)| raw.clone()),
-        };
-        self.commit_part(
+        self.store_part(
             &input.bucket,
             &input.key,
             &input.upload_id,
             input.part_number,
             &upload,
-            part,
-            d.checksum.map(|c| c.0),
+            body,
+            expect,
         )
         .await
     }

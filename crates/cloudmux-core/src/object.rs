@@ -238,6 +238,26 @@ impl Gateway {
         }
     }
 
+    /// Streams a body through verification into a location's staging area.
+    /// The body's digests are returned only when it ended cleanly.
+    pub(crate) async fn stage_verified(
+        &self,
+        location: &str,
+        body: BodyStream,
+        expect: BodyExpectations,
+    ) -> Result<(Arc<dyn Backend>, Staged, Digests)> {
+        let backend = self.locations.get(location)?.clone();
+        let (body, digests) = digest::verify(body, expect);
+        let staged = backend
+            .stage(body)
+            .await
+            .map_err(|e| self.data_err(location, e))?;
+        let d = digests
+            .get()
+            .ok_or_else(|| CoreError::Internal("body ended without digests".into()))?;
+        Ok((backend, staged, d))
+    }
+
     pub(crate) async fn object(
         &self,
         bucket: &str,
@@ -260,19 +280,11 @@ impl Gateway {
             .bucket_for(who, &input.bucket, Permission::Write)
             .await?;
         let location = self.placement(&bucket, input.location.as_deref())?;
-        let backend = self.locations.get(&location)?.clone();
         let mut expect = input.expect;
         if expect.max_length.is_none() {
             expect.max_length = Some(MAX_PUT_SIZE);
         }
-        let (body, digests) = digest::verify(input.body, expect);
-        let staged = backend
-            .stage(body)
-            .await
-            .map_err(|e| self.data_err(&location, e))?;
-        let d = digests
-            .get()
-            .ok_or_else(|| CoreError::Internal("body ended without digests".into()))?;
+        let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
         let owner = who.canonical_id().unwrap_or_default().to_owned();
         let record = ObjectRecord {
             size: d.size,
@@ -634,15 +646,7 @@ impl Gateway {
             }),
             ..Default::default()
         };
-        let (body, digests) = digest::verify(body, expect);
-        let backend = self.locations.get(&location)?.clone();
-        let staged = backend
-            .stage(body)
-            .await
-            .map_err(|e| self.data_err(&location, e))?;
-        let d = digests
-            .get()
-            .ok_or_else(|| CoreError::Internal("copy ended without digests".into()))?;
+        let (backend, staged, d) = self.stage_verified(&location, body, expect).await?;
         let record = ObjectRecord {
             size: d.size,
             etag: hex_md5(&d),

@@ -22,7 +22,8 @@ impl Gateway {
                 return Ok(done);
             }
             for (ikey, value) in batch {
-                let name = String::from_utf8_lossy(&ikey[records::INTENTS_PREFIX.len()..]).into_owned();
+                let name =
+                    String::from_utf8_lossy(&ikey[records::INTENTS_PREFIX.len()..]).into_owned();
                 let (bucket, key) = name.split_once('/').unwrap_or((name.as_str(), ""));
                 let intent: IntentRecord = codec::decode(&value)?;
                 let backend = self.locations.get(&intent.record.location)?.clone();
@@ -42,11 +43,17 @@ impl Gateway {
                         self.meta.commit(txn).await?;
                         if let Some(old) = old {
                             let old: ObjectRecord = codec::decode(&old)?;
-                            if old.data.locator != record.data.locator || old.location != record.location {
+                            if old.data.locator != record.data.locator
+                                || old.location != record.location
+                            {
                                 self.delete_data(&old).await;
                             }
                         }
-                        tracing::warn!(bucket, key, "recovered an overwrite interrupted by a crash");
+                        tracing::warn!(
+                            bucket,
+                            key,
+                            "recovered an overwrite interrupted by a crash"
+                        );
                     }
                     None => {
                         let _ = backend.discard(&intent.staged).await;
