@@ -69,6 +69,43 @@ fn delimiter(req: &Req) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The parameters every listing shares.
+struct Common {
+    enc: Enc,
+    max: usize,
+    prefix: String,
+    delim: Option<String>,
+}
+
+impl Common {
+    fn parse(req: &Req, max_name: &str) -> S3Result<Self> {
+        Ok(Self {
+            enc: Enc::from(req)?,
+            max: max_param(req, max_name)?,
+            prefix: req.query.get("prefix").unwrap_or_default().to_owned(),
+            delim: delimiter(req),
+        })
+    }
+
+    fn objects(&self, req: &Req, start_after: Option<String>) -> ListObjectsInput {
+        ListObjectsInput {
+            bucket: req.bucket().to_owned(),
+            prefix: self.prefix.clone(),
+            delimiter: self.delim.clone(),
+            start_after,
+            max_keys: self.max,
+        }
+    }
+
+    /// Writes `Prefix`, then `Delimiter` when given.
+    fn prefix_and_delimiter(&self, w: &mut XmlWriter) {
+        w.elem("Prefix", &self.enc.s(&self.prefix));
+        if let Some(d) = &self.delim {
+            w.elem("Delimiter", &self.enc.s(d));
+        }
+    }
+}
+
 fn contents(w: &mut XmlWriter, gw: &Gateway, enc: &Enc, key: &str, r: &ObjectRecord, owner: bool) {
     w.open("Contents")
         .elem("Key", &enc.s(key))
@@ -98,59 +135,37 @@ fn prefixes(w: &mut XmlWriter, enc: &Enc, list: &[String]) {
 }
 
 pub(super) async fn list_v1(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    let enc = Enc::from(&req)?;
-    let max_keys = max_param(&req, "max-keys")?;
-    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let c = Common::parse(&req, "max-keys")?;
     let marker = req
         .query
         .get("marker")
         .filter(|m| !m.is_empty())
         .map(str::to_owned);
-    let delim = delimiter(&req);
     let page = gw
-        .list_objects(
-            &req.principal,
-            ListObjectsInput {
-                bucket: req.bucket().to_owned(),
-                prefix: prefix.clone(),
-                delimiter: delim.clone(),
-                start_after: marker.clone(),
-                max_keys,
-            },
-        )
+        .list_objects(&req.principal, c.objects(&req, marker.clone()))
         .await?;
     let mut w = XmlWriter::new("ListBucketResult");
-    w.elem("Name", req.bucket())
-        .elem("Prefix", &enc.s(&prefix))
-        .elem("Marker", &enc.s(marker.as_deref().unwrap_or_default()))
-        .elem("MaxKeys", &max_keys.to_string());
-    if let Some(d) = &delim {
-        w.elem("Delimiter", &enc.s(d));
-    }
-    w.elem(
-        "IsTruncated",
-        if page.is_truncated { "true" } else { "false" },
-    );
-    if page.is_truncated && delim.is_some() {
+    w.elem("Name", req.bucket());
+    c.prefix_and_delimiter(&mut w);
+    w.elem("Marker", &c.enc.s(marker.as_deref().unwrap_or_default()))
+        .elem("MaxKeys", &c.max.to_string())
+        .elem("IsTruncated", bool_str(page.is_truncated));
+    if page.is_truncated && c.delim.is_some() {
         w.opt(
             "NextMarker",
-            page.last.as_deref().map(|l| enc.s(l)).as_deref(),
+            page.last.as_deref().map(|l| c.enc.s(l)).as_deref(),
         );
     }
-    if enc.0 {
-        w.elem("EncodingType", "url");
-    }
+    encoding(&mut w, &c.enc);
     for (k, r) in &page.objects {
-        contents(&mut w, gw, &enc, k, r, true);
+        contents(&mut w, gw, &c.enc, k, r, true);
     }
-    prefixes(&mut w, &enc, &page.common_prefixes);
+    prefixes(&mut w, &c.enc, &page.common_prefixes);
     xml(w.finish("ListBucketResult"))
 }
 
 pub(super) async fn list_v2(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    let enc = Enc::from(&req)?;
-    let max_keys = max_param(&req, "max-keys")?;
-    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let c = Common::parse(&req, "max-keys")?;
     let token = req.query.get("continuation-token").map(str::to_owned);
     let start_after = req
         .query
@@ -170,58 +185,39 @@ pub(super) async fn list_v2(gw: &Gateway, req: Req) -> S3Result<Response<ResBody
         ),
         None => start_after.clone(),
     };
-    let delim = delimiter(&req);
     let page = gw
-        .list_objects(
-            &req.principal,
-            ListObjectsInput {
-                bucket: req.bucket().to_owned(),
-                prefix: prefix.clone(),
-                delimiter: delim.clone(),
-                start_after: after,
-                max_keys,
-            },
-        )
+        .list_objects(&req.principal, c.objects(&req, after))
         .await?;
     let mut w = XmlWriter::new("ListBucketResult");
-    w.elem("Name", req.bucket())
-        .elem("Prefix", &enc.s(&prefix))
-        .elem("MaxKeys", &max_keys.to_string())
+    w.elem("Name", req.bucket());
+    c.prefix_and_delimiter(&mut w);
+    w.elem("MaxKeys", &c.max.to_string())
         .elem(
             "KeyCount",
             &(page.objects.len() + page.common_prefixes.len()).to_string(),
-        );
-    if let Some(d) = &delim {
-        w.elem("Delimiter", &enc.s(d));
-    }
-    w.elem(
-        "IsTruncated",
-        if page.is_truncated { "true" } else { "false" },
-    );
+        )
+        .elem("IsTruncated", bool_str(page.is_truncated));
     w.opt("ContinuationToken", token.as_deref());
     if page.is_truncated {
-        if let Some(last) = &page.last {
-            w.elem("NextContinuationToken", &TOKEN.encode(last));
-        }
+        w.opt(
+            "NextContinuationToken",
+            page.last.as_ref().map(|l| TOKEN.encode(l)).as_deref(),
+        );
     }
     w.opt(
         "StartAfter",
-        start_after.as_deref().map(|s| enc.s(s)).as_deref(),
+        start_after.as_deref().map(|s| c.enc.s(s)).as_deref(),
     );
-    if enc.0 {
-        w.elem("EncodingType", "url");
-    }
+    encoding(&mut w, &c.enc);
     for (k, r) in &page.objects {
-        contents(&mut w, gw, &enc, k, r, fetch_owner);
+        contents(&mut w, gw, &c.enc, k, r, fetch_owner);
     }
-    prefixes(&mut w, &enc, &page.common_prefixes);
+    prefixes(&mut w, &c.enc, &page.common_prefixes);
     xml(w.finish("ListBucketResult"))
 }
 
 pub(super) async fn list_versions(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    let enc = Enc::from(&req)?;
-    let max_keys = max_param(&req, "max-keys")?;
-    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let c = Common::parse(&req, "max-keys")?;
     let key_marker = req
         .query
         .get("key-marker")
@@ -233,50 +229,32 @@ pub(super) async fn list_versions(gw: &Gateway, req: Req) -> S3Result<Response<R
             "A version-id marker cannot be specified without a key marker.",
         ));
     }
-    let delim = delimiter(&req);
     let page = gw
-        .list_objects(
-            &req.principal,
-            ListObjectsInput {
-                bucket: req.bucket().to_owned(),
-                prefix: prefix.clone(),
-                delimiter: delim.clone(),
-                start_after: key_marker.clone(),
-                max_keys,
-            },
-        )
+        .list_objects(&req.principal, c.objects(&req, key_marker.clone()))
         .await?;
     let mut w = XmlWriter::new("ListVersionsResult");
-    w.elem("Name", req.bucket())
-        .elem("Prefix", &enc.s(&prefix))
-        .elem(
-            "KeyMarker",
-            &enc.s(key_marker.as_deref().unwrap_or_default()),
-        )
-        .elem(
-            "VersionIdMarker",
-            version_marker.as_deref().unwrap_or_default(),
-        )
-        .elem("MaxKeys", &max_keys.to_string());
-    if let Some(d) = &delim {
-        w.elem("Delimiter", &enc.s(d));
-    }
+    w.elem("Name", req.bucket());
+    c.prefix_and_delimiter(&mut w);
     w.elem(
-        "IsTruncated",
-        if page.is_truncated { "true" } else { "false" },
-    );
+        "KeyMarker",
+        &c.enc.s(key_marker.as_deref().unwrap_or_default()),
+    )
+    .elem(
+        "VersionIdMarker",
+        version_marker.as_deref().unwrap_or_default(),
+    )
+    .elem("MaxKeys", &c.max.to_string())
+    .elem("IsTruncated", bool_str(page.is_truncated));
     if page.is_truncated {
         if let Some(last) = &page.last {
-            w.elem("NextKeyMarker", &enc.s(last))
+            w.elem("NextKeyMarker", &c.enc.s(last))
                 .elem("NextVersionIdMarker", "null");
         }
     }
-    if enc.0 {
-        w.elem("EncodingType", "url");
-    }
+    encoding(&mut w, &c.enc);
     for (k, r) in &page.objects {
         w.open("Version")
-            .elem("Key", &enc.s(k))
+            .elem("Key", &c.enc.s(k))
             .elem("VersionId", "null")
             .elem("IsLatest", "true")
             .elem("LastModified", &iso_date(r.last_modified_ms))
@@ -289,14 +267,12 @@ pub(super) async fn list_versions(gw: &Gateway, req: Req) -> S3Result<Response<R
         )
         .close("Version");
     }
-    prefixes(&mut w, &enc, &page.common_prefixes);
+    prefixes(&mut w, &c.enc, &page.common_prefixes);
     xml(w.finish("ListVersionsResult"))
 }
 
 pub(super) async fn list_uploads(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    let enc = Enc::from(&req)?;
-    let max = max_param(&req, "max-uploads")?;
-    let prefix = req.query.get("prefix").unwrap_or_default().to_owned();
+    let c = Common::parse(&req, "max-uploads")?;
     let key_marker = req
         .query
         .get("key-marker")
@@ -307,49 +283,37 @@ pub(super) async fn list_uploads(gw: &Gateway, req: Req) -> S3Result<Response<Re
         .get("upload-id-marker")
         .filter(|s| !s.is_empty() && key_marker.is_some())
         .map(str::to_owned);
-    let delim = delimiter(&req);
-    let page = gw
-        .list_uploads(
-            &req.principal,
-            ListUploadsInput {
-                bucket: req.bucket().to_owned(),
-                prefix: prefix.clone(),
-                delimiter: delim.clone(),
-                key_marker: key_marker.clone(),
-                upload_id_marker: id_marker.clone(),
-                max_uploads: max,
-            },
-        )
-        .await?;
+    let input = ListUploadsInput {
+        bucket: req.bucket().to_owned(),
+        prefix: c.prefix.clone(),
+        delimiter: c.delim.clone(),
+        key_marker: key_marker.clone(),
+        upload_id_marker: id_marker.clone(),
+        max_uploads: c.max,
+    };
+    let page = gw.list_uploads(&req.principal, input).await?;
     let mut w = XmlWriter::new("ListMultipartUploadsResult");
     w.elem("Bucket", req.bucket())
         .elem(
             "KeyMarker",
-            &enc.s(key_marker.as_deref().unwrap_or_default()),
+            &c.enc.s(key_marker.as_deref().unwrap_or_default()),
         )
         .elem("UploadIdMarker", id_marker.as_deref().unwrap_or_default())
         .elem(
             "NextKeyMarker",
-            &enc.s(page.next_key_marker.as_deref().unwrap_or_default()),
+            &c.enc.s(page.next_key_marker.as_deref().unwrap_or_default()),
         )
         .elem(
             "NextUploadIdMarker",
             page.next_upload_id_marker.as_deref().unwrap_or_default(),
-        )
-        .elem("Prefix", &enc.s(&prefix));
-    if let Some(d) = &delim {
-        w.elem("Delimiter", &enc.s(d));
-    }
-    w.elem("MaxUploads", &max.to_string()).elem(
-        "IsTruncated",
-        if page.is_truncated { "true" } else { "false" },
-    );
-    if enc.0 {
-        w.elem("EncodingType", "url");
-    }
+        );
+    c.prefix_and_delimiter(&mut w);
+    w.elem("MaxUploads", &c.max.to_string())
+        .elem("IsTruncated", bool_str(page.is_truncated));
+    encoding(&mut w, &c.enc);
     for u in &page.uploads {
         w.open("Upload")
-            .elem("Key", &enc.s(&u.key))
+            .elem("Key", &c.enc.s(&u.key))
             .elem("UploadId", &u.upload_id);
         owner_elem(&mut w, gw, "Initiator", &u.record.owner);
         owner_elem(&mut w, gw, "Owner", &u.record.owner);
@@ -364,6 +328,20 @@ pub(super) async fn list_uploads(gw: &Gateway, req: Req) -> S3Result<Response<Re
         }
         w.close("Upload");
     }
-    prefixes(&mut w, &enc, &page.common_prefixes);
+    prefixes(&mut w, &c.enc, &page.common_prefixes);
     xml(w.finish("ListMultipartUploadsResult"))
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn encoding(w: &mut XmlWriter, enc: &Enc) {
+    if enc.0 {
+        w.elem("EncodingType", "url");
+    }
 }
