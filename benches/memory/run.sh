@@ -88,7 +88,7 @@ EOF
 PID=$!
 ENDPOINT=""
 for _ in $(seq 600); do
-    ENDPOINT=$(sed -nE 's/.*endpoint: (https?:\/\/[^ ]+).*/\1/p' "$WORK/server.out" | head -n1)
+    ENDPOINT=$(sed -nE 's/.*endpoint:[[:space:]]*(https?:\/\/[^[:space:]]+).*/\1/p' "$WORK/server.out" | head -n1)
     [ -n "$ENDPOINT" ] && break
     kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.err" >&2; die "server exited during startup"; }
     sleep 0.1

@@ -49,7 +49,11 @@ impl Response {
             .as_ref()
             .map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned())
             .unwrap_or_default();
-        Err(format!("HTTP {}: {}", self.status.as_u16(), text.trim()))
+        let text = match (element(&text, "Code"), element(&text, "Message")) {
+            (Some(code), Some(msg)) => format!("{code}: {msg}"),
+            _ => text.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+        Err(format!("HTTP {}: {text}", self.status.as_u16()))
     }
 }
 
@@ -161,18 +165,15 @@ impl S3Client {
             req = req.header(CONTENT_LENGTH, body.len());
         }
         let req = req.body(body).map_err(|e| e.to_string())?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| error_chain(&e))?;
+        let resp = self.http.request(req).await.map_err(|e| error_chain(&e))?;
         let status = resp.status();
         let keep = keep_body || !status.is_success();
         let mut body = resp.into_body();
         let mut bytes = 0u64;
         let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("reading the response body: {}", error_chain(&e)))?;
+            let frame =
+                frame.map_err(|e| format!("reading the response body: {}", error_chain(&e)))?;
             if let Ok(data) = frame.into_data() {
                 bytes += data.len() as u64;
                 if keep {
@@ -187,7 +188,7 @@ impl S3Client {
         })
     }
 
-    /// CreateBucket; a bucket that already exists and is ours is fine.
+    /// CreateBucket; a bucket that already exists is fine.
     pub async fn create_bucket(&self, bucket: &str) -> Result<(), String> {
         let r = self
             .send(
@@ -200,9 +201,11 @@ impl S3Client {
             )
             .await?;
         let owned = r.status == StatusCode::CONFLICT
-            && r.body
-                .as_ref()
-                .is_some_and(|b| String::from_utf8_lossy(b).contains("BucketAlreadyOwnedByYou"));
+            && r.body.as_ref().is_some_and(|b| {
+                // Servers over a directory say "exists" for one seeded on disk.
+                let text = String::from_utf8_lossy(b);
+                text.contains("BucketAlreadyOwnedByYou") || text.contains("BucketAlreadyExists")
+            });
         if owned {
             return Ok(());
         }

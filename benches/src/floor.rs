@@ -162,7 +162,9 @@ fn list(state: &Floor, bucket: &str, query: &str) -> Response<RepeatBody> {
     xml.push_str(&format!("<KeyCount>{n}</KeyCount><MaxKeys>{max}</MaxKeys>"));
     xml.push_str(&format!("<IsTruncated>{truncated}</IsTruncated>"));
     if let (true, Some(last)) = (truncated, last) {
-        xml.push_str(&format!("<NextContinuationToken>{last}</NextContinuationToken>"));
+        xml.push_str(&format!(
+            "<NextContinuationToken>{last}</NextContinuationToken>"
+        ));
     }
     xml.push_str("</ListBucketResult>");
     let mut r = reply(StatusCode::OK, RepeatBody::bytes(Bytes::from(xml)));

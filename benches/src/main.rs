@@ -8,6 +8,7 @@ mod floor;
 mod report;
 mod rss;
 mod sigv4;
+mod worker;
 mod workload;
 
 use std::io::Write as _;
@@ -85,6 +86,10 @@ struct LoadArgs {
     /// Seconds allowed for populating the list bucket.
     #[arg(long, default_value_t = 60.0)]
     populate_timeout: f64,
+    /// The list bucket (BUCKET-list) already holds --list-keys empty objects
+    /// k000000, k000001, ... (seeded on disk): don't populate it.
+    #[arg(long)]
+    list_seeded: bool,
     /// Concurrent PUTs while populating.
     #[arg(long, default_value_t = 64)]
     populate_concurrency: usize,
@@ -162,6 +167,7 @@ async fn load(a: LoadArgs) -> Result<(), String> {
         list_keys: a.list_keys,
         populate_concurrency: a.populate_concurrency.max(1),
         populate_timeout: Duration::from_secs_f64(a.populate_timeout),
+        list_seeded: a.list_seeded,
         signed_payload: a.signed_payload,
         pid: a.pid,
     };
@@ -211,6 +217,7 @@ async fn smoke() -> Result<(), String> {
         list_keys: 2500,
         populate_concurrency: 16,
         populate_timeout: Duration::from_secs(20),
+        list_seeded: false,
         signed_payload: false,
         pid: Some(std::process::id()),
     };

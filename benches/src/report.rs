@@ -124,17 +124,33 @@ impl Report {
                 let mut note = r.note.clone().unwrap_or_default();
                 if let Some(e) = &r.first_error {
                     let e: String = e.chars().take(120).collect();
-                    note = format!("{note}{}error: {e}", if note.is_empty() { "" } else { "; " });
+                    note = format!(
+                        "{note}{}error: {e}",
+                        if note.is_empty() { "" } else { "; " }
+                    );
                 }
                 let _ = writeln!(
                     out,
                     "{:<8} {:<9} {:>5} {:>10.1} {:>9.1} {:>9.2} {:>9.2} {:>9} {:>7}  {note}",
-                    w, s.server, r.concurrency, r.ops_per_s, r.mib_per_s, r.p50_ms, r.p99_ms, rss, r.errors
+                    w,
+                    s.server,
+                    r.concurrency,
+                    r.ops_per_s,
+                    r.mib_per_s,
+                    r.p50_ms,
+                    r.p99_ms,
+                    rss,
+                    r.errors
                 );
             }
         }
         for s in self.servers.iter().filter(|s| s.error.is_some()) {
-            let _ = writeln!(out, "{}: {}", s.server, s.error.as_deref().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                s.server,
+                s.error.as_deref().unwrap_or_default()
+            );
         }
         let others: Vec<&str> = self
             .servers
@@ -143,7 +159,11 @@ impl Report {
             .filter(|s| *s != self.reference)
             .collect();
         if !self.ratios.is_empty() {
-            let _ = write!(out, "\nops/s ratios, {} / other (>1: {} is faster)\n{:<8}", self.reference, self.reference, "workload");
+            let _ = write!(
+                out,
+                "\nops/s ratios, {} / other (>1: {} is faster)\n{:<8}",
+                self.reference, self.reference, "workload"
+            );
             for o in &others {
                 let _ = write!(out, " {:>16}", format!("{}/{o}", self.reference));
             }
@@ -151,8 +171,13 @@ impl Report {
             for w in Workload::ALL.map(Workload::name) {
                 let _ = write!(out, "{w:<8}");
                 for o in &others {
-                    let r = self.ratios.iter().find(|r| r.workload == w && r.against == *o);
-                    let cell = r.and_then(|r| r.ratio).map_or("n/a".into(), |v| format!("{v:.2}x"));
+                    let r = self
+                        .ratios
+                        .iter()
+                        .find(|r| r.workload == w && r.against == *o);
+                    let cell = r
+                        .and_then(|r| r.ratio)
+                        .map_or("n/a".into(), |v| format!("{v:.2}x"));
                     let _ = write!(out, " {cell:>16}");
                 }
                 out.push('\n');

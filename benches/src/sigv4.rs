@@ -118,7 +118,10 @@ impl Signer {
     }
 
     fn derive(&self, day: &str) -> [u8; 32] {
-        let k = hmac(format!("AWS4{}", self.secret_key).as_bytes(), day.as_bytes());
+        let k = hmac(
+            format!("AWS4{}", self.secret_key).as_bytes(),
+            day.as_bytes(),
+        );
         let k = hmac(&k, self.region.as_bytes());
         let k = hmac(&k, b"s3");
         hmac(&k, b"aws4_request")

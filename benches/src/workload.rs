@@ -9,15 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use http::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::body::Payload;
 use crate::client::{Endpoint, S3Client};
 use crate::rss::RssSampler;
 use crate::sigv4::{EMPTY_SHA256, UNSIGNED_PAYLOAD};
+use crate::worker::{worker, Shared};
 
-const MIB: u64 = 1 << 20;
+pub(crate) const MIB: u64 = 1 << 20;
+/// How long requests may run past the end of a workload before they count
+/// as failed (and how long one populating PUT may take).
+pub(crate) const GRACE: Duration = Duration::from_secs(20);
 
 /// One kind of request stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,7 +86,7 @@ impl Workload {
     }
 
     /// Object size moved by one request.
-    fn size(self) -> u64 {
+    pub(crate) fn size(self) -> u64 {
         match self {
             Workload::Put4k | Workload::Get4k | Workload::Head => 4096,
             Workload::Put1m | Workload::Get1m => MIB,
@@ -93,7 +96,7 @@ impl Workload {
     }
 
     /// The workload whose pre-populated objects this one reads, and how many.
-    fn source(self) -> Option<(Workload, usize)> {
+    pub(crate) fn source(self) -> Option<(Workload, usize)> {
         match self {
             Workload::Get4k | Workload::Head => Some((Workload::Get4k, 256)),
             Workload::Get1m => Some((Workload::Get1m, 64)),
@@ -118,6 +121,9 @@ pub struct LoadConfig {
     pub populate_concurrency: usize,
     /// Time allowed for populating the list bucket; the run lists what exists.
     pub populate_timeout: Duration,
+    /// The list bucket already holds `k000000`.. (created on disk before a
+    /// directory-backed server started): skip populating it.
+    pub list_seeded: bool,
     /// Send the body's SHA-256 (pre-computed) instead of `UNSIGNED-PAYLOAD`.
     pub signed_payload: bool,
     /// Server process whose peak RSS is sampled.
@@ -157,11 +163,13 @@ pub struct WorkloadResult {
     pub first_error: Option<String>,
 }
 
-fn source_key(w: Workload, i: usize) -> String {
+/// The name of pre-populated object `i` of read workload `w`.
+pub(crate) fn source_key(w: Workload, i: usize) -> String {
     format!("{}/{i:05}", w.name())
 }
 
-fn list_key(i: usize) -> String {
+/// The name of key `i` of the list bucket.
+pub(crate) fn list_key(i: usize) -> String {
     format!("k{i:06}")
 }
 
@@ -175,12 +183,24 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// Connects to `ep` and creates the two buckets.
+    /// Connects to `ep` and creates the two buckets, retrying for up to
+    /// 30 s while the server is still starting.
     pub async fn new(ep: &Endpoint, cfg: LoadConfig) -> Result<Self, String> {
         let client = S3Client::new(ep, cfg.concurrency.max(cfg.populate_concurrency))?;
-        client.create_bucket(&cfg.bucket).await.map_err(|e| format!("CreateBucket {}: {e}", cfg.bucket))?;
         let list = format!("{}-list", cfg.bucket);
-        client.create_bucket(&list).await.map_err(|e| format!("CreateBucket {list}: {e}"))?;
+        for bucket in [&cfg.bucket, &list] {
+            let give_up = Instant::now() + Duration::from_secs(30);
+            loop {
+                let r = tokio::time::timeout(GRACE, client.create_bucket(bucket)).await;
+                match r.unwrap_or_else(|_| Err("no answer".into())) {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() >= give_up => {
+                        return Err(format!("CreateBucket {bucket}: {e}"))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            }
+        }
         Ok(Bench {
             client: Arc::new(client),
             payload: Payload::random(MIB as usize),
@@ -230,7 +250,22 @@ impl Bench {
                         if i >= count {
                             return Ok(());
                         }
-                        client.put(&bucket, &key(i), payload.body(size), &hash).await?;
+                        let name = key(i);
+                        // Setup is untimed: a PUT that fails is retried a
+                        // few times (rclone races creating a directory).
+                        let mut tries = 0;
+                        loop {
+                            let put = client.put(&bucket, &name, payload.body(size), &hash);
+                            let r = tokio::time::timeout(GRACE, put).await.map_err(|_| {
+                                format!("PUT {name}: no answer in {} s", GRACE.as_secs())
+                            });
+                            match r.and_then(|r| r) {
+                                Ok(_) => break,
+                                Err(e) if tries >= 4 => return Err(e),
+                                Err(_) => tries += 1,
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                 })
@@ -262,14 +297,24 @@ impl Bench {
                 self.populated.push(src);
             }
         }
+        if w == Workload::List && self.list_keys.is_none() && self.cfg.list_seeded {
+            let n = self.cfg.list_keys;
+            let note = format!("list bucket: {n} keys seeded as files before the server started");
+            self.list_keys = Some((n, note));
+        }
         if w == Workload::List && self.list_keys.is_none() {
             let t = Instant::now();
             let bucket = format!("{}-list", self.cfg.bucket);
             let deadline = Some(t + self.cfg.populate_timeout);
-            let n = self.populate(&bucket, self.cfg.list_keys, 0, list_key, deadline).await?;
+            let n = self
+                .populate(&bucket, self.cfg.list_keys, 0, list_key, deadline)
+                .await?;
             let secs = t.elapsed().as_secs_f64();
             let note = if n < self.cfg.list_keys {
-                format!("list bucket reached {n} of {} keys in {secs:.0} s", self.cfg.list_keys)
+                format!(
+                    "list bucket reached {n} of {} keys in {secs:.0} s",
+                    self.cfg.list_keys
+                )
             } else {
                 format!("list bucket: {n} keys created in {secs:.0} s")
             };
@@ -332,7 +377,8 @@ impl Bench {
                 }
                 Err(e) => {
                     res.errors += 1;
-                    res.first_error.get_or_insert(format!("worker panicked: {e}"));
+                    res.first_error
+                        .get_or_insert(format!("worker panicked: {e}"));
                 }
             }
         }
@@ -349,91 +395,4 @@ impl Bench {
         }
         res
     }
-}
-
-/// What every worker of one workload shares.
-struct Shared {
-    client: Arc<S3Client>,
-    payload: Payload,
-    bucket: String,
-    hash: String,
-    list_keys: usize,
-}
-
-/// One worker's tally.
-struct Tally {
-    hist: Histogram<u64>,
-    ops: u64,
-    errors: u64,
-    bytes: u64,
-    first_error: Option<String>,
-}
-
-async fn worker(s: Arc<Shared>, w: Workload, id: usize, conc: usize, deadline: Instant) -> Tally {
-    let mut t = Tally {
-        hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds"),
-        ops: 0,
-        errors: 0,
-        bytes: 0,
-        first_error: None,
-    };
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
-    // The list walk starts at this worker's share of the bucket, then pages.
-    let mut list_start = (s.list_keys > 0).then(|| list_key(s.list_keys * id / conc.max(1)));
-    let mut token: Option<String> = None;
-    let mut seq = 0u64;
-    while Instant::now() < deadline {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let began = Instant::now();
-        let r = match w {
-            Workload::Put4k | Workload::Put1m | Workload::Put256m => {
-                let key = format!("{}/{id}/{seq}", w.name());
-                let body = s.payload.body(w.size());
-                s.client.put(&s.bucket, &key, body, &s.hash).await.map(|_| w.size())
-            }
-            Workload::Get4k | Workload::Get1m | Workload::Get256m | Workload::Head => {
-                let (src, n) = w.source().expect("read workloads have a source");
-                let key = source_key(src, (rng % n as u64) as usize);
-                let method = if w == Workload::Head { Method::HEAD } else { Method::GET };
-                match s.client.get(method, &s.bucket, &key).await {
-                    Ok(r) if w == Workload::Head || r.bytes == w.size() => Ok(r.bytes),
-                    Ok(r) => Err(format!("GET {key}: {} bytes, expected {}", r.bytes, w.size())),
-                    Err(e) => Err(e),
-                }
-            }
-            Workload::List => {
-                let bucket = format!("{}-list", s.bucket);
-                let start = if token.is_none() { list_start.take() } else { None };
-                match s.client.list_v2(&bucket, token.as_deref(), start.as_deref(), 1000).await {
-                    Ok(p) if p.keys == 0 && s.list_keys > 0 => Err("empty listing page".into()),
-                    Ok(p) if p.next.is_some() && p.keys != 1000 => {
-                        Err(format!("truncated page of {} keys, expected 1000", p.keys))
-                    }
-                    Ok(p) => {
-                        token = p.next;
-                        Ok(p.bytes)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match r {
-            Ok(n) => {
-                let us = began.elapsed().as_micros().max(1) as u64;
-                t.hist.saturating_record(us);
-                t.ops += 1;
-                t.bytes += if w == Workload::Head { 0 } else { n };
-            }
-            Err(e) => {
-                t.errors += 1;
-                t.first_error.get_or_insert(e);
-                // A failing server answers fast: don't spin on it.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        seq += 1;
-    }
-    t
 }

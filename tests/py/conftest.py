@@ -261,6 +261,7 @@ def start_server(config: Path, log: Path) -> tuple[subprocess.Popen, str]:
     logf = open(log, "ab", buffering=0)
     env = dict(os.environ)
     env.setdefault("CLOUDMUX_LOG", "info")  # one log line per request
+    env.setdefault("NO_COLOR", "1")  # plain text in the log attached to failures
     proc = subprocess.Popen(
         [str(binary), "serve", "--config", str(config)],
         env=env,

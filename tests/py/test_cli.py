@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,10 @@ def _make_tree(root: Path, n: int) -> dict[str, int]:
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(rng.randbytes(size))
+        # An mtime well in the past: the second sync must then find every
+        # object up to date whatever LastModified's sub-second precision.
+        past = time.time() - 3600
+        os.utime(p, (past, past))
         files[rel] = size
     return files
 
