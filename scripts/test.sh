@@ -32,7 +32,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # Cargo's target dir (CARGO_TARGET_DIR or .cargo/config may move it).
 TARGET=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    sed -nE 's/.*"target_directory":"([^"]+)".*/\1/p')
+    sed -nE 's/.*"target_directory":"([^"]+)".*/\1/p' || true)
 TARGET=${TARGET:-$ROOT/target}
 LOGS="$TARGET/test-logs"
 mkdir -p "$LOGS"

@@ -20,7 +20,7 @@ use crate::worker::{worker, Shared};
 pub(crate) const MIB: u64 = 1 << 20;
 /// How long requests may run past the end of a workload before they count
 /// as failed (and how long one populating PUT may take).
-pub(crate) const GRACE: Duration = Duration::from_secs(20);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 /// One kind of request stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

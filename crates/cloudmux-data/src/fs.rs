@@ -97,6 +97,9 @@ use crate::{
 const WRITE_BUF: usize = 1 << 20;
 /// Size of the chunks a read streams.
 const READ_CHUNK: usize = 256 << 10;
+/// Bodies up to this size are staged, and objects up to this size read, in a
+/// single trip to the blocking pool.
+const INLINE: usize = 256 << 10;
 
 /// `[locations.NAME]` with `type = "fs"`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -170,9 +173,59 @@ impl FsBackend {
     }
 }
 
+impl FsBackend {
+    /// Stages a body already in memory: create, write, fsync and record in
+    /// one blocking call.
+    async fn stage_small(&self, data: bytes::Bytes) -> Result<Staged> {
+        let (id, path) = self.new_temp();
+        let root = self.root.clone();
+        blocking(move || {
+            let written = (|| -> io::Result<u64> {
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)?;
+                std::io::Write::write_all(&mut file, &data)?;
+                file.sync_all()?;
+                let ino = file.metadata()?.ino();
+                ops::sync_dir(&layout::tmp_dir(&root))?;
+                Ok(ino)
+            })();
+            match written {
+                Ok(stamp) => Ok(Staged {
+                    id,
+                    size: data.len() as u64,
+                    stamp,
+                }),
+                Err(e) => {
+                    let _ = ops::remove_file_if_exists(&path);
+                    Err(e.into())
+                }
+            }
+        })
+        .await
+    }
+}
+
 #[async_trait::async_trait]
 impl Backend for FsBackend {
     async fn stage(&self, mut body: BodyStream) -> Result<Staged> {
+        let mut head = BytesMut::new();
+        let mut ended = false;
+        while head.len() < INLINE {
+            match body.next().await {
+                Some(chunk) => head.extend_from_slice(&chunk?),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            return self.stage_small(head.freeze()).await;
+        }
         let (id, path) = self.new_temp();
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -183,7 +236,8 @@ impl Backend for FsBackend {
         let guard = TempGuard::new(path);
         let mut writer = BufWriter::with_capacity(WRITE_BUF, file);
         let written = async {
-            let mut size = 0u64;
+            writer.write_all(&head).await?;
+            let mut size = head.len() as u64;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk?;
                 writer.write_all(&chunk).await?;
@@ -252,11 +306,23 @@ impl Backend for FsBackend {
     async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream> {
         let root = self.root.clone();
         let data = data.clone();
-        let (file, length) = blocking(move || {
-            ops::open_published(&root, &data.locator, data.size, data.stamp, range)
+        let opened = blocking(move || {
+            let (mut file, length) =
+                ops::open_published(&root, &data.locator, data.size, data.stamp, range)?;
+            if length as usize > INLINE {
+                return Ok(Err((file, length)));
+            }
+            let mut buf = vec![0; length as usize];
+            std::io::Read::read_exact(&mut file, &mut buf)?;
+            Ok(Ok(bytes::Bytes::from(buf)))
         })
         .await?;
-        Ok(file_stream(file, length))
+        Ok(match opened {
+            Ok(small) => Box::pin(futures_util::stream::iter(
+                (!small.is_empty()).then_some(Ok(small)),
+            )),
+            Err((file, length)) => file_stream(file, length),
+        })
     }
 
     async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {

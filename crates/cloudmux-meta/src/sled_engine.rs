@@ -95,7 +95,9 @@ impl SledStore {
         Ok(match c {
             Condition::Absent(k) => !self.db.contains_key(k).map_err(engine)?,
             Condition::Present(k) => self.db.contains_key(k).map_err(engine)?,
-            Condition::Equals(k, v) => self.db.get(k).map_err(engine)?.as_deref() == Some(v.as_slice()),
+            Condition::Equals(k, v) => {
+                self.db.get(k).map_err(engine)?.as_deref() == Some(v.as_slice())
+            }
         })
     }
 }

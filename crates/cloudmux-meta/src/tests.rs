@@ -135,9 +135,13 @@ fn concurrent_commits_and_reads_complete() {
             tasks.push(tokio::spawn(async move {
                 for j in 0..20u32 {
                     let k = format!("k{i}/{j}").into_bytes();
-                    s.commit(Txn::new().require_absent(k.clone()).put(k.clone(), b"v".to_vec()))
-                        .await
-                        .unwrap();
+                    s.commit(
+                        Txn::new()
+                            .require_absent(k.clone())
+                            .put(k.clone(), b"v".to_vec()),
+                    )
+                    .await
+                    .unwrap();
                     assert!(s.get(&k).await.unwrap().is_some());
                     let _ = s.scan(b"k", b"l", 10).await.unwrap();
                 }
