@@ -194,6 +194,7 @@ fn main() -> std::process::ExitCode {
             init_logs(log_format);
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .max_blocking_threads(64)
                 .build()
             {
                 Ok(rt) => rt,
