@@ -10,7 +10,7 @@ use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use crate::object::{hex_md5, CommitExtras, PutObjectOutput, ReadConditions, WriteConditions};
 use crate::records::{self, ObjectMeta, ObjectRecord, PartRecord, PartSummary, UploadRecord};
-use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
+use crate::{now_ms, CoreError, Gateway, Principal, Result};
 
 /// Smallest part other than the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -187,11 +187,9 @@ impl Gateway {
         who: &Principal,
         input: CreateUploadInput,
     ) -> Result<UploadInfo> {
-        names::validate_key(&input.key)?;
-        let (bucket, _) = self
-            .bucket_for(who, &input.bucket, Permission::Write)
+        let (bucket, location) = self
+            .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;
-        let location = self.placement(&bucket, input.location.as_deref())?;
         let checksum = match input.checksum {
             None => None,
             Some((alg, kind)) => {

@@ -219,6 +219,37 @@ pub(crate) struct CommitExtras {
     pub upload: Option<(Vec<u8>, String)>,
 }
 
+/// The record of a new single-part object, from its body's digests; `data`
+/// is filled in when the bytes are published.
+fn fresh_record(
+    d: &Digests,
+    owner: String,
+    acl: Acl,
+    meta: ObjectMeta,
+    location: String,
+) -> ObjectRecord {
+    ObjectRecord {
+        size: d.size,
+        etag: hex_md5(d),
+        last_modified_ms: now_ms(),
+        owner,
+        acl,
+        meta,
+        location,
+        data: DataRef {
+            locator: String::new(),
+            size: d.size,
+            stamp: 0,
+        },
+        parts: Vec::new(),
+        checksum: d.checksum.as_ref().map(|(algorithm, raw)| StoredChecksum {
+            algorithm: *algorithm,
+            value: crate::checksum::b64(raw),
+            kind: ChecksumType::FullObject,
+        }),
+    }
+}
+
 pub(crate) fn hex_md5(d: &Digests) -> String {
     hex::encode(d.md5)
 }
@@ -236,6 +267,21 @@ impl Gateway {
             Some(l) => Err(CoreError::InvalidLocationConstraint(l.to_owned())),
             None => Ok(bucket.location.clone()),
         }
+    }
+
+    /// Checks a new object's key and the caller's right to write the bucket,
+    /// and chooses the object's location.
+    pub(crate) async fn prepare_write(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        key: &str,
+        requested: Option<&str>,
+    ) -> Result<(BucketRecord, String)> {
+        names::validate_key(key)?;
+        let (b, _) = self.bucket_for(who, bucket, Permission::Write).await?;
+        let location = self.placement(&b, requested)?;
+        Ok((b, location))
     }
 
     /// Streams a body through verification into a location's staging area.
@@ -275,40 +321,20 @@ impl Gateway {
         who: &Principal,
         input: PutObjectInput,
     ) -> Result<PutObjectOutput> {
-        names::validate_key(&input.key)?;
-        let (bucket, _) = self
-            .bucket_for(who, &input.bucket, Permission::Write)
+        let (bucket, location) = self
+            .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;
-        let location = self.placement(&bucket, input.location.as_deref())?;
         let mut expect = input.expect;
         if expect.max_length.is_none() {
             expect.max_length = Some(MAX_PUT_SIZE);
         }
         let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
         let owner = who.canonical_id().unwrap_or_default().to_owned();
-        let record = ObjectRecord {
-            size: d.size,
-            etag: hex_md5(&d),
-            last_modified_ms: now_ms(),
-            acl: input
-                .acl
-                .unwrap_or(CannedAcl::Private)
-                .expand(&owner, Some(&bucket.owner)),
-            owner,
-            meta: input.meta,
-            location: location.clone(),
-            data: DataRef {
-                locator: String::new(),
-                size: d.size,
-                stamp: 0,
-            },
-            parts: Vec::new(),
-            checksum: d.checksum.map(|(algorithm, raw)| StoredChecksum {
-                algorithm,
-                value: crate::checksum::b64(&raw),
-                kind: ChecksumType::FullObject,
-            }),
-        };
+        let acl = input
+            .acl
+            .unwrap_or(CannedAcl::Private)
+            .expand(&owner, Some(&bucket.owner));
+        let record = fresh_record(&d, owner, acl, input.meta, location);
         self.commit_object(
             who,
             &input.bucket,
@@ -647,22 +673,7 @@ impl Gateway {
             ..Default::default()
         };
         let (backend, staged, d) = self.stage_verified(&location, body, expect).await?;
-        let record = ObjectRecord {
-            size: d.size,
-            etag: hex_md5(&d),
-            last_modified_ms: now_ms(),
-            owner,
-            acl,
-            meta,
-            location,
-            data: src.data.clone(),
-            parts: Vec::new(),
-            checksum: d.checksum.map(|(algorithm, raw)| StoredChecksum {
-                algorithm,
-                value: crate::checksum::b64(&raw),
-                kind: ChecksumType::FullObject,
-            }),
-        };
+        let record = fresh_record(&d, owner, acl, meta, location);
         self.commit_object(
             who,
             &input.bucket,
