@@ -428,8 +428,7 @@ impl Gateway {
         who: &Principal,
         input: CompleteUploadInput,
     ) -> Result<PutObjectOutput> {
-        let (bucket, _) = self
-            .bucket_for(who, &input.bucket, Permission::Write)
+        self.bucket_for(who, &input.bucket, Permission::Write)
             .await?;
         let upload = self
             .upload(&input.bucket, &input.key, &input.upload_id)
@@ -478,11 +477,10 @@ impl Gateway {
             }
             parts.push(rec);
         }
-        if let Some(small) = parts[..parts.len() - 1]
+        if parts[..parts.len() - 1]
             .iter()
-            .position(|p| p.size < MIN_PART_SIZE)
+            .any(|p| p.size < MIN_PART_SIZE)
         {
-            let _ = small;
             return Err(CoreError::EntityTooSmall);
         }
         let mut md5s = Md5::new();
@@ -522,7 +520,6 @@ impl Gateway {
             parts: parts.iter().map(|p| PartSummary { size: p.size }).collect(),
             checksum: stored_checksum,
         };
-        let _ = bucket;
         let ukey = records::upload_key(&input.bucket, &input.key, &input.upload_id);
         let extras = CommitExtras {
             upload: Some((ukey, input.upload_id.clone())),
