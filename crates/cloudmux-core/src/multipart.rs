@@ -323,6 +323,10 @@ impl Gateway {
         alg: Option<ChecksumAlgorithm>,
     ) -> Result<UploadPartOutput> {
         let backend = self.locations.get(&upload.location)?.clone();
+        if let Err(e) = backend.persist(&part.staged).await {
+            let _ = backend.discard(&part.staged).await;
+            return Err(self.data_err(&upload.location, e));
+        }
         let pkey = records::part_key(upload_id, number);
         let ukey = records::upload_key(bucket, key, upload_id);
         let value = codec::encode(&part);

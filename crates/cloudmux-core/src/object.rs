@@ -403,6 +403,10 @@ impl Gateway {
         // the rename and the metadata commit can be finished by `recover`.
         let intent = existing.as_ref().map(|_| records::intent_key(bucket, key));
         if let Some(ikey) = &intent {
+            if let Err(e) = backend.persist(&staged).await {
+                let _ = backend.discard(&staged).await;
+                return Err(self.data_err(&record.location, e));
+            }
             let value = codec::encode(&records::IntentRecord {
                 record: record.clone(),
                 staged: staged.clone(),

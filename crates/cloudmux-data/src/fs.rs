@@ -54,10 +54,14 @@
 //! # Durability
 //!
 //! [`stage`](crate::Backend::stage) streams into a new temp file through a
-//! bounded buffer, fsyncs the file and the temp directory, and removes the file
-//! if the body stream fails or the call is dropped.
-//! [`publish`](crate::Backend::publish) renames the file into place and fsyncs
-//! the directory it landed in and the parents of every directory it created.
+//! bounded buffer and removes the file if the body stream fails or the call is
+//! dropped; it does not sync. [`publish`](crate::Backend::publish) renames the
+//! file into place and [`persist`](crate::Backend::persist) keeps it staged;
+//! both return only after a group commit (`fs/sync.rs`): one `syncfs` of the
+//! location's filesystem covers every request that finished writing before it
+//! started, so concurrent PUTs share one flush. The location should therefore
+//! sit on a filesystem of its own: other heavy writers on the same filesystem
+//! make each group commit wait for their data too.
 //!
 //! # Versions and deletes
 //!
@@ -77,6 +81,7 @@
 
 mod layout;
 mod ops;
+mod sync;
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -86,17 +91,16 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use crate::{
     Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Piece, Result,
     Staged,
 };
 
-/// Size of the write buffer used while staging.
-const WRITE_BUF: usize = 1 << 20;
+/// Size of the pieces written while staging.
+const WRITE_CHUNK: usize = 512 << 10;
 /// Size of the chunks a read streams.
-const READ_CHUNK: usize = 256 << 10;
+const READ_CHUNK: usize = 1 << 20;
 /// Bodies up to this size are staged, and objects up to this size read, in a
 /// single trip to the blocking pool.
 const INLINE: usize = 256 << 10;
@@ -115,6 +119,8 @@ pub struct FsConfig {
 #[derive(Debug, Clone)]
 pub struct FsBackend {
     root: Arc<Path>,
+    /// Group commit: one `syncfs` for all requests waiting on durability.
+    sync: Arc<sync::SyncGroup>,
 }
 
 impl FsBackend {
@@ -131,7 +137,11 @@ impl FsBackend {
                 ops::remove_file_if_exists(&entry.path())?;
             }
         }
-        Ok(Self { root: root.into() })
+        let sync = Arc::new(sync::SyncGroup::open(&root)?);
+        Ok(Self {
+            root: root.into(),
+            sync,
+        })
     }
 
     /// The canonical root directory of the location.
@@ -165,20 +175,13 @@ impl FsBackend {
         let path = layout::tmp_dir(&self.root).join(&id);
         (id, path)
     }
-
-    /// Fsyncs the temp directory so a new staged file survives a crash.
-    async fn sync_tmp_dir(&self) -> Result<()> {
-        let dir = layout::tmp_dir(&self.root);
-        blocking(move || Ok(ops::sync_dir(&dir)?)).await
-    }
 }
 
 impl FsBackend {
-    /// Stages a body already in memory: create, write, fsync and record in
+    /// Stages a body already in memory: create, write and read the inode in
     /// one blocking call.
     async fn stage_small(&self, data: bytes::Bytes) -> Result<Staged> {
         let (id, path) = self.new_temp();
-        let root = self.root.clone();
         blocking(move || {
             let written = (|| -> io::Result<u64> {
                 use std::os::unix::fs::OpenOptionsExt;
@@ -188,10 +191,7 @@ impl FsBackend {
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&path)?;
                 std::io::Write::write_all(&mut file, &data)?;
-                file.sync_all()?;
-                let ino = file.metadata()?.ino();
-                ops::sync_dir(&layout::tmp_dir(&root))?;
-                Ok(ino)
+                Ok(file.metadata()?.ino())
             })();
             match written {
                 Ok(stamp) => Ok(Staged {
@@ -227,29 +227,18 @@ impl Backend for FsBackend {
             return self.stage_small(head.freeze()).await;
         }
         let (id, path) = self.new_temp();
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .await?;
-        let guard = TempGuard::new(path);
-        let mut writer = BufWriter::with_capacity(WRITE_BUF, file);
+        let guard = TempGuard::new(path.clone());
         let written = async {
-            writer.write_all(&head).await?;
-            let mut size = head.len() as u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk?;
-                writer.write_all(&chunk).await?;
-                size += chunk.len() as u64;
-            }
-            writer.flush().await?;
-            writer.get_ref().sync_all().await?;
-            let ino = writer.get_ref().metadata().await?.ino();
-            Ok::<_, DataError>((size, ino))
+            let (file, stamp) = blocking(move || {
+                let file = ops::create_temp(&path)?;
+                let stamp = file.metadata()?.ino();
+                Ok((file, stamp))
+            })
+            .await?;
+            let size = write_body(file, head, &mut body).await?;
+            Ok::<_, DataError>((size, stamp))
         }
         .await;
-        drop(writer);
         let (size, stamp) = match written {
             Ok(x) => x,
             Err(e) => {
@@ -257,10 +246,6 @@ impl Backend for FsBackend {
                 return Err(e);
             }
         };
-        if let Err(e) = self.sync_tmp_dir().await {
-            guard.remove().await;
-            return Err(e);
-        }
         guard.keep();
         Ok(Staged { id, size, stamp })
     }
@@ -270,7 +255,7 @@ impl Backend for FsBackend {
         let root = self.root.clone();
         let bucket = target.bucket.to_owned();
         let key = target.key.to_owned();
-        blocking(move || {
+        let data = blocking(move || {
             let path = layout::staged_path(&root, &staged.id)?;
             let meta = match std::fs::symlink_metadata(&path) {
                 Ok(meta) => meta,
@@ -292,7 +277,13 @@ impl Backend for FsBackend {
                 stamp: meta.ino(),
             })
         })
-        .await
+        .await?;
+        self.sync.sync().await?;
+        Ok(data)
+    }
+
+    async fn persist(&self, _staged: &Staged) -> Result<()> {
+        Ok(self.sync.sync().await?)
     }
 
     async fn discard(&self, staged: &Staged) -> Result<()> {
@@ -347,10 +338,8 @@ impl Backend for FsBackend {
         let root = self.root.clone();
         let result = blocking(move || {
             let out = ops::create_temp(&path)?;
-            let assembled = ops::assemble(&root, &pieces, out, &cancelled).and_then(|size| {
-                ops::sync_dir(&layout::tmp_dir(&root))?;
-                Ok((size, std::fs::symlink_metadata(&path)?.ino()))
-            });
+            let assembled = ops::assemble(&root, &pieces, out, &cancelled)
+                .and_then(|size| Ok((size, std::fs::symlink_metadata(&path)?.ino())));
             if assembled.is_err() {
                 // The guard removes the file too, but only after this returns;
                 // removing it here also covers a guard dropped before the file
@@ -422,31 +411,115 @@ where
 
 /// Streams `length` bytes from the current position of `file` in chunks of
 /// [`READ_CHUNK`] bytes, failing with [`BodyError::Incomplete`] if the file
-/// ends early.
+/// ends early. The next chunk is read on the blocking pool while the current
+/// one is being sent, so disk and network overlap; buffers are allocated on
+/// the caller's (async) threads, which also free them.
 fn file_stream(file: std::fs::File, length: u64) -> BodyStream {
-    let file = tokio::fs::File::from_std(file);
-    Box::pin(futures_util::stream::try_unfold(
-        (file, length),
-        |(mut file, remaining)| async move {
-            if remaining == 0 {
-                return Ok(None);
+    struct State {
+        file: Arc<std::fs::File>,
+        /// Bytes not yet asked for.
+        remaining: u64,
+        /// The read in flight, if any.
+        next: Option<tokio::task::JoinHandle<io::Result<BytesMut>>>,
+    }
+    impl State {
+        fn start_read(&mut self) {
+            if self.remaining == 0 {
+                return;
             }
-            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let want = self.remaining.min(READ_CHUNK as u64) as usize;
+            self.remaining -= want as u64;
+            let file = self.file.clone();
             let mut buf = BytesMut::zeroed(want);
-            let mut filled = 0;
-            while filled < want {
-                let n = file
-                    .read(&mut buf[filled..])
-                    .await
-                    .map_err(|e| BodyError::Io(e.to_string()))?;
-                if n == 0 {
-                    return Err(BodyError::Incomplete);
+            self.next = Some(tokio::task::spawn_blocking(move || {
+                std::io::Read::read_exact(&mut &*file, &mut buf)?;
+                Ok(buf)
+            }));
+        }
+    }
+    let mut state = State {
+        file: Arc::new(file),
+        remaining: length,
+        next: None,
+    };
+    state.start_read();
+    Box::pin(futures_util::stream::try_unfold(
+        state,
+        |mut state| async move {
+            let Some(pending) = state.next.take() else {
+                return Ok(None);
+            };
+            let chunk = match pending.await {
+                Ok(Ok(chunk)) => chunk,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(BodyError::Incomplete)
                 }
-                filled += n;
-            }
-            Ok(Some((buf.freeze(), (file, remaining - want as u64))))
+                Ok(Err(e)) => return Err(BodyError::Io(e.to_string())),
+                Err(e) => return Err(BodyError::Io(e.to_string())),
+            };
+            state.start_read();
+            Ok(Some((chunk.freeze(), state)))
         },
     ))
+}
+
+/// Writes a body to `file` in [`WRITE_CHUNK`] pieces on the blocking pool,
+/// one write in flight while the next piece is received. Returns the number
+/// of bytes written. Two buffers per call, allocated and freed here.
+async fn write_body(file: std::fs::File, head: BytesMut, body: &mut BodyStream) -> Result<u64> {
+    let file = Arc::new(file);
+    let mut size = head.len() as u64;
+    let mut buf = head;
+    let mut spare: Option<BytesMut> = None;
+    let mut inflight: Option<tokio::task::JoinHandle<io::Result<BytesMut>>> = None;
+    let write = |file: &Arc<std::fs::File>, data: BytesMut| {
+        let file = file.clone();
+        tokio::task::spawn_blocking(move || {
+            std::io::Write::write_all(&mut &*file, &data)?;
+            Ok(data)
+        })
+    };
+    async fn finish(
+        handle: Option<tokio::task::JoinHandle<io::Result<BytesMut>>>,
+    ) -> Result<Option<BytesMut>> {
+        match handle {
+            None => Ok(None),
+            Some(h) => {
+                let mut done = h.await.map_err(io::Error::other)??;
+                done.clear();
+                Ok(Some(done))
+            }
+        }
+    }
+    loop {
+        let chunk = body.next().await;
+        let ended = chunk.is_none();
+        if let Some(chunk) = chunk {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = finish(inflight.take()).await;
+                    return Err(e.into());
+                }
+            };
+            size += chunk.len() as u64;
+            buf.extend_from_slice(&chunk);
+        }
+        if buf.len() >= WRITE_CHUNK || (ended && !buf.is_empty()) {
+            if let Some(free) = finish(inflight.take()).await? {
+                spare = Some(free);
+            }
+            let next = spare
+                .take()
+                .unwrap_or_else(|| BytesMut::with_capacity(WRITE_CHUNK));
+            let full = std::mem::replace(&mut buf, next);
+            inflight = Some(write(&file, full));
+        }
+        if ended {
+            finish(inflight.take()).await?;
+            return Ok(size);
+        }
+    }
 }
 
 /// Removes a temp file unless told to keep it: explicitly on error paths, and

@@ -137,10 +137,15 @@ pub enum Piece {
 /// A data backend.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// Streams `body` into durable, invisible storage. If the stream yields an
-    /// error, everything written is removed and the error is returned as
-    /// [`DataError::Body`].
+    /// Streams `body` into invisible storage. If the stream yields an error,
+    /// everything written is removed and the error is returned as
+    /// [`DataError::Body`]. Staged data is not necessarily durable: call
+    /// [`persist`](Backend::persist) before recording it anywhere that must
+    /// survive a crash, or [`publish`](Backend::publish) it.
     async fn stage(&self, body: BodyStream) -> Result<Staged>;
+
+    /// Makes staged data durable, so that it survives a crash while staged.
+    async fn persist(&self, staged: &Staged) -> Result<()>;
 
     /// Atomically makes staged data the data of `target`, replacing whatever
     /// was there. Durable on return.

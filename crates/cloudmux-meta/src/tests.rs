@@ -88,7 +88,19 @@ fn durable_across_reopen() {
                 .await
                 .unwrap();
         }
-        let s = SledStore::open(dir.path()).unwrap();
+        // sled's background threads release the directory lock shortly after
+        // the handle is dropped, so the reopen may have to wait for them.
+        let mut tries = 0;
+        let s = loop {
+            match SledStore::open(dir.path()) {
+                Ok(s) => break s,
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("reopen failed: {e}"),
+            }
+        };
         assert_eq!(s.get(b"k").await.unwrap(), Some(b"v".to_vec()));
     });
 }

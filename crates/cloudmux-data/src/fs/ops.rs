@@ -161,17 +161,6 @@ fn try_place<S: AsRef<str>>(root: &Path, staged: &Path, components: &[S]) -> io:
         }
         Err(e) => return Err(e),
     }
-    let mut to_sync = vec![dir.clone()];
-    for made in &created {
-        if let Some(parent) = made.parent() {
-            if !to_sync.iter().any(|d| d == parent) {
-                to_sync.push(parent.to_path_buf());
-            }
-        }
-    }
-    for d in &to_sync {
-        sync_dir(d)?;
-    }
     Ok(Placement::Placed)
 }
 
@@ -457,8 +446,8 @@ pub(crate) fn remove_bucket_dir(root: &Path, bucket: &str) -> Result<()> {
     }
 }
 
-/// Copies the pieces in order into the already created temp file at `out`,
-/// fsyncs it and returns the number of bytes written. Stops early if
+/// Copies the pieces in order into the already created temp file at `out`
+/// and returns the number of bytes written. Stops early if
 /// `cancelled` is set. On error the caller removes `out`.
 pub(crate) fn assemble(
     root: &Path,
@@ -494,10 +483,9 @@ pub(crate) fn assemble(
         }
         total += copied;
     }
-    let out = writer
+    writer
         .into_inner()
         .map_err(io::IntoInnerError::into_error)?;
-    out.sync_all()?;
     if cancelled.load(Ordering::SeqCst) {
         return Err(DataError::Io(io::Error::new(
             io::ErrorKind::Interrupted,
