@@ -131,6 +131,9 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     if recovered > 0 {
         tracing::warn!(recovered, "resolved writes interrupted by a crash");
     }
+    gw.load_usage()
+        .await
+        .map_err(|e| format!("bucket usage scan: {e}"))?;
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
         (Some(c), Some(k)) => Some(
             cloudmux_s3::tls_acceptor(c, k).map_err(|e| format!("server.tls_cert/tls_key: {e}"))?,
