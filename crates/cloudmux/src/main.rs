@@ -36,8 +36,8 @@ enum Command {
         /// (sled metadata and a filesystem location under ./data).
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Log format.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        /// Log format (`json` for containers: one JSON object per line).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CLOUDMUX_LOG_FORMAT")]
         log_format: LogFormat,
     },
 }
