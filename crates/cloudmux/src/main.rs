@@ -2,6 +2,7 @@
 //! metadata store, the locations, the gateway and the S3 server.
 
 mod config;
+mod preflight;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,27 @@ enum Command {
         /// Log format (`json` for containers: one JSON object per line).
         #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CLOUDMUX_LOG_FORMAT")]
         log_format: LogFormat,
+    },
+    /// Checks the host (Docker storage driver, d_type, kernel, inotify and
+    /// open-file limits, the data directory, clock skew) and prints a
+    /// PASS/WARN/FAIL table; exits non-zero when a check fails.
+    Preflight {
+        /// The data directory cloudmux will use (metadata and objects).
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
+        /// An `http://` server whose `Date` header is the reference clock
+        /// (SigV4 rejects requests more than 15 minutes off).
+        #[arg(long)]
+        time_server: Option<String>,
+        /// Root under which /proc, /sys, /etc and /boot are read (for tests).
+        #[arg(long, default_value = "/", hide = true)]
+        root: PathBuf,
+        /// A file holding `docker info` output, instead of running Docker.
+        #[arg(long, hide = true)]
+        docker_info: Option<PathBuf>,
+        /// A file holding `xfs_info` output, instead of running xfs_info.
+        #[arg(long, hide = true)]
+        xfs_info: Option<PathBuf>,
     },
 }
 
@@ -193,6 +215,36 @@ async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Preflight {
+            data,
+            time_server,
+            root,
+            docker_info,
+            xfs_info,
+        } => {
+            let read = |p: Option<PathBuf>| -> Result<Option<String>, String> {
+                p.map(|p| std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display())))
+                    .transpose()
+            };
+            let (docker_info, xfs_info) = match (read(docker_info), read(xfs_info)) {
+                (Ok(d), Ok(x)) => (d, x),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("cloudmux: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            let inputs =
+                preflight::gather(root, data, docker_info, xfs_info, time_server.as_deref());
+            let findings = preflight::run_checks(&inputs);
+            match preflight::print_report(&findings, &mut std::io::stdout().lock()) {
+                Ok(false) => std::process::ExitCode::SUCCESS,
+                Ok(true) => std::process::ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve { config, log_format } => {
             init_logs(log_format);
             let rt = match tokio::runtime::Builder::new_multi_thread()
