@@ -456,9 +456,20 @@ pub fn data_dir(dir: &Path) -> Finding {
             let parent = dir
                 .ancestors()
                 .skip(1)
-                .find(|p| p.is_dir())
+                .find(|p| p.exists())
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from("."));
+            if !parent.is_dir() {
+                return finding(
+                    C,
+                    Level::Fail,
+                    format!(
+                        "{} cannot be created: {} is not a directory",
+                        dir.display(),
+                        parent.display()
+                    ),
+                );
+            }
             match write_probe(&parent) {
                 Ok(()) => finding(
                     C,
@@ -654,5 +665,220 @@ pub fn gather(
         data_dir,
         server_date,
         now: SystemTime::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> String {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/preflight")
+            .join(rel);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn level(f: Finding) -> Level {
+        f.level
+    }
+
+    #[test]
+    fn storage_driver_from_docker_info() {
+        let l = |name: &str| level(storage_driver(Some(&fixture(name)), None));
+        assert_eq!(l("docker-info/overlay2.txt"), Level::Pass);
+        assert_eq!(l("docker-info/btrfs.txt"), Level::Warn);
+        assert_eq!(l("docker-info/devicemapper-direct.txt"), Level::Warn);
+        assert_eq!(l("docker-info/devicemapper-loop.txt"), Level::Fail);
+        assert_eq!(l("docker-info/aufs.txt"), Level::Fail);
+    }
+
+    #[test]
+    fn storage_driver_from_daemon_json_when_docker_does_not_answer() {
+        let l = |name: &str| level(storage_driver(None, Some(&fixture(name))));
+        assert_eq!(l("daemon/overlay2.json"), Level::Pass);
+        assert_eq!(l("daemon/no-driver.json"), Level::Warn);
+        assert_eq!(l("daemon/devicemapper-thinpool.json"), Level::Warn);
+        assert_eq!(l("daemon/devicemapper-loop.json"), Level::Fail);
+        assert_eq!(l("daemon/broken.json"), Level::Fail);
+        // docker info wins over daemon.json.
+        let f = storage_driver(
+            Some(&fixture("docker-info/overlay2.txt")),
+            Some(&fixture("daemon/devicemapper-loop.json")),
+        );
+        assert_eq!(f.level, Level::Pass);
+        assert!(f.advice.contains("docker info"), "{}", f.advice);
+        // Neither: Docker is not there.
+        assert_eq!(level(storage_driver(None, None)), Level::Warn);
+        // The repository's own daemon.json is the recommended one.
+        let ours = include_str!("../../../docker/daemon.json");
+        assert_eq!(level(storage_driver(None, Some(ours))), Level::Pass);
+    }
+
+    #[test]
+    fn d_type_support() {
+        let ftype1 = fixture("xfs-info/ftype1.txt");
+        let ftype0 = fixture("xfs-info/ftype0.txt");
+        assert_eq!(level(d_type(None, Some("xfs"), Some(&ftype1))), Level::Pass);
+        assert_eq!(level(d_type(None, Some("ext4"), None)), Level::Pass);
+        assert_eq!(level(d_type(None, Some("xfs"), None)), Level::Warn);
+        assert_eq!(level(d_type(None, Some("nfs4"), None)), Level::Warn);
+        assert_eq!(level(d_type(None, None, None)), Level::Warn);
+        assert_eq!(level(d_type(None, Some("xfs"), Some(&ftype0))), Level::Fail);
+        let no_dtype = fixture("docker-info/overlay2-no-dtype.txt");
+        assert_eq!(
+            level(d_type(Some(&no_dtype), Some("ext4"), None)),
+            Level::Fail
+        );
+        let fine = fixture("docker-info/overlay2.txt");
+        assert_eq!(
+            level(d_type(Some(&fine), Some("xfs"), Some(&ftype1))),
+            Level::Pass
+        );
+    }
+
+    #[test]
+    fn the_mount_holding_a_path() {
+        let m = fixture("proc/mounts-ext4");
+        assert_eq!(
+            mount_fs_type(&m, Path::new("/var/lib/cloudmux")).as_deref(),
+            Some("ext4")
+        );
+        assert_eq!(
+            mount_fs_type(&m, Path::new("/srv/cloudmux")).as_deref(),
+            Some("xfs")
+        );
+        assert_eq!(
+            mount_fs_type(&m, Path::new("/srv/nfs/data")).as_deref(),
+            Some("nfs4")
+        );
+        assert_eq!(
+            mount_point(&m, Path::new("/srv/cloudmux")),
+            Some(PathBuf::from("/srv"))
+        );
+    }
+
+    #[test]
+    fn kernel_against_the_kmem_leak() {
+        let kmem = fixture("proc/config-3.10-kmem");
+        let nokmem = fixture("proc/config-nokmem");
+        assert_eq!(kernel_version("3.10.0-1160.el7.x86_64"), Some((3, 10)));
+        assert_eq!(kernel_version("6.1.0-26-amd64"), Some((6, 1)));
+        // PASS: a modern kernel on cgroup v2, or without kmem accounting.
+        assert_eq!(
+            level(kernel_check("6.1.0-26-amd64", Some(&kmem), "", true)),
+            Level::Pass
+        );
+        assert_eq!(
+            level(kernel_check("5.4.0-1", Some(&nokmem), "", false)),
+            Level::Pass
+        );
+        assert_eq!(level(kernel_check("5.4.0-1", None, "", false)), Level::Pass);
+        // WARN: kmem accounting on cgroup v1 (runc), or an old kernel with it off.
+        assert_eq!(
+            level(kernel_check("4.15.0-213-generic", Some(&kmem), "", false)),
+            Level::Warn
+        );
+        assert_eq!(
+            level(kernel_check("3.10.0-1160.el7.x86_64", Some(&nokmem), "", false)),
+            Level::Warn
+        );
+        assert_eq!(
+            level(kernel_check(
+                "3.10.0-1160.el7.x86_64",
+                Some(&kmem),
+                "ro cgroup.memory=nokmem",
+                false
+            )),
+            Level::Warn
+        );
+        assert_eq!(level(kernel_check("weird", None, "", false)), Level::Warn);
+        // FAIL: before 4.0 with kmem accounting, or with an unreadable config.
+        assert_eq!(
+            level(kernel_check("3.10.0-1160.el7.x86_64", Some(&kmem), "", false)),
+            Level::Fail
+        );
+        assert_eq!(
+            level(kernel_check("3.18.1", None, "", false)),
+            Level::Fail
+        );
+    }
+
+    #[test]
+    fn inotify_limits() {
+        assert_eq!(level(inotify(Some("524288\n"), Some("8192\n"))), Level::Pass);
+        assert_eq!(level(inotify(Some("65536"), Some("128"))), Level::Warn);
+        assert_eq!(level(inotify(None, Some("128"))), Level::Warn);
+        assert_eq!(level(inotify(Some("4096"), Some("8192"))), Level::Fail);
+        assert_eq!(level(inotify(Some("524288"), Some("64"))), Level::Fail);
+    }
+
+    #[test]
+    fn open_file_limit() {
+        let l = |name: &str| level(open_files(Some(&fixture(name))));
+        assert_eq!(l("proc/limits-high"), Level::Pass);
+        assert_eq!(l("proc/limits-mid"), Level::Warn);
+        assert_eq!(l("proc/limits-low"), Level::Fail);
+        assert_eq!(level(open_files(None)), Level::Warn);
+        assert_eq!(
+            level(open_files(Some(
+                "Max open files            unlimited            unlimited            files\n"
+            ))),
+            Level::Pass
+        );
+    }
+
+    #[test]
+    fn data_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(level(data_dir(tmp.path())), Level::Pass);
+        assert!(
+            std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+            "the probe file is removed"
+        );
+        assert_eq!(level(data_dir(&tmp.path().join("new/data"))), Level::Warn);
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        assert_eq!(level(data_dir(&file)), Level::Fail);
+        assert_eq!(level(data_dir(&file.join("below"))), Level::Fail);
+    }
+
+    #[test]
+    fn clock_skew() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |secs: i64| -> Option<Result<SystemTime, String>> {
+            Some(Ok(if secs >= 0 {
+                now + Duration::from_secs(secs as u64)
+            } else {
+                now - Duration::from_secs((-secs) as u64)
+            }))
+        };
+        assert_eq!(level(clock(at(2).as_ref(), now)), Level::Pass);
+        assert_eq!(level(clock(at(-30).as_ref(), now)), Level::Pass);
+        assert_eq!(level(clock(at(300).as_ref(), now)), Level::Warn);
+        assert_eq!(level(clock(None, now)), Level::Warn);
+        assert_eq!(
+            level(clock(Some(&Err("refused".into())), now)),
+            Level::Warn
+        );
+        assert_eq!(level(clock(at(-16 * 60).as_ref(), now)), Level::Fail);
+        assert_eq!(level(clock(at(3600).as_ref(), now)), Level::Fail);
+    }
+
+    #[test]
+    fn the_report_counts_and_flags_failures() {
+        let mut out = Vec::new();
+        let failed = print_report(
+            &[
+                finding("a", Level::Pass, "fine"),
+                finding("b", Level::Fail, "broken"),
+            ],
+            &mut out,
+        )
+        .unwrap();
+        assert!(failed);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("b                FAIL   broken"), "{text}");
+        assert!(text.ends_with("preflight: 1 passed, 0 warned, 1 failed\n"), "{text}");
     }
 }
