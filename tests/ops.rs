@@ -72,8 +72,20 @@ async fn liveness_and_readiness_answer_anonymously() {
 #[tokio::test]
 async fn readiness_fails_when_the_default_location_is_gone() {
     let s = TestServer::start();
+    let health = |s: &TestServer| {
+        std::process::Command::new(server_binary())
+            .args(["health", "--url"])
+            .arg(format!("{}/_/health/ready", s.endpoint()))
+            .output()
+            .expect("run cloudmux health")
+            .status
+            .code()
+    };
+    // The image's HEALTHCHECK command.
+    assert_eq!(health(&s), Some(0));
     let objects = s.data_dir().join("objects");
     std::fs::remove_dir_all(&objects).expect("remove the default location's root");
+    assert_eq!(health(&s), Some(1));
     let r = s.raw("GET", "/_/health/ready").anonymous().send().await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.text(), "not ready\n");

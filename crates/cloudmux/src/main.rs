@@ -41,6 +41,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CLOUDMUX_LOG_FORMAT")]
         log_format: LogFormat,
     },
+    /// Probes a health endpoint (the image's HEALTHCHECK): exits 0 when it
+    /// answers 200, 1 otherwise.
+    Health {
+        /// The endpoint, plain `http://` only.
+        #[arg(long, default_value = "http://127.0.0.1:8000/_/health/ready")]
+        url: String,
+    },
     /// Checks the host (Docker storage driver, d_type, kernel, inotify and
     /// open-file limits, the data directory, clock skew) and prints a
     /// PASS/WARN/FAIL table; exits non-zero when a check fails.
@@ -215,6 +222,17 @@ async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Health { url } => match preflight::http_head_of("GET", &url) {
+            Ok((200, _)) => std::process::ExitCode::SUCCESS,
+            Ok((status, _)) => {
+                eprintln!("cloudmux: {url} answered {status}");
+                std::process::ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("cloudmux: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Command::Preflight {
             data,
             time_server,

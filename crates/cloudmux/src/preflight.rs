@@ -537,11 +537,12 @@ pub fn clock(server_date: Option<&Result<SystemTime, String>>, now: SystemTime) 
     }
 }
 
-/// Fetches the `Date` header of `url` (plain `http://` only) with a HEAD request.
-pub fn fetch_date(url: &str) -> Result<SystemTime, String> {
+/// Sends a bodiless request to a plain `http://` URL and returns the status
+/// code and the response head (status line and headers).
+pub fn http_head_of(method: &str, url: &str) -> Result<(u16, String), String> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or("only http:// time servers are supported")?;
+        .ok_or("only http:// URLs are supported")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let addr = if authority.contains(':') {
         authority.to_owned()
@@ -558,10 +559,9 @@ pub fn fetch_date(url: &str) -> Result<SystemTime, String> {
     stream
         .set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    let host = authority;
     write!(
         stream,
-        "HEAD /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: cloudmux-preflight\r\n\r\n"
+        "{method} /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: cloudmux\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
     let mut head = Vec::new();
@@ -573,7 +573,19 @@ pub fn fetch_date(url: &str) -> Result<SystemTime, String> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let text = String::from_utf8_lossy(&head);
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let status = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{url}: not an HTTP answer"))?;
+    Ok((status, text))
+}
+
+/// Fetches the `Date` header of `url` (plain `http://` only) with a HEAD request.
+pub fn fetch_date(url: &str) -> Result<SystemTime, String> {
+    let (_, text) = http_head_of("HEAD", url)?;
     let date = text
         .lines()
         .find_map(|l| {
