@@ -61,7 +61,11 @@ async fn liveness_and_readiness_answer_anonymously() {
         assert_eq!(r.status, 200, "signed {path}");
     }
     assert_eq!(
-        s.raw("GET", "/_/health/live").anonymous().send().await.text(),
+        s.raw("GET", "/_/health/live")
+            .anonymous()
+            .send()
+            .await
+            .text(),
         "ok\n"
     );
     // Other methods on the probe paths are S3 requests on an invalid bucket.
@@ -149,7 +153,12 @@ async fn metrics_count_real_requests_bytes_backends_and_bucket_usage() {
 
     // Overwrite, delete and a bucket on the second location.
     put_object(&alice, "counted", "a", b"tiny").await;
-    ok(alice.delete_object().bucket("counted").key("b").send().await);
+    ok(alice
+        .delete_object()
+        .bucket("counted")
+        .key("b")
+        .send()
+        .await);
     ok(alice
         .create_bucket()
         .bucket("elsewhere")
@@ -162,7 +171,11 @@ async fn metrics_count_real_requests_bytes_backends_and_bucket_usage() {
         .await);
     put_object(&alice, "elsewhere", "x", b"0123456789").await;
     let now = scrape(&s).await;
-    assert_eq!(bucket_series(&now, "objects", "counted"), Some(1.0), "{now}");
+    assert_eq!(
+        bucket_series(&now, "objects", "counted"),
+        Some(1.0),
+        "{now}"
+    );
     assert_eq!(bucket_series(&now, "bytes", "counted"), Some(4.0), "{now}");
     assert_eq!(bucket_series(&now, "objects", "elsewhere"), Some(1.0));
     assert_eq!(bucket_series(&now, "bytes", "elsewhere"), Some(10.0));
@@ -180,7 +193,12 @@ async fn metrics_count_real_requests_bytes_backends_and_bucket_usage() {
 
     // A deleted bucket's series disappear.
     let alice = s.client(ALICE);
-    ok(alice.delete_object().bucket("counted").key("a").send().await);
+    ok(alice
+        .delete_object()
+        .bucket("counted")
+        .key("a")
+        .send()
+        .await);
     ok(alice.delete_bucket().bucket("counted").send().await);
     let gone = scrape(&s).await;
     assert_eq!(bucket_series(&gone, "objects", "counted"), None, "{gone}");
@@ -200,7 +218,11 @@ async fn a_bucket_called_metrics_stays_reachable() {
     let r = s.raw("GET", "/metrics?list-type=2").send().await;
     assert!(r.text().contains("<Key>inside</Key>"), "{}", r.text());
     // An anonymous request with a query is an S3 request too (denied: private).
-    let r = s.raw("GET", "/metrics?list-type=2").anonymous().send().await;
+    let r = s
+        .raw("GET", "/metrics?list-type=2")
+        .anonymous()
+        .send()
+        .await;
     r.assert_error(403, "AccessDenied");
     // Only the anonymous, query-less GET is the metrics endpoint.
     let text = scrape(&s).await;
@@ -268,7 +290,10 @@ async fn one_json_log_line_per_request_without_secrets() {
         lines[0].to_owned()
     };
     let put_line = line_of(&put_id);
-    assert!(put_line.starts_with('{') && put_line.ends_with('}'), "{put_line}");
+    assert!(
+        put_line.starts_with('{') && put_line.ends_with('}'),
+        "{put_line}"
+    );
     for field in [
         "\"op\":\"PutObject\"",
         "\"bucket\":\"logged\"",

@@ -39,8 +39,8 @@ use cloudmux_meta::MetaStore;
 pub use account::{Account, Accounts, Principal};
 pub use bucket::{BucketInfo, BucketLocation};
 pub use error::{CoreError, Result};
-pub use metrics::Metrics;
 pub use list::{ListObjectsInput, ListObjectsOutput, ListUploadsInput, ListUploadsOutput};
+pub use metrics::Metrics;
 pub use multipart::{
     CompletePart, CompleteUploadInput, CreateUploadInput, ListPartsInput, ListPartsOutput,
     PartInfo, UploadInfo, UploadPartCopyInput, UploadPartInput, UploadPartOutput,
@@ -163,7 +163,8 @@ impl Gateway {
             };
             start = [last.as_slice(), b"\0"].concat();
             for (k, _) in &batch {
-                let bucket = String::from_utf8_lossy(&k[records::BUCKETS_PREFIX.len()..]).into_owned();
+                let bucket =
+                    String::from_utf8_lossy(&k[records::BUCKETS_PREFIX.len()..]).into_owned();
                 let (objects, bytes) = self.bucket_usage(&bucket).await?;
                 self.metrics.set_bucket_usage(&bucket, objects, bytes);
             }

@@ -176,7 +176,13 @@ impl Metrics {
         }
     }
 
-    fn record_backend(&self, location: &str, operation: &'static str, elapsed: Duration, failed: bool) {
+    fn record_backend(
+        &self,
+        location: &str,
+        operation: &'static str,
+        elapsed: Duration,
+        failed: bool,
+    ) {
         let labels = BackendLabels {
             location: location.to_owned(),
             operation,
@@ -378,8 +384,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("cloudmux_received_bytes_total{operation=\"PutObject\"} 10"));
-        assert!(text.contains("cloudmux_bucket_objects{bucket=\"b\"} 1"), "{text}");
-        assert!(text.contains("cloudmux_bucket_bytes{bucket=\"b\"} 6"), "{text}");
+        assert!(
+            text.contains("cloudmux_bucket_objects{bucket=\"b\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cloudmux_bucket_bytes{bucket=\"b\"} 6"),
+            "{text}"
+        );
         assert!(text
             .contains("cloudmux_backend_errors_total{location=\"local\",operation=\"stage\"} 1"));
         assert!(text.contains("cloudmux_request_duration_seconds_bucket"));

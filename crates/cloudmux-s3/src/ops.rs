@@ -74,7 +74,11 @@ impl OpsEndpoint {
         let (status, content_type, text) = match self {
             Self::Live => (StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
             Self::Ready => match gw.ready().await {
-                Ok(()) => (StatusCode::OK, "text/plain; charset=utf-8", "ready\n".into()),
+                Ok(()) => (
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    "ready\n".into(),
+                ),
                 Err(reason) => {
                     tracing::warn!(%reason, "readiness probe failed");
                     (

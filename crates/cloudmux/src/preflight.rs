@@ -191,7 +191,9 @@ pub fn storage_driver(docker_info: Option<&str>, daemon_json: Option<&str>) -> F
         ),
         "btrfs" | "zfs" => (
             Level::Warn,
-            format!("{driver} works but copies-on-write object data; overlay2 on ext4/xfs is preferred"),
+            format!(
+                "{driver} works but copies-on-write object data; overlay2 on ext4/xfs is preferred"
+            ),
         ),
         "overlay" => (
             Level::Warn,
@@ -291,13 +293,24 @@ fn kernel(h: &HostInputs) -> Finding {
 
 /// The kernel check proper: `config` is the kernel's build config when
 /// readable, `cmdline` its boot command line.
-pub fn kernel_check(release: &str, config: Option<&str>, cmdline: &str, cgroup_v2: bool) -> Finding {
+pub fn kernel_check(
+    release: &str,
+    config: Option<&str>,
+    cmdline: &str,
+    cgroup_v2: bool,
+) -> Finding {
     const C: &str = "kernel";
     let Some((major, minor)) = kernel_version(release) else {
-        return finding(C, Level::Warn, format!("unrecognised kernel release {release:?}"));
+        return finding(
+            C,
+            Level::Warn,
+            format!("unrecognised kernel release {release:?}"),
+        );
     };
     let built_with_kmem = config.map(|c| c.lines().any(|l| l.trim() == "CONFIG_MEMCG_KMEM=y"));
-    let kmem_off = cmdline.split_whitespace().any(|a| a == "cgroup.memory=nokmem");
+    let kmem_off = cmdline
+        .split_whitespace()
+        .any(|a| a == "cgroup.memory=nokmem");
     let kmem = built_with_kmem.map(|b| b && !kmem_off);
     if (major, minor) < (4, 0) {
         return match kmem {
@@ -360,7 +373,8 @@ pub fn inotify(watches: Option<&str>, instances: Option<&str>) -> Finding {
         );
     };
     let what = format!("max_user_watches={w} max_user_instances={i}");
-    let advice = "raise with sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=8192";
+    let advice =
+        "raise with sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=8192";
     if w < 8192 || i < 128 {
         finding(
             C,
@@ -400,7 +414,8 @@ pub fn open_files(limits: Option<&str>) -> Finding {
     } else {
         n.to_string()
     };
-    let advice = "raise to 65536 or more (ulimit -n, LimitNOFILE=, docker --ulimit nofile=65536:65536)";
+    let advice =
+        "raise to 65536 or more (ulimit -n, LimitNOFILE=, docker --ulimit nofile=65536:65536)";
     if n < 1024 {
         finding(
             C,
@@ -498,23 +513,22 @@ pub fn data_dir(dir: &Path) -> Finding {
 /// signed more than 15 minutes off.
 pub fn clock(server_date: Option<&Result<SystemTime, String>>, now: SystemTime) -> Finding {
     const C: &str = "clock";
-    let date = match server_date {
-        None => {
-            return finding(
+    let date =
+        match server_date {
+            None => return finding(
                 C,
                 Level::Warn,
                 "not checked: give --time-server http://HOST (a server with a correct Date header)",
-            )
-        }
-        Some(Err(e)) => {
-            return finding(
-                C,
-                Level::Warn,
-                format!("time server did not answer ({e}): not checked"),
-            )
-        }
-        Some(Ok(d)) => *d,
-    };
+            ),
+            Some(Err(e)) => {
+                return finding(
+                    C,
+                    Level::Warn,
+                    format!("time server did not answer ({e}): not checked"),
+                )
+            }
+            Some(Ok(d)) => *d,
+        };
     let skew = match date.duration_since(now) {
         Ok(d) => d,
         Err(e) => e.duration(),
@@ -524,7 +538,9 @@ pub fn clock(server_date: Option<&Result<SystemTime, String>>, now: SystemTime) 
         finding(
             C,
             Level::Fail,
-            format!("clock is {secs} s off: SigV4 rejects requests beyond 15 minutes; run NTP (chrony)"),
+            format!(
+                "clock is {secs} s off: SigV4 rejects requests beyond 15 minutes; run NTP (chrony)"
+            ),
         )
     } else if skew > Duration::from_secs(60) {
         finding(
@@ -533,7 +549,11 @@ pub fn clock(server_date: Option<&Result<SystemTime, String>>, now: SystemTime) 
             format!("clock is {secs} s off; run NTP (chrony) before it drifts to 15 minutes"),
         )
     } else {
-        finding(C, Level::Pass, format!("clock within {secs} s of the time server"))
+        finding(
+            C,
+            Level::Pass,
+            format!("clock within {secs} s of the time server"),
+        )
     }
 }
 
@@ -590,7 +610,9 @@ pub fn fetch_date(url: &str) -> Result<SystemTime, String> {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case("date").then(|| v.trim().to_owned())
+            k.trim()
+                .eq_ignore_ascii_case("date")
+                .then(|| v.trim().to_owned())
         })
         .ok_or("no Date header in the answer")?;
     httpdate::parse_http_date(&date).map_err(|e| format!("Date {date:?}: {e}"))
@@ -606,7 +628,11 @@ fn absolute(p: &Path) -> PathBuf {
         std::env::current_dir().unwrap_or_default().join(p)
     };
     abs.ancestors()
-        .find_map(|a| a.canonicalize().ok().map(|c| c.join(abs.strip_prefix(a).unwrap_or(Path::new("")))))
+        .find_map(|a| {
+            a.canonicalize()
+                .ok()
+                .map(|c| c.join(abs.strip_prefix(a).unwrap_or(Path::new(""))))
+        })
         .unwrap_or(abs)
 }
 
@@ -792,7 +818,12 @@ mod tests {
             Level::Warn
         );
         assert_eq!(
-            level(kernel_check("3.10.0-1160.el7.x86_64", Some(&nokmem), "", false)),
+            level(kernel_check(
+                "3.10.0-1160.el7.x86_64",
+                Some(&nokmem),
+                "",
+                false
+            )),
             Level::Warn
         );
         assert_eq!(
@@ -807,18 +838,23 @@ mod tests {
         assert_eq!(level(kernel_check("weird", None, "", false)), Level::Warn);
         // FAIL: before 4.0 with kmem accounting, or with an unreadable config.
         assert_eq!(
-            level(kernel_check("3.10.0-1160.el7.x86_64", Some(&kmem), "", false)),
+            level(kernel_check(
+                "3.10.0-1160.el7.x86_64",
+                Some(&kmem),
+                "",
+                false
+            )),
             Level::Fail
         );
-        assert_eq!(
-            level(kernel_check("3.18.1", None, "", false)),
-            Level::Fail
-        );
+        assert_eq!(level(kernel_check("3.18.1", None, "", false)), Level::Fail);
     }
 
     #[test]
     fn inotify_limits() {
-        assert_eq!(level(inotify(Some("524288\n"), Some("8192\n"))), Level::Pass);
+        assert_eq!(
+            level(inotify(Some("524288\n"), Some("8192\n"))),
+            Level::Pass
+        );
         assert_eq!(level(inotify(Some("65536"), Some("128"))), Level::Warn);
         assert_eq!(level(inotify(None, Some("128"))), Level::Warn);
         assert_eq!(level(inotify(Some("4096"), Some("8192"))), Level::Fail);
@@ -869,10 +905,7 @@ mod tests {
         assert_eq!(level(clock(at(-30).as_ref(), now)), Level::Pass);
         assert_eq!(level(clock(at(300).as_ref(), now)), Level::Warn);
         assert_eq!(level(clock(None, now)), Level::Warn);
-        assert_eq!(
-            level(clock(Some(&Err("refused".into())), now)),
-            Level::Warn
-        );
+        assert_eq!(level(clock(Some(&Err("refused".into())), now)), Level::Warn);
         assert_eq!(level(clock(at(-16 * 60).as_ref(), now)), Level::Fail);
         assert_eq!(level(clock(at(3600).as_ref(), now)), Level::Fail);
     }
@@ -891,6 +924,9 @@ mod tests {
         assert!(failed);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("b                FAIL   broken"), "{text}");
-        assert!(text.ends_with("preflight: 1 passed, 0 warned, 1 failed\n"), "{text}");
+        assert!(
+            text.ends_with("preflight: 1 passed, 0 warned, 1 failed\n"),
+            "{text}"
+        );
     }
 }
