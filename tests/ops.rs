@@ -325,3 +325,40 @@ async fn one_json_log_line_per_request_without_secrets() {
         assert!(!log.contains(secret), "the log contains {secret:?}: {log}");
     }
 }
+
+#[tokio::test]
+async fn backend_failures_are_counted_per_location() {
+    let s = TestServer::start();
+    let alice = s.client(ALICE);
+    create_bucket(&alice, "fragile").await;
+    put_object(&alice, "fragile", "before", b"fine").await;
+    let errors = |text: &str, op: &str| {
+        sample(
+            text,
+            &format!("cloudmux_backend_errors_total{{location=\"local\",operation=\"{op}\"}}"),
+        )
+    };
+    let before = scrape(&s).await;
+    assert_eq!(errors(&before, "stage"), 0.0, "{before}");
+    // The default location's storage disappears underneath the server.
+    std::fs::remove_dir_all(s.data_dir().join("objects")).expect("remove the location root");
+    let r = s
+        .raw("PUT", "/fragile/after")
+        .body(b"lost".to_vec())
+        .send()
+        .await;
+    assert!(r.status >= 500, "{} {}", r.status, r.text());
+    let after = scrape(&s).await;
+    assert!(errors(&after, "stage") >= 1.0, "{after}");
+    assert_eq!(
+        sample(
+            &after,
+            "cloudmux_backend_errors_total{location=\"second\",operation=\"stage\"}"
+        ),
+        0.0
+    );
+    assert!(requests(&after, "PutObject", r.status) >= 1.0, "{after}");
+    // The failed write did not change the bucket's figures.
+    assert_eq!(bucket_series(&after, "objects", "fragile"), Some(1.0));
+    assert_eq!(bucket_series(&after, "bytes", "fragile"), Some(4.0));
+}
