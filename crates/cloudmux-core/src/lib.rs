@@ -23,6 +23,7 @@ pub mod digest;
 mod error;
 mod list;
 mod locks;
+pub mod metrics;
 mod multipart;
 pub mod names;
 mod object;
@@ -39,6 +40,7 @@ pub use account::{Account, Accounts, Principal};
 pub use bucket::{BucketInfo, BucketLocation};
 pub use error::{CoreError, Result};
 pub use list::{ListObjectsInput, ListObjectsOutput, ListUploadsInput, ListUploadsOutput};
+pub use metrics::Metrics;
 pub use multipart::{
     CompletePart, CompleteUploadInput, CreateUploadInput, ListPartsInput, ListPartsOutput,
     PartInfo, UploadInfo, UploadPartCopyInput, UploadPartInput, UploadPartOutput,
@@ -76,6 +78,23 @@ impl Locations {
             .get(name)
             .ok_or_else(|| CoreError::Internal(format!("location {name} is not configured")))
     }
+    /// Wraps every backend so that its calls are timed and counted in
+    /// `metrics` under the location's name.
+    fn instrumented(self, metrics: &Arc<Metrics>) -> Self {
+        let backends = self
+            .backends
+            .into_iter()
+            .map(|(name, b)| {
+                let wrapped: Arc<dyn Backend> =
+                    Arc::new(metrics::InstrumentedBackend::new(b, &name, metrics.clone()));
+                (name, wrapped)
+            })
+            .collect();
+        Self {
+            backends,
+            default: self.default,
+        }
+    }
 }
 
 /// Static settings of the gateway.
@@ -92,6 +111,7 @@ pub struct Gateway {
     locations: Locations,
     locks: locks::KeyLocks,
     config: GatewayConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -102,12 +122,70 @@ impl Gateway {
         accounts: Accounts,
         locations: Locations,
     ) -> Self {
+        let metrics = Arc::new(Metrics::new());
         Self {
             meta,
             accounts,
-            locations,
+            locations: locations.instrumented(&metrics),
             locks: locks::KeyLocks::new(),
             config,
+            metrics,
+        }
+    }
+    /// The process's metrics (requests are recorded by the front end).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    /// Readiness: the metadata store answers a read and the default location
+    /// answers its probe. The error says which one failed.
+    pub async fn ready(&self) -> std::result::Result<(), String> {
+        self.meta
+            .get(records::BUCKETS_PREFIX)
+            .await
+            .map_err(|e| format!("metadata store: {e}"))?;
+        let name = self.locations.default_name();
+        let backend = self.locations.get(name).map_err(|e| e.to_string())?;
+        backend
+            .probe()
+            .await
+            .map_err(|e| format!("location {name}: {e}"))
+    }
+    /// Seeds the per-bucket object count and bytes with one scan of every
+    /// object record. Run once at startup, after [`Gateway::recover`] and
+    /// before serving; from then on commits keep the figures up to date.
+    pub async fn load_usage(&self) -> Result<()> {
+        let end = cloudmux_meta::prefix_end(records::BUCKETS_PREFIX).unwrap_or_default();
+        let mut start = records::BUCKETS_PREFIX.to_vec();
+        loop {
+            let batch = self.meta.scan(&start, &end, 256).await?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(());
+            };
+            start = [last.as_slice(), b"\0"].concat();
+            for (k, _) in &batch {
+                let bucket =
+                    String::from_utf8_lossy(&k[records::BUCKETS_PREFIX.len()..]).into_owned();
+                let (objects, bytes) = self.bucket_usage(&bucket).await?;
+                self.metrics.set_bucket_usage(&bucket, objects, bytes);
+            }
+        }
+    }
+    async fn bucket_usage(&self, bucket: &str) -> Result<(u64, u64)> {
+        let prefix = records::objects_prefix(bucket);
+        let end = cloudmux_meta::prefix_end(&prefix).unwrap_or_default();
+        let mut start = prefix;
+        let (mut objects, mut bytes) = (0u64, 0u64);
+        loop {
+            let batch = self.meta.scan(&start, &end, 1000).await?;
+            let Some((last, _)) = batch.last() else {
+                return Ok((objects, bytes));
+            };
+            start = [last.as_slice(), b"\0"].concat();
+            for (_, v) in &batch {
+                let rec: records::ObjectRecord = cloudmux_meta::codec::decode(v)?;
+                objects += 1;
+                bytes += rec.size;
+            }
         }
     }
     /// The configured accounts.

@@ -471,6 +471,8 @@ impl Gateway {
             }
             return Err(e);
         }
+        self.metrics
+            .object_written(bucket, existing.as_ref().map(|(r, _)| r.size), record.size);
         if let Some((old, _)) = existing {
             if old.location != record.location || old.data.locator != data.locator {
                 self.delete_data(&old).await;
@@ -578,7 +580,8 @@ impl Gateway {
             .commit(Txn::new().require_equals(okey.clone(), raw).delete(okey))
             .await
         {
-            Ok(()) | Err(MetaError::Conflict) => {}
+            Ok(()) => self.metrics.object_removed(bucket, rec.size),
+            Err(MetaError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }
         self.delete_data(&rec).await;

@@ -396,6 +396,19 @@ impl Backend for FsBackend {
     async fn remove_bucket(&self, bucket: &str) -> Result<()> {
         self.remove_bucket_dir(bucket).await
     }
+
+    /// The location answers when its temp area is still a directory: the root
+    /// is mounted and reachable.
+    async fn probe(&self) -> Result<()> {
+        let meta = tokio::fs::metadata(layout::tmp_dir(&self.root)).await?;
+        if meta.is_dir() {
+            Ok(())
+        } else {
+            Err(DataError::Unavailable(
+                "the location's temp area is not a directory".into(),
+            ))
+        }
+    }
 }
 
 /// Runs blocking filesystem work on the blocking pool.

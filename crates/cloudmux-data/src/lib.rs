@@ -181,4 +181,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn remove_bucket(&self, _bucket: &str) -> Result<()> {
         Ok(())
     }
+
+    /// A cheap check that the location answers (readiness). The default
+    /// answers `Ok` without checking anything.
+    async fn probe(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -12,6 +12,9 @@
 //! - No request body is read before its signature has been checked, so a
 //!   client that sent `Expect: 100-continue` is refused before it uploads.
 //! - Every response carries `x-amz-request-id`.
+//! - The operational endpoints ([`ops`]: health probes, metrics) are answered
+//!   before authentication and never shadow a bucket that a signed request
+//!   addresses.
 
 pub mod auth;
 pub mod body;
@@ -19,6 +22,7 @@ pub mod context;
 pub mod error;
 mod handlers;
 pub mod headers;
+pub mod ops;
 pub mod router;
 pub mod server;
 pub mod xml;

@@ -18,6 +18,7 @@ use crate::body::{self, ResBody};
 use crate::context::{Query, Req};
 use crate::error::{S3Error, S3Result};
 use crate::handlers;
+use crate::ops::OpsEndpoint;
 use crate::router::Endpoint;
 use crate::xml::XmlWriter;
 
@@ -121,6 +122,7 @@ impl S3Service {
         let start = Instant::now();
         let method = req.method().clone();
         let resource = req.uri().path().to_owned();
+        let received = declared_length(req.headers());
         let (result, op, bucket) = self.route(req).await;
         let mut resp = match result {
             Ok(r) => r,
@@ -132,12 +134,24 @@ impl S3Service {
             h.insert("x-amz-id-2", v);
         }
         h.insert("server", HeaderValue::from_static("cloudmux"));
+        let status = resp.status().as_u16();
+        let sent = if method == Method::HEAD || status == 204 || status == 304 {
+            0
+        } else {
+            declared_length(resp.headers())
+        };
+        let elapsed = start.elapsed();
+        self.gw
+            .metrics()
+            .record_request(op, status, elapsed, received, sent);
         tracing::info!(
             request_id = %id,
             op,
             bucket = bucket.as_deref().unwrap_or(""),
-            status = resp.status().as_u16(),
-            duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+            status,
+            bytes_in = received,
+            bytes_out = sent,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );
         resp
@@ -212,6 +226,12 @@ impl S3Service {
             Ok(x) => x,
             Err(e) => return (Err(e), "-", None),
         };
+        if vhost_bucket.is_none() {
+            if let Some(ops) = OpsEndpoint::classify(&req) {
+                let head = req.method() == Method::HEAD;
+                return (Ok(ops.answer(&self.gw, head).await), ops.name(), None);
+            }
+        }
         let (parts, incoming) = req.into_parts();
         let signed = SignedRequest {
             method: &parts.method,
@@ -266,6 +286,15 @@ impl S3Service {
         };
         (handlers::dispatch(&self.gw, ep, r).await, ep.name(), bucket)
     }
+}
+
+/// The `Content-Length` a message declares (0 when absent): the bytes counted
+/// in logs and metrics.
+fn declared_length(h: &http::HeaderMap) -> u64 {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Renders an error as S3 does: an `<Error>` document (none for HEAD and 304).

@@ -326,6 +326,21 @@ mod tests {
     }
 
     #[test]
+    fn container_config_loads_with_its_secret_from_the_environment() {
+        let text = include_str!("../../../config/container.toml");
+        let c = Config::parse(text, std::iter::empty()).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:8000");
+        assert_eq!(c.metadata.path, PathBuf::from("/data/meta"));
+        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind;
+        assert_eq!(fs.path, PathBuf::from("/data/objects"));
+        assert_eq!(
+            c.accounts[0].secret_key_env.as_deref(),
+            Some("CLOUDMUX_ADMIN_SECRET")
+        );
+        assert!(c.accounts[0].secret_key.is_none());
+    }
+
+    #[test]
     fn env_overrides_nested_keys() {
         let vars = vec![
             (

@@ -2,6 +2,7 @@
 //! metadata store, the locations, the gateway and the S3 server.
 
 mod config;
+mod preflight;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,9 +37,37 @@ enum Command {
         /// (sled metadata and a filesystem location under ./data).
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Log format.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        /// Log format (`json` for containers: one JSON object per line).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CLOUDMUX_LOG_FORMAT")]
         log_format: LogFormat,
+    },
+    /// Probes a health endpoint (the image's HEALTHCHECK): exits 0 when it
+    /// answers 200, 1 otherwise.
+    Health {
+        /// The endpoint, plain `http://` only.
+        #[arg(long, default_value = "http://127.0.0.1:8000/_/health/ready")]
+        url: String,
+    },
+    /// Checks the host (Docker storage driver, d_type, kernel, inotify and
+    /// open-file limits, the data directory, clock skew) and prints a
+    /// PASS/WARN/FAIL table; exits non-zero when a check fails.
+    Preflight {
+        /// The data directory cloudmux will use (metadata and objects).
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
+        /// An `http://` server whose `Date` header is the reference clock
+        /// (SigV4 rejects requests more than 15 minutes off).
+        #[arg(long)]
+        time_server: Option<String>,
+        /// Root under which /proc, /sys, /etc and /boot are read (for tests).
+        #[arg(long, default_value = "/", hide = true)]
+        root: PathBuf,
+        /// A file holding `docker info` output, instead of running Docker.
+        #[arg(long, hide = true)]
+        docker_info: Option<PathBuf>,
+        /// A file holding `xfs_info` output, instead of running xfs_info.
+        #[arg(long, hide = true)]
+        xfs_info: Option<PathBuf>,
     },
 }
 
@@ -131,6 +160,9 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     if recovered > 0 {
         tracing::warn!(recovered, "resolved writes interrupted by a crash");
     }
+    gw.load_usage()
+        .await
+        .map_err(|e| format!("bucket usage scan: {e}"))?;
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
         (Some(c), Some(k)) => Some(
             cloudmux_s3::tls_acceptor(c, k).map_err(|e| format!("server.tls_cert/tls_key: {e}"))?,
@@ -190,6 +222,47 @@ async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Health { url } => match preflight::http_head_of("GET", &url) {
+            Ok((200, _)) => std::process::ExitCode::SUCCESS,
+            Ok((status, _)) => {
+                eprintln!("cloudmux: {url} answered {status}");
+                std::process::ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("cloudmux: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::Preflight {
+            data,
+            time_server,
+            root,
+            docker_info,
+            xfs_info,
+        } => {
+            let read = |p: Option<PathBuf>| -> Result<Option<String>, String> {
+                p.map(|p| std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display())))
+                    .transpose()
+            };
+            let (docker_info, xfs_info) = match (read(docker_info), read(xfs_info)) {
+                (Ok(d), Ok(x)) => (d, x),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("cloudmux: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            let inputs =
+                preflight::gather(root, data, docker_info, xfs_info, time_server.as_deref());
+            let findings = preflight::run_checks(&inputs);
+            match preflight::print_report(&findings, &mut std::io::stdout().lock()) {
+                Ok(false) => std::process::ExitCode::SUCCESS,
+                Ok(true) => std::process::ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve { config, log_format } => {
             init_logs(log_format);
             let rt = match tokio::runtime::Builder::new_multi_thread()
