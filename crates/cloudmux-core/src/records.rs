@@ -32,10 +32,75 @@ pub struct BucketRecord {
     pub acl: Acl,
     /// Whether CreateBucket named the location (GetBucketLocation reports it).
     pub explicit_location: bool,
+    /// CORS rules (PutBucketCors); `None` when never set or deleted.
+    pub cors: Option<Vec<CorsRule>>,
+    /// Block Public Access settings; `None` when never set or deleted.
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// Version 1 of [`BucketRecord`]: no CORS rules, no Block Public Access.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BucketRecordV1 {
+    owner: String,
+    created_ms: i64,
+    location: String,
+    acl: Acl,
+    explicit_location: bool,
 }
 
 impl Record for BucketRecord {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
+        match version {
+            1 => {
+                let v1: BucketRecordV1 = postcard::from_bytes(body)
+                    .map_err(|e| cloudmux_meta::MetaError::Corrupt(e.to_string()))?;
+                Ok(BucketRecord {
+                    owner: v1.owner,
+                    created_ms: v1.created_ms,
+                    location: v1.location,
+                    acl: v1.acl,
+                    explicit_location: v1.explicit_location,
+                    cors: None,
+                    public_access_block: None,
+                })
+            }
+            v => Err(cloudmux_meta::MetaError::Corrupt(format!(
+                "BucketRecord: unknown format version {v}"
+            ))),
+        }
+    }
+}
+
+/// One CORS rule, as PutBucketCors stores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    /// Optional rule id.
+    pub id: Option<String>,
+    /// Allowed origins; each may hold one `*` wildcard.
+    pub allowed_origins: Vec<String>,
+    /// Allowed methods (GET, PUT, POST, DELETE, HEAD).
+    pub allowed_methods: Vec<String>,
+    /// Allowed request headers (preflight); each may hold one `*` wildcard.
+    pub allowed_headers: Vec<String>,
+    /// Response headers the browser may expose to scripts.
+    pub expose_headers: Vec<String>,
+    /// How long a browser may cache the preflight answer, in seconds.
+    pub max_age_seconds: Option<i64>,
+}
+
+/// A bucket's Block Public Access settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that set a public ACL.
+    pub block_public_acls: bool,
+    /// Ignore public grants when authorizing.
+    pub ignore_public_acls: bool,
+    /// Refuse public bucket policies (stored; cloudmux has no bucket policies).
+    pub block_public_policy: bool,
+    /// Restrict public-policy buckets (stored; cloudmux has no bucket policies).
+    pub restrict_public_buckets: bool,
 }
 
 /// The entity headers S3 stores with an object and returns on GET/HEAD.
