@@ -16,6 +16,7 @@
 //! [`AuthContext`], secrets from a [`Credentials`] implementation.
 
 mod chunked;
+pub mod post_policy;
 mod sigv2;
 mod sigv4;
 mod util;
