@@ -143,6 +143,16 @@ impl Gateway {
         Ok(b)
     }
 
+    /// `x-amz-expected-bucket-owner`: `AccessDenied` when the bucket exists
+    /// and belongs to another account than `expected` (a canonical id). A
+    /// missing bucket is left to the operation to report.
+    pub async fn check_expected_owner(&self, name: &str, expected: &str) -> Result<()> {
+        match self.bucket(name).await {
+            Ok((b, _)) if b.owner != expected.trim() => Err(CoreError::AccessDenied),
+            _ => Ok(()),
+        }
+    }
+
     /// PutBucketCors.
     pub async fn put_bucket_cors(
         &self,

@@ -33,6 +33,20 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
             .with("VersionId", v));
         }
     }
+    if let (Some(owner), Some(b)) = (
+        req.header("x-amz-expected-bucket-owner"),
+        req.bucket.as_deref(),
+    ) {
+        gw.check_expected_owner(b, owner).await?;
+    }
+    if let (Some(owner), Some(src)) = (
+        req.header("x-amz-source-expected-bucket-owner"),
+        req.header("x-amz-copy-source"),
+    ) {
+        if let Ok((b, _)) = crate::headers::parse_copy_source(src) {
+            gw.check_expected_owner(&b, owner).await?;
+        }
+    }
     match ep {
         E::ListBuckets => bucket::list_buckets(gw, req).await,
         E::CreateBucket => bucket::create_bucket(gw, req).await,
