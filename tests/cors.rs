@@ -150,7 +150,10 @@ async fn preflight_is_answered_without_authentication() {
         .anonymous()
         .header("origin", "http://www.example.com")
         .header("access-control-request-method", "PUT")
-        .header("access-control-request-headers", "content-type, x-amz-meta-color")
+        .header(
+            "access-control-request-headers",
+            "content-type, x-amz-meta-color",
+        )
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -186,7 +189,10 @@ async fn preflight_is_answered_without_authentication() {
         .send()
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), None);
 }
 
@@ -226,12 +232,22 @@ async fn preflight_errors() {
         .assert_error(400, "BadRequest");
     // A bucket without CORS, and no bucket at all.
     ok(s.client(ALICE).create_bucket().bucket("plain").send().await);
-    pre(Some("http://www.example.com"), Some("GET"), None, "/plain/x")
-        .await
-        .assert_error(403, "AccessForbidden");
-    pre(Some("http://www.example.com"), Some("GET"), None, "/missing/x")
-        .await
-        .assert_error(403, "AccessForbidden");
+    pre(
+        Some("http://www.example.com"),
+        Some("GET"),
+        None,
+        "/plain/x",
+    )
+    .await
+    .assert_error(403, "AccessForbidden");
+    pre(
+        Some("http://www.example.com"),
+        Some("GET"),
+        None,
+        "/missing/x",
+    )
+    .await
+    .assert_error(403, "AccessForbidden");
 }
 
 #[tokio::test]
@@ -245,7 +261,10 @@ async fn actual_requests_carry_cors_headers() {
         .send()
         .await;
     r.assert_success();
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some(origin));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
     assert_eq!(
         r.header("access-control-expose-headers").as_deref(),
         Some("ETag, x-amz-request-id")
@@ -257,7 +276,10 @@ async fn actual_requests_carry_cors_headers() {
         .send()
         .await;
     r.assert_error(404, "NoSuchKey");
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some(origin));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
     // An origin or method no rule allows gets no CORS headers.
     let r = s
         .raw("GET", "/web/page.html")
@@ -292,7 +314,10 @@ async fn actual_requests_carry_cors_headers() {
     let r = send_http1(s.addr(), req).await;
     r.assert_success();
     assert_eq!(r.body.as_ref(), b"<html/>");
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some(origin));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
     // HEAD matches the wildcard rule.
     let r = s
         .raw("HEAD", "/web/page.html")
@@ -300,7 +325,10 @@ async fn actual_requests_carry_cors_headers() {
         .send()
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
 }
 
 fn ok_presign<T, E: std::fmt::Debug>(r: Result<T, E>) -> T {

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    AccessControlPolicy, BucketCannedAcl, CompletedMultipartUpload, CompletedPart, Grant,
-    Grantee, ObjectCannedAcl, Owner, Permission, PublicAccessBlockConfiguration, Type,
+    AccessControlPolicy, BucketCannedAcl, CompletedMultipartUpload, CompletedPart, Grant, Grantee,
+    ObjectCannedAcl, Owner, Permission, PublicAccessBlockConfiguration, Type,
 };
 use cloudmux_e2e::*;
 
@@ -177,7 +177,11 @@ async fn bucket_grants_by_document_and_the_owner_keeps_control() {
     );
     assert_eq!(acl.owner().and_then(|o| o.id()), Some(alice_id.as_str()));
     // AllUsers READ: anonymous listing works; bob lists too.
-    s.raw("GET", "/doc").anonymous().send().await.assert_success();
+    s.raw("GET", "/doc")
+        .anonymous()
+        .send()
+        .await
+        .assert_success();
     ok(bob.list_objects_v2().bucket("doc").send().await);
     // FULL_CONTROL lets carol write objects and the ACL.
     put_object(&carol, "doc", "k", b"v").await;
@@ -234,7 +238,10 @@ async fn object_grants_read_acp_and_write_acp() {
         .await);
     // bob: READ and READ_ACP, not WRITE_ACP.
     let got = ok(bob.get_object().bucket("objs").key("o").send().await);
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"data");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"data"
+    );
     let acl = ok(bob.get_object_acl().bucket("objs").key("o").send().await);
     assert_eq!(
         summary(acl.grants()),
@@ -312,7 +319,10 @@ async fn grants_on_copy_and_multipart_and_by_email() {
         .send()
         .await);
     let got = ok(bob.get_object().bucket("cmx").key("copy").send().await);
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"source");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"source"
+    );
     ok(bob.get_object_acl().bucket("cmx").key("copy").send().await);
 
     let up = ok(alice
@@ -352,7 +362,10 @@ async fn grants_on_copy_and_multipart_and_by_email() {
     let acl = ok(alice.get_object_acl().bucket("cmx").key("mp").send().await);
     assert!(summary(acl.grants()).contains(&(format!("id:{dave_id}"), "READ".to_owned())));
     let got = ok(dave.get_object().bucket("cmx").key("mp").send().await);
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"multi");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"multi"
+    );
     assert_sdk_err(
         bob.get_object().bucket("cmx").key("mp").send().await,
         403,
@@ -376,9 +389,7 @@ async fn grant_errors() {
     let alice = s.client(ALICE);
     let alice_id = owner_id(&s, ALICE).await;
     ok(alice.create_bucket().bucket("errs").send().await);
-    let put_acl = |h: &str, v: &str| {
-        s.raw("PUT", "/errs?acl").header(h, v)
-    };
+    let put_acl = |h: &str, v: &str| s.raw("PUT", "/errs?acl").header(h, v);
     put_acl("x-amz-grant-read", "nonsense")
         .send()
         .await
@@ -413,7 +424,9 @@ async fn grant_errors() {
         .assert_error(400, "MalformedACLError");
     s.raw("PUT", "/errs?acl")
         .header("x-amz-acl", "private")
-        .body(format!("<AccessControlPolicy><Owner><ID>{alice_id}</ID></Owner></AccessControlPolicy>"))
+        .body(format!(
+            "<AccessControlPolicy><Owner><ID>{alice_id}</ID></Owner></AccessControlPolicy>"
+        ))
         .send()
         .await
         .assert_error(400, "UnexpectedContent");
@@ -424,7 +437,13 @@ async fn grant_errors() {
         .await
         .assert_error(400, "InvalidArgument");
     assert_sdk_err(
-        alice.head_object().bucket("errs").key("k").send().await.map(|_| ()),
+        alice
+            .head_object()
+            .bucket("errs")
+            .key("k")
+            .send()
+            .await
+            .map(|_| ()),
         404,
         "NotFound",
     );
@@ -458,7 +477,9 @@ async fn public_access_block_configuration() {
     );
     set_pab(&s, "pab", true, false).await;
     let got = ok(alice.get_public_access_block().bucket("pab").send().await);
-    let c = got.public_access_block_configuration().expect("configuration");
+    let c = got
+        .public_access_block_configuration()
+        .expect("configuration");
     assert_eq!(
         (
             c.block_public_acls(),
@@ -479,7 +500,11 @@ async fn public_access_block_configuration() {
         403,
         "AccessDenied",
     );
-    ok(alice.delete_public_access_block().bucket("pab").send().await);
+    ok(alice
+        .delete_public_access_block()
+        .bucket("pab")
+        .send()
+        .await);
     assert_sdk_err(
         alice.get_public_access_block().bucket("pab").send().await,
         404,
@@ -597,8 +622,16 @@ async fn ignore_public_acls_makes_public_grants_ineffective() {
         .body(ByteStream::from_static(b"pub"))
         .send()
         .await);
-    s.raw("GET", "/ignored/o").anonymous().send().await.assert_success();
-    s.raw("GET", "/ignored").anonymous().send().await.assert_success();
+    s.raw("GET", "/ignored/o")
+        .anonymous()
+        .send()
+        .await
+        .assert_success();
+    s.raw("GET", "/ignored")
+        .anonymous()
+        .send()
+        .await
+        .assert_success();
     set_pab(&s, "ignored", false, true).await;
     s.raw("GET", "/ignored/o")
         .anonymous()
@@ -612,8 +645,21 @@ async fn ignore_public_acls_makes_public_grants_ineffective() {
         .assert_error(403, "AccessDenied");
     // The owner is unaffected, and the stored ACL is kept.
     ok(alice.get_object().bucket("ignored").key("o").send().await);
-    let acl = ok(alice.get_object_acl().bucket("ignored").key("o").send().await);
+    let acl = ok(alice
+        .get_object_acl()
+        .bucket("ignored")
+        .key("o")
+        .send()
+        .await);
     assert!(summary(acl.grants()).contains(&(format!("uri:{ALL_USERS}"), "READ".to_owned())));
-    ok(alice.delete_public_access_block().bucket("ignored").send().await);
-    s.raw("GET", "/ignored/o").anonymous().send().await.assert_success();
+    ok(alice
+        .delete_public_access_block()
+        .bucket("ignored")
+        .send()
+        .await);
+    s.raw("GET", "/ignored/o")
+        .anonymous()
+        .send()
+        .await
+        .assert_success();
 }

@@ -70,7 +70,11 @@ fn amz_now() -> String {
 #[tokio::test]
 async fn expect_100_continue_with_a_bad_signature_is_refused_before_the_body() {
     let s = TestServer::start();
-    ok(s.client(ALICE).create_bucket().bucket("hundred").send().await);
+    ok(s.client(ALICE)
+        .create_bucket()
+        .bucket("hundred")
+        .send()
+        .await);
     let date = amz_now();
     let head = format!(
         "PUT /hundred/big HTTP/1.1\r\nHost: {addr}\r\nx-amz-date: {date}\r\n\
@@ -85,7 +89,10 @@ async fn expect_100_continue_with_a_bad_signature_is_refused_before_the_body() {
     let answer = head_only(&s, &head).await;
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(!answer.contains("100 Continue"), "{answer}");
-    assert!(answer.contains("<Code>SignatureDoesNotMatch</Code>"), "{answer}");
+    assert!(
+        answer.contains("<Code>SignatureDoesNotMatch</Code>"),
+        "{answer}"
+    );
 
     // Anonymous writes to a private bucket are refused the same way.
     let head = format!(
@@ -97,7 +104,12 @@ async fn expect_100_continue_with_a_bad_signature_is_refused_before_the_body() {
     assert!(!answer.contains("100 Continue"), "{answer}");
     assert!(answer.contains("<Code>AccessDenied</Code>"), "{answer}");
     assert_sdk_status(
-        s.client(ALICE).head_object().bucket("hundred").key("big").send().await,
+        s.client(ALICE)
+            .head_object()
+            .bucket("hundred")
+            .key("big")
+            .send()
+            .await,
         404,
     );
 
@@ -108,14 +120,16 @@ async fn expect_100_continue_with_a_bad_signature_is_refused_before_the_body() {
         .send()
         .await
         .assert_success();
-    assert_eq!(get_object(&s.client(ALICE), "hundred", "ok").await, b"payload");
+    assert_eq!(
+        get_object(&s.client(ALICE), "hundred", "ok").await,
+        b"payload"
+    );
 }
 
 #[tokio::test]
 async fn put_header_checks() {
     let s = TestServer::start();
-    ok(s
-        .client(ALICE)
+    ok(s.client(ALICE)
         .create_bucket()
         .bucket("hdrs")
         .acl(aws_sdk_s3::types::BucketCannedAcl::PublicReadWrite)
@@ -128,7 +142,10 @@ async fn put_header_checks() {
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
-    assert!(answer.contains("<Code>MissingContentLength</Code>"), "{answer}");
+    assert!(
+        answer.contains("<Code>MissingContentLength</Code>"),
+        "{answer}"
+    );
     // A Content-Length that is not a number.
     for bad in ["abc", "-1", ""] {
         let answer = head_only(

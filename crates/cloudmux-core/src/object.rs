@@ -523,7 +523,9 @@ impl Gateway {
                     .check(who, Permission::Read)?;
                 return Err(CoreError::NoSuchKey(input.key.clone()));
             };
-            bucket.effective_acl(&rec.acl).check(who, Permission::Read)?;
+            bucket
+                .effective_acl(&rec.acl)
+                .check(who, Permission::Read)?;
             input.conditions.evaluate(&rec, false)?;
             let (range, parts_count) = resolve_range(&rec, input.range, input.part_number)?;
             if input.head {
@@ -762,8 +764,7 @@ impl Gateway {
             .object(bucket, key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
-        b.effective_acl(&rec.acl)
-            .check(who, Permission::WriteAcp)?;
+        b.effective_acl(&rec.acl).check(who, Permission::WriteAcp)?;
         rec.acl = acl.resolve(&rec.owner, Some(&b.owner))?;
         b.refuse_public(&rec.acl)?;
         let okey = records::object_key(bucket, key);

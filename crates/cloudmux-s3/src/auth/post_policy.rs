@@ -119,19 +119,41 @@ mod tests {
         let secret = Keys.secret_for("AKIAIOSFODNN7EXAMPLE").unwrap();
         let policy = "eyJleHBpcmF0aW9uIjoiMjAzMC0wMS0wMVQwMDowMDowMFoiLCJjb25kaXRpb25zIjpbXX0=";
         let v2 = sigv2::sign(&secret, policy);
-        let ok = f(&[("awsaccesskeyid", "AKIAIOSFODNN7EXAMPLE"), ("policy", policy), ("signature", &v2)]);
-        assert_eq!(verify_post_form(&ok, &Keys, &ctx()).unwrap().as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
-        let bad = f(&[("awsaccesskeyid", "AKIAIOSFODNN7EXAMPLE"), ("policy", policy), ("signature", "AAAA")]);
-        assert!(matches!(verify_post_form(&bad, &Keys, &ctx()), Err(AuthError::SignatureDoesNotMatch(_))));
+        let ok = f(&[
+            ("awsaccesskeyid", "AKIAIOSFODNN7EXAMPLE"),
+            ("policy", policy),
+            ("signature", &v2),
+        ]);
+        assert_eq!(
+            verify_post_form(&ok, &Keys, &ctx()).unwrap().as_deref(),
+            Some("AKIAIOSFODNN7EXAMPLE")
+        );
+        let bad = f(&[
+            ("awsaccesskeyid", "AKIAIOSFODNN7EXAMPLE"),
+            ("policy", policy),
+            ("signature", "AAAA"),
+        ]);
+        assert!(matches!(
+            verify_post_form(&bad, &Keys, &ctx()),
+            Err(AuthError::SignatureDoesNotMatch(_))
+        ));
         let key = sigv4::signing_key(&secret, "20300101", "us-east-1");
-        let sig = String::from_utf8(util::hex32(&util::hmac_sha256(&key, &[policy.as_bytes()])).to_vec()).unwrap();
+        let sig =
+            String::from_utf8(util::hex32(&util::hmac_sha256(&key, &[policy.as_bytes()])).to_vec())
+                .unwrap();
         let v4 = f(&[
             ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
-            ("x-amz-credential", "AKIAIOSFODNN7EXAMPLE/20300101/us-east-1/s3/aws4_request"),
+            (
+                "x-amz-credential",
+                "AKIAIOSFODNN7EXAMPLE/20300101/us-east-1/s3/aws4_request",
+            ),
             ("policy", policy),
             ("x-amz-signature", &sig),
         ]);
         assert!(verify_post_form(&v4, &Keys, &ctx()).unwrap().is_some());
-        assert_eq!(verify_post_form(&f(&[("key", "k")]), &Keys, &ctx()).unwrap(), None);
+        assert_eq!(
+            verify_post_form(&f(&[("key", "k")]), &Keys, &ctx()).unwrap(),
+            None
+        );
     }
 }

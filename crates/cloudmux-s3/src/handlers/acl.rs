@@ -54,15 +54,24 @@ fn grantee(gw: &Gateway, kind: &str, value: &str) -> S3Result<Grantee> {
             .accounts()
             .by_canonical_id(value)
             .map(|a| Grantee::Canonical(a.canonical_id.clone()))
-            .ok_or_else(|| S3Error::invalid_argument("Invalid id").with("ArgumentName", "CanonicalUser/ID").with("ArgumentValue", value)),
+            .ok_or_else(|| {
+                S3Error::invalid_argument("Invalid id")
+                    .with("ArgumentName", "CanonicalUser/ID")
+                    .with("ArgumentValue", value)
+            }),
         "emailaddress" => gw
             .accounts()
             .by_email(value)
             .map(|a| Grantee::Canonical(a.canonical_id.clone()))
             .ok_or_else(S3Error::unresolvable_email),
-        "uri" => Grantee::from_group_uri(value)
-            .ok_or_else(|| S3Error::invalid_argument("Invalid group uri").with("ArgumentName", "Group/URI").with("ArgumentValue", value)),
-        _ => Err(S3Error::invalid_argument(format!("Argument format not recognized: {kind}"))),
+        "uri" => Grantee::from_group_uri(value).ok_or_else(|| {
+            S3Error::invalid_argument("Invalid group uri")
+                .with("ArgumentName", "Group/URI")
+                .with("ArgumentValue", value)
+        }),
+        _ => Err(S3Error::invalid_argument(format!(
+            "Argument format not recognized: {kind}"
+        ))),
     }
 }
 
@@ -71,7 +80,9 @@ fn header_grants(gw: &Gateway, req: &Req) -> S3Result<Option<Vec<Grant>>> {
     let mut grants = Vec::new();
     let mut any = false;
     for (name, permission) in GRANT_HEADERS {
-        let Some(v) = req.headers.get(name) else { continue };
+        let Some(v) = req.headers.get(name) else {
+            continue;
+        };
         any = true;
         let v = v
             .to_str()
@@ -211,8 +222,7 @@ pub(super) async fn get_bucket_acl(gw: &Gateway, req: Req) -> S3Result<Response<
 
 pub(super) async fn put_bucket_acl(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     let acl = requested_put_acl(gw, &mut req).await?;
-    gw.put_bucket_acl(&req.principal, req.bucket(), acl)
-        .await?;
+    gw.put_bucket_acl(&req.principal, req.bucket(), acl).await?;
     empty(StatusCode::OK)
 }
 

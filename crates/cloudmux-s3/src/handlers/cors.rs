@@ -124,7 +124,9 @@ fn set_headers(h: &mut HeaderMap, rule: &CorsRule, origin: &str, allow_headers: 
     }
     h.append(
         "vary",
-        HeaderValue::from_static("Origin, Access-Control-Request-Headers, Access-Control-Request-Method"),
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        ),
     );
 }
 
@@ -152,7 +154,8 @@ pub async fn preflight(
         .filter(|s| !s.is_empty())
         .collect();
     let rules = gw.cors_rules(bucket).await;
-    let rule = find_cors_rule(&rules, origin, method, &wanted).ok_or_else(S3Error::cors_forbidden)?;
+    let rule =
+        find_cors_rule(&rules, origin, method, &wanted).ok_or_else(S3Error::cors_forbidden)?;
     let mut resp = empty(StatusCode::OK)?;
     set_headers(resp.headers_mut(), rule, origin, Some(requested));
     Ok(resp)

@@ -193,12 +193,7 @@ async fn field_text(field: multer::Field<'static>) -> S3Result<String> {
 
 /// The object metadata given by form fields.
 fn form_meta(fields: &[(String, String)]) -> S3Result<ObjectMeta> {
-    let get = |n: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let mut user = Vec::new();
     let mut size = 0;
     for (k, v) in fields {
@@ -236,7 +231,10 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
                 "PreconditionFailed",
                 "At least one of the pre-conditions you specified did not hold",
             )
-            .with("Condition", "Bucket POST must be of the enclosure-type multipart/form-data")
+            .with(
+                "Condition",
+                "Bucket POST must be of the enclosure-type multipart/form-data",
+            )
         })?;
     let incoming = req.body.take().ok_or_else(S3Error::malformed_post)?;
     let raw: BodyStream = Box::pin(
@@ -302,8 +300,10 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
             check_policy(&doc, &fields, req.bucket(), ctx.now)?
         }
         None if signer.is_some() => {
-            return Err(S3Error::invalid_argument("Bucket POST must contain a field named 'policy'.")
-                .with("ArgumentName", "policy"))
+            return Err(S3Error::invalid_argument(
+                "Bucket POST must contain a field named 'policy'.",
+            )
+            .with("ArgumentName", "policy"))
         }
         None => LengthRange::default(),
     };
@@ -364,12 +364,7 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
     let etag = format!("\"{}\"", out.etag);
     let bucket = req.bucket().to_owned();
     let location = format!("/{}/{}", bucket, key);
-    let get = |n: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     if let Some(url) = get("success_action_redirect").or_else(|| get("redirect")) {
         if let Ok(mut u) = url.parse::<http::Uri>().map(|u| u.to_string()) {
             let q: String = form_urlencoded::Serializer::new(String::new())
@@ -433,16 +428,42 @@ mod tests {
     fn policy_conditions() {
         let now = time::OffsetDateTime::now_utc();
         let doc = br#"{"expiration":"2999-01-01T00:00:00.000Z","conditions":[{"bucket":"b"},["starts-with","$key","up/"],{"acl":"private"},["content-length-range",1,10],["eq","$Content-Type","text/plain"]]}"#;
-        let ok = f(&[("key", "up/a"), ("acl", "private"), ("content-type", "text/plain"), ("policy", "x")]);
+        let ok = f(&[
+            ("key", "up/a"),
+            ("acl", "private"),
+            ("content-type", "text/plain"),
+            ("policy", "x"),
+        ]);
         let r = check_policy(doc, &ok, "b", now).unwrap();
         assert_eq!((r.min, r.max), (1, Some(10)));
-        let bad_key = f(&[("key", "down/a"), ("acl", "private"), ("content-type", "text/plain")]);
-        assert_eq!(check_policy(doc, &bad_key, "b", now).unwrap_err().code, "AccessDenied");
-        let extra = f(&[("key", "up/a"), ("acl", "private"), ("content-type", "text/plain"), ("x-amz-meta-a", "1")]);
-        assert!(check_policy(doc, &extra, "b", now).unwrap_err().message.contains("Extra input fields"));
+        let bad_key = f(&[
+            ("key", "down/a"),
+            ("acl", "private"),
+            ("content-type", "text/plain"),
+        ]);
+        assert_eq!(
+            check_policy(doc, &bad_key, "b", now).unwrap_err().code,
+            "AccessDenied"
+        );
+        let extra = f(&[
+            ("key", "up/a"),
+            ("acl", "private"),
+            ("content-type", "text/plain"),
+            ("x-amz-meta-a", "1"),
+        ]);
+        assert!(check_policy(doc, &extra, "b", now)
+            .unwrap_err()
+            .message
+            .contains("Extra input fields"));
         assert!(check_policy(doc, &ok, "other", now).is_err());
         let expired = br#"{"expiration":"2000-01-01T00:00:00Z","conditions":[]}"#;
-        assert!(check_policy(expired, &[], "b", now).unwrap_err().message.contains("Policy expired"));
-        assert_eq!(check_policy(b"{}", &[], "b", now).unwrap_err().code, "InvalidPolicyDocument");
+        assert!(check_policy(expired, &[], "b", now)
+            .unwrap_err()
+            .message
+            .contains("Policy expired"));
+        assert_eq!(
+            check_policy(b"{}", &[], "b", now).unwrap_err().code,
+            "InvalidPolicyDocument"
+        );
     }
 }

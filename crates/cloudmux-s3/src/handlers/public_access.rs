@@ -42,10 +42,7 @@ pub(super) async fn put(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody
 }
 
 pub(super) async fn get(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    let Some(p) = gw
-        .public_access_block(&req.principal, req.bucket())
-        .await?
-    else {
+    let Some(p) = gw.public_access_block(&req.principal, req.bucket()).await? else {
         return Err(S3Error::config_not_set(
             "NoSuchPublicAccessBlockConfiguration",
             "The public access block configuration was not found",
