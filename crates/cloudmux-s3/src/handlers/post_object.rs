@@ -109,6 +109,9 @@ fn check_policy(
     for c in conditions {
         match c {
             Value::Object(map) => {
+                if map.is_empty() {
+                    return Err(invalid_policy("Invalid Simple-Condition: Simple-Conditions must have exactly one property specified."));
+                }
                 for (k, v) in map {
                     let name = k.to_ascii_lowercase();
                     let want = v
@@ -463,6 +466,11 @@ mod tests {
             .contains("Policy expired"));
         assert_eq!(
             check_policy(b"{}", &[], "b", now).unwrap_err().code,
+            "InvalidPolicyDocument"
+        );
+        let empty = br#"{"expiration":"2999-01-01T00:00:00Z","conditions":[{}]}"#;
+        assert_eq!(
+            check_policy(empty, &[], "b", now).unwrap_err().code,
             "InvalidPolicyDocument"
         );
     }
