@@ -663,3 +663,42 @@ async fn ignore_public_acls_makes_public_grants_ineffective() {
         .await
         .assert_success();
 }
+
+#[tokio::test]
+async fn create_bucket_with_grant_headers() {
+    let s = server();
+    let (alice, bob, carol) = (s.client(ALICE), s.client(BOB), s.client(CAROL));
+    let bob_id = owner_id(&s, BOB).await;
+    let carol_id = owner_id(&s, CAROL).await;
+    ok(alice
+        .create_bucket()
+        .bucket("granted")
+        .grant_read(format!("id=\"{bob_id}\""))
+        .grant_read_acp(format!("id=\"{carol_id}\""))
+        .grant_write(format!("id=\"{carol_id}\", id=\"{bob_id}\""))
+        .send()
+        .await);
+    ok(bob.list_objects_v2().bucket("granted").send().await);
+    put_object(&bob, "granted", "b", b"b").await;
+    put_object(&carol, "granted", "c", b"c").await;
+    assert_sdk_err(
+        carol.list_objects_v2().bucket("granted").send().await,
+        403,
+        "AccessDenied",
+    );
+    let acl = ok(carol.get_bucket_acl().bucket("granted").send().await);
+    assert_eq!(
+        summary(acl.grants()),
+        set(&[
+            (format!("id:{bob_id}"), "READ"),
+            (format!("id:{bob_id}"), "WRITE"),
+            (format!("id:{carol_id}"), "READ_ACP"),
+            (format!("id:{carol_id}"), "WRITE")
+        ])
+    );
+    assert_sdk_err(
+        bob.get_bucket_acl().bucket("granted").send().await,
+        403,
+        "AccessDenied",
+    );
+}

@@ -167,6 +167,15 @@ async fn put_header_checks() {
             .await
             .assert_success();
     }
+    // Expect values other than 100-continue do not stop an upload.
+    for expect in ["200", ""] {
+        s.raw("PUT", "/hdrs/expect")
+            .header("expect", expect)
+            .body("e")
+            .send()
+            .await
+            .assert_success();
+    }
     // An empty Authorization header, and malformed ones.
     s.raw("PUT", "/hdrs/k")
         .anonymous()

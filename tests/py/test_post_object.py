@@ -218,3 +218,73 @@ def test_anonymous_post_follows_the_bucket_acl(server, s3):
     # A form without a key.
     r = _post(server, f"{server.endpoint}/{open_bucket}", {"acl": "private"})
     assert r.status == 400 and _code(r) == "InvalidArgument"
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"),
+                    reason="needs /proc")
+def test_large_post_streams_with_flat_memory(server, s3, pbucket):
+    import http.client
+    import ssl
+    import threading
+
+    size = 192 << 20
+    client = _client(server, "s3v4")
+    post = client.generate_presigned_post(pbucket, "big.bin", ExpiresIn=300)
+    boundary = "----cloudmuxboundary7MA4YWxkTrZu0gW"
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in post["fields"].items()
+    ) + (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+         "Content-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    chunk = bytes(range(256)) * 4096  # 1 MiB
+    md5 = hashlib.md5()
+
+    def body():
+        yield head
+        for _ in range(size // len(chunk)):
+            md5.update(chunk)
+            yield chunk
+        yield tail
+
+    pid = server.proc.pid
+    before = _rss_kib(pid)
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_kib(pid))
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    u = urlsplit(post["url"])
+    ctx = ssl.create_default_context(cafile=str(server.ca))
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=300)
+    try:
+        conn.putrequest("POST", u.path or "/")
+        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Content-Length", str(len(head) + size + len(tail)))
+        conn.endheaders()
+        for piece in body():
+            conn.send(piece)
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+        done.set()
+        t.join()
+    assert resp.status == 204, data
+    assert resp.getheader("ETag") == f'"{md5.hexdigest()}"'
+    assert s3.head_object(Bucket=pbucket, Key="big.bin")["ContentLength"] == size
+    grown_mib = (peak[0] - before) / 1024
+    assert grown_mib < 64, f"server RSS grew by {grown_mib:.0f} MiB for a 192 MiB POST"

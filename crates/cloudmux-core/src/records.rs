@@ -279,3 +279,33 @@ pub fn part_key(upload_id: &str, part: u32) -> Vec<u8> {
     k.extend_from_slice(format!("{part:05}").as_bytes());
     k
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::CannedAcl;
+    use cloudmux_meta::codec;
+
+    #[test]
+    fn bucket_record_v1_upgrades_to_v2() {
+        let v1 = BucketRecordV1 {
+            owner: "o".into(),
+            created_ms: 42,
+            location: "local".into(),
+            acl: CannedAcl::PublicRead.expand("o", None),
+            explicit_location: true,
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&v1).unwrap());
+        let b: BucketRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(
+            (b.owner.as_str(), b.created_ms, b.explicit_location),
+            ("o", 42, true)
+        );
+        assert!(b.acl.is_public());
+        assert!(b.cors.is_none() && b.public_access_block.is_none());
+        let again: BucketRecord = codec::decode(&codec::encode(&b)).unwrap();
+        assert_eq!(again.acl, b.acl);
+        assert_eq!(codec::encode(&b)[0], 2);
+    }
+}
