@@ -82,9 +82,43 @@ impl S3Error {
             "This request does not support content",
         )
     }
-    /// 404 for a bucket configuration that is not set, with its S3 code.
-    pub fn config_not_set(code: &'static str, message: &str, bucket: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message).with("BucketName", bucket)
+    /// 404 NoSuchCORSConfiguration.
+    pub fn no_such_cors(bucket: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchCORSConfiguration",
+            "The CORS configuration does not exist",
+        )
+        .with("BucketName", bucket)
+    }
+    /// 404 NoSuchPublicAccessBlockConfiguration.
+    pub fn no_such_public_access_block(bucket: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchPublicAccessBlockConfiguration",
+            "The public access block configuration was not found",
+        )
+        .with("BucketName", bucket)
+    }
+    /// 400 InvalidPolicyDocument: a POST policy that does not parse.
+    pub fn invalid_policy(msg: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidPolicyDocument",
+            format!("Invalid Policy: {msg}"),
+        )
+    }
+    /// 412 PreconditionFailed: a bucket POST that is not multipart/form-data.
+    pub fn post_not_multipart() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        )
+        .with(
+            "Condition",
+            "Bucket POST must be of the enclosure-type multipart/form-data",
+        )
     }
     /// 403 AccessForbidden: a CORS preflight no rule allows.
     pub fn cors_forbidden() -> Self {
@@ -126,7 +160,7 @@ impl S3Error {
             "The body of your POST request is not well-formed multipart/form-data.",
         )
     }
-    /// 400 IncompleteBody: a POST form without a file field.
+    /// 400 InvalidArgument: a POST form without a `file` field.
     pub fn post_missing_file() -> Self {
         Self::invalid_argument("POST requires exactly one file upload per request.")
             .with("ArgumentName", "file")

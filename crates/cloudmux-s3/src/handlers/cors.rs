@@ -60,11 +60,7 @@ pub(super) async fn put_bucket_cors(gw: &Gateway, mut req: Req) -> S3Result<Resp
 
 pub(super) async fn get_bucket_cors(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     let Some(rules) = gw.bucket_cors(&req.principal, req.bucket()).await? else {
-        return Err(S3Error::config_not_set(
-            "NoSuchCORSConfiguration",
-            "The CORS configuration does not exist",
-            req.bucket(),
-        ));
+        return Err(S3Error::no_such_cors(req.bucket()));
     };
     let mut w = XmlWriter::new("CORSConfiguration");
     for r in &rules {

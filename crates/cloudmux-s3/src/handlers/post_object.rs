@@ -57,11 +57,7 @@ fn policy_failed(msg: impl std::fmt::Display) -> S3Error {
 }
 
 fn invalid_policy(msg: &str) -> S3Error {
-    S3Error::new(
-        StatusCode::BAD_REQUEST,
-        "InvalidPolicyDocument",
-        format!("Invalid Policy: {msg}"),
-    )
+    S3Error::invalid_policy(msg)
 }
 
 /// The byte bounds of `content-length-range`.
@@ -228,17 +224,7 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
     let boundary = req
         .header("content-type")
         .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or_else(|| {
-            S3Error::new(
-                StatusCode::PRECONDITION_FAILED,
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-            )
-            .with(
-                "Condition",
-                "Bucket POST must be of the enclosure-type multipart/form-data",
-            )
-        })?;
+        .ok_or_else(S3Error::post_not_multipart)?;
     let incoming = req.body.take().ok_or_else(S3Error::malformed_post)?;
     let raw: BodyStream = Box::pin(
         HttpBodyStream::new(incoming)

@@ -43,11 +43,7 @@ pub(super) async fn put(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody
 
 pub(super) async fn get(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     let Some(p) = gw.public_access_block(&req.principal, req.bucket()).await? else {
-        return Err(S3Error::config_not_set(
-            "NoSuchPublicAccessBlockConfiguration",
-            "The public access block configuration was not found",
-            req.bucket(),
-        ));
+        return Err(S3Error::no_such_public_access_block(req.bucket()));
     };
     let b = |v: bool| if v { "true" } else { "false" };
     let mut w = XmlWriter::new("PublicAccessBlockConfiguration");
