@@ -215,6 +215,13 @@ def test_anonymous_post_follows_the_bucket_acl(server, s3):
     s3.create_bucket(Bucket=closed)
     r = _post(server, f"{server.endpoint}/{closed}", {"key": "anon"})
     assert r.status == 403 and _code(r) == "AccessDenied"
+    # Oversized form fields are refused before any upload.
+    r = _post(server, f"{server.endpoint}/{open_bucket}",
+              [("key", "big-field"), ("x-amz-meta-a", "v" * (21 * 1024))])
+    assert r.status == 400 and _code(r) == "InvalidArgument", r.data
+    many = [("key", "many")] + [(f"x-ignore-{i}", "v" * 10000) for i in range(8)]
+    r = _post(server, f"{server.endpoint}/{open_bucket}", many)
+    assert r.status == 400 and _code(r) == "InvalidArgument", r.data
     # A form without a key.
     r = _post(server, f"{server.endpoint}/{open_bucket}", {"acl": "private"})
     assert r.status == 400 and _code(r) == "InvalidArgument"

@@ -1,10 +1,10 @@
 //! POST Object: browser-based uploads with `multipart/form-data`.
 //!
-//! The form fields before `file` are collected (each at most 20 KiB), the
-//! policy signature is verified (SigV4 or SigV2), the policy document's
-//! expiration and conditions are checked, and the `file` part then streams
-//! into the location exactly like a PutObject body. Fields after `file` are
-//! ignored, as S3 does.
+//! The form fields before `file` are collected (each at most 20 KiB, 64 KiB
+//! in all), the policy signature is verified (SigV4 or SigV2), the policy
+//! document's expiration and conditions are checked, and the `file` part then
+//! streams into the location exactly like a PutObject body. Fields after
+//! `file` are ignored, as S3 does.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +32,9 @@ use crate::xml::XmlWriter;
 
 /// Largest form field (other than `file`) accepted.
 const MAX_FIELD: usize = 20 * 1024;
+
+/// Largest total size of the form fields before `file`.
+const MAX_FIELDS_TOTAL: usize = 64 * 1024;
 
 /// Fields that need no policy condition.
 fn exempt(name: &str) -> bool {
@@ -233,6 +236,7 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
     );
     let mut form = multer::Multipart::new(raw, boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
+    let mut total = 0;
     let file = loop {
         let Some(field) = form
             .next_field()
@@ -246,6 +250,10 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
             break field;
         }
         let value = field_text(field).await?;
+        total += name.len() + value.len();
+        if total > MAX_FIELDS_TOTAL {
+            return Err(S3Error::invalid_argument("POST form fields are too large"));
+        }
         if !fields.iter().any(|(n, _)| *n == name) {
             fields.push((name, value));
         }
