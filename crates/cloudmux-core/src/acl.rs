@@ -224,3 +224,93 @@ impl Acl {
         }
     }
 }
+
+/// The ACL a write asks for: a canned ACL (`x-amz-acl`), explicit grants
+/// (`x-amz-grant-*` headers), or a whole `AccessControlPolicy` document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclRequest {
+    /// A canned ACL.
+    Canned(CannedAcl),
+    /// Explicit grants; the owner keeps its implicit READ_ACP and WRITE_ACP.
+    Grants(Vec<Grant>),
+    /// An `AccessControlPolicy` document (its owner must be the resource's).
+    Policy(Acl),
+}
+
+impl From<CannedAcl> for AclRequest {
+    fn from(c: CannedAcl) -> Self {
+        AclRequest::Canned(c)
+    }
+}
+
+impl AclRequest {
+    /// The ACL a resource owned by `owner` gets; `bucket_owner` is used by
+    /// the bucket-owner-* canned ACLs on objects.
+    pub fn resolve(&self, owner: &str, bucket_owner: Option<&str>) -> Result<Acl> {
+        match self {
+            AclRequest::Canned(c) => Ok(c.expand(owner, bucket_owner)),
+            AclRequest::Grants(g) => Ok(Acl {
+                owner: owner.to_owned(),
+                grants: g.clone(),
+            }),
+            AclRequest::Policy(acl) => {
+                if acl.owner != owner {
+                    return Err(CoreError::AccessDenied);
+                }
+                Ok(acl.clone())
+            }
+        }
+    }
+}
+
+impl Acl {
+    /// Whether the ACL grants anything to AllUsers or AuthenticatedUsers
+    /// (what Block Public Access calls a public ACL).
+    pub fn is_public(&self) -> bool {
+        self.grants.iter().any(|g| g.grantee.is_public())
+    }
+
+    /// This ACL with the public grants removed (IgnorePublicAcls).
+    pub fn without_public(&self) -> Acl {
+        Acl {
+            owner: self.owner.clone(),
+            grants: self
+                .grants
+                .iter()
+                .filter(|g| !g.grantee.is_public())
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl Grantee {
+    /// AllUsers and AuthenticatedUsers are public grantees.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Grantee::AllUsers | Grantee::AuthenticatedUsers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_resolve_and_public_detection() {
+        let req = AclRequest::Grants(vec![Grant {
+            grantee: Grantee::AuthenticatedUsers,
+            permission: Permission::Read,
+        }]);
+        let acl = req.resolve("o", None).unwrap();
+        assert!(acl.is_public());
+        assert!(!acl.without_public().is_public());
+        assert!(acl.without_public().grants.is_empty());
+        let owner = Acl {
+            owner: "x".into(),
+            grants: vec![],
+        };
+        assert!(AclRequest::Policy(owner).resolve("o", None).is_err());
+        assert!(!CannedAcl::Private.expand("o", None).is_public());
+        assert!(CannedAcl::PublicRead.expand("o", None).is_public());
+    }
+}

@@ -2,7 +2,7 @@
 
 use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 
-use crate::acl::{Acl, CannedAcl, Permission};
+use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
 use crate::records::{self, BucketRecord, PartRecord, UploadRecord};
 use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
 
@@ -45,7 +45,7 @@ impl Gateway {
         perm: Permission,
     ) -> Result<(BucketRecord, Vec<u8>)> {
         let (b, raw) = self.bucket(name).await?;
-        b.acl.check(who, perm)?;
+        b.effective_acl(&b.acl).check(who, perm)?;
         Ok((b, raw))
     }
 
@@ -89,7 +89,7 @@ impl Gateway {
         who: &Principal,
         name: &str,
         constraint: Option<&str>,
-        acl: Option<CannedAcl>,
+        acl: Option<AclRequest>,
     ) -> Result<()> {
         let me = Self::require_account(who)?;
         names::validate_bucket_name(name)?;
@@ -104,9 +104,11 @@ impl Gateway {
             created_ms: now_ms(),
             location: location.clone(),
             acl: acl
-                .unwrap_or(CannedAcl::Private)
-                .expand(&me.canonical_id, None),
+                .unwrap_or(AclRequest::Canned(CannedAcl::Private))
+                .resolve(&me.canonical_id, None)?,
             explicit_location: explicit,
+            cors: None,
+            public_access_block: None,
         };
         let key = records::bucket_key(name);
         self.locations.get(&location)?.create_bucket(name).await?;
@@ -235,11 +237,12 @@ impl Gateway {
         Ok(b.acl)
     }
 
-    /// PutBucketAcl with a canned ACL.
-    pub async fn put_bucket_acl(&self, who: &Principal, name: &str, acl: CannedAcl) -> Result<()> {
+    /// PutBucketAcl: a canned ACL, grants or an AccessControlPolicy.
+    pub async fn put_bucket_acl(&self, who: &Principal, name: &str, acl: AclRequest) -> Result<()> {
         loop {
             let (mut b, raw) = self.bucket_for(who, name, Permission::WriteAcp).await?;
-            b.acl = acl.expand(&b.owner, None);
+            b.acl = acl.resolve(&b.owner, None)?;
+            b.refuse_public(&b.acl)?;
             let key = records::bucket_key(name);
             match self
                 .meta

@@ -86,6 +86,9 @@ pub enum CoreError {
         /// What failed.
         message: String,
     },
+    /// A request document is not well formed or misses required parts.
+    #[error("malformed XML")]
+    MalformedXml,
     /// Anything else: logged, shown to clients as InternalError.
     #[error("internal: {0}")]
     Internal(String),

@@ -18,6 +18,7 @@
 pub mod account;
 pub mod acl;
 mod bucket;
+pub mod bucket_config;
 pub mod checksum;
 pub mod digest;
 mod error;

@@ -5,7 +5,7 @@ use cloudmux_data::{BodyStream, ByteRange, Piece};
 use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 use md5::{Digest, Md5};
 
-use crate::acl::{CannedAcl, Permission};
+use crate::acl::{AclRequest, CannedAcl, Permission};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use crate::object::{hex_md5, CommitExtras, PutObjectOutput, ReadConditions, WriteConditions};
@@ -28,8 +28,8 @@ pub struct CreateUploadInput {
     pub key: String,
     /// Metadata of the object to be.
     pub meta: ObjectMeta,
-    /// Canned ACL.
-    pub acl: Option<CannedAcl>,
+    /// The requested ACL (canned or grants).
+    pub acl: Option<AclRequest>,
     /// Placement override.
     pub location: Option<String>,
     /// `x-amz-checksum-algorithm` and `x-amz-checksum-type`.
@@ -209,12 +209,14 @@ impl Gateway {
             }
         };
         let owner = who.canonical_id().unwrap_or_default().to_owned();
+        let acl = input
+            .acl
+            .unwrap_or(AclRequest::Canned(CannedAcl::Private))
+            .resolve(&owner, Some(&bucket.owner))?;
+        bucket.refuse_public(&acl)?;
         let record = UploadRecord {
             initiated_ms: now_ms(),
-            acl: input
-                .acl
-                .unwrap_or(CannedAcl::Private)
-                .expand(&owner, Some(&bucket.owner)),
+            acl,
             owner,
             meta: input.meta,
             location,
@@ -376,12 +378,14 @@ impl Gateway {
         let upload = self
             .upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
-        self.bucket(&input.src_bucket).await?;
+        let (src_bucket, _) = self.bucket(&input.src_bucket).await?;
         let (src, _) = self
             .object(&input.src_bucket, &input.src_key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
-        src.acl.check(who, Permission::Read)?;
+        src_bucket
+            .effective_acl(&src.acl)
+            .check(who, Permission::Read)?;
         input.conditions.evaluate(&src, true)?;
         let range = match input.range {
             None => None,

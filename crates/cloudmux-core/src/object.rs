@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cloudmux_data::{Backend, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Staged};
 use cloudmux_meta::{codec, MetaError, Txn};
 
-use crate::acl::{Acl, CannedAcl, Permission};
+use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
 use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::digest::{self, BodyExpectations, ChecksumSource, Digests, ExpectedChecksum};
 use crate::records::{self, BucketRecord, ObjectMeta, ObjectRecord};
@@ -36,8 +36,8 @@ pub struct PutObjectInput {
     pub expect: BodyExpectations,
     /// Metadata.
     pub meta: ObjectMeta,
-    /// Canned ACL.
-    pub acl: Option<CannedAcl>,
+    /// The requested ACL (canned or grants).
+    pub acl: Option<AclRequest>,
     /// Placement override (`x-amz-meta-scal-location-constraint`).
     pub location: Option<String>,
     /// Conditional write.
@@ -195,8 +195,8 @@ pub struct CopyObjectInput {
     pub meta: ObjectMeta,
     /// `x-amz-copy-source-if-*`.
     pub conditions: ReadConditions,
-    /// Canned ACL for the copy.
-    pub acl: Option<CannedAcl>,
+    /// The requested ACL for the copy (canned or grants).
+    pub acl: Option<AclRequest>,
     /// Placement override.
     pub location: Option<String>,
     /// `x-amz-checksum-algorithm` for the copy.
@@ -328,12 +328,13 @@ impl Gateway {
         if expect.max_length.is_none() {
             expect.max_length = Some(MAX_PUT_SIZE);
         }
-        let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
         let owner = who.canonical_id().unwrap_or_default().to_owned();
         let acl = input
             .acl
-            .unwrap_or(CannedAcl::Private)
-            .expand(&owner, Some(&bucket.owner));
+            .unwrap_or(AclRequest::Canned(CannedAcl::Private))
+            .resolve(&owner, Some(&bucket.owner))?;
+        bucket.refuse_public(&acl)?;
+        let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
         let record = fresh_record(&d, owner, acl, input.meta, location);
         self.commit_object(
             who,
@@ -523,10 +524,14 @@ impl Gateway {
             let Some((rec, _)) = self.object(&input.bucket, &input.key).await? else {
                 // Without the right to list the bucket, a missing key is not
                 // revealed as missing.
-                bucket.acl.check(who, Permission::Read)?;
+                bucket
+                    .effective_acl(&bucket.acl)
+                    .check(who, Permission::Read)?;
                 return Err(CoreError::NoSuchKey(input.key.clone()));
             };
-            rec.acl.check(who, Permission::Read)?;
+            bucket
+                .effective_acl(&rec.acl)
+                .check(who, Permission::Read)?;
             input.conditions.evaluate(&rec, false)?;
             let (range, parts_count) = resolve_range(&rec, input.range, input.part_number)?;
             if input.head {
@@ -567,11 +572,11 @@ impl Gateway {
         names::validate_key(key)?;
         let _guard = self.locks.lock(bucket, key).await;
         let Some((rec, raw)) = self.object(bucket, key).await? else {
-            b.acl.check(who, Permission::Write)?;
+            b.effective_acl(&b.acl).check(who, Permission::Write)?;
             return Ok(());
         };
         let bucket_owner = who.canonical_id() == Some(b.owner.as_str());
-        if !bucket_owner && !b.acl.allows(who, Permission::Write) {
+        if !bucket_owner && !b.effective_acl(&b.acl).allows(who, Permission::Write) {
             return Err(CoreError::AccessDenied);
         }
         let okey = records::object_key(bucket, key);
@@ -615,7 +620,7 @@ impl Gateway {
         input: CopyObjectInput,
     ) -> Result<PutObjectOutput> {
         names::validate_key(&input.key)?;
-        self.bucket(&input.src_bucket).await?;
+        let (src_bucket, _) = self.bucket(&input.src_bucket).await?;
         let (dst_bucket, _) = self
             .bucket_for(who, &input.bucket, Permission::Write)
             .await?;
@@ -623,7 +628,9 @@ impl Gateway {
             .object(&input.src_bucket, &input.src_key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
-        src.acl.check(who, Permission::Read)?;
+        src_bucket
+            .effective_acl(&src.acl)
+            .check(who, Permission::Read)?;
         input.conditions.evaluate(&src, true)?;
         let same = input.src_bucket == input.bucket && input.src_key == input.key;
         if same
@@ -655,8 +662,10 @@ impl Gateway {
         };
         let acl = input
             .acl
-            .unwrap_or(CannedAcl::Private)
-            .expand(&owner, Some(&dst_bucket.owner));
+            .clone()
+            .unwrap_or(AclRequest::Canned(CannedAcl::Private))
+            .resolve(&owner, Some(&dst_bucket.owner))?;
+        dst_bucket.refuse_public(&acl)?;
         let wanted_alg = input
             .checksum_algorithm
             .or(src.checksum.as_ref().map(|c| c.algorithm));
@@ -739,22 +748,22 @@ impl Gateway {
 
     /// GetObjectAcl.
     pub async fn object_acl(&self, who: &Principal, bucket: &str, key: &str) -> Result<Acl> {
-        self.bucket(bucket).await?;
+        let (b, _) = self.bucket(bucket).await?;
         let (rec, _) = self
             .object(bucket, key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
-        rec.acl.check(who, Permission::ReadAcp)?;
+        b.effective_acl(&rec.acl).check(who, Permission::ReadAcp)?;
         Ok(rec.acl)
     }
 
-    /// PutObjectAcl with a canned ACL.
+    /// PutObjectAcl: a canned ACL, grants or an AccessControlPolicy.
     pub async fn put_object_acl(
         &self,
         who: &Principal,
         bucket: &str,
         key: &str,
-        acl: CannedAcl,
+        acl: AclRequest,
     ) -> Result<()> {
         let (b, _) = self.bucket(bucket).await?;
         let _guard = self.locks.lock(bucket, key).await;
@@ -762,8 +771,9 @@ impl Gateway {
             .object(bucket, key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
-        rec.acl.check(who, Permission::WriteAcp)?;
-        rec.acl = acl.expand(&rec.owner, Some(&b.owner));
+        b.effective_acl(&rec.acl).check(who, Permission::WriteAcp)?;
+        rec.acl = acl.resolve(&rec.owner, Some(&b.owner))?;
+        b.refuse_public(&rec.acl)?;
         let okey = records::object_key(bucket, key);
         self.meta
             .commit(

@@ -32,10 +32,75 @@ pub struct BucketRecord {
     pub acl: Acl,
     /// Whether CreateBucket named the location (GetBucketLocation reports it).
     pub explicit_location: bool,
+    /// CORS rules (PutBucketCors); `None` when never set or deleted.
+    pub cors: Option<Vec<CorsRule>>,
+    /// Block Public Access settings; `None` when never set or deleted.
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// Version 1 of [`BucketRecord`]: no CORS rules, no Block Public Access.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BucketRecordV1 {
+    owner: String,
+    created_ms: i64,
+    location: String,
+    acl: Acl,
+    explicit_location: bool,
 }
 
 impl Record for BucketRecord {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
+        match version {
+            1 => {
+                let v1: BucketRecordV1 = postcard::from_bytes(body)
+                    .map_err(|e| cloudmux_meta::MetaError::Corrupt(e.to_string()))?;
+                Ok(BucketRecord {
+                    owner: v1.owner,
+                    created_ms: v1.created_ms,
+                    location: v1.location,
+                    acl: v1.acl,
+                    explicit_location: v1.explicit_location,
+                    cors: None,
+                    public_access_block: None,
+                })
+            }
+            v => Err(cloudmux_meta::MetaError::Corrupt(format!(
+                "BucketRecord: unknown format version {v}"
+            ))),
+        }
+    }
+}
+
+/// One CORS rule, as PutBucketCors stores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    /// Optional rule id.
+    pub id: Option<String>,
+    /// Allowed origins; each may hold one `*` wildcard.
+    pub allowed_origins: Vec<String>,
+    /// Allowed methods (GET, PUT, POST, DELETE, HEAD).
+    pub allowed_methods: Vec<String>,
+    /// Allowed request headers (preflight); each may hold one `*` wildcard.
+    pub allowed_headers: Vec<String>,
+    /// Response headers the browser may expose to scripts.
+    pub expose_headers: Vec<String>,
+    /// How long a browser may cache the preflight answer, in seconds.
+    pub max_age_seconds: Option<i64>,
+}
+
+/// A bucket's Block Public Access settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that set a public ACL.
+    pub block_public_acls: bool,
+    /// Ignore public grants when authorizing.
+    pub ignore_public_acls: bool,
+    /// Refuse public bucket policies (stored; cloudmux has no bucket policies).
+    pub block_public_policy: bool,
+    /// Restrict public-policy buckets (stored; cloudmux has no bucket policies).
+    pub restrict_public_buckets: bool,
 }
 
 /// The entity headers S3 stores with an object and returns on GET/HEAD.
@@ -213,4 +278,34 @@ pub fn part_key(upload_id: &str, part: u32) -> Vec<u8> {
     let mut k = parts_prefix(upload_id);
     k.extend_from_slice(format!("{part:05}").as_bytes());
     k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::CannedAcl;
+    use cloudmux_meta::codec;
+
+    #[test]
+    fn bucket_record_v1_upgrades_to_v2() {
+        let v1 = BucketRecordV1 {
+            owner: "o".into(),
+            created_ms: 42,
+            location: "local".into(),
+            acl: CannedAcl::PublicRead.expand("o", None),
+            explicit_location: true,
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&v1).unwrap());
+        let b: BucketRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(
+            (b.owner.as_str(), b.created_ms, b.explicit_location),
+            ("o", 42, true)
+        );
+        assert!(b.acl.is_public());
+        assert!(b.cors.is_none() && b.public_access_block.is_none());
+        let again: BucketRecord = codec::decode(&codec::encode(&b)).unwrap();
+        assert_eq!(again.acl, b.acl);
+        assert_eq!(codec::encode(&b)[0], 2);
+    }
 }

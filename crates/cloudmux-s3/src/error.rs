@@ -57,6 +57,114 @@ impl S3Error {
     pub fn invalid_request(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", msg)
     }
+    /// 400 MalformedACLError: an AccessControlPolicy that does not parse or
+    /// validate.
+    pub fn malformed_acl() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MalformedACLError",
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    }
+    /// 400 UnresolvableGrantByEmailAddress.
+    pub fn unresolvable_email() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "UnresolvableGrantByEmailAddress",
+            "The e-mail address you provided does not match any account on record.",
+        )
+    }
+    /// 400 UnexpectedContent: a body where the request takes none.
+    pub fn unexpected_content() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "UnexpectedContent",
+            "This request does not support content",
+        )
+    }
+    /// 404 NoSuchCORSConfiguration.
+    pub fn no_such_cors(bucket: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchCORSConfiguration",
+            "The CORS configuration does not exist",
+        )
+        .with("BucketName", bucket)
+    }
+    /// 404 NoSuchPublicAccessBlockConfiguration.
+    pub fn no_such_public_access_block(bucket: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchPublicAccessBlockConfiguration",
+            "The public access block configuration was not found",
+        )
+        .with("BucketName", bucket)
+    }
+    /// 400 InvalidPolicyDocument: a POST policy that does not parse.
+    pub fn invalid_policy(msg: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidPolicyDocument",
+            format!("Invalid Policy: {msg}"),
+        )
+    }
+    /// 412 PreconditionFailed: a bucket POST that is not multipart/form-data.
+    pub fn post_not_multipart() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        )
+        .with(
+            "Condition",
+            "Bucket POST must be of the enclosure-type multipart/form-data",
+        )
+    }
+    /// 403 AccessForbidden: a CORS preflight no rule allows.
+    pub fn cors_forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AccessForbidden",
+            "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+        )
+    }
+    /// 400 BadRequest: a CORS preflight missing a required header.
+    pub fn cors_bad_request(msg: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", msg)
+    }
+    /// 403 AccessDenied with a message (POST policy failures).
+    pub fn access_denied(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AccessDenied", msg)
+    }
+    /// 400 EntityTooSmall.
+    pub fn entity_too_small() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "EntityTooSmall",
+            "Your proposed upload is smaller than the minimum allowed size",
+        )
+    }
+    /// 400 EntityTooLarge.
+    pub fn entity_too_large() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+        )
+    }
+    /// 400 MalformedPOSTRequest.
+    pub fn malformed_post() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MalformedPOSTRequest",
+            "The body of your POST request is not well-formed multipart/form-data.",
+        )
+    }
+    /// 400 InvalidArgument: a POST form without a `file` field.
+    pub fn post_missing_file() -> Self {
+        Self::invalid_argument("POST requires exactly one file upload per request.")
+            .with("ArgumentName", "file")
+    }
     /// 400 MalformedXML.
     pub fn malformed_xml() -> Self {
         Self::new(
@@ -213,6 +321,7 @@ impl From<CoreError> for S3Error {
                 "Your proposed upload is smaller than the minimum allowed object size.",
             ),
             CoreError::InvalidArgument(m) => S3Error::invalid_argument(m),
+            CoreError::MalformedXml => S3Error::malformed_xml(),
             CoreError::InvalidRequest(m) => S3Error::invalid_request(m),
             CoreError::NotImplemented(m) => S3Error::not_implemented(&m),
             CoreError::Body(b) => b.into(),

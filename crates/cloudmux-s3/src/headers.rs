@@ -107,11 +107,6 @@ pub fn refuse_unsupported_write_headers(req: &Req) -> S3Result<()> {
         "x-amz-object-lock-legal-hold",
         "x-amz-server-side-encryption-customer-algorithm",
         "x-amz-server-side-encryption-aws-kms-key-id",
-        "x-amz-grant-read",
-        "x-amz-grant-write",
-        "x-amz-grant-read-acp",
-        "x-amz-grant-write-acp",
-        "x-amz-grant-full-control",
     ] {
         if req.headers.contains_key(h) {
             return Err(S3Error::not_implemented(h));

@@ -65,6 +65,23 @@ pub enum Endpoint {
     AbortMultipartUpload,
     /// `GET /bucket/key?uploadId`.
     ListParts,
+    /// `PUT /bucket?cors`.
+    PutBucketCors,
+    /// `GET /bucket?cors`.
+    GetBucketCors,
+    /// `DELETE /bucket?cors`.
+    DeleteBucketCors,
+    /// `PUT /bucket?publicAccessBlock`.
+    PutPublicAccessBlock,
+    /// `GET /bucket?publicAccessBlock`.
+    GetPublicAccessBlock,
+    /// `DELETE /bucket?publicAccessBlock`.
+    DeletePublicAccessBlock,
+    /// `POST /bucket` with `multipart/form-data`: browser-based upload.
+    PostObject,
+    /// `OPTIONS /bucket[/key]`: a CORS preflight, answered without
+    /// authentication.
+    CorsPreflight,
     /// Recognised but not implemented; carries the subresource or feature.
     NotImplemented(&'static str),
     /// A method the resource does not accept.
@@ -129,6 +146,25 @@ impl Endpoint {
                 _ => E::MethodNotAllowed,
             };
         };
+        if *method == Method::OPTIONS {
+            return E::CorsPreflight;
+        }
+        if key.is_none() && has("cors") {
+            return match *method {
+                Method::GET => E::GetBucketCors,
+                Method::PUT => E::PutBucketCors,
+                Method::DELETE => E::DeleteBucketCors,
+                _ => E::MethodNotAllowed,
+            };
+        }
+        if key.is_none() && has("publicAccessBlock") {
+            return match *method {
+                Method::GET => E::GetPublicAccessBlock,
+                Method::PUT => E::PutPublicAccessBlock,
+                Method::DELETE => E::DeletePublicAccessBlock,
+                _ => E::MethodNotAllowed,
+            };
+        }
         for (sub, _) in BUCKET_CONFIG {
             if has(sub) && !(key.is_some() && *sub == "tagging") {
                 if key.is_none() && *method == Method::GET {
@@ -160,7 +196,7 @@ impl Endpoint {
                 Method::HEAD => E::HeadBucket,
                 Method::DELETE => E::DeleteBucket,
                 Method::POST if has("delete") => E::DeleteObjects,
-                Method::POST => E::NotImplemented("POST object (browser upload)"),
+                Method::POST => E::PostObject,
                 _ => E::MethodNotAllowed,
             },
             Some(_) => match *method {
@@ -226,6 +262,14 @@ impl Endpoint {
             Endpoint::CompleteMultipartUpload => "CompleteMultipartUpload",
             Endpoint::AbortMultipartUpload => "AbortMultipartUpload",
             Endpoint::ListParts => "ListParts",
+            Endpoint::PutBucketCors => "PutBucketCors",
+            Endpoint::GetBucketCors => "GetBucketCors",
+            Endpoint::DeleteBucketCors => "DeleteBucketCors",
+            Endpoint::PutPublicAccessBlock => "PutPublicAccessBlock",
+            Endpoint::GetPublicAccessBlock => "GetPublicAccessBlock",
+            Endpoint::DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            Endpoint::PostObject => "PostObject",
+            Endpoint::CorsPreflight => "CorsPreflight",
             Endpoint::NotImplemented(_) => "NotImplemented",
             Endpoint::MethodNotAllowed => "MethodNotAllowed",
         }
@@ -294,9 +338,32 @@ mod tests {
             c("POST /amzn-s3-demo-bucket?delete", false),
             E::DeleteObjects
         );
+        assert_eq!(c("GET /amzn-s3-demo-bucket?cors", false), E::GetBucketCors);
+        assert_eq!(c("PUT /amzn-s3-demo-bucket?cors", false), E::PutBucketCors);
         assert_eq!(
-            c("GET /amzn-s3-demo-bucket?cors", false),
-            E::GetBucketConfigNotSet("cors")
+            c("DELETE /amzn-s3-demo-bucket?cors", false),
+            E::DeleteBucketCors
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket?publicAccessBlock", false),
+            E::PutPublicAccessBlock
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?publicAccessBlock", false),
+            E::GetPublicAccessBlock
+        );
+        assert_eq!(
+            c("DELETE /amzn-s3-demo-bucket?publicAccessBlock", false),
+            E::DeletePublicAccessBlock
+        );
+        assert_eq!(c("POST /amzn-s3-demo-bucket", false), E::PostObject);
+        assert_eq!(
+            c("OPTIONS /amzn-s3-demo-bucket/photo.jpg", false),
+            E::CorsPreflight
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?website", false),
+            E::GetBucketConfigNotSet("website")
         );
         assert_eq!(
             c("PUT /amzn-s3-demo-bucket?lifecycle", false),

@@ -123,11 +123,21 @@ impl S3Service {
         let method = req.method().clone();
         let resource = req.uri().path().to_owned();
         let received = declared_length(req.headers());
+        let origin = req
+            .headers()
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let (result, op, bucket) = self.route(req).await;
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => error_response(e, &resource, &id, method == Method::HEAD),
         };
+        if let (Some(origin), Some(b)) = (origin.as_deref(), bucket.as_deref()) {
+            if method != Method::OPTIONS {
+                handlers::cors::decorate(&self.gw, b, origin, &method, &mut resp).await;
+            }
+        }
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&id) {
             h.insert("x-amz-request-id", v.clone());
@@ -233,6 +243,12 @@ impl S3Service {
             }
         }
         let (parts, incoming) = req.into_parts();
+        if parts.method == Method::OPTIONS {
+            if let Some(b) = bucket.as_deref() {
+                let r = handlers::cors::preflight(&self.gw, b, &parts.headers).await;
+                return (r, Endpoint::CorsPreflight.name(), bucket);
+            }
+        }
         let signed = SignedRequest {
             method: &parts.method,
             raw_path: parts.uri.path(),

@@ -76,7 +76,7 @@ impl XmlWriter {
     }
 }
 
-fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> S3Result<T> {
+pub(crate) fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> S3Result<T> {
     let text = std::str::from_utf8(body).map_err(|_| S3Error::malformed_xml())?;
     quick_xml::de::from_str(text).map_err(|_| S3Error::malformed_xml())
 }
@@ -168,7 +168,7 @@ pub fn parse_create_bucket(body: &[u8]) -> S3Result<Option<String>> {
 }
 
 /// Checks the document's root element name, since serde ignores it.
-fn check_root(body: &[u8], want: &str) -> S3Result<()> {
+pub(crate) fn check_root(body: &[u8], want: &str) -> S3Result<()> {
     let mut reader = quick_xml::Reader::from_reader(body);
     let mut buf = Vec::new();
     loop {

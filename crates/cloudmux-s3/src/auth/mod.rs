@@ -16,6 +16,7 @@
 //! [`AuthContext`], secrets from a [`Credentials`] implementation.
 
 mod chunked;
+pub mod post_policy;
 mod sigv2;
 mod sigv4;
 mod util;
@@ -273,6 +274,9 @@ pub fn authenticate(
                 )
             })?;
             let value = value.trim();
+            if value.is_empty() {
+                return Err(AuthError::AccessDenied("Access Denied".into()));
+            }
             if let Some(rest) = value.strip_prefix(sigv4::ALGORITHM) {
                 if rest.starts_with(' ') {
                     return sigv4::authenticate_header(req, rest, creds, ctx);

@@ -267,7 +267,7 @@ fn verify_resources(
 }
 
 /// Base64 of HMAC-SHA1.
-fn sign(secret: &str, string_to_sign: &str) -> String {
+pub(super) fn sign(secret: &str, string_to_sign: &str) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(string_to_sign.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())

@@ -35,7 +35,7 @@ pub(super) async fn create_bucket(gw: &Gateway, mut req: Req) -> S3Result<Respon
     if req.header("x-amz-bucket-object-lock-enabled") == Some("true") {
         return Err(S3Error::not_implemented("x-amz-bucket-object-lock-enabled"));
     }
-    let acl = headers::canned_acl(&req)?;
+    let acl = super::acl::requested_acl(gw, &req)?;
     let body = req.read_small_body().await?;
     let constraint = x::parse_create_bucket(&body)?;
     let name = req.bucket().to_owned();

@@ -3,9 +3,12 @@
 
 mod acl;
 mod bucket;
+pub mod cors;
 mod list;
 mod multipart;
 mod object;
+mod post_object;
+mod public_access;
 
 use cloudmux_core::{Gateway, Principal};
 use http::{Response, StatusCode};
@@ -28,6 +31,20 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
             )
             .with("Key", req.key())
             .with("VersionId", v));
+        }
+    }
+    if let (Some(owner), Some(b)) = (
+        req.header("x-amz-expected-bucket-owner"),
+        req.bucket.as_deref(),
+    ) {
+        gw.check_expected_owner(b, owner).await?;
+    }
+    if let (Some(owner), Some(src)) = (
+        req.header("x-amz-source-expected-bucket-owner"),
+        req.header("x-amz-copy-source"),
+    ) {
+        if let Ok((b, _)) = crate::headers::parse_copy_source(src) {
+            gw.check_expected_owner(&b, owner).await?;
         }
     }
     match ep {
@@ -58,6 +75,14 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::CompleteMultipartUpload => multipart::complete(gw, req).await,
         E::AbortMultipartUpload => multipart::abort(gw, req).await,
         E::ListParts => multipart::list_parts(gw, req).await,
+        E::PutBucketCors => cors::put_bucket_cors(gw, req).await,
+        E::GetBucketCors => cors::get_bucket_cors(gw, req).await,
+        E::DeleteBucketCors => cors::delete_bucket_cors(gw, req).await,
+        E::PutPublicAccessBlock => public_access::put(gw, req).await,
+        E::GetPublicAccessBlock => public_access::get(gw, req).await,
+        E::DeletePublicAccessBlock => public_access::delete(gw, req).await,
+        E::PostObject => post_object::post_object(gw, req).await,
+        E::CorsPreflight => cors::preflight(gw, req.bucket(), &req.headers).await,
         E::NotImplemented(what) => Err(S3Error::not_implemented(what)),
         E::MethodNotAllowed => Err(S3Error::method_not_allowed()),
     }

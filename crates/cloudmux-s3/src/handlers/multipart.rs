@@ -62,7 +62,7 @@ pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>
                 bucket: req.bucket().to_owned(),
                 key: req.key().to_owned(),
                 meta: headers::object_meta(&req)?,
-                acl: headers::canned_acl(&req)?,
+                acl: super::acl::requested_acl(gw, &req)?,
                 location: headers::placement(&req),
                 checksum,
             },

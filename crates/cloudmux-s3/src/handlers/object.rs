@@ -31,7 +31,7 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
     headers::refuse_unsupported_write_headers(&req)?;
     require_length(&req)?;
     let meta = headers::object_meta(&req)?;
-    let acl = headers::canned_acl(&req)?;
+    let acl = super::acl::requested_acl(gw, &req)?;
     let (stream, expect) = body::request_stream(&mut req)?;
     let out = gw
         .put_object(
@@ -198,7 +198,7 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
         replace_metadata: replace,
         meta: headers::object_meta(&req)?,
         conditions: headers::read_conditions(&req, "x-amz-copy-source-"),
-        acl: headers::canned_acl(&req)?,
+        acl: super::acl::requested_acl(gw, &req)?,
         location: headers::placement(&req),
         checksum_algorithm,
     };
