@@ -290,6 +290,13 @@ impl Backend for InstrumentedBackend {
         r
     }
 
+    async fn persist(&self, staged: &Staged) -> DataResult<()> {
+        let start = Instant::now();
+        let r = self.inner.persist(staged).await;
+        self.done("persist", start, &r);
+        r
+    }
+
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> DataResult<DataRef> {
         let start = Instant::now();
         let r = self.inner.publish(staged, target).await;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use cloudmux_data::{Backend, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Staged};
+use cloudmux_data::{
+    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Staged,
+};
 use cloudmux_meta::{codec, MetaError, Txn};
 
 use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
@@ -418,7 +420,14 @@ impl Gateway {
             }
         }
         let data = match backend
-            .publish(staged.clone(), ObjectPath { bucket, key })
+            .publish(
+                staged.clone(),
+                ObjectPath {
+                    bucket,
+                    key,
+                    meta: &native_meta(&record),
+                },
+            )
             .await
         {
             Ok(d) => d,
@@ -846,5 +855,27 @@ fn resolve_range(
             Some(r) => Ok((Some(r), None)),
             None => Err(CoreError::InvalidRange(rec.size)),
         },
+    }
+}
+
+/// The metadata a cloud location keeps natively for `record`.
+pub(crate) fn native_meta(record: &ObjectRecord) -> NativeMeta {
+    let h = &record.meta.headers;
+    let content_md5 = if record.etag.contains('-') {
+        None
+    } else {
+        hex::decode(&record.etag)
+            .ok()
+            .and_then(|v| <[u8; 16]>::try_from(v).ok())
+    };
+    NativeMeta {
+        content_type: h.content_type.clone(),
+        cache_control: h.cache_control.clone(),
+        content_disposition: h.content_disposition.clone(),
+        content_encoding: h.content_encoding.clone(),
+        content_language: h.content_language.clone(),
+        expires: h.expires.clone(),
+        user: record.meta.user.clone(),
+        content_md5,
     }
 }

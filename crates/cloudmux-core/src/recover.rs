@@ -1,7 +1,7 @@
 //! Crash recovery: finishing or dropping the overwrites that were in flight
 //! when the process died.
 
-use cloudmux_data::ObjectPath;
+use cloudmux_data::{NativeMeta, ObjectPath};
 use cloudmux_meta::{codec, prefix_end, Txn};
 
 use crate::records::{self, IntentRecord, ObjectRecord};
@@ -28,7 +28,14 @@ impl Gateway {
                 let intent: IntentRecord = codec::decode(&value)?;
                 let backend = self.locations.get(&intent.record.location)?.clone();
                 let found = backend
-                    .locate(ObjectPath { bucket, key }, intent.staged.stamp)
+                    .locate(
+                        ObjectPath {
+                            bucket,
+                            key,
+                            meta: NativeMeta::none(),
+                        },
+                        intent.staged.stamp,
+                    )
                     .await?;
                 let okey = records::object_key(bucket, key);
                 let mut txn = Txn::new().delete(ikey.clone());

@@ -113,6 +113,57 @@ pub struct ObjectPath<'a> {
     pub bucket: &'a str,
     /// Object key (already validated: valid UTF-8, no NUL, at most 1024 bytes).
     pub key: &'a str,
+    /// What the object carries besides its bytes, for locations that keep it
+    /// as native metadata ([`NativeMeta::none`] where it does not matter,
+    /// e.g. for [`Backend::locate`]).
+    pub meta: &'a NativeMeta,
+}
+
+/// An object's metadata as a cloud location stores it natively, next to the
+/// bytes: entity headers map to the cloud's own properties, user metadata to
+/// its metadata map. cloudmux's own metadata store stays the source of truth
+/// (ETag, ACLs, checksums); this copy is for native tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NativeMeta {
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Expires, as the client sent it.
+    pub expires: Option<String>,
+    /// User metadata (`x-amz-meta-*`): names lower-cased, without the prefix.
+    pub user: Vec<(String, String)>,
+    /// MD5 of the whole body when it is known (objects not made by multipart
+    /// upload), for clouds that store or verify it.
+    pub content_md5: Option<[u8; 16]>,
+}
+
+/// The empty [`NativeMeta`], for [`NativeMeta::none`].
+static NO_META: NativeMeta = NativeMeta::EMPTY;
+
+impl NativeMeta {
+    /// A reference to empty metadata that lives forever.
+    pub fn none() -> &'static NativeMeta {
+        &NO_META
+    }
+
+    /// No metadata.
+    pub const EMPTY: NativeMeta = NativeMeta {
+        content_type: None,
+        cache_control: None,
+        content_disposition: None,
+        content_encoding: None,
+        content_language: None,
+        expires: None,
+        user: Vec::new(),
+        content_md5: None,
+    };
 }
 
 /// An inclusive byte range `first..=last`.

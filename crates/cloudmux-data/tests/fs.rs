@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudmux_data::fs::{FsBackend, FsConfig};
 use cloudmux_data::{
-    Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Piece, Staged,
+    Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
+    Staged,
 };
 use futures_util::StreamExt;
 use proptest::prelude::*;
@@ -56,7 +57,14 @@ impl Env {
     async fn put(&self, bucket: &str, key: &str, data: &[u8]) -> DataRef {
         let staged = self.stage(data).await;
         self.fs
-            .publish(staged, ObjectPath { bucket, key })
+            .publish(
+                staged,
+                ObjectPath {
+                    bucket,
+                    key,
+                    meta: NativeMeta::none(),
+                },
+            )
             .await
             .unwrap()
     }
@@ -324,7 +332,14 @@ async fn bad_bucket_names_and_locators_are_refused() {
         let staged = env.stage(b"x").await;
         let result = env
             .fs
-            .publish(staged.clone(), ObjectPath { bucket, key: "k" })
+            .publish(
+                staged.clone(),
+                ObjectPath {
+                    bucket,
+                    key: "k",
+                    meta: NativeMeta::none(),
+                },
+            )
             .await;
         assert!(matches!(result, Err(DataError::Io(_))), "{bucket:?}");
         env.fs.discard(&staged).await.unwrap();
@@ -412,7 +427,8 @@ async fn planted_symlinks_are_never_followed() {
             staged.clone(),
             ObjectPath {
                 bucket: "c",
-                key: "k"
+                key: "k",
+                meta: NativeMeta::none()
             }
         )
         .await
@@ -512,7 +528,8 @@ async fn staged_data_reads_and_discards() {
                 staged,
                 ObjectPath {
                     bucket: "b",
-                    key: "k"
+                    key: "k",
+                    meta: NativeMeta::none()
                 }
             )
             .await,
@@ -580,6 +597,7 @@ async fn assemble_ten_thousand_pieces() {
             ObjectPath {
                 bucket: "b",
                 key: "mpu",
+                meta: NativeMeta::none(),
             },
         )
         .await
@@ -666,7 +684,8 @@ async fn delete_racing_publish_never_loses_the_new_data() {
                 staged,
                 ObjectPath {
                     bucket: "b",
-                    key: "r/k"
+                    key: "r/k",
+                    meta: NativeMeta::none()
                 }
             ),
             env.fs.delete(&sibling),
@@ -675,6 +694,7 @@ async fn delete_racing_publish_never_loses_the_new_data() {
                 ObjectPath {
                     bucket: "b",
                     key: &sibling_key,
+                    meta: NativeMeta::none(),
                 }
             ),
         );
