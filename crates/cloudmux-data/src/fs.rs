@@ -131,6 +131,16 @@ impl FsBackend {
         std::fs::create_dir_all(&config.path)?;
         let root = config.path.canonicalize()?;
         ops::ensure_dirs(&root, &[layout::RESERVED, layout::TMP])?;
+        for n in 0..layout::TMP_SHARDS {
+            ops::ensure_dirs(
+                &root,
+                &[
+                    layout::RESERVED.to_owned(),
+                    layout::TMP.to_owned(),
+                    layout::tmp_shard_name(n),
+                ],
+            )?;
+        }
         for entry in std::fs::read_dir(layout::tmp_dir(&root))? {
             let entry = entry?;
             if entry.file_name().to_string_lossy().ends_with(".del") {
@@ -171,8 +181,8 @@ impl FsBackend {
 
     /// Starts a new temp file name in the temp area.
     fn new_temp(&self) -> (String, PathBuf) {
-        let id = uuid::Uuid::new_v4().hyphenated().to_string();
-        let path = layout::tmp_dir(&self.root).join(&id);
+        let id = layout::new_staged_id();
+        let path = layout::staged_path(&self.root, &id).expect("a new staged id is valid");
         (id, path)
     }
 }
@@ -184,12 +194,7 @@ impl FsBackend {
         let (id, path) = self.new_temp();
         blocking(move || {
             let written = (|| -> io::Result<u64> {
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)?;
+                let mut file = ops::create_temp(&path)?;
                 std::io::Write::write_all(&mut file, &data)?;
                 Ok(file.metadata()?.ino())
             })();

@@ -46,8 +46,19 @@ impl Env {
         names(&self.outer)
     }
 
+    /// Files in the temp area and its shard directories (as `shard/name`).
     fn tmp_names(&self) -> Vec<String> {
-        names(&self.root().join(".cloudmux/tmp"))
+        let tmp = self.root().join(".cloudmux/tmp");
+        let mut out = Vec::new();
+        for name in names(&tmp) {
+            let path = tmp.join(&name);
+            if path.is_dir() {
+                out.extend(names(&path).into_iter().map(|n| format!("{name}/{n}")));
+            } else {
+                out.push(name);
+            }
+        }
+        out
     }
 
     async fn stage(&self, data: &[u8]) -> Staged {
@@ -642,7 +653,7 @@ async fn open_removes_unfinished_deletes_and_keeps_staged_data() {
         path: env.outer.join("root"),
     })
     .unwrap();
-    assert_eq!(env.tmp_names(), std::slice::from_ref(&staged.id));
+    assert_eq!(env.tmp_names(), [staged.id.replacen('.', "/", 1)]);
     let got = collect(reopened.read_staged(&staged, None).await.unwrap())
         .await
         .unwrap();

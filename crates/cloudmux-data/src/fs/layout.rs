@@ -98,12 +98,40 @@ pub(crate) fn tmp_dir(root: &Path) -> PathBuf {
     root.join(RESERVED).join(TMP)
 }
 
+/// Number of subdirectories the temp area is split into, so that concurrent
+/// stagings do not all queue on one directory's lock.
+pub(crate) const TMP_SHARDS: u8 = 16;
+
+/// Name of temp shard `n` (`00` to `0f`).
+pub(crate) fn tmp_shard_name(n: u8) -> String {
+    format!("{n:02x}")
+}
+
+/// A new staged id: `<shard>.<uuid>`, the file living at `tmp/<shard>/<uuid>`.
+pub(crate) fn new_staged_id() -> String {
+    let uuid = uuid::Uuid::new_v4();
+    let shard = uuid.as_bytes()[0] % TMP_SHARDS;
+    format!("{}.{}", tmp_shard_name(shard), uuid.hyphenated())
+}
+
 /// Path of the staged file named by `id`, refusing ids cloudmux never makes.
+/// Ids without a shard (a bare uuid, as made before the temp area was split)
+/// name a file directly in the temp area.
 pub(crate) fn staged_path(root: &Path, id: &str) -> io::Result<PathBuf> {
-    match uuid::Uuid::try_parse(id) {
-        Ok(parsed) if parsed.hyphenated().to_string() == id => Ok(tmp_dir(root).join(id)),
-        _ => Err(invalid(format!("bad staged id {id:?}"))),
+    let (shard, uuid) = match id.split_once('.') {
+        Some((shard, uuid)) => (Some(shard), uuid),
+        None => (None, id),
+    };
+    let uuid_ok =
+        matches!(uuid::Uuid::try_parse(uuid), Ok(p) if p.hyphenated().to_string() == uuid);
+    let shard_ok = shard.is_none_or(|s| (0..TMP_SHARDS).any(|n| tmp_shard_name(n) == s));
+    if !uuid_ok || !shard_ok {
+        return Err(invalid(format!("bad staged id {id:?}")));
     }
+    Ok(match shard {
+        Some(shard) => tmp_dir(root).join(shard).join(uuid),
+        None => tmp_dir(root).join(uuid),
+    })
 }
 
 /// Joins relative components onto the root.
@@ -200,11 +228,21 @@ mod tests {
         let root = Path::new("/r");
         let id = uuid::Uuid::new_v4().to_string();
         assert_eq!(staged_path(root, &id).unwrap(), tmp_dir(root).join(&id));
+        let sharded = new_staged_id();
+        let (shard, uuid) = sharded.split_once('.').unwrap();
+        assert_eq!(
+            staged_path(root, &sharded).unwrap(),
+            tmp_dir(root).join(shard).join(uuid)
+        );
         for bad in [
             id.to_uppercase(),
             id.replace('-', ""),
             format!("../{id}"),
             format!("{id}.del"),
+            format!("10.{id}"),
+            format!("../{id}"),
+            format!("0f/{id}"),
+            format!("0f.{id}.del"),
         ] {
             assert!(staged_path(root, &bad).is_err(), "{bad:?}");
         }

@@ -495,11 +495,28 @@ pub(crate) fn assemble(
     Ok(total)
 }
 
-/// Creates a new temp file for staged data, refusing to reuse a name.
+/// Creates a new temp file for staged data, refusing to reuse a name. A
+/// missing temp shard directory is made again (its parent, the temp area, is
+/// not: a missing temp area means the location is gone).
 pub(crate) fn create_temp(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(shard) = path.parent() {
+                match fs::create_dir(shard) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            open()
+        }
+        other => other,
+    }
 }
