@@ -3,27 +3,11 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketCannedAcl, Delete, Grant, ObjectCannedAcl, ObjectIdentifier, Type};
+use aws_sdk_s3::types::{BucketCannedAcl, Delete, ObjectCannedAcl, ObjectIdentifier};
 use cloudmux_e2e::*;
 
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 const AUTH_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
-
-/// Grants as a set of (grantee, permission), grantee = `id:<canonical id>` or `uri:<group>`.
-fn summary(grants: &[Grant]) -> BTreeSet<(String, String)> {
-    grants
-        .iter()
-        .map(|g| {
-            let grantee = g.grantee().expect("Grantee");
-            let who = match grantee.r#type() {
-                Type::CanonicalUser => format!("id:{}", grantee.id().expect("ID")),
-                Type::Group => format!("uri:{}", grantee.uri().expect("URI")),
-                other => format!("other:{other:?}"),
-            };
-            (who, g.permission().expect("Permission").as_str().to_owned())
-        })
-        .collect()
-}
 
 fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     items
@@ -133,7 +117,10 @@ async fn default_acls_have_only_the_owner() {
     );
     assert_eq!(owner.display_name(), Some("alice"));
     let id_grant = format!("id:{alice_id}");
-    assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL")]));
+    assert_eq!(
+        grant_summary(acl.grants()),
+        set(&[(&id_grant, "FULL_CONTROL")])
+    );
     let g = &acl.grants()[0];
     assert_eq!(g.grantee().and_then(|g| g.display_name()), Some("alice"));
 
@@ -145,7 +132,10 @@ async fn default_acls_have_only_the_owner() {
         .send()
         .await);
     assert_eq!(acl.owner().and_then(|o| o.id()), Some(alice_id.as_str()));
-    assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL")]));
+    assert_eq!(
+        grant_summary(acl.grants()),
+        set(&[(&id_grant, "FULL_CONTROL")])
+    );
 
     // Raw XML carries the xsi:type of each grantee.
     let r = s.raw("GET", "/plain?acl").send().await;
@@ -213,7 +203,7 @@ async fn public_read_bucket() {
     let id_grant = format!("id:{alice_id}");
     let all = format!("uri:{ALL_USERS}");
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")])
     );
     // The raw document marks the group grantee.
@@ -265,7 +255,7 @@ async fn public_read_write_bucket() {
     let id_grant = format!("id:{alice_id}");
     let all = format!("uri:{ALL_USERS}");
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ"), (&all, "WRITE")])
     );
 }
@@ -311,7 +301,7 @@ async fn authenticated_read_bucket() {
     let id_grant = format!("id:{alice_id}");
     let auth = format!("uri:{AUTH_USERS}");
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&auth, "READ")])
     );
 }
@@ -332,7 +322,7 @@ async fn put_bucket_acl_changes_access() {
         .await);
     assert_eq!(anon_list().await, 200, "public-read after PutBucketAcl");
     let acl = ok(alice.get_bucket_acl().bucket("flip").send().await);
-    assert!(summary(acl.grants()).contains(&(format!("uri:{ALL_USERS}"), "READ".to_owned())));
+    assert!(grant_summary(acl.grants()).contains(&(format!("uri:{ALL_USERS}"), "READ".to_owned())));
 
     // Raw x-amz-acl header form.
     let r = s
@@ -396,7 +386,7 @@ async fn object_canned_acls() {
         .send()
         .await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")])
     );
     // Reading is not writing.
@@ -437,7 +427,10 @@ async fn object_canned_acls() {
         .key("pub")
         .send()
         .await);
-    assert_eq!(summary(acl.grants()), set(&[(&id_grant, "FULL_CONTROL")]));
+    assert_eq!(
+        grant_summary(acl.grants()),
+        set(&[(&id_grant, "FULL_CONTROL")])
+    );
 
     // authenticated-read via raw x-amz-acl on PUT.
     let r = s
@@ -460,7 +453,7 @@ async fn object_canned_acls() {
         .send()
         .await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&auth, "READ")])
     );
 
@@ -479,7 +472,7 @@ async fn object_canned_acls() {
         .send()
         .await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ"), (&all, "WRITE")])
     );
     // PutObjectAcl by raw header.
@@ -496,7 +489,7 @@ async fn object_canned_acls() {
         .send()
         .await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[(&id_grant, "FULL_CONTROL"), (&all, "READ")])
     );
 

@@ -33,21 +33,6 @@ fn server() -> TestServer {
     })
 }
 
-fn summary(grants: &[Grant]) -> BTreeSet<(String, String)> {
-    grants
-        .iter()
-        .map(|g| {
-            let grantee = g.grantee().expect("Grantee");
-            let who = match grantee.r#type() {
-                Type::CanonicalUser => format!("id:{}", grantee.id().expect("ID")),
-                Type::Group => format!("uri:{}", grantee.uri().expect("URI")),
-                other => format!("other:{other:?}"),
-            };
-            (who, g.permission().expect("Permission").as_str().to_owned())
-        })
-        .collect()
-}
-
 fn set(items: &[(String, &str)]) -> BTreeSet<(String, String)> {
     items
         .iter()
@@ -109,7 +94,7 @@ async fn bucket_grants_by_header_to_a_user_and_a_group() {
         .await);
     let acl = ok(alice.get_bucket_acl().bucket("shared").send().await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[
             (format!("id:{bob_id}"), "READ"),
             (format!("uri:{AUTH_USERS}"), "WRITE")
@@ -169,7 +154,7 @@ async fn bucket_grants_by_document_and_the_owner_keeps_control() {
     // The ACL holds exactly what the document said, no owner grant added.
     let acl = ok(carol.get_bucket_acl().bucket("doc").send().await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[
             (format!("id:{carol_id}"), "FULL_CONTROL"),
             (format!("uri:{ALL_USERS}"), "READ")
@@ -244,7 +229,7 @@ async fn object_grants_read_acp_and_write_acp() {
     );
     let acl = ok(bob.get_object_acl().bucket("objs").key("o").send().await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[
             (format!("id:{bob_id}"), "READ"),
             (format!("id:{bob_id}"), "READ_ACP"),
@@ -360,7 +345,7 @@ async fn grants_on_copy_and_multipart_and_by_email() {
         .await);
     // The e-mail grant is stored and reported as dave's canonical user.
     let acl = ok(alice.get_object_acl().bucket("cmx").key("mp").send().await);
-    assert!(summary(acl.grants()).contains(&(format!("id:{dave_id}"), "READ".to_owned())));
+    assert!(grant_summary(acl.grants()).contains(&(format!("id:{dave_id}"), "READ".to_owned())));
     let got = ok(dave.get_object().bucket("cmx").key("mp").send().await);
     assert_eq!(
         got.body.collect().await.unwrap().into_bytes().as_ref(),
@@ -651,7 +636,7 @@ async fn ignore_public_acls_makes_public_grants_ineffective() {
         .key("o")
         .send()
         .await);
-    assert!(summary(acl.grants()).contains(&(format!("uri:{ALL_USERS}"), "READ".to_owned())));
+    assert!(grant_summary(acl.grants()).contains(&(format!("uri:{ALL_USERS}"), "READ".to_owned())));
     ok(alice
         .delete_public_access_block()
         .bucket("ignored")
@@ -688,7 +673,7 @@ async fn create_bucket_with_grant_headers() {
     );
     let acl = ok(carol.get_bucket_acl().bucket("granted").send().await);
     assert_eq!(
-        summary(acl.grants()),
+        grant_summary(acl.grants()),
         set(&[
             (format!("id:{bob_id}"), "READ"),
             (format!("id:{bob_id}"), "WRITE"),

@@ -1095,3 +1095,21 @@ pub fn http_date(t: SystemTime) -> String {
 pub fn parse_http_date(s: &str) -> SystemTime {
     httpdate::parse_http_date(s).unwrap_or_else(|e| panic!("bad HTTP date {s:?}: {e}"))
 }
+
+/// Grants as a set of (grantee, permission), grantee = `id:<canonical id>` or
+/// `uri:<group>`, for comparing ACLs without caring about order.
+pub fn grant_summary(grants: &[aws_sdk_s3::types::Grant]) -> BTreeSet<(String, String)> {
+    use aws_sdk_s3::types::Type;
+    grants
+        .iter()
+        .map(|g| {
+            let grantee = g.grantee().expect("Grantee");
+            let who = match grantee.r#type() {
+                Type::CanonicalUser => format!("id:{}", grantee.id().expect("ID")),
+                Type::Group => format!("uri:{}", grantee.uri().expect("URI")),
+                other => format!("other:{other:?}"),
+            };
+            (who, g.permission().expect("Permission").as_str().to_owned())
+        })
+        .collect()
+}
