@@ -101,6 +101,9 @@ use crate::{
 const WRITE_CHUNK: usize = 512 << 10;
 /// Size of the chunks a read streams.
 const READ_CHUNK: usize = 1 << 20;
+/// While staging a large body, start writing it back to disk every this many
+/// bytes.
+const EARLY_FLUSH: usize = 32 << 20;
 /// Bodies up to this size are staged, and objects up to this size read, in a
 /// single trip to the blocking pool.
 const INLINE: usize = 256 << 10;
@@ -483,7 +486,10 @@ fn file_stream(file: std::fs::File, length: u64) -> BodyStream {
 
 /// Writes a body to `file` in [`WRITE_CHUNK`] pieces on the blocking pool,
 /// one write in flight while the next piece is received. Returns the number
-/// of bytes written. Two buffers per call, allocated and freed here.
+/// of bytes written. Two buffers per call, allocated and freed here. Every
+/// [`EARLY_FLUSH`] bytes an `fdatasync` starts in the background (one at a
+/// time), so the disk writes a large body while the rest arrives instead of
+/// all of it in the group commit after the last byte.
 async fn write_body(file: std::fs::File, head: BytesMut, body: &mut BodyStream) -> Result<u64> {
     let file = Arc::new(file);
     let mut size = head.len() as u64;
@@ -509,6 +515,8 @@ async fn write_body(file: std::fs::File, head: BytesMut, body: &mut BodyStream) 
             }
         }
     }
+    let mut flushing: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
+    let mut unflushed = 0usize;
     loop {
         let chunk = body.next().await;
         let ended = chunk.is_none();
@@ -517,6 +525,9 @@ async fn write_body(file: std::fs::File, head: BytesMut, body: &mut BodyStream) 
                 Ok(c) => c,
                 Err(e) => {
                     let _ = finish(inflight.take()).await;
+                    if let Some(done) = flushing.take() {
+                        let _ = done.await;
+                    }
                     return Err(e.into());
                 }
             };
@@ -531,10 +542,22 @@ async fn write_body(file: std::fs::File, head: BytesMut, body: &mut BodyStream) 
                 .take()
                 .unwrap_or_else(|| BytesMut::with_capacity(WRITE_CHUNK));
             let full = std::mem::replace(&mut buf, next);
+            unflushed += full.len();
             inflight = Some(write(&file, full));
+            if unflushed >= EARLY_FLUSH && flushing.as_ref().is_none_or(|f| f.is_finished()) {
+                if let Some(done) = flushing.take() {
+                    done.await.map_err(io::Error::other)??;
+                }
+                let file = file.clone();
+                flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+                unflushed = 0;
+            }
         }
         if ended {
             finish(inflight.take()).await?;
+            if let Some(done) = flushing.take() {
+                done.await.map_err(io::Error::other)??;
+            }
             return Ok(size);
         }
     }
