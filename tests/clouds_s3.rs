@@ -423,6 +423,29 @@ async fn the_suite_runs_on_an_s3_location_backed_by_moto() {
     let server = server_with_s3(&moto.endpoint(), "test", "test", "");
     suite(&server, "cloud", "on-moto", &native, |k| format!("on-moto/{k}")).await;
     placement(&server, "cloud", &native, "").await;
+
+    // A copy within the cloud is server-side: cloudmux never reads the source.
+    let c = server.client(ALICE);
+    let data = random_bytes(100_000);
+    put_object(&c, "on-moto", "src.bin", &data).await;
+    let before = moto.log().len();
+    ok(c.copy_object()
+        .bucket("on-moto")
+        .key("dst.bin")
+        .copy_source("on-moto/src.bin")
+        .send()
+        .await);
+    let during = moto.log()[before..].to_owned();
+    assert!(
+        !during.contains("GET /target-bucket/on-moto/src.bin"),
+        "the copy read the source through cloudmux:\n{during}"
+    );
+    assert_eq!(get_object(&c, "on-moto", "dst.bin").await, data);
+    assert_eq!(native.get("on-moto/dst.bin").await.unwrap().data, data);
+    assert!(
+        moto.log().contains("GET /target-bucket/on-moto/dst.bin"),
+        "moto logs the GETs cloudmux sends"
+    );
 }
 
 #[tokio::test]

@@ -850,6 +850,18 @@ impl Backend for S3Backend {
     }
 
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        if let [Piece::Published(d, None)] = pieces.as_slice() {
+            if d.size > 0 {
+                let key = cloud::temp_name();
+                self.copy_whole(&d.locator, d.size, &key, NativeMeta::none())
+                    .await?;
+                return Ok(Staged {
+                    id: key,
+                    size: d.size,
+                    stamp: 0,
+                });
+            }
+        }
         let mut sources = Vec::with_capacity(pieces.len());
         let mut size = 0u64;
         let mut native = !pieces.is_empty() && pieces.len() <= MAX_PARTS;
