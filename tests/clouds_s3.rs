@@ -40,11 +40,13 @@ struct NativeObject {
 impl Native {
     async fn get(&self, name: &str) -> Option<NativeObject> {
         match self {
-            Native::Fs(root) => std::fs::read(root.join(name)).ok().map(|data| NativeObject {
-                data,
-                content_type: None,
-                meta: HashMap::new(),
-            }),
+            Native::Fs(root) => std::fs::read(root.join(name))
+                .ok()
+                .map(|data| NativeObject {
+                    data,
+                    content_type: None,
+                    meta: HashMap::new(),
+                }),
             Native::S3(c) => {
                 let out = c.get_object().bucket(TARGET).key(name).send().await.ok()?;
                 let content_type = out.content_type().map(str::to_owned);
@@ -162,13 +164,23 @@ async fn suite(
         .send()
         .await);
     assert_eq!(put.e_tag(), Some(etag_of(&data).as_str()));
-    let got = ok(c.get_object().bucket(bucket).key("dir/photo.jpg").send().await);
+    let got = ok(c
+        .get_object()
+        .bucket(bucket)
+        .key("dir/photo.jpg")
+        .send()
+        .await);
     assert_eq!(got.e_tag(), Some(etag_of(&data).as_str()));
     assert_eq!(got.content_type(), Some("image/jpeg"));
     assert_eq!(got.cache_control(), Some("max-age=60"));
     assert_eq!(got.metadata().unwrap()["my-key"], "Value With Spaces");
     assert_eq!(body_of(got).await, data);
-    let head = ok(c.head_object().bucket(bucket).key("dir/photo.jpg").send().await);
+    let head = ok(c
+        .head_object()
+        .bucket(bucket)
+        .key("dir/photo.jpg")
+        .send()
+        .await);
     assert_eq!(head.content_length(), Some(data.len() as i64));
     let range = ok(c
         .get_object()
@@ -234,7 +246,11 @@ async fn suite(
     );
 
     // Delete removes the native object.
-    ok(c.delete_object().bucket(bucket).key("dir/b.txt").send().await);
+    ok(c.delete_object()
+        .bucket(bucket)
+        .key("dir/b.txt")
+        .send()
+        .await);
     assert!(native.get(&name("dir/b.txt")).await.is_none());
     assert_sdk_err(
         c.get_object().bucket(bucket).key("dir/b.txt").send().await,
@@ -243,7 +259,11 @@ async fn suite(
     );
 
     // Multipart: 5 MiB + 5 MiB + 1 KiB, uploaded in reverse order.
-    let parts = [random_bytes(5 * MIB), random_bytes(5 * MIB), random_bytes(1024)];
+    let parts = [
+        random_bytes(5 * MIB),
+        random_bytes(5 * MIB),
+        random_bytes(1024),
+    ];
     let id = ok(c
         .create_multipart_upload()
         .bucket(bucket)
@@ -413,7 +433,10 @@ async fn moto_target(moto: &Emulator) -> Client {
 async fn the_suite_runs_on_an_fs_location() {
     let server = TestServer::start();
     let native = Native::Fs(server.data_dir().join("objects2"));
-    suite(&server, "second", "on-fs", &native, |k| format!("on-fs/{k}")).await;
+    suite(&server, "second", "on-fs", &native, |k| {
+        format!("on-fs/{k}")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -421,7 +444,10 @@ async fn the_suite_runs_on_an_s3_location_backed_by_moto() {
     let moto = start_moto();
     let native = Native::S3(moto_target(&moto).await);
     let server = server_with_s3(&moto.endpoint(), "test", "test", "");
-    suite(&server, "cloud", "on-moto", &native, |k| format!("on-moto/{k}")).await;
+    suite(&server, "cloud", "on-moto", &native, |k| {
+        format!("on-moto/{k}")
+    })
+    .await;
     placement(&server, "cloud", &native, "").await;
 
     // A copy within the cloud is server-side: cloudmux never reads the source.
@@ -487,7 +513,11 @@ async fn a_target_that_is_down_gives_503_within_the_timeout_and_recovers() {
     // A hung target (frozen process): every call runs into the timeout.
     moto.pause();
     let t = Instant::now();
-    let r = server.raw("PUT", "/outage/during").body(b"x".to_vec()).send().await;
+    let r = server
+        .raw("PUT", "/outage/during")
+        .body(b"x".to_vec())
+        .send()
+        .await;
     expect_503("PUT on a hung target", t, r);
     let t = Instant::now();
     let r = server.raw("GET", "/outage/before").send().await;
@@ -503,7 +533,11 @@ async fn a_target_that_is_down_gives_503_within_the_timeout_and_recovers() {
     // A stopped target (connection refused): retries, then 503.
     moto.stop();
     let t = Instant::now();
-    let r = server.raw("PUT", "/outage/during").body(b"x".to_vec()).send().await;
+    let r = server
+        .raw("PUT", "/outage/during")
+        .body(b"x".to_vec())
+        .send()
+        .await;
     expect_503("PUT on a stopped target", t, r);
     let t = Instant::now();
     let r = server.raw("GET", "/outage/before").send().await;

@@ -685,7 +685,9 @@ impl Gateway {
             return self.rewrite_metadata(who, &input, src, meta, acl).await;
         }
         if let Some(out) = self
-            .copy_server_side(who, &input, &src, &location, wanted_alg, &meta, &acl, &owner)
+            .copy_server_side(
+                who, &input, &src, &location, wanted_alg, &meta, &acl, &owner,
+            )
             .await?
         {
             return Ok(out);

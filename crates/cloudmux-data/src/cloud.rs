@@ -241,8 +241,8 @@ mod tests {
         let o: Outer = toml::from_str("bucket = \"b\"").unwrap();
         assert_eq!(o.bucket, "b");
         assert_eq!(o.cloud, CloudOptions::default());
-        let o: Outer = toml::from_str("bucket = \"b\"\nbucket_match = true\nmax_retries = 0\n")
-            .unwrap();
+        let o: Outer =
+            toml::from_str("bucket = \"b\"\nbucket_match = true\nmax_retries = 0\n").unwrap();
         assert!(o.cloud.bucket_match);
         assert_eq!(o.cloud.max_retries, 0);
         assert!(toml::from_str::<Outer>("bucket = \"b\"\ncolour = 1\n").is_err());
@@ -266,9 +266,18 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert!(matches!(status_error(503, "x".into()), DataError::Unavailable(_)));
-        assert!(matches!(status_error(429, "x".into()), DataError::Unavailable(_)));
-        assert!(matches!(status_error(404, "x".into()), DataError::NotFound(_)));
+        assert!(matches!(
+            status_error(503, "x".into()),
+            DataError::Unavailable(_)
+        ));
+        assert!(matches!(
+            status_error(429, "x".into()),
+            DataError::Unavailable(_)
+        ));
+        assert!(matches!(
+            status_error(404, "x".into()),
+            DataError::NotFound(_)
+        ));
         assert!(matches!(status_error(412, "x".into()), DataError::Stale(_)));
         assert!(matches!(status_error(403, "x".into()), DataError::Io(_)));
     }
@@ -331,12 +340,12 @@ mod tests {
             ..CloudOptions::default()
         };
         let start = tokio::time::Instant::now();
-        let r: crate::Result<()> = opts
-            .retry("l")
-            .run("op", || std::future::pending())
-            .await;
+        let r: crate::Result<()> = opts.retry("l").run("op", || std::future::pending()).await;
         assert!(matches!(r, Err(DataError::Unavailable(m)) if m.contains("location l")));
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
     }
 }

@@ -86,7 +86,10 @@ macro_rules! with_meta {
         }
         if !meta.user.is_empty() {
             req = req.set_metadata(Some(
-                meta.user.iter().cloned().collect::<HashMap<String, String>>(),
+                meta.user
+                    .iter()
+                    .cloned()
+                    .collect::<HashMap<String, String>>(),
             ));
         }
         req
@@ -154,7 +157,10 @@ impl std::fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("bucket", &self.bucket)
             .field("access_key", &self.access_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("secret_key_file", &self.secret_key_file)
             .field("secret_key_env", &self.secret_key_env)
             .field("path_style", &self.path_style)
@@ -172,21 +178,24 @@ impl S3Config {
     /// `secret_key_file` (trimmed) and `secret_key_env`. The error names the
     /// field, never the secret.
     pub fn secret(&self) -> std::result::Result<String, String> {
-        let secret = match (&self.secret_key, &self.secret_key_file, &self.secret_key_env) {
-            (Some(s), None, None) => s.clone(),
-            (None, Some(f), None) => std::fs::read_to_string(f)
-                .map_err(|e| format!("secret_key_file: {}: {e}", f.display()))?
-                .trim()
-                .to_owned(),
-            (None, None, Some(v)) => std::env::var(v)
-                .map_err(|_| format!("secret_key_env: environment variable {v} is not set"))?,
-            _ => {
-                return Err(
+        let secret =
+            match (
+                &self.secret_key,
+                &self.secret_key_file,
+                &self.secret_key_env,
+            ) {
+                (Some(s), None, None) => s.clone(),
+                (None, Some(f), None) => std::fs::read_to_string(f)
+                    .map_err(|e| format!("secret_key_file: {}: {e}", f.display()))?
+                    .trim()
+                    .to_owned(),
+                (None, None, Some(v)) => std::env::var(v)
+                    .map_err(|_| format!("secret_key_env: environment variable {v} is not set"))?,
+                _ => return Err(
                     "secret_key: give exactly one of secret_key, secret_key_file, secret_key_env"
                         .into(),
-                )
-            }
-        };
+                ),
+            };
         if secret.is_empty() {
             return Err("secret_key: must not be empty".into());
         }
@@ -282,7 +291,9 @@ impl S3Backend {
                 };
                 cloud::status_error(status, detail(format!("HTTP {status} {code} {message}")))
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => {
                 DataError::Unavailable(detail(DisplayErrorContext(&e).to_string()))
             }
             _ => DataError::Io(io::Error::other(detail(
@@ -371,9 +382,7 @@ impl S3Backend {
                 if let Some(r) = range {
                     req = req.range(format!("bytes={}-{}", r.first, r.last));
                 }
-                req.send()
-                    .await
-                    .map_err(|e| self.sdk_error("GetObject", e))
+                req.send().await.map_err(|e| self.sdk_error("GetObject", e))
             })
             .await?;
         if let Some((stamp, size)) = expect {
@@ -404,7 +413,9 @@ impl S3Backend {
                         None => None,
                         Some(Ok(b)) => Some((Ok(b), body)),
                         Some(Err(e)) => Some((
-                            Err(BodyError::Io(format!("location {location}: read failed: {e}"))),
+                            Err(BodyError::Io(format!(
+                                "location {location}: read failed: {e}"
+                            ))),
                             body,
                         )),
                     }
@@ -452,7 +463,11 @@ impl S3Backend {
     }
 
     async fn create_upload(&self, key: &str, meta: &NativeMeta) -> Result<String> {
-        let req = self.client.create_multipart_upload().bucket(&self.bucket).key(key);
+        let req = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key);
         let req = with_meta!(req, meta);
         let out = self
             .retry
@@ -622,7 +637,13 @@ impl S3Backend {
 
     /// Copies the whole object `src` of `size` bytes server-side onto `dest`
     /// with `meta`; returns the new ETag.
-    async fn copy_whole(&self, src: &str, size: u64, dest: &str, meta: &NativeMeta) -> Result<String> {
+    async fn copy_whole(
+        &self,
+        src: &str,
+        size: u64,
+        dest: &str,
+        meta: &NativeMeta,
+    ) -> Result<String> {
         if size > MAX_PART {
             let sources = (0..size.div_ceil(COPY_PART))
                 .map(|i| CopySource {
@@ -716,7 +737,6 @@ impl S3Backend {
         self.stage(Box::pin(body)).await
     }
 }
-
 
 /// Removes a temp object or aborts a multipart upload when a write fails or
 /// its future is dropped, unless disarmed.
@@ -943,9 +963,10 @@ request_timeout_ms = 2000
 
     #[test]
     fn secrets_come_from_exactly_one_source() {
-        let mut c: S3Config =
-            toml::from_str("bucket = \"b\"\naccess_key = \"a\"\nsecret_key_env = \"CMX_NOPE_UNSET\"\n")
-                .unwrap();
+        let mut c: S3Config = toml::from_str(
+            "bucket = \"b\"\naccess_key = \"a\"\nsecret_key_env = \"CMX_NOPE_UNSET\"\n",
+        )
+        .unwrap();
         assert!(c.secret().unwrap_err().contains("CMX_NOPE_UNSET"));
         c.secret_key = Some("s".into());
         assert!(c.secret().unwrap_err().contains("exactly one"));

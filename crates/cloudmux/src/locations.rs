@@ -32,11 +32,7 @@ fn describe(l: &LocationConfig) -> (&'static str, String) {
         LocationKind::Fs(fs) => ("fs", fs.path.display().to_string()),
         LocationKind::S3(s3) => (
             "s3",
-            format!(
-                "{}/{}",
-                s3.endpoint.as_deref().unwrap_or("aws"),
-                s3.bucket
-            ),
+            format!("{}/{}", s3.endpoint.as_deref().unwrap_or("aws"), s3.bucket),
         ),
     }
 }
@@ -123,12 +119,7 @@ pub async fn check(locations: &[LocationConfig], out: &mut dyn Write) -> std::io
         let (ty, target) = describe(l);
         let steps = match open(l) {
             Ok(backend) => check_one(backend.as_ref()).await,
-            Err(e) => [
-                Step::Failed(e),
-                Step::Skipped,
-                Step::Skipped,
-                Step::Skipped,
-            ],
+            Err(e) => [Step::Failed(e), Step::Skipped, Step::Skipped, Step::Skipped],
         };
         rows.push((l.name.clone(), ty, target, l.default, steps));
     }
