@@ -340,7 +340,7 @@ mod tests {
             ..CloudOptions::default()
         };
         let start = tokio::time::Instant::now();
-        let r: crate::Result<()> = opts.retry("l").run("op", || std::future::pending()).await;
+        let r: crate::Result<()> = opts.retry("l").run("op", std::future::pending).await;
         assert!(matches!(r, Err(DataError::Unavailable(m)) if m.contains("location l")));
         let took = start.elapsed();
         assert!(

@@ -169,10 +169,11 @@ pub async fn check(locations: &[LocationConfig], out: &mut dyn Write) -> std::io
     Ok(all_ok)
 }
 
+/// Every location's backend, keyed by name.
+pub type Backends = HashMap<String, Arc<dyn Backend>>;
+
 /// Opens every location's backend, keyed by name, with the default's name.
-pub fn open_all(
-    locations: &[LocationConfig],
-) -> Result<(HashMap<String, Arc<dyn Backend>>, String), String> {
+pub fn open_all(locations: &[LocationConfig]) -> Result<(Backends, String), String> {
     let mut backends = HashMap::new();
     let mut default = String::new();
     for l in locations {
