@@ -472,6 +472,26 @@ async fn the_suite_runs_on_an_s3_location_backed_by_moto() {
         moto.log().contains("GET /target-bucket/on-moto/dst.bin"),
         "moto logs the GETs cloudmux sends"
     );
+
+    // Copies across locations stream: fs to the cloud and back.
+    ok(c.copy_object()
+        .bucket("on-moto")
+        .key("from-fs.txt")
+        .copy_source("placed/local.txt")
+        .send()
+        .await);
+    assert_eq!(
+        native.get("on-moto/from-fs.txt").await.unwrap().data,
+        b"default"
+    );
+    ok(c.copy_object()
+        .bucket("placed")
+        .key("from-cloud.bin")
+        .copy_source("on-moto/src.bin")
+        .send()
+        .await);
+    assert_eq!(get_object(&c, "placed", "from-cloud.bin").await, data);
+    assert!(native.get("placed/from-cloud.bin").await.is_none());
 }
 
 #[tokio::test]
