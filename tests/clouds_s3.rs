@@ -580,3 +580,76 @@ async fn a_target_that_is_down_gives_503_within_the_timeout_and_recovers() {
     );
     drop(moto);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overwrites_on_an_s3_location_survive_a_sigkill() {
+    const KEYS: usize = 30;
+    let moto = start_moto();
+    let target = moto_target(&moto).await;
+    let mut server = server_with_s3(&moto.endpoint(), "test", "test", "");
+    let c = server.client(ALICE);
+    create_bucket_on(&c, "crashy", "cloud").await;
+    let old: Vec<Vec<u8>> = (0..KEYS).map(|_| random_bytes(20_000)).collect();
+    let new: Vec<Vec<u8>> = (0..KEYS).map(|_| random_bytes(300_000)).collect();
+    for (i, body) in old.iter().enumerate() {
+        put_object(&c, "crashy", &format!("k{i:02}"), body).await;
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, body) in new.iter().enumerate() {
+        let (c, tx, body) = (c.clone(), tx.clone(), body.clone());
+        set.spawn(async move {
+            let r = c
+                .put_object()
+                .bucket("crashy")
+                .key(format!("k{i:02}"))
+                .body(ByteStream::from(body))
+                .send()
+                .await;
+            if r.is_ok() {
+                let _ = tx.send(i);
+            }
+        });
+    }
+    drop(tx);
+    let mut acked = std::collections::BTreeSet::new();
+    while acked.len() < KEYS / 3 {
+        match rx.recv().await {
+            Some(i) => {
+                acked.insert(i);
+            }
+            None => break,
+        }
+    }
+    server.kill9();
+    while set.join_next().await.is_some() {}
+    while let Ok(i) = rx.try_recv() {
+        acked.insert(i);
+    }
+
+    server.spawn();
+    let c = server.client(ALICE);
+    for i in 0..KEYS {
+        let key = format!("k{i:02}");
+        let got = get_object(&c, "crashy", &key).await;
+        if acked.contains(&i) {
+            assert_eq!(got, new[i], "{key}: an acknowledged overwrite survived");
+        } else {
+            assert!(
+                got == old[i] || got == new[i],
+                "{key}: whole old or new data"
+            );
+        }
+        let head = ok(c.head_object().bucket("crashy").key(&key).send().await);
+        assert_eq!(head.e_tag(), Some(etag_of(&got).as_str()), "{key}: ETag");
+        let native = Native::S3(target.clone())
+            .get(&format!("crashy/{key}"))
+            .await
+            .expect("native object");
+        assert_eq!(
+            native.data, got,
+            "{key}: the cloud holds what cloudmux serves"
+        );
+    }
+}
