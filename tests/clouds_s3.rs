@@ -572,6 +572,9 @@ async fn a_target_that_is_down_gives_503_within_the_timeout_and_recovers() {
     // The emulator comes back empty (it keeps no state): the operator
     // recreates the target bucket, and cloudmux works again without a restart.
     moto.restart();
+    let t = Instant::now();
+    let r = server.raw("GET", "/outage/before").send().await;
+    expect_503("GET while the target bucket is missing", t, r);
     ok(target.create_bucket().bucket(TARGET).send().await);
     put_object(&c, "outage", "after-restart", b"works again").await;
     assert_eq!(

@@ -19,9 +19,11 @@
 //!
 //! Transport failures (connection refused or reset, DNS, TLS), timeouts,
 //! HTTP 5xx, 408 and 429 are [`DataError::Unavailable`], which the S3 front end
-//! answers with `503 ServiceUnavailable`. A missing object (404) is
+//! answers with `503 ServiceUnavailable`; so is a missing cloud bucket or
+//! container (the location is not ready, which says nothing about the S3
+//! object asked for). A missing object (404) is
 //! [`DataError::NotFound`], a failed precondition (412) [`DataError::Stale`],
-//! and anything else (403 for wrong credentials, a missing cloud bucket) an
+//! and anything else (403 for wrong credentials) an
 //! I/O error, which clients see as `500 InternalError` while the log names the
 //! location and the cloud's error code. Messages never include credentials.
 //!

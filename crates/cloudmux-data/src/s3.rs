@@ -289,7 +289,11 @@ impl S3Backend {
                     Some(m) => m.to_owned(),
                     None => DisplayErrorContext(se.err()).to_string(),
                 };
-                cloud::status_error(status, detail(format!("HTTP {status} {code} {message}")))
+                let detail = detail(format!("HTTP {status} {code} {message}"));
+                if code == "NoSuchBucket" {
+                    return DataError::Unavailable(detail);
+                }
+                cloud::status_error(status, detail)
             }
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
