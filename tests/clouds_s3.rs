@@ -473,6 +473,28 @@ async fn the_suite_runs_on_an_s3_location_backed_by_moto() {
         "moto logs the GETs cloudmux sends"
     );
 
+    // A body that fails its digest leaves nothing in the cloud, small or
+    // large (the large one had started a native multipart upload).
+    for size in [1000, 9 * MIB] {
+        let r = server
+            .raw("PUT", "/on-moto/bad-digest")
+            .header("content-md5", &md5_b64(b"something else"))
+            .body(random_bytes(size))
+            .send()
+            .await;
+        r.assert_error(400, "BadDigest");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = native.leftovers().await;
+            if left.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "left behind: {left:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(native.get("on-moto/bad-digest").await.is_none());
+
     // Copies across locations stream: fs to the cloud and back.
     ok(c.copy_object()
         .bucket("on-moto")
