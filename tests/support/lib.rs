@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod emulator;
 pub mod xml;
 
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cloudmux_data::{
-    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Staged,
+    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Staged,
 };
 use cloudmux_meta::{codec, MetaError, Txn};
 
@@ -684,6 +684,14 @@ impl Gateway {
         {
             return self.rewrite_metadata(who, &input, src, meta, acl).await;
         }
+        if let Some(out) = self
+            .copy_server_side(
+                who, &input, &src, &location, wanted_alg, &meta, &acl, &owner,
+            )
+            .await?
+        {
+            return Ok(out);
+        }
         let src_backend = self.locations.get(&src.location)?.clone();
         let body = src_backend
             .read(&src.data, None)
@@ -709,6 +717,67 @@ impl Gateway {
             &WriteConditions::default(),
         )
         .await
+    }
+
+    /// A copy within one location whose digests are already known (the
+    /// source's ETag is its MD5 and its checksum, if one is wanted, covers the
+    /// whole object): the backend copies the data without it passing through
+    /// cloudmux (server-side on clouds). Answers `None` when the copy must be
+    /// streamed instead.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_server_side(
+        &self,
+        who: &Principal,
+        input: &CopyObjectInput,
+        src: &ObjectRecord,
+        location: &str,
+        wanted_alg: Option<ChecksumAlgorithm>,
+        meta: &ObjectMeta,
+        acl: &Acl,
+        owner: &str,
+    ) -> Result<Option<PutObjectOutput>> {
+        let md5 = hex::decode(&src.etag)
+            .ok()
+            .and_then(|m| <[u8; 16]>::try_from(m).ok());
+        let checksum_known = match wanted_alg {
+            None => true,
+            Some(a) => src
+                .checksum
+                .as_ref()
+                .is_some_and(|c| c.algorithm == a && c.kind == ChecksumType::FullObject),
+        };
+        let (Some(md5), true, true) = (md5, checksum_known, location == src.location) else {
+            return Ok(None);
+        };
+        let backend = self.locations.get(location)?.clone();
+        let staged = backend
+            .assemble(vec![Piece::Published(src.data.clone(), None)])
+            .await
+            .map_err(|e| self.data_err(location, e))?;
+        let d = Digests {
+            md5,
+            size: src.size,
+            checksum: None,
+        };
+        let mut record = fresh_record(
+            &d,
+            owner.to_owned(),
+            acl.clone(),
+            meta.clone(),
+            location.to_owned(),
+        );
+        record.checksum = wanted_alg.and(src.checksum.clone());
+        self.commit_object(
+            who,
+            &input.bucket,
+            &input.key,
+            backend,
+            staged,
+            record,
+            &WriteConditions::default(),
+        )
+        .await
+        .map(Some)
     }
 
     /// A copy onto itself that keeps the data: only the record changes.

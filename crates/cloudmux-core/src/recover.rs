@@ -1,7 +1,7 @@
 //! Crash recovery: finishing or dropping the overwrites that were in flight
 //! when the process died.
 
-use cloudmux_data::{NativeMeta, ObjectPath};
+use cloudmux_data::{DataError, NativeMeta, ObjectPath};
 use cloudmux_meta::{codec, prefix_end, Txn};
 
 use crate::records::{self, IntentRecord, ObjectRecord};
@@ -12,22 +12,28 @@ impl Gateway {
     /// before serving. If the new data was already published over the old,
     /// the new record is committed (the old data is gone, so the object is
     /// the new one, whole); otherwise the staged data is discarded and the old
-    /// object stays. Returns how many intents were resolved.
+    /// object stays. An intent whose location cannot be asked (a cloud that
+    /// is down) is left for the next start, with a warning, so that one
+    /// unreachable cloud does not keep cloudmux from starting. Returns how
+    /// many intents were resolved.
     pub async fn recover(&self) -> Result<usize> {
         let end = prefix_end(records::INTENTS_PREFIX).unwrap_or_default();
+        let mut start = records::INTENTS_PREFIX.to_vec();
         let mut done = 0;
         loop {
-            let batch = self.meta.scan(records::INTENTS_PREFIX, &end, 100).await?;
-            if batch.is_empty() {
+            let batch = self.meta.scan(&start, &end, 100).await?;
+            let Some((last, _)) = batch.last() else {
                 return Ok(done);
-            }
+            };
+            start = last.clone();
+            start.push(0);
             for (ikey, value) in batch {
                 let name =
                     String::from_utf8_lossy(&ikey[records::INTENTS_PREFIX.len()..]).into_owned();
                 let (bucket, key) = name.split_once('/').unwrap_or((name.as_str(), ""));
                 let intent: IntentRecord = codec::decode(&value)?;
                 let backend = self.locations.get(&intent.record.location)?.clone();
-                let found = backend
+                let found = match backend
                     .locate(
                         ObjectPath {
                             bucket,
@@ -36,7 +42,21 @@ impl Gateway {
                         },
                         intent.staged.stamp,
                     )
-                    .await?;
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(DataError::Unavailable(e)) => {
+                        tracing::warn!(
+                            location = %intent.record.location,
+                            bucket,
+                            key,
+                            error = %e,
+                            "location unavailable: interrupted write left for the next start"
+                        );
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let okey = records::object_key(bucket, key);
                 let mut txn = Txn::new().delete(ikey.clone());
                 match found {

@@ -137,7 +137,12 @@ pub struct LocationConfig {
 pub enum LocationKind {
     /// `type = "fs"`: the local filesystem.
     Fs(cloudmux_data::fs::FsConfig),
+    /// `type = "s3"`: a bucket of AWS S3 or of an S3-compatible service.
+    S3(cloudmux_data::s3::S3Config),
 }
+
+/// The location types this build knows, for error messages.
+const LOCATION_TYPES: &str = "\"fs\", \"s3\"";
 
 /// A configuration error naming the offending field.
 #[derive(Debug, thiserror::Error)]
@@ -223,17 +228,35 @@ impl Config {
             let ty = match t.remove("type") {
                 Some(toml::Value::String(s)) => s,
                 Some(_) => return Err(err(format!("{}: must be a string", field("type")))),
-                None => return Err(err(format!("{}: missing (one of: \"fs\")", field("type")))),
+                None => {
+                    return Err(err(format!(
+                        "{}: missing (one of: {LOCATION_TYPES})",
+                        field("type")
+                    )))
+                }
             };
+            let settings = toml::Value::Table(t);
+            let bad = |e: toml::de::Error| err(format!("locations.{name}: {e}"));
             let kind = match ty.as_str() {
-                "fs" => LocationKind::Fs(
-                    toml::Value::Table(t)
-                        .try_into()
-                        .map_err(|e: toml::de::Error| err(format!("locations.{name}: {e}")))?,
-                ),
+                "fs" => LocationKind::Fs(settings.try_into().map_err(bad)?),
+                "s3" => {
+                    let c: cloudmux_data::s3::S3Config = settings.try_into().map_err(bad)?;
+                    if let Err(e) = c.secret() {
+                        return Err(err(format!("locations.{name}.{e}")));
+                    }
+                    LocationKind::S3(c)
+                }
+                // The Azure and GCS location types live in `cloudmux_data::azure`
+                // and `cloudmux_data::gcs` where they are built in.
+                "azure" | "gcs" => {
+                    return Err(err(format!(
+                        "{}: location type {ty:?} not built in (supported: {LOCATION_TYPES})",
+                        field("type")
+                    )))
+                }
                 other => {
                     return Err(err(format!(
-                        "{}: unknown location type {other:?} (supported: \"fs\")",
+                        "{}: unknown location type {other:?} (supported: {LOCATION_TYPES})",
                         field("type")
                     )))
                 }
@@ -331,7 +354,9 @@ mod tests {
         let c = Config::parse(text, std::iter::empty()).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:8000");
         assert_eq!(c.metadata.path, PathBuf::from("/data/meta"));
-        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind;
+        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind else {
+            panic!("not fs")
+        };
         assert_eq!(fs.path, PathBuf::from("/data/objects"));
         assert_eq!(
             c.accounts[0].secret_key_env.as_deref(),
@@ -360,7 +385,9 @@ mod tests {
         let c = Config::parse(SAMPLE, vars.into_iter()).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:9000");
         assert_eq!(c.server.domains, vec!["s3.test"]);
-        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind;
+        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind else {
+            panic!("not fs")
+        };
         assert_eq!(fs.path, PathBuf::from("/srv/objects"));
     }
 
@@ -384,5 +411,56 @@ mod tests {
         )
         .unwrap();
         assert!(c.accounts().unwrap_err().0.contains("exactly one"));
+    }
+
+    #[test]
+    fn multicloud_example_loads_its_s3_location() {
+        let text = include_str!("../../../config/multicloud.toml");
+        let vars = vec![(
+            "CLOUDMUX_AWS_SECRET".to_owned(),
+            "aws-secret-from-env".to_owned(),
+        )];
+        let c = Config::parse(text, vars.into_iter()).unwrap();
+        let t = c.locations.get("aws-east").expect("aws-east");
+        let s3: cloudmux_data::s3::S3Config = toml::Value::Table(t.clone())
+            .try_into::<toml::Table>()
+            .map(|mut t| {
+                t.remove("type");
+                t.remove("default");
+                t
+            })
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(s3.bucket, "target-bucket");
+        assert!(s3.path_style);
+        assert!(!s3.cloud.bucket_match);
+        for (name, ty) in [("azure-main", "azure"), ("gcs-main", "gcs")] {
+            let t = &c.locations[name];
+            assert_eq!(t["type"].as_str(), Some(ty));
+        }
+    }
+
+    #[test]
+    fn s3_locations_are_validated() {
+        let base = "[locations.a]\ntype = \"s3\"\nbucket = \"tb\"\naccess_key = \"k\"\n";
+        let c = Config::parse(&format!("{base}secret_key = \"s\"\n"), std::iter::empty()).unwrap();
+        let l = c.locations().unwrap();
+        let LocationKind::S3(s3) = &l[0].kind else {
+            panic!("not s3")
+        };
+        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.cloud.max_retries, 3);
+        let c = Config::parse(base, std::iter::empty()).unwrap();
+        let e = c.locations().unwrap_err();
+        assert!(e.0.contains("locations.a.secret_key"), "{e}");
+        let c = Config::parse(
+            &format!("{base}secret_key = \"s\"\npathstyle = true\n"),
+            std::iter::empty(),
+        )
+        .unwrap();
+        assert!(c.locations().unwrap_err().0.contains("pathstyle"));
+        let c = Config::parse("[locations.a]\ntype = \"azure\"\n", std::iter::empty()).unwrap();
+        assert!(c.locations().unwrap_err().0.contains("not built in"));
     }
 }

@@ -2,18 +2,17 @@
 //! metadata store, the locations, the gateway and the S3 server.
 
 mod config;
+mod locations;
 mod preflight;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cloudmux_core::{Accounts, Gateway, GatewayConfig, Locations};
-use cloudmux_data::Backend;
 use cloudmux_s3::{FrontConfig, S3Service};
 
-use config::{Config, LocationKind};
+use config::Config;
 
 /// mimalloc: the server allocates many short-lived buffers per request (XML,
 /// headers, records); the system allocator's consolidation showed at the top of
@@ -69,6 +68,36 @@ enum Command {
         #[arg(long, hide = true)]
         xfs_info: Option<PathBuf>,
     },
+    /// Works with the configured locations.
+    Locations {
+        #[command(subcommand)]
+        command: LocationsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocationsCommand {
+    /// Checks every configured location (credentials, bucket or container,
+    /// writing, reading and deleting a probe object) and prints a table;
+    /// exits non-zero when one fails.
+    Check {
+        /// Configuration file (the same as `serve`'s); without one, the
+        /// embedded defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `cloudmux locations check`.
+async fn locations_check(config_path: Option<PathBuf>) -> Result<bool, String> {
+    let cfg = match &config_path {
+        Some(p) => Config::load(Some(p)).map_err(|e| e.to_string())?,
+        None => embedded_defaults()?.0,
+    };
+    let list = cfg.locations().map_err(|e| e.to_string())?;
+    locations::check(&list, &mut std::io::stdout().lock())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,20 +157,7 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     };
     let accounts = cfg.accounts().map_err(|e| e.to_string())?;
     let locations = cfg.locations().map_err(|e| e.to_string())?;
-    let mut backends: HashMap<String, Arc<dyn Backend>> = HashMap::new();
-    let mut default = String::new();
-    for l in &locations {
-        let backend: Arc<dyn Backend> = match &l.kind {
-            LocationKind::Fs(fs) => Arc::new(
-                cloudmux_data::fs::FsBackend::open(fs)
-                    .map_err(|e| format!("locations.{}: {e}", l.name))?,
-            ),
-        };
-        if l.default {
-            default = l.name.clone();
-        }
-        backends.insert(l.name.clone(), backend);
-    }
+    let (backends, default) = locations::open_all(&locations)?;
     let meta = cloudmux_meta::SledStore::open(&cfg.metadata.path)
         .map_err(|e| format!("metadata.path {}: {e}", cfg.metadata.path.display()))?;
     let account_list: Vec<(String, String)> = accounts
@@ -257,6 +273,29 @@ fn main() -> std::process::ExitCode {
             match preflight::print_report(&findings, &mut std::io::stdout().lock()) {
                 Ok(false) => std::process::ExitCode::SUCCESS,
                 Ok(true) => std::process::ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    std::process::ExitCode::from(2)
+                }
+            }
+        }
+        Command::Locations {
+            command: LocationsCommand::Check { config },
+        } => {
+            init_logs(LogFormat::Text);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(locations_check(config)) {
+                Ok(true) => std::process::ExitCode::SUCCESS,
+                Ok(false) => std::process::ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("cloudmux: {e}");
                     std::process::ExitCode::from(2)

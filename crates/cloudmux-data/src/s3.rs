@@ -1,0 +1,696 @@
+//! The `s3` location: objects in a bucket of AWS S3 or of any S3-compatible
+//! service, one native S3 object per cloudmux object, through `aws-sdk-s3`.
+//!
+//! # Layout in the target bucket
+//!
+//! ```text
+//! <bucket>/<key>                 an object (bucket_match = false, the default)
+//! <key>                          an object (bucket_match = true)
+//! .cloudmux/tmp/<uuid>           staged data: uploads in flight, multipart parts
+//! ```
+//!
+//! Each object carries its S3 metadata natively: user metadata as
+//! `x-amz-meta-*`, Content-Type, Cache-Control, Content-Disposition,
+//! Content-Encoding, Content-Language and Expires as the same headers. S3 needs
+//! no encoding of metadata names.
+//!
+//! # Writes
+//!
+//! [`stage`](crate::Backend::stage) uploads the body to a new temp object:
+//! bodies up to [`PART_SIZE`] with one PutObject, larger ones as a native
+//! multipart upload of [`PART_SIZE`] parts (memory stays bounded by one part).
+//! [`publish`](crate::Backend::publish) copies the temp object server-side onto
+//! the object's name with its metadata (CopyObject, or UploadPartCopy for more
+//! than 5 GiB), then deletes the temp object. Multipart Complete
+//! ([`assemble`](crate::Backend::assemble)) is a native multipart upload whose
+//! parts are server-side copies of the staged parts (UploadPartCopy); pieces
+//! S3 cannot take as parts (a part under 5 MiB before the last one, an empty
+//! piece) are concatenated by streaming instead. Abort and Complete delete
+//! every temp object through [`discard`](crate::Backend::discard). A write
+//! that fails or is cancelled aborts its multipart upload or deletes its temp
+//! object.
+//!
+//! # Identifiers
+//!
+//! [`Staged::id`](crate::Staged) is the temp object's name;
+//! [`DataRef::locator`](crate::DataRef) is the object's name in the target
+//! bucket. Stamps are the first 8 bytes of the SHA-256 of the object's ETag as
+//! the target reports it: reads fail with [`DataError::Stale`] when the ETag or
+//! the size no longer match the reference (the object was replaced), and
+//! [`delete`](crate::Backend::delete) leaves an object alone whose ETag differs
+//! from the reference's. A publish of data staged by multipart upload changes
+//! the ETag, so [`locate`](crate::Backend::locate) finds only data staged with
+//! a single PutObject after a crash.
+
+use std::io;
+use std::path::PathBuf;
+
+use aws_sdk_s3::config::{
+    timeout::TimeoutConfig, BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
+    ResponseChecksumValidation, StalledStreamProtectionConfig,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use sha2::Digest;
+
+use crate::cloud::{self, CloudOptions, Retry};
+use crate::{
+    Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
+    Result, Staged,
+};
+
+/// Applies an object's native metadata to a PutObject, CopyObject or
+/// CreateMultipartUpload request builder.
+macro_rules! with_meta {
+    ($req:expr, $meta:expr) => {{
+        let meta: &NativeMeta = $meta;
+        let mut req = $req
+            .set_content_type(meta.content_type.clone())
+            .set_cache_control(meta.cache_control.clone())
+            .set_content_disposition(meta.content_disposition.clone())
+            .set_content_encoding(meta.content_encoding.clone())
+            .set_content_language(meta.content_language.clone());
+        if let Some(expires) = meta.expires.as_deref().and_then(|e| {
+            aws_sdk_s3::primitives::DateTime::from_str(
+                e,
+                aws_sdk_s3::primitives::DateTimeFormat::HttpDate,
+            )
+            .ok()
+        }) {
+            req = req.expires(expires);
+        }
+        if !meta.user.is_empty() {
+            req = req.set_metadata(Some(
+                meta.user
+                    .iter()
+                    .cloned()
+                    .collect::<std::collections::HashMap<String, String>>(),
+            ));
+        }
+        req
+    }};
+}
+
+mod multipart;
+
+use multipart::{Cleanup, CopySource};
+
+/// Size of the parts of a staged upload, and the most a staging write holds
+/// in memory.
+pub const PART_SIZE: usize = 8 << 20;
+/// The smallest part S3 accepts before the last one.
+const MIN_PART: u64 = 5 << 20;
+/// The largest part, and the largest single CopyObject.
+const MAX_PART: u64 = 5 << 30;
+/// The part size of server-side copies of objects over [`MAX_PART`].
+const COPY_PART: u64 = 1 << 30;
+/// The most parts of one multipart upload.
+const MAX_PARTS: usize = 10_000;
+/// Server-side part copies in flight at once.
+const COPY_CONCURRENCY: usize = 4;
+
+/// Characters escaped in an `x-amz-copy-source` key: all but the unreserved
+/// characters and `/`.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// `[locations.NAME]` with `type = "s3"`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL of an S3-compatible service (`http://127.0.0.1:5000`);
+    /// omit for AWS itself. `https://` endpoints use rustls with the system's
+    /// root certificates.
+    pub endpoint: Option<String>,
+    /// Region to sign for (default `us-east-1`).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The target bucket, which must exist.
+    pub bucket: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key, inline.
+    pub secret_key: Option<String>,
+    /// A file holding the secret access key.
+    pub secret_key_file: Option<PathBuf>,
+    /// An environment variable holding the secret access key.
+    pub secret_key_env: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`) instead of virtual-hosted
+    /// style (`bucket.endpoint/key`); most emulators need `true`.
+    #[serde(default)]
+    pub path_style: bool,
+    /// Options shared by all cloud locations (`bucket_match`, timeouts,
+    /// retries).
+    #[serde(flatten)]
+    pub cloud: CloudOptions,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key", &self.access_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("secret_key_file", &self.secret_key_file)
+            .field("secret_key_env", &self.secret_key_env)
+            .field("path_style", &self.path_style)
+            .field("cloud", &self.cloud)
+            .finish()
+    }
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+impl S3Config {
+    /// The secret access key from exactly one of `secret_key`,
+    /// `secret_key_file` (trimmed) and `secret_key_env`. The error names the
+    /// field, never the secret.
+    pub fn secret(&self) -> std::result::Result<String, String> {
+        let secret =
+            match (
+                &self.secret_key,
+                &self.secret_key_file,
+                &self.secret_key_env,
+            ) {
+                (Some(s), None, None) => s.clone(),
+                (None, Some(f), None) => std::fs::read_to_string(f)
+                    .map_err(|e| format!("secret_key_file: {}: {e}", f.display()))?
+                    .trim()
+                    .to_owned(),
+                (None, None, Some(v)) => std::env::var(v)
+                    .map_err(|_| format!("secret_key_env: environment variable {v} is not set"))?,
+                _ => return Err(
+                    "secret_key: give exactly one of secret_key, secret_key_file, secret_key_env"
+                        .into(),
+                ),
+            };
+        if secret.is_empty() {
+            return Err("secret_key: must not be empty".into());
+        }
+        Ok(secret)
+    }
+}
+
+/// Data backend storing objects as native objects in an S3 bucket (see the
+/// [module documentation](self)).
+#[derive(Debug, Clone)]
+pub struct S3Backend {
+    name: String,
+    client: Client,
+    bucket: String,
+    cloud: CloudOptions,
+    retry: Retry,
+}
+
+impl S3Backend {
+    /// Builds the client of location `name`. Does not contact the target:
+    /// use [`Backend::probe`] for that.
+    pub fn new(name: &str, config: &S3Config) -> std::result::Result<Self, String> {
+        if config.bucket.is_empty() {
+            return Err("bucket: must not be empty".into());
+        }
+        let secret = config.secret()?;
+        let https = !config
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
+        let http_client = if https {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https()
+        } else {
+            aws_smithy_http_client::Builder::new().build_http()
+        };
+        let mut builder = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(Credentials::new(
+                config.access_key.clone(),
+                secret,
+                None,
+                None,
+                "cloudmux-config",
+            ))
+            .force_path_style(config.path_style)
+            .http_client(http_client)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(config.cloud.connect_timeout())
+                    .build(),
+            )
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint.trim_end_matches('/'));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            client: Client::from_conf(builder.build()),
+            bucket: config.bucket.clone(),
+            cloud: config.cloud.clone(),
+            retry: config.cloud.retry(name),
+        })
+    }
+
+    /// Classifies an SDK failure (see [`cloud`](crate::cloud)).
+    fn sdk_error<E>(&self, what: &str, e: SdkError<E>) -> DataError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let detail = |more: String| format!("location {}: {what}: {more}", self.name);
+        match &e {
+            SdkError::ServiceError(se) => {
+                let status = se.raw().status().as_u16();
+                let code = se.err().code().unwrap_or("no error code");
+                let message = match se.err().message() {
+                    Some(m) => m.to_owned(),
+                    None => DisplayErrorContext(se.err()).to_string(),
+                };
+                let detail = detail(format!("HTTP {status} {code} {message}"));
+                if code == "NoSuchBucket" {
+                    return DataError::Unavailable(detail);
+                }
+                cloud::status_error(status, detail)
+            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => {
+                DataError::Unavailable(detail(DisplayErrorContext(&e).to_string()))
+            }
+            _ => DataError::Io(io::Error::other(detail(
+                DisplayErrorContext(&e).to_string(),
+            ))),
+        }
+    }
+
+    fn copy_source(&self, key: &str) -> String {
+        format!("{}/{}", self.bucket, utf8_percent_encode(key, COPY_SOURCE))
+    }
+
+    /// Uploads a body held in memory as one object (idempotent, retried).
+    async fn put_bytes(&self, key: &str, data: Bytes) -> Result<String> {
+        self.retry
+            .run("PutObject", || async {
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .body(ByteStream::from(data.clone()))
+                    .send()
+                    .await
+                    .map(|o| o.e_tag().unwrap_or_default().to_owned())
+                    .map_err(|e| self.sdk_error("PutObject", e))
+            })
+            .await
+    }
+
+    /// Deletes an object (idempotent, retried; no error if missing).
+    async fn delete_key(&self, key: &str) -> Result<()> {
+        self.retry
+            .run("DeleteObject", || async {
+                match self
+                    .client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| self.sdk_error("DeleteObject", e))
+                {
+                    Ok(_) | Err(DataError::NotFound(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+    }
+
+    /// The ETag and size of an object, or `None` if it does not exist.
+    async fn head(&self, key: &str) -> Result<Option<(String, u64)>> {
+        let r = self
+            .retry
+            .run("HeadObject", || async {
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| self.sdk_error("HeadObject", e))
+            })
+            .await;
+        match r {
+            Ok(o) => Ok(Some((
+                o.e_tag().unwrap_or_default().to_owned(),
+                o.content_length().unwrap_or(0).max(0) as u64,
+            ))),
+            Err(DataError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts a GET of an object or a range and checks that the object is
+    /// still the one `expect` names (stamp and size) when given.
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+        expect: Option<(u64, u64)>,
+    ) -> Result<BodyStream> {
+        let out = self
+            .retry
+            .run("GetObject", || async {
+                let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+                if let Some(r) = range {
+                    req = req.range(format!("bytes={}-{}", r.first, r.last));
+                }
+                req.send().await.map_err(|e| self.sdk_error("GetObject", e))
+            })
+            .await?;
+        if let Some((stamp, size)) = expect {
+            let total = match range {
+                None => out.content_length().map(|l| l.max(0) as u64),
+                Some(_) => out
+                    .content_range()
+                    .and_then(|c| c.rsplit_once('/'))
+                    .and_then(|(_, t)| t.parse::<u64>().ok()),
+            };
+            let changed = (stamp != 0 && stamp_of(out.e_tag().unwrap_or_default()) != stamp)
+                || total.is_some_and(|t| t != size);
+            if changed {
+                return Err(DataError::Stale(format!(
+                    "location {}: {key} was replaced",
+                    self.name
+                )));
+            }
+        }
+        let location = self.name.clone();
+        let body = out.body;
+        Ok(Box::pin(futures_util::stream::unfold(
+            body,
+            move |mut body| {
+                let location = location.clone();
+                async move {
+                    match body.next().await {
+                        None => None,
+                        Some(Ok(b)) => Some((Ok(b), body)),
+                        Some(Err(e)) => Some((
+                            Err(BodyError::Io(format!(
+                                "location {location}: read failed: {e}"
+                            ))),
+                            body,
+                        )),
+                    }
+                }
+            },
+        )))
+    }
+
+    /// The key and range of a piece, and its length.
+    fn piece_source(piece: &Piece) -> Result<(CopySource, u64)> {
+        match piece {
+            Piece::Staged(s) => {
+                cloud::check_temp_name(&s.id)?;
+                Ok((
+                    CopySource {
+                        key: s.id.clone(),
+                        range: None,
+                    },
+                    s.size,
+                ))
+            }
+            Piece::Published(d, range) => {
+                let len = match range {
+                    Some(r) => r.last + 1 - r.first,
+                    None => d.size,
+                };
+                let range = match range {
+                    Some(r) if !(r.first == 0 && r.last + 1 == d.size) => Some(*r),
+                    _ => None,
+                };
+                Ok((
+                    CopySource {
+                        key: d.locator.clone(),
+                        range,
+                    },
+                    len,
+                ))
+            }
+        }
+    }
+
+    /// Concatenates pieces by streaming them through cloudmux into new
+    /// staged data.
+    async fn assemble_streaming(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        let this = self.clone();
+        let body = futures_util::stream::iter(pieces)
+            .then(move |piece| {
+                let this = this.clone();
+                async move {
+                    let stream = match &piece {
+                        Piece::Staged(s) => this.read_staged(s, None).await,
+                        Piece::Published(d, r) => this.read(d, *r).await,
+                    };
+                    match stream {
+                        Ok(s) => s,
+                        Err(e) => Box::pin(futures_util::stream::once(async move {
+                            Err(BodyError::Io(e.to_string()))
+                        })),
+                    }
+                }
+            })
+            .flatten();
+        self.stage(Box::pin(body)).await
+    }
+}
+
+/// The stamp of an object version: the first 8 bytes of the SHA-256 of its
+/// ETag (quotes removed).
+fn stamp_of(etag: &str) -> u64 {
+    let digest = sha2::Sha256::digest(etag.trim_matches('"').as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+#[async_trait::async_trait]
+impl Backend for S3Backend {
+    async fn stage(&self, mut body: BodyStream) -> Result<Staged> {
+        let key = cloud::temp_name();
+        let mut buf = BytesMut::new();
+        while buf.len() < PART_SIZE {
+            match body.next().await {
+                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                Some(Err(e)) => return Err(DataError::Body(e)),
+                None => {
+                    let size = buf.len() as u64;
+                    let mut guard = Cleanup::new(self, &key, None);
+                    let etag = self.put_bytes(&key, buf.freeze()).await?;
+                    guard.disarm();
+                    return Ok(Staged {
+                        id: key,
+                        size,
+                        stamp: stamp_of(&etag),
+                    });
+                }
+            }
+        }
+        let first = buf.split_to(PART_SIZE).freeze();
+        let rest: BodyStream = if buf.is_empty() {
+            body
+        } else {
+            let extra = buf.freeze();
+            Box::pin(futures_util::stream::once(async move { Ok(extra) }).chain(body))
+        };
+        let size = self.stage_multipart(&key, first, rest).await?;
+        Ok(Staged {
+            id: key,
+            size,
+            stamp: 0,
+        })
+    }
+
+    async fn persist(&self, staged: &Staged) -> Result<()> {
+        cloud::check_temp_name(&staged.id)
+    }
+
+    async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
+        cloud::check_temp_name(&staged.id)?;
+        let dest = self.cloud.object_name(target.bucket, target.key);
+        let etag = self
+            .copy_whole(&staged.id, staged.size, &dest, target.meta)
+            .await?;
+        if let Err(e) = self.delete_key(&staged.id).await {
+            tracing::warn!(location = %self.name, key = %staged.id, error = %e, "could not delete a published temp object");
+        }
+        Ok(DataRef {
+            locator: dest,
+            size: staged.size,
+            stamp: stamp_of(&etag),
+        })
+    }
+
+    async fn discard(&self, staged: &Staged) -> Result<()> {
+        cloud::check_temp_name(&staged.id)?;
+        self.delete_key(&staged.id).await
+    }
+
+    async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream> {
+        self.get(&data.locator, range, Some((data.stamp, data.size)))
+            .await
+    }
+
+    async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
+        cloud::check_temp_name(&staged.id)?;
+        self.get(&staged.id, range, None).await
+    }
+
+    async fn delete(&self, data: &DataRef) -> Result<()> {
+        match self.head(&data.locator).await? {
+            None => Ok(()),
+            Some((etag, _)) if data.stamp != 0 && stamp_of(&etag) != data.stamp => Ok(()),
+            Some(_) => self.delete_key(&data.locator).await,
+        }
+    }
+
+    async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        if let [Piece::Published(d, None)] = pieces.as_slice() {
+            if d.size > 0 {
+                let key = cloud::temp_name();
+                self.copy_whole(&d.locator, d.size, &key, NativeMeta::none())
+                    .await?;
+                return Ok(Staged {
+                    id: key,
+                    size: d.size,
+                    stamp: 0,
+                });
+            }
+        }
+        let mut sources = Vec::with_capacity(pieces.len());
+        let mut size = 0u64;
+        let mut native = !pieces.is_empty() && pieces.len() <= MAX_PARTS;
+        for (i, piece) in pieces.iter().enumerate() {
+            let (src, len) = Self::piece_source(piece)?;
+            let last = i + 1 == pieces.len();
+            if len == 0 || len > MAX_PART || (!last && len < MIN_PART) {
+                native = false;
+            }
+            size += len;
+            sources.push(src);
+        }
+        if !native {
+            return self.assemble_streaming(pieces).await;
+        }
+        let key = cloud::temp_name();
+        self.copy_parts(&key, NativeMeta::none(), sources).await?;
+        Ok(Staged {
+            id: key,
+            size,
+            stamp: 0,
+        })
+    }
+
+    async fn locate(&self, target: ObjectPath<'_>, stamp: u64) -> Result<Option<DataRef>> {
+        let locator = self.cloud.object_name(target.bucket, target.key);
+        Ok(match self.head(&locator).await? {
+            Some((etag, size)) if stamp != 0 && stamp_of(&etag) == stamp => Some(DataRef {
+                locator,
+                size,
+                stamp,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn probe(&self) -> Result<()> {
+        self.retry
+            .run("HeadBucket", || async {
+                self.client
+                    .head_bucket()
+                    .bucket(&self.bucket)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.sdk_error("HeadBucket", e))
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_parses_the_contract_names_and_hides_the_secret() {
+        let c: S3Config = toml::from_str(
+            r#"
+endpoint = "http://127.0.0.1:5000"
+region = "eu-west-1"
+bucket = "target-bucket"
+access_key = "AK"
+secret_key = "very-secret"
+path_style = true
+bucket_match = true
+request_timeout_ms = 2000
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.bucket, "target-bucket");
+        assert!(c.path_style && c.cloud.bucket_match);
+        assert_eq!(c.cloud.request_timeout_ms, 2000);
+        assert_eq!(c.secret().unwrap(), "very-secret");
+        assert!(!format!("{c:?}").contains("very-secret"));
+        let e = toml::from_str::<S3Config>("bucket = \"b\"\naccess_key = \"a\"\nsecret = \"x\"\n");
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn secrets_come_from_exactly_one_source() {
+        let mut c: S3Config = toml::from_str(
+            "bucket = \"b\"\naccess_key = \"a\"\nsecret_key_env = \"CMX_NOPE_UNSET\"\n",
+        )
+        .unwrap();
+        assert!(c.secret().unwrap_err().contains("CMX_NOPE_UNSET"));
+        c.secret_key = Some("s".into());
+        assert!(c.secret().unwrap_err().contains("exactly one"));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "from-file\n").unwrap();
+        c.secret_key = None;
+        c.secret_key_env = None;
+        c.secret_key_file = Some(f);
+        assert_eq!(c.secret().unwrap(), "from-file");
+    }
+
+    #[test]
+    fn copy_sources_escape_keys() {
+        let c: S3Config =
+            toml::from_str("bucket = \"tb\"\naccess_key = \"a\"\nsecret_key = \"s\"\n").unwrap();
+        let b = S3Backend::new("l", &c).unwrap();
+        assert_eq!(b.copy_source("a/b c+d?é"), "tb/a/b%20c%2Bd%3F%C3%A9");
+    }
+
+    #[test]
+    fn stamps_ignore_quotes() {
+        assert_eq!(stamp_of("\"abc\""), stamp_of("abc"));
+        assert_ne!(stamp_of("abc"), stamp_of("abd"));
+    }
+}

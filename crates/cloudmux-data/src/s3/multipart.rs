@@ -1,0 +1,329 @@
+//! Native multipart uploads and server-side copies of the `s3` location:
+//! staging a large body as a multipart upload of [`PART_SIZE`] parts, copying
+//! objects and pieces with CopyObject and UploadPartCopy, and cleaning up a
+//! write that failed or was cancelled.
+
+use std::io;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+use bytes::{Bytes, BytesMut};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{S3Backend, COPY_CONCURRENCY, COPY_PART, MAX_PART, MAX_PARTS, PART_SIZE};
+use crate::{BodyError, BodyStream, ByteRange, DataError, NativeMeta, Result};
+
+/// One part of a server-side multipart copy: a source object and a range.
+#[derive(Debug, Clone)]
+pub(super) struct CopySource {
+    pub(super) key: String,
+    pub(super) range: Option<ByteRange>,
+}
+
+impl S3Backend {
+    /// Uploads a whole body stream to `key` as a multipart upload, starting
+    /// with the `first` part already read. Aborts the upload on any failure.
+    pub(super) async fn stage_multipart(
+        &self,
+        key: &str,
+        first: Bytes,
+        mut body: BodyStream,
+    ) -> Result<u64> {
+        let upload_id = self.create_upload(key, NativeMeta::none()).await?;
+        let mut guard = Cleanup::new(self, key, Some(upload_id.clone()));
+        let mut parts = Vec::new();
+        let mut size = first.len() as u64;
+        parts.push(self.upload_part(key, &upload_id, 1, first).await?);
+        let mut buf = BytesMut::with_capacity(PART_SIZE);
+        let mut ended = false;
+        while !ended {
+            while buf.len() < PART_SIZE {
+                match body.next().await {
+                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                    Some(Err(e)) => return Err(DataError::Body(e)),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if buf.is_empty() {
+                break;
+            }
+            let part = buf.split().freeze();
+            size += part.len() as u64;
+            let number = parts.len() as i32 + 1;
+            if number as usize > MAX_PARTS {
+                return Err(DataError::Body(BodyError::TooLarge));
+            }
+            parts.push(self.upload_part(key, &upload_id, number, part).await?);
+        }
+        self.complete_upload(key, &upload_id, parts).await?;
+        guard.upload_id = None;
+        guard.disarm();
+        Ok(size)
+    }
+
+    async fn create_upload(&self, key: &str, meta: &NativeMeta) -> Result<String> {
+        let req = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key);
+        let req = with_meta!(req, meta);
+        let out = self
+            .retry
+            .once("CreateMultipartUpload", async {
+                req.send()
+                    .await
+                    .map_err(|e| self.sdk_error("CreateMultipartUpload", e))
+            })
+            .await?;
+        out.upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| DataError::Io(io::Error::other("CreateMultipartUpload: no upload id")))
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        data: Bytes,
+    ) -> Result<CompletedPart> {
+        let etag = self
+            .retry
+            .run("UploadPart", || async {
+                self.client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(data.clone()))
+                    .send()
+                    .await
+                    .map(|o| o.e_tag().unwrap_or_default().to_owned())
+                    .map_err(|e| self.sdk_error("UploadPart", e))
+            })
+            .await?;
+        Ok(CompletedPart::builder()
+            .part_number(number)
+            .e_tag(etag)
+            .build())
+    }
+
+    async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> Result<String> {
+        let sent = self
+            .retry
+            .once("CompleteMultipartUpload", async {
+                match self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
+                    // Some S3-compatible services (moto) answer a successful
+                    // Complete with a document the SDK cannot parse (another
+                    // root element): a 200 without an error code is a success
+                    // whose ETag is read back.
+                    Err(SdkError::ServiceError(se))
+                        if se.raw().status().as_u16() == 200 && se.err().code().is_none() =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(self.sdk_error("CompleteMultipartUpload", e)),
+                }
+            })
+            .await?;
+        match sent {
+            Some(etag) => Ok(etag),
+            None => match self.head(key).await? {
+                Some((etag, _)) => Ok(etag),
+                None => Err(DataError::Io(io::Error::other(format!(
+                    "location {}: CompleteMultipartUpload: {key} missing after a successful answer",
+                    self.name
+                )))),
+            },
+        }
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<()> {
+        self.retry
+            .run("AbortMultipartUpload", || async {
+                match self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+                    .map_err(|e| self.sdk_error("AbortMultipartUpload", e))
+                {
+                    Ok(_) | Err(DataError::NotFound(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+    }
+
+    /// Copies `sources` server-side, in order, into the new object `dest`
+    /// with `meta`, one part per source; returns the new ETag.
+    pub(super) async fn copy_parts(
+        &self,
+        dest: &str,
+        meta: &NativeMeta,
+        sources: Vec<CopySource>,
+    ) -> Result<String> {
+        let upload_id = self.create_upload(dest, meta).await?;
+        let mut guard = Cleanup::new(self, dest, Some(upload_id.clone()));
+        let upload_id = &upload_id;
+        let parts: Vec<CompletedPart> = futures_util::stream::iter(sources.into_iter().enumerate())
+            .map(|(i, src)| async move {
+                let number = i as i32 + 1;
+                let etag = self
+                    .retry
+                    .run("UploadPartCopy", || async {
+                        let mut req = self
+                            .client
+                            .upload_part_copy()
+                            .bucket(&self.bucket)
+                            .key(dest)
+                            .upload_id(upload_id)
+                            .part_number(number)
+                            .copy_source(self.copy_source(&src.key));
+                        if let Some(r) = src.range {
+                            req = req.copy_source_range(format!("bytes={}-{}", r.first, r.last));
+                        }
+                        req.send()
+                            .await
+                            .map(|o| {
+                                o.copy_part_result()
+                                    .and_then(|c| c.e_tag())
+                                    .unwrap_or_default()
+                                    .to_owned()
+                            })
+                            .map_err(|e| self.sdk_error("UploadPartCopy", e))
+                    })
+                    .await?;
+                Ok::<_, DataError>(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .e_tag(etag)
+                        .build(),
+                )
+            })
+            .buffered(COPY_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let etag = self.complete_upload(dest, upload_id, parts).await?;
+        guard.upload_id = None;
+        guard.disarm();
+        Ok(etag)
+    }
+
+    /// Copies the whole object `src` of `size` bytes server-side onto `dest`
+    /// with `meta`; returns the new ETag.
+    pub(super) async fn copy_whole(
+        &self,
+        src: &str,
+        size: u64,
+        dest: &str,
+        meta: &NativeMeta,
+    ) -> Result<String> {
+        if size > MAX_PART {
+            let sources = (0..size.div_ceil(COPY_PART))
+                .map(|i| CopySource {
+                    key: src.to_owned(),
+                    range: Some(ByteRange {
+                        first: i * COPY_PART,
+                        last: ((i + 1) * COPY_PART).min(size) - 1,
+                    }),
+                })
+                .collect();
+            return self.copy_parts(dest, meta, sources).await;
+        }
+        let source = self.copy_source(src);
+        self.retry
+            .run("CopyObject", || async {
+                let req = self
+                    .client
+                    .copy_object()
+                    .bucket(&self.bucket)
+                    .key(dest)
+                    .copy_source(&source)
+                    .metadata_directive(MetadataDirective::Replace);
+                let req = with_meta!(req, meta);
+                req.send()
+                    .await
+                    .map(|o| {
+                        o.copy_object_result()
+                            .and_then(|c| c.e_tag())
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .map_err(|e| self.sdk_error("CopyObject", e))
+            })
+            .await
+    }
+}
+
+/// Removes a temp object or aborts a multipart upload when a write fails or
+/// its future is dropped, unless disarmed.
+pub(super) struct Cleanup {
+    backend: Option<S3Backend>,
+    key: String,
+    upload_id: Option<String>,
+}
+
+impl Cleanup {
+    pub(super) fn new(backend: &S3Backend, key: &str, upload_id: Option<String>) -> Self {
+        Self {
+            backend: Some(backend.clone()),
+            key: key.to_owned(),
+            upload_id,
+        }
+    }
+
+    pub(super) fn disarm(&mut self) {
+        self.backend = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Some(backend) = self.backend.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let key = std::mem::take(&mut self.key);
+        let upload_id = self.upload_id.take();
+        rt.spawn(async move {
+            let r = match &upload_id {
+                Some(id) => backend.abort_upload(&key, id).await,
+                None => backend.delete_key(&key).await,
+            };
+            if let Err(e) = r {
+                tracing::warn!(location = %backend.name, key, error = %e, "could not clean up an unfinished write");
+            }
+        });
+    }
+}
