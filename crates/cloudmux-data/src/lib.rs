@@ -1,7 +1,8 @@
 //! cloudmux data backends: where the bytes of objects live.
 //!
 //! This crate owns the [`Backend`] trait and its implementations (the local
-//! filesystem in [`fs`]; S3, Azure and GCS come next). A backend stores and
+//! filesystem in [`fs`], Azure Blob Storage in [`azure`], Google Cloud
+//! Storage in [`gcs`], with their shared HTTP pieces in [`remote`]). A backend stores and
 //! streams bytes and nothing else: it knows no metadata store, no accounts, no
 //! S3 protocol. It never reads a whole object into memory.
 //!
@@ -11,7 +12,10 @@
 //! A body stream that ends with an error (a digest mismatch found by the caller
 //! at end of stream, a broken connection) leaves nothing behind.
 
+pub mod azure;
 pub mod fs;
+pub mod gcs;
+pub mod remote;
 
 use std::pin::Pin;
 

@@ -1,0 +1,606 @@
+//! Google Cloud Storage location (`type = "gcs"`).
+//!
+//! Each S3 object is one object in the configured GCS bucket, named by
+//! [`remote::object_name`] (`<bucket>/<key>`, or `<key>` with
+//! `bucket_match = true`). Content-Type, Cache-Control, Content-Disposition,
+//! Content-Encoding and Content-Language become the object's own fields and
+//! user metadata its custom `metadata` map, names and values unchanged.
+//! Reads always send `Accept-Encoding: gzip`, so GCS never transcodes an
+//! object stored with `Content-Encoding: gzip` and ranges stay byte-exact.
+//!
+//! The client is a thin client of the GCS JSON API over `reqwest` (see
+//! ARCHITECTURE.md for why not the `google-cloud-storage` crate). With a
+//! `credentials_file` (a service-account key) requests carry OAuth tokens
+//! minted by [`auth`]; without one they are anonymous (emulators).
+//!
+//! Writes:
+//! - `stage` streams the body in one media upload to a fresh object under
+//!   [`remote::STAGING_PREFIX`]; `Staged::id` is its name and
+//!   `Staged::stamp` its generation.
+//! - `publish` rewrites the staging object onto the target server-side
+//!   (`rewriteTo`, carrying the content fields and metadata, so the target
+//!   appears at once complete and keeps its MD5), then deletes the staging
+//!   object. `DataRef::locator` is the object name, `DataRef::stamp` its
+//!   generation: reads check `x-goog-generation` and deletes send
+//!   `ifGenerationMatch`, so replaced data is neither served nor deleted.
+//! - `assemble` composes the pieces server-side, at most 32 sources per
+//!   compose call: pieces are grouped by 32 into intermediate objects, round
+//!   after round, until one compose makes the result (10,000 parts take three
+//!   rounds: 313, 10, 1 calls). Intermediates are deleted as soon as the
+//!   next round has used them; a range of a published object is first
+//!   copied into its own temporary object (streamed through cloudmux, as
+//!   compose takes only whole objects).
+
+#[path = "gcs/auth.rs"]
+mod auth;
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::remote::{self, Http, RemoteOptions};
+use crate::{
+    Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
+    Result, Staged,
+};
+
+/// Most sources one compose call accepts.
+pub const MAX_COMPOSE: usize = 32;
+/// Compose calls run at once within one round.
+const COMPOSE_CONCURRENCY: usize = 8;
+
+/// `[locations.NAME]` with `type = "gcs"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// The GCS bucket holding the objects; it must exist.
+    pub bucket: String,
+    /// JSON API endpoint for emulators (`http://127.0.0.1:4443`); omitted for
+    /// Google itself (`https://storage.googleapis.com`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A service-account key file (JSON). Omitted: anonymous requests (for
+    /// an emulator).
+    #[serde(default)]
+    pub credentials_file: Option<std::path::PathBuf>,
+    /// `true`: the object name is the S3 key; `false` (default):
+    /// `<bucket>/<key>`, so several buckets can share the GCS bucket.
+    #[serde(default)]
+    pub bucket_match: bool,
+    /// Connection timeout in milliseconds (default 5000).
+    #[serde(default = "remote::default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Timeout of one backend call, or of each wait for streamed bytes, in
+    /// milliseconds (default 30000).
+    #[serde(default = "remote::default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Retries of an idempotent call after a transient failure (default 3).
+    #[serde(default = "remote::default_max_retries")]
+    pub max_retries: u32,
+}
+
+impl GcsConfig {
+    /// The shared cloud options of this config.
+    pub fn options(&self) -> RemoteOptions {
+        RemoteOptions::new(
+            self.bucket_match,
+            self.connect_timeout_ms,
+            self.request_timeout_ms,
+            self.max_retries,
+        )
+    }
+}
+
+/// Characters escaped in a path segment (everything but unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Data backend storing objects in one Google Cloud Storage bucket.
+#[derive(Debug, Clone)]
+pub struct GcsBackend {
+    http: Http,
+    /// Endpoint without a trailing `/`.
+    endpoint: String,
+    bucket: String,
+    account: Option<Arc<auth::ServiceAccount>>,
+}
+
+impl GcsBackend {
+    /// Builds the backend for location `name`. Reads the credentials file;
+    /// does not contact GCS (see [`Backend::probe`]).
+    pub fn new(name: &str, config: &GcsConfig) -> std::result::Result<Self, String> {
+        if config.bucket.is_empty() {
+            return Err("bucket: must not be empty".into());
+        }
+        let endpoint = config
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| "https://storage.googleapis.com".into())
+            .trim_end_matches('/')
+            .to_owned();
+        reqwest::Url::parse(&endpoint).map_err(|e| format!("endpoint: {e}"))?;
+        let account = match &config.credentials_file {
+            Some(p) => Some(Arc::new(auth::ServiceAccount::from_file(p)?)),
+            None => None,
+        };
+        Ok(Self {
+            http: Http::new(name, config.options())?,
+            endpoint,
+            bucket: config.bucket.clone(),
+            account,
+        })
+    }
+
+    fn seg(s: &str) -> String {
+        utf8_percent_encode(s, SEGMENT).to_string()
+    }
+
+    /// The JSON API URL of an object (or of `suffix` after it).
+    fn object_url(&self, name: &str, suffix: &str) -> String {
+        format!(
+            "{}/storage/v1/b/{}/o/{}{suffix}",
+            self.endpoint,
+            Self::seg(&self.bucket),
+            Self::seg(name)
+        )
+    }
+
+    /// A request with authorization.
+    async fn request(&self, method: Method, url: &str) -> Result<reqwest::RequestBuilder> {
+        let url = reqwest::Url::parse(url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        let mut rb = self.http.client.request(method, url);
+        if let Some(sa) = &self.account {
+            rb = rb.bearer_auth(sa.token(&self.http).await?);
+        }
+        Ok(rb)
+    }
+
+    /// Sends an idempotent JSON API call, retrying transient failures.
+    async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response> {
+        let token = match &self.account {
+            Some(sa) => Some(sa.token(&self.http).await?),
+            None => None,
+        };
+        let url = reqwest::Url::parse(url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        self.http
+            .send(what, true, true, || {
+                let mut rb = self.http.client.request(method.clone(), url.clone());
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                if let Some(b) = body {
+                    rb = rb
+                        .header("content-type", "application/json")
+                        .body(b.to_string());
+                }
+                Ok(rb)
+            })
+            .await
+    }
+
+    /// Fails with the response's status and error text.
+    async fn fail(&self, what: &str, resp: reqwest::Response) -> DataError {
+        let status = resp.status();
+        let text = remote::error_text(resp).await;
+        match status {
+            StatusCode::NOT_FOUND => DataError::NotFound(format!(
+                "location {}: {what}: {text}",
+                self.http.location
+            )),
+            StatusCode::PRECONDITION_FAILED => DataError::Stale(format!(
+                "location {}: {what}: {text}",
+                self.http.location
+            )),
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => self
+                .http
+                .unavailable(format!("{what}: access denied ({text})")),
+            _ => self.http.failed(format!("{what}: {text}")),
+        }
+    }
+
+    /// Parses an object resource's generation and size.
+    fn generation_and_size(&self, v: &Value) -> Result<(u64, u64)> {
+        let num = |f: &str| {
+            v.get(f)
+                .and_then(|x| match x {
+                    Value::String(s) => s.parse().ok(),
+                    Value::Number(n) => n.as_u64(),
+                    _ => None,
+                })
+                .ok_or_else(|| self.http.failed(format!("object resource without {f}")))
+        };
+        Ok((num("generation")?, num("size")?))
+    }
+
+    /// Uploads `body` as a new object `name` (one streamed media upload).
+    async fn upload(&self, name: &str, body: BodyStream) -> Result<(u64, u64)> {
+        let failure: Arc<Mutex<Option<BodyError>>> = Arc::default();
+        let seen = failure.clone();
+        let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = counted.clone();
+        let stream = body.map(move |r| {
+            match &r {
+                Ok(b) => {
+                    count.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => {
+                    *seen.lock().expect("lock") = Some(e.clone());
+                }
+            }
+            r
+        });
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/upload/storage/v1/b/{}/o",
+            self.endpoint,
+            Self::seg(&self.bucket)
+        ))
+        .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("uploadType", "media")
+            .append_pair("name", name)
+            .append_pair("ifGenerationMatch", "0");
+        let rb = self
+            .request(Method::POST, url.as_str())
+            .await?
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream));
+        let sent = rb.send().await;
+        let body_failure = failure.lock().expect("lock").take();
+        if let Some(e) = body_failure {
+            let _ = self.delete_object(name, None).await;
+            return Err(DataError::Body(e));
+        }
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.delete_object(name, None).await;
+                return Err(self
+                    .http
+                    .unavailable(format!("upload: {}", remote::describe(e))));
+            }
+        };
+        if !resp.status().is_success() {
+            if remote::is_transient(resp.status()) {
+                let text = remote::error_text(resp).await;
+                return Err(self.http.unavailable(format!("upload: {text}")));
+            }
+            return Err(self.fail("upload", resp).await);
+        }
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| self.http.unavailable(format!("upload: {}", e.without_url())))?;
+        let (generation, size) = self.generation_and_size(&v)?;
+        let sent_bytes = counted.load(std::sync::atomic::Ordering::Relaxed);
+        if size != sent_bytes {
+            let _ = self.delete_object(name, Some(generation)).await;
+            return Err(self.http.failed(format!(
+                "upload: stored {size} bytes of {sent_bytes}"
+            )));
+        }
+        Ok((generation, size))
+    }
+
+    /// Deletes an object (only that generation, when given). Gone or
+    /// replaced counts as done.
+    async fn delete_object(&self, name: &str, generation: Option<u64>) -> Result<()> {
+        let mut url = self.object_url(name, "");
+        if let Some(g) = generation {
+            url.push_str(&format!("?ifGenerationMatch={g}"));
+        }
+        let resp = self.call("delete object", Method::DELETE, &url, None).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(()),
+            _ => Err(self.fail("delete object", resp).await),
+        }
+    }
+
+    /// Streams an object (or a range), checking the generation when non-zero.
+    async fn get(&self, name: &str, generation: u64, range: Option<ByteRange>) -> Result<BodyStream> {
+        let mut url = self.object_url(name, "?alt=media");
+        if generation != 0 {
+            url.push_str(&format!("&ifGenerationMatch={generation}"));
+        }
+        let token = match &self.account {
+            Some(sa) => Some(sa.token(&self.http).await?),
+            None => None,
+        };
+        let url = reqwest::Url::parse(&url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        let resp = self
+            .http
+            .send("get object", true, false, || {
+                let mut rb = self
+                    .http
+                    .client
+                    .get(url.clone())
+                    .header("accept-encoding", "gzip");
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                if let Some(r) = range {
+                    rb = rb.header("range", format!("bytes={}-{}", r.first, r.last));
+                }
+                Ok(rb)
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("get object", resp).await);
+        }
+        let got = resp
+            .headers()
+            .get("x-goog-generation")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if generation != 0 && got.is_some_and(|g| g != generation) {
+            return Err(DataError::Stale(format!(
+                "location {}: object {name} was replaced",
+                self.http.location
+            )));
+        }
+        Ok(remote::response_stream(&self.http.location, resp))
+    }
+
+    /// The object resource fields that carry `meta`.
+    fn resource(meta: &NativeMeta) -> Value {
+        let mut r = serde_json::Map::new();
+        let fields = [
+            ("contentType", &meta.content_type),
+            ("cacheControl", &meta.cache_control),
+            ("contentDisposition", &meta.content_disposition),
+            ("contentEncoding", &meta.content_encoding),
+            ("contentLanguage", &meta.content_language),
+        ];
+        for (f, v) in fields {
+            if let Some(v) = v {
+                r.insert(f.into(), Value::String(v.clone()));
+            }
+        }
+        if !meta.user.is_empty() {
+            let m: serde_json::Map<String, Value> = meta
+                .user
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            r.insert("metadata".into(), Value::Object(m));
+        }
+        Value::Object(r)
+    }
+
+    /// Composes `sources` (name, generation) into a new staging object.
+    async fn compose(&self, sources: &[(String, u64)]) -> Result<(String, u64, u64)> {
+        let dest = remote::staging_name();
+        let src: Vec<Value> = sources
+            .iter()
+            .map(|(n, g)| {
+                if *g == 0 {
+                    json!({ "name": n })
+                } else {
+                    json!({ "name": n, "objectPreconditions": { "ifGenerationMatch": g } })
+                }
+            })
+            .collect();
+        let body = json!({
+            "sourceObjects": src,
+            "destination": { "contentType": "application/octet-stream" },
+        });
+        let url = self.object_url(&dest, "/compose");
+        let resp = self.call("compose", Method::POST, &url, Some(&body)).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("compose", resp).await);
+        }
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| self.http.unavailable(format!("compose: {}", e.without_url())))?;
+        let (g, s) = self.generation_and_size(&v)?;
+        Ok((dest, g, s))
+    }
+
+    /// Composes any number of whole objects, in rounds of at most
+    /// [`MAX_COMPOSE`]; intermediates are removed, `sources` are not.
+    async fn compose_all(&self, sources: Vec<(String, u64)>) -> Result<(String, u64, u64)> {
+        let mut level = sources;
+        let mut owned = false;
+        loop {
+            if level.len() <= MAX_COMPOSE {
+                let out = self.compose(&level).await;
+                if owned {
+                    self.delete_all(&level).await;
+                }
+                return out;
+            }
+            let groups: Vec<Vec<(String, u64)>> =
+                level.chunks(MAX_COMPOSE).map(<[_]>::to_vec).collect();
+            let results: Vec<Result<(String, u64, u64)>> = futures_util::stream::iter(groups)
+                .map(|g| async move { self.compose(&g).await })
+                .buffered(COMPOSE_CONCURRENCY)
+                .collect()
+                .await;
+            if owned {
+                self.delete_all(&level).await;
+            }
+            let mut next = Vec::with_capacity(results.len());
+            let mut failed = None;
+            for r in results {
+                match r {
+                    Ok((n, g, _)) => next.push((n, g)),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
+                self.delete_all(&next).await;
+                return Err(e);
+            }
+            level = next;
+            owned = true;
+        }
+    }
+
+    /// Best-effort removal of temporary objects.
+    async fn delete_all(&self, objs: &[(String, u64)]) {
+        let _: Vec<()> = futures_util::stream::iter(objs.to_vec())
+            .map(|(n, g)| async move {
+                if let Err(e) = self.delete_object(&n, Some(g)).await {
+                    tracing::warn!(location = %self.http.location, object = %n, error = %e, "temporary object left behind");
+                }
+            })
+            .buffer_unordered(COMPOSE_CONCURRENCY)
+            .collect()
+            .await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for GcsBackend {
+    async fn stage(&self, body: BodyStream) -> Result<Staged> {
+        let name = remote::staging_name();
+        let (generation, size) = self.upload(&name, body).await?;
+        Ok(Staged {
+            id: name,
+            size,
+            stamp: generation,
+        })
+    }
+
+    async fn persist(&self, _staged: &Staged) -> Result<()> {
+        Ok(())
+    }
+
+    async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
+        let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
+        let mut url = format!(
+            "{}/rewriteTo/b/{}/o/{}",
+            self.object_url(&staged.id, ""),
+            Self::seg(&self.bucket),
+            Self::seg(&name)
+        );
+        if staged.stamp != 0 {
+            url.push_str(&format!("?ifSourceGenerationMatch={}", staged.stamp));
+        }
+        let body = Self::resource(target.meta);
+        let mut token: Option<String> = None;
+        let resource = loop {
+            let u = match &token {
+                Some(t) => format!(
+                    "{url}{}rewriteToken={}",
+                    if url.contains('?') { "&" } else { "?" },
+                    Self::seg(t)
+                ),
+                None => url.clone(),
+            };
+            let resp = self.call("rewrite", Method::POST, &u, Some(&body)).await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("rewrite", resp).await);
+            }
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| self.http.unavailable(format!("rewrite: {}", e.without_url())))?;
+            if v.get("done").and_then(Value::as_bool).unwrap_or(false) {
+                break v.get("resource").cloned().unwrap_or(Value::Null);
+            }
+            token = v
+                .get("rewriteToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if token.is_none() {
+                return Err(self.http.failed("rewrite: not done and no token"));
+            }
+        };
+        let (generation, _) = self.generation_and_size(&resource)?;
+        if let Err(e) = self.delete_object(&staged.id, None).await {
+            tracing::warn!(location = %self.http.location, object = %staged.id, error = %e, "staging object left behind");
+        }
+        Ok(DataRef {
+            locator: name,
+            size: staged.size,
+            stamp: generation,
+        })
+    }
+
+    async fn discard(&self, staged: &Staged) -> Result<()> {
+        self.delete_object(&staged.id, None).await
+    }
+
+    async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream> {
+        self.get(&data.locator, data.stamp, range).await
+    }
+
+    async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
+        self.get(&staged.id, 0, range).await
+    }
+
+    async fn delete(&self, data: &DataRef) -> Result<()> {
+        let generation = (data.stamp != 0).then_some(data.stamp);
+        self.delete_object(&data.locator, generation).await
+    }
+
+    async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        let mut sources = Vec::with_capacity(pieces.len());
+        let mut copies = Vec::new();
+        let mut fail = None;
+        for p in pieces {
+            let src = match p {
+                Piece::Staged(s) => Ok((s.id, s.stamp)),
+                Piece::Published(d, None) => Ok((d.locator, d.stamp)),
+                Piece::Published(d, Some(r)) => {
+                    let name = remote::staging_name();
+                    match self.get(&d.locator, d.stamp, Some(r)).await {
+                        Ok(body) => self.upload(&name, body).await.map(|(g, _)| {
+                            copies.push((name.clone(), g));
+                            (name, g)
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match src {
+                Ok(s) => sources.push(s),
+                Err(e) => {
+                    fail = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = fail {
+            self.delete_all(&copies).await;
+            return Err(e);
+        }
+        let out = if sources.is_empty() {
+            let empty: BodyStream = Box::pin(futures_util::stream::empty());
+            let name = remote::staging_name();
+            self.upload(&name, empty).await.map(|(g, s)| (name, g, s))
+        } else {
+            self.compose_all(sources).await
+        };
+        self.delete_all(&copies).await;
+        let (id, stamp, size) = out?;
+        Ok(Staged { id, size, stamp })
+    }
+
+    async fn locate(&self, _target: ObjectPath<'_>, _stamp: u64) -> Result<Option<DataRef>> {
+        Ok(None)
+    }
+
+    async fn probe(&self) -> Result<()> {
+        let url = format!("{}/storage/v1/b/{}", self.endpoint, Self::seg(&self.bucket));
+        let resp = self.call("get bucket", Method::GET, &url, None).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("get bucket", resp).await);
+        }
+        Ok(())
+    }
+}
