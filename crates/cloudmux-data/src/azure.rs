@@ -221,6 +221,53 @@ impl AzureBackend {
         })
     }
 
+    /// Creates the container if it does not exist (for setup tools and
+    /// tests; cloudmux itself expects the container to exist).
+    pub async fn create_container(&self) -> Result<()> {
+        let resp = self
+            .call(
+                "create container",
+                true,
+                Req::new(Method::PUT, None).q("restype", "container"),
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::CONFLICT => Ok(()),
+            _ => Err(self.fail("create container", resp).await),
+        }
+    }
+
+    /// Names of the blobs under `prefix`, including blobs that hold only
+    /// uncommitted blocks (for `locations check` and tests).
+    pub async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut r = Req::new(Method::GET, None)
+                .q("restype", "container")
+                .q("comp", "list")
+                .q("prefix", prefix)
+                .q("include", "uncommittedblobs");
+            if !marker.is_empty() {
+                r = r.q("marker", &marker);
+            }
+            let resp = self.call("list blobs", true, r).await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("list blobs", resp).await);
+            }
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| self.http.unavailable(remote::describe(e)))?;
+            out.extend(xml_values(&text, "Name"));
+            marker = xml_values(&text, "NextMarker").pop().unwrap_or_default();
+            if marker.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// The URL path and full URL (without query) of a blob or the container.
     fn url(&self, blob: Option<&str>) -> Result<reqwest::Url> {
         let mut s = format!("{}/{}", self.endpoint, self.container);
@@ -516,6 +563,28 @@ impl AzureBackend {
             }
         }
     }
+}
+
+/// The text of every `<tag>` element in `xml`, unescaped.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(
+            rest[..j]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &rest[j + close.len()..];
+    }
+    out
 }
 
 /// A response header as a string.

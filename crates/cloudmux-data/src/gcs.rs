@@ -137,6 +137,42 @@ impl GcsBackend {
         })
     }
 
+    /// Names of the objects under `prefix` (for `locations check` and
+    /// tests).
+    pub async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut page = String::new();
+        loop {
+            let mut url = reqwest::Url::parse(&format!(
+                "{}/storage/v1/b/{}/o",
+                self.endpoint,
+                Self::seg(&self.bucket)
+            ))
+            .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+            url.query_pairs_mut().append_pair("prefix", prefix);
+            if !page.is_empty() {
+                url.query_pairs_mut().append_pair("pageToken", &page);
+            }
+            let resp = self.call("list objects", Method::GET, url.as_str(), None).await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("list objects", resp).await);
+            }
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| self.http.unavailable(format!("list: {}", e.without_url())))?;
+            for item in v.get("items").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(n) = item.get("name").and_then(Value::as_str) {
+                    out.push(n.to_owned());
+                }
+            }
+            match v.get("nextPageToken").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => page = t.to_owned(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     fn seg(s: &str) -> String {
         utf8_percent_encode(s, SEGMENT).to_string()
     }
@@ -544,8 +580,27 @@ impl Backend for GcsBackend {
     }
 
     async fn delete(&self, data: &DataRef) -> Result<()> {
-        let generation = (data.stamp != 0).then_some(data.stamp);
-        self.delete_object(&data.locator, generation).await
+        if data.stamp == 0 {
+            return self.delete_object(&data.locator, None).await;
+        }
+        // GCS honours ifGenerationMatch on delete; the generation is also
+        // checked first because some emulators ignore the precondition.
+        let url = self.object_url(&data.locator, "");
+        let resp = self.call("get object metadata", Method::GET, &url, None).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(()),
+            s if s.is_success() => {
+                let v: Value = resp.json().await.map_err(|e| {
+                    self.http
+                        .unavailable(format!("get object metadata: {}", e.without_url()))
+                })?;
+                if self.generation_and_size(&v)?.0 != data.stamp {
+                    return Ok(());
+                }
+            }
+            _ => return Err(self.fail("get object metadata", resp).await),
+        }
+        self.delete_object(&data.locator, Some(data.stamp)).await
     }
 
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
