@@ -137,6 +137,10 @@ pub struct LocationConfig {
 pub enum LocationKind {
     /// `type = "fs"`: the local filesystem.
     Fs(cloudmux_data::fs::FsConfig),
+    /// `type = "azure"`: Azure Blob Storage.
+    Azure(cloudmux_data::azure::AzureConfig),
+    /// `type = "gcs"`: Google Cloud Storage.
+    Gcs(cloudmux_data::gcs::GcsConfig),
 }
 
 /// A configuration error naming the offending field.
@@ -223,17 +227,17 @@ impl Config {
             let ty = match t.remove("type") {
                 Some(toml::Value::String(s)) => s,
                 Some(_) => return Err(err(format!("{}: must be a string", field("type")))),
-                None => return Err(err(format!("{}: missing (one of: \"fs\")", field("type")))),
+                None => return Err(err(format!("{}: missing (one of: \"fs\", \"azure\", \"gcs\")", field("type")))),
             };
+            let settings = toml::Value::Table(t);
+            let bad = |e: toml::de::Error| err(format!("locations.{name}: {e}"));
             let kind = match ty.as_str() {
-                "fs" => LocationKind::Fs(
-                    toml::Value::Table(t)
-                        .try_into()
-                        .map_err(|e: toml::de::Error| err(format!("locations.{name}: {e}")))?,
-                ),
+                "fs" => LocationKind::Fs(settings.try_into().map_err(bad)?),
+                "azure" => LocationKind::Azure(settings.try_into().map_err(bad)?),
+                "gcs" => LocationKind::Gcs(settings.try_into().map_err(bad)?),
                 other => {
                     return Err(err(format!(
-                        "{}: unknown location type {other:?} (supported: \"fs\")",
+                        "{}: unknown location type {other:?} (supported: \"fs\", \"azure\", \"gcs\")",
                         field("type")
                     )))
                 }
@@ -318,6 +322,29 @@ mod tests {
     const SAMPLE: &str = include_str!("../../../config/cloudmux.toml");
 
     #[test]
+    fn azure_gcs_example_loads() {
+        let text = include_str!("../../../config/azure-gcs.toml");
+        let vars = [("CLOUDMUX_ADMIN_SECRET".to_owned(), "s".to_owned())];
+        let c = Config::parse(text, vars.into_iter()).unwrap();
+        let locs = c.locations().unwrap();
+        assert_eq!(locs.len(), 3);
+        let az = locs.iter().find(|l| l.name == "azure-main").unwrap();
+        let LocationKind::Azure(a) = &az.kind else {
+            panic!("azure-main is not azure")
+        };
+        assert_eq!(a.container, "cloudmux");
+        assert!(!a.bucket_match);
+        let gcs = locs.iter().find(|l| l.name == "gcs-main").unwrap();
+        let LocationKind::Gcs(g) = &gcs.kind else {
+            panic!("gcs-main is not gcs")
+        };
+        assert_eq!(g.endpoint.as_deref(), Some("http://127.0.0.1:4443"));
+        let bad = "[locations.a]\ntype = \"gcs\"\nbucket = \"b\"\ncolour = 1\n";
+        let c = Config::parse(bad, std::iter::empty()).unwrap();
+        assert!(c.locations().unwrap_err().0.contains("locations.a"));
+    }
+
+    #[test]
     fn sample_config_loads() {
         let c = Config::parse(SAMPLE, std::iter::empty()).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:8000");
@@ -331,7 +358,9 @@ mod tests {
         let c = Config::parse(text, std::iter::empty()).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:8000");
         assert_eq!(c.metadata.path, PathBuf::from("/data/meta"));
-        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind;
+        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind else {
+            panic!("not an fs location")
+        };
         assert_eq!(fs.path, PathBuf::from("/data/objects"));
         assert_eq!(
             c.accounts[0].secret_key_env.as_deref(),
@@ -360,7 +389,9 @@ mod tests {
         let c = Config::parse(SAMPLE, vars.into_iter()).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:9000");
         assert_eq!(c.server.domains, vec!["s3.test"]);
-        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind;
+        let LocationKind::Fs(fs) = &c.locations().unwrap()[0].kind else {
+            panic!("not an fs location")
+        };
         assert_eq!(fs.path, PathBuf::from("/srv/objects"));
     }
 

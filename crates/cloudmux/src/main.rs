@@ -136,6 +136,14 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
                 cloudmux_data::fs::FsBackend::open(fs)
                     .map_err(|e| format!("locations.{}: {e}", l.name))?,
             ),
+            LocationKind::Azure(az) => Arc::new(
+                cloudmux_data::azure::AzureBackend::new(&l.name, az)
+                    .map_err(|e| format!("locations.{}: {e}", l.name))?,
+            ),
+            LocationKind::Gcs(gcs) => Arc::new(
+                cloudmux_data::gcs::GcsBackend::new(&l.name, gcs)
+                    .map_err(|e| format!("locations.{}: {e}", l.name))?,
+            ),
         };
         if l.default {
             default = l.name.clone();
