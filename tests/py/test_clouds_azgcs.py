@@ -93,13 +93,12 @@ def clouds(tmp_path_factory):
         )
         procs.append(az)
         gcs_port = _free_port()
-        gcs = subprocess.Popen(
-            [_fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1",
-             "-port", str(gcs_port), "-backend", "memory", "-log-level", "error",
-             "-public-host", f"127.0.0.1:{gcs_port}",
-             "-external-url", f"http://127.0.0.1:{gcs_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        )
+        gcs_cmd = [_fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1",
+                   "-port", str(gcs_port), "-backend", "memory", "-log-level", "error",
+                   "-public-host", f"127.0.0.1:{gcs_port}",
+                   "-external-url", f"http://127.0.0.1:{gcs_port}"]
+        gcs = subprocess.Popen(gcs_cmd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         procs.append(gcs)
         _wait_port(az_port, az, "azurite")
         _wait_port(gcs_port, gcs, "fake-gcs-server")
@@ -155,7 +154,8 @@ request_timeout_ms = 5000
 type = "gcs"
 bucket = "{GCS_BUCKET}"
 endpoint = "{gcs_endpoint}"
-request_timeout_ms = 5000
+request_timeout_ms = 2000
+max_retries = 2
 """
         )
         os.environ["CMX_TEST_AZURITE_KEY"] = AZURITE_KEY
@@ -171,7 +171,9 @@ request_timeout_ms = 5000
                           retries={"max_attempts": 1, "mode": "standard"}),
         )
         try:
-            yield {"s3": s3, "container": container, "gcs": gcs_bucket, "log": log}
+            yield {"s3": s3, "container": container, "gcs": gcs_bucket, "log": log,
+                   "gcs_client": gcs_client, "gcs_cmd": gcs_cmd, "gcs_port": gcs_port,
+                   "procs": procs}
         finally:
             stop_server(proc)
     finally:
@@ -314,3 +316,41 @@ def test_multipart_reverse_order_complete_and_abort(clouds, location):
     s3.abort_multipart_upload(Bucket=bucket, Key="aborted.bin", UploadId=up["UploadId"])
     assert _staging(clouds, location) == [], "parts left after Abort"
     assert not _exists(clouds, location, f"{bucket}/aborted.bin")
+
+
+def test_outage_gives_503_then_recovers(clouds):
+    """Stopping the GCS emulator gives 503 within the configured timeout;
+    after a restart requests work again without restarting cloudmux. Runs
+    last in this module: the restarted emulator starts empty."""
+    from botocore.exceptions import ClientError
+
+    s3 = clouds["s3"]
+    bucket = _bucket(s3, "gcs-main")
+    s3.put_object(Bucket=bucket, Key="before", Body=b"x")
+    procs = clouds["procs"]
+    gcs = next(p for p in procs if p.args == clouds["gcs_cmd"])
+    _stop(gcs)
+    procs.remove(gcs)
+    # request_timeout_ms = 2000 with max_retries = 2: three attempts at most.
+    limit = 3 * 2.0 + 2.0
+    for call in (
+        lambda: s3.get_object(Bucket=bucket, Key="before"),
+        lambda: s3.put_object(Bucket=bucket, Key="during", Body=b"y"),
+    ):
+        start = time.monotonic()
+        with pytest.raises(ClientError) as e:
+            call()
+        took = time.monotonic() - start
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert e.value.response["Error"]["Code"] in ("ServiceUnavailable", "SlowDown")
+        assert took < limit, f"took {took:.1f}s"
+    log = clouds["log"].read_text(errors="replace")
+    assert AZURITE_KEY not in log
+
+    gcs = subprocess.Popen(clouds["gcs_cmd"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    procs.append(gcs)
+    _wait_port(clouds["gcs_port"], gcs, "fake-gcs-server")
+    clouds["gcs_client"].create_bucket(GCS_BUCKET)
+    s3.put_object(Bucket=bucket, Key="after", Body=b"back")
+    assert s3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"back"
