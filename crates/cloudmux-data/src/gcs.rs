@@ -14,9 +14,11 @@
 //! minted by [`auth`]; without one they are anonymous (emulators).
 //!
 //! Writes:
-//! - `stage` streams the body in one media upload to a fresh object under
-//!   [`remote::STAGING_PREFIX`]; `Staged::id` is its name and
-//!   `Staged::stamp` its generation.
+//! - `stage` uploads the body to a fresh object under
+//!   [`remote::STAGING_PREFIX`]: one media upload when it fits in
+//!   [`UPLOAD_CHUNK`] (8 MiB), else a resumable upload sent in 8 MiB chunks,
+//!   each buffered (bounded memory) and retried on its own. `Staged::id` is
+//!   the object's name and `Staged::stamp` its generation.
 //! - `publish` rewrites the staging object onto the target server-side
 //!   (`rewriteTo`, carrying the content fields and metadata, so the target
 //!   appears at once complete and keeps its MD5), then deletes the staging
@@ -34,7 +36,9 @@
 #[path = "gcs/auth.rs"]
 mod auth;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 
 use futures_util::StreamExt;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -43,12 +47,15 @@ use serde_json::{json, Value};
 
 use crate::remote::{self, Http, RemoteOptions};
 use crate::{
-    Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
+    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
     Result, Staged,
 };
 
 /// Most sources one compose call accepts.
 pub const MAX_COMPOSE: usize = 32;
+/// Size of one resumable-upload chunk (a multiple of 256 KiB, as GCS
+/// requires); bodies up to this size are sent in one media upload.
+pub const UPLOAD_CHUNK: usize = 8 << 20;
 /// Compose calls run at once within one round.
 const COMPOSE_CONCURRENCY: usize = 8;
 
@@ -187,16 +194,6 @@ impl GcsBackend {
         )
     }
 
-    /// A request with authorization.
-    async fn request(&self, method: Method, url: &str) -> Result<reqwest::RequestBuilder> {
-        let url = reqwest::Url::parse(url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
-        let mut rb = self.http.client.request(method, url);
-        if let Some(sa) = &self.account {
-            rb = rb.bearer_auth(sa.token(&self.http).await?);
-        }
-        Ok(rb)
-    }
-
     /// Sends an idempotent JSON API call, retrying transient failures.
     async fn call(
         &self,
@@ -205,10 +202,7 @@ impl GcsBackend {
         url: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response> {
-        let token = match &self.account {
-            Some(sa) => Some(sa.token(&self.http).await?),
-            None => None,
-        };
+        let token = self.token().await?;
         let url = reqwest::Url::parse(url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
         self.http
             .send(what, true, true, || {
@@ -260,23 +254,38 @@ impl GcsBackend {
         Ok((num("generation")?, num("size")?))
     }
 
-    /// Uploads `body` as a new object `name` (one streamed media upload).
-    async fn upload(&self, name: &str, body: BodyStream) -> Result<(u64, u64)> {
-        let failure: Arc<Mutex<Option<BodyError>>> = Arc::default();
-        let seen = failure.clone();
-        let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let count = counted.clone();
-        let stream = body.map(move |r| {
-            match &r {
-                Ok(b) => {
-                    count.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                }
-                Err(e) => {
-                    *seen.lock().expect("lock") = Some(e.clone());
-                }
+    /// Uploads `body` as a new object `name`: a body that fits in one
+    /// [`UPLOAD_CHUNK`] is one media upload, a larger one a resumable upload
+    /// sent chunk by chunk (memory stays bounded, and each chunk is retried
+    /// on its own). A failing body cancels the upload and leaves nothing.
+    async fn upload(&self, name: &str, mut body: BodyStream) -> Result<(u64, u64)> {
+        let mut carry = None;
+        let mut buf = BytesMut::with_capacity(UPLOAD_CHUNK);
+        let more = remote::fill(&mut body, &mut buf, UPLOAD_CHUNK, &mut carry).await?;
+        let first = buf.freeze();
+        if !more {
+            return self.upload_small(name, first).await;
+        }
+        let session = self.start_resumable(name).await?;
+        let res = self
+            .upload_chunks(&session, first, &mut body, &mut carry)
+            .await;
+        if res.is_err() {
+            let mut rb = self
+                .http
+                .client
+                .delete(session.as_str())
+                .timeout(self.http.opts.request_timeout);
+            if let Ok(Some(t)) = self.token().await {
+                rb = rb.bearer_auth(t);
             }
-            r
-        });
+            let _ = rb.send().await;
+        }
+        res
+    }
+
+    /// One media upload of a buffered body.
+    async fn upload_small(&self, name: &str, data: Bytes) -> Result<(u64, u64)> {
         let mut url = reqwest::Url::parse(&format!(
             "{}/upload/storage/v1/b/{}/o",
             self.endpoint,
@@ -285,48 +294,126 @@ impl GcsBackend {
         .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
         url.query_pairs_mut()
             .append_pair("uploadType", "media")
-            .append_pair("name", name)
-            .append_pair("ifGenerationMatch", "0");
-        let rb = self
-            .request(Method::POST, url.as_str())
-            .await?
-            .header("content-type", "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(stream));
-        let sent = rb.send().await;
-        let body_failure = failure.lock().expect("lock").take();
-        if let Some(e) = body_failure {
-            let _ = self.delete_object(name, None).await;
-            return Err(DataError::Body(e));
-        }
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = self.delete_object(name, None).await;
-                return Err(self
+            .append_pair("name", name);
+        let token = self.token().await?;
+        let resp = self
+            .http
+            .send("upload", true, true, || {
+                let mut rb = self
                     .http
-                    .unavailable(format!("upload: {}", remote::describe(e))));
-            }
-        };
+                    .client
+                    .post(url.clone())
+                    .header("content-type", "application/octet-stream")
+                    .body(data.clone());
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                Ok(rb)
+            })
+            .await?;
+        self.uploaded(name, resp, data.len() as u64).await
+    }
+
+    /// Starts a resumable upload; answers the session URI.
+    async fn start_resumable(&self, name: &str) -> Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/upload/storage/v1/b/{}/o",
+            self.endpoint,
+            Self::seg(&self.bucket)
+        ))
+        .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("uploadType", "resumable")
+            .append_pair("name", name);
+        let resp = self
+            .call("start upload", Method::POST, url.as_str(), Some(&json!({})))
+            .await?;
         if !resp.status().is_success() {
-            if remote::is_transient(resp.status()) {
-                let text = remote::error_text(resp).await;
-                return Err(self.http.unavailable(format!("upload: {text}")));
+            return Err(self.fail("start upload", resp).await);
+        }
+        let loc = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.http.failed("start upload: no session URI"))?;
+        reqwest::Url::parse(loc).map_err(|e| self.http.failed(format!("session URI: {e}")))
+    }
+
+    /// Sends the chunks of a resumable upload, `first` then the rest of
+    /// `body`; the last chunk names the total size.
+    async fn upload_chunks(
+        &self,
+        session: &reqwest::Url,
+        first: Bytes,
+        body: &mut BodyStream,
+        carry: &mut Option<Bytes>,
+    ) -> Result<(u64, u64)> {
+        let token = self.token().await?;
+        let mut offset = 0u64;
+        let mut chunk = first;
+        loop {
+            let mut next = BytesMut::with_capacity(UPLOAD_CHUNK);
+            let more = remote::fill(body, &mut next, UPLOAD_CHUNK, carry).await?;
+            let last = !more && next.is_empty();
+            let len = chunk.len() as u64;
+            let range = match (len, last) {
+                (0, _) => format!("bytes */{offset}"),
+                (_, true) => format!("bytes {offset}-{}/{}", offset + len - 1, offset + len),
+                (_, false) => format!("bytes {offset}-{}/*", offset + len - 1),
+            };
+            let resp = self
+                .http
+                .send("upload chunk", true, true, || {
+                    let mut rb = self
+                        .http
+                        .client
+                        .put(session.clone())
+                        .header("content-range", range.clone())
+                        .body(chunk.clone());
+                    if let Some(t) = &token {
+                        rb = rb.bearer_auth(t);
+                    }
+                    Ok(rb)
+                })
+                .await?;
+            offset += len;
+            if last {
+                return self.uploaded("resumable upload", resp, offset).await;
             }
-            return Err(self.fail("upload", resp).await);
+            if resp.status().as_u16() != 308 {
+                return Err(self.fail("upload chunk", resp).await);
+            }
+            chunk = next.freeze();
+        }
+    }
+
+    /// Checks the answer of a finished upload of `expected` bytes.
+    async fn uploaded(&self, what: &str, resp: reqwest::Response, expected: u64) -> Result<(u64, u64)> {
+        if !resp.status().is_success() {
+            return Err(self.fail(what, resp).await);
         }
         let v: Value = resp
             .json()
             .await
-            .map_err(|e| self.http.unavailable(format!("upload: {}", e.without_url())))?;
+            .map_err(|e| self.http.unavailable(format!("{what}: {}", e.without_url())))?;
         let (generation, size) = self.generation_and_size(&v)?;
-        let sent_bytes = counted.load(std::sync::atomic::Ordering::Relaxed);
-        if size != sent_bytes {
-            let _ = self.delete_object(name, Some(generation)).await;
-            return Err(self.http.failed(format!(
-                "upload: stored {size} bytes of {sent_bytes}"
-            )));
+        if size != expected {
+            if let Some(n) = v.get("name").and_then(Value::as_str) {
+                let _ = self.delete_object(n, Some(generation)).await;
+            }
+            return Err(self
+                .http
+                .failed(format!("{what}: stored {size} bytes of {expected}")));
         }
         Ok((generation, size))
+    }
+
+    /// A fresh access token, if the location has credentials.
+    async fn token(&self) -> Result<Option<String>> {
+        match &self.account {
+            Some(sa) => Ok(Some(sa.token(&self.http).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Deletes an object (only that generation, when given). Gone or
@@ -350,10 +437,7 @@ impl GcsBackend {
         if generation != 0 {
             url.push_str(&format!("&ifGenerationMatch={generation}"));
         }
-        let token = match &self.account {
-            Some(sa) => Some(sa.token(&self.http).await?),
-            None => None,
-        };
+        let token = self.token().await?;
         let url = reqwest::Url::parse(&url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
         let resp = self
             .http

@@ -206,3 +206,28 @@ pub async fn unavailable_within<T>(
     }
     assert!(took <= limit, "took {took:?}, limit {limit:?}");
 }
+
+/// Bodies of several upload chunks or blocks (8 MiB each), one ending on a
+/// chunk boundary, in odd-sized stream chunks.
+pub async fn large_objects(b: &dyn Backend, staging: Lister<'_>) {
+    for len in [16 * 1024 * 1024, 17 * 1024 * 1024 + 5] {
+        let bytes = data(len, 7);
+        let staged = b.stage(body(&bytes, 300_007)).await.unwrap();
+        assert_eq!(staged.size, len as u64);
+        let d = b
+            .publish(staged, at("bkt", "large", NativeMeta::none()))
+            .await
+            .unwrap();
+        assert_eq!(collect(b.read(&d, None).await.unwrap()).await, bytes);
+        let r = ByteRange {
+            first: 8 * 1024 * 1024 - 3,
+            last: 8 * 1024 * 1024 + 3,
+        };
+        assert_eq!(
+            collect(b.read(&d, Some(r)).await.unwrap()).await,
+            bytes[r.first as usize..=r.last as usize]
+        );
+        b.delete(&d).await.unwrap();
+    }
+    assert!(staging().await.is_empty());
+}
