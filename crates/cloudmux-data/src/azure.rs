@@ -5,7 +5,9 @@
 //! `bucket_match = true`). Content-Type, Cache-Control, Content-Disposition,
 //! Content-Encoding, Content-Language and Content-MD5 become the blob's
 //! properties; user metadata becomes blob metadata with names encoded by
-//! [`sign::encode_meta_name`] (Azure metadata names must be C# identifiers).
+//! [`sign::encode_meta_name`] (Azure metadata names must be C# identifiers)
+//! and values that are not printable ASCII as RFC 2047 encoded words
+//! ([`sign::encode_meta_value`]).
 //! Expires has no blob property and is kept only in cloudmux's metadata.
 //!
 //! The client is a thin REST client over `reqwest` signing with Shared Key
@@ -526,7 +528,10 @@ impl AzureBackend {
     async fn copy_blob(&self, src: &str, dst: &str, meta: &NativeMeta) -> Result<()> {
         let mut r = Req::new(Method::PUT, Some(dst)).h("x-ms-copy-source", self.source_url(src)?);
         for (n, v) in &meta.user {
-            r = r.h(&format!("x-ms-meta-{}", sign::encode_meta_name(n)), v.clone());
+            r = r.h(
+                &format!("x-ms-meta-{}", sign::encode_meta_name(n)),
+                sign::encode_meta_value(v),
+            );
         }
         let resp = self.call("copy blob", true, r).await?;
         if !resp.status().is_success() {

@@ -137,9 +137,31 @@ pub fn decode_meta_name(name: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Encodes a metadata value for an HTTP header: printable ASCII without
+/// surrounding spaces is kept; anything else becomes an RFC 2047 encoded word
+/// (`=?UTF-8?B?<base64>?=`), as S3 itself reports non-ASCII metadata.
+pub fn encode_meta_value(value: &str) -> String {
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b)) && value.trim() == value;
+    if plain {
+        value.to_owned()
+    } else {
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meta_values_are_header_safe() {
+        assert_eq!(encode_meta_value("blue sky"), "blue sky");
+        assert_eq!(encode_meta_value("ünï"), "=?UTF-8?B?w7xuw68=?=");
+        assert_eq!(encode_meta_value(" x"), "=?UTF-8?B?IHg=?=");
+    }
 
     #[test]
     fn meta_names_round_trip() {
