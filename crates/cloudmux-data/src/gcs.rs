@@ -47,8 +47,8 @@ use serde_json::{json, Value};
 
 use crate::remote::{self, Http, RemoteOptions};
 use crate::{
-    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
-    Result, Staged,
+    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Result,
+    Staged,
 };
 
 /// Most sources one compose call accepts.
@@ -160,7 +160,9 @@ impl GcsBackend {
             if !page.is_empty() {
                 url.query_pairs_mut().append_pair("pageToken", &page);
             }
-            let resp = self.call("list objects", Method::GET, url.as_str(), None).await?;
+            let resp = self
+                .call("list objects", Method::GET, url.as_str(), None)
+                .await?;
             if !resp.status().is_success() {
                 return Err(self.fail("list objects", resp).await);
             }
@@ -168,7 +170,12 @@ impl GcsBackend {
                 .json()
                 .await
                 .map_err(|e| self.http.unavailable(format!("list: {}", e.without_url())))?;
-            for item in v.get("items").and_then(Value::as_array).into_iter().flatten() {
+            for item in v
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(n) = item.get("name").and_then(Value::as_str) {
                     out.push(n.to_owned());
                 }
@@ -203,7 +210,8 @@ impl GcsBackend {
         body: Option<&Value>,
     ) -> Result<reqwest::Response> {
         let token = self.token().await?;
-        let url = reqwest::Url::parse(url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        let url =
+            reqwest::Url::parse(url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
         self.http
             .send(what, true, true, || {
                 let mut rb = self.http.client.request(method.clone(), url.clone());
@@ -225,14 +233,12 @@ impl GcsBackend {
         let status = resp.status();
         let text = remote::error_text(resp).await;
         match status {
-            StatusCode::NOT_FOUND => DataError::NotFound(format!(
-                "location {}: {what}: {text}",
-                self.http.location
-            )),
-            StatusCode::PRECONDITION_FAILED => DataError::Stale(format!(
-                "location {}: {what}: {text}",
-                self.http.location
-            )),
+            StatusCode::NOT_FOUND => {
+                DataError::NotFound(format!("location {}: {what}: {text}", self.http.location))
+            }
+            StatusCode::PRECONDITION_FAILED => {
+                DataError::Stale(format!("location {}: {what}: {text}", self.http.location))
+            }
             StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => self
                 .http
                 .unavailable(format!("{what}: access denied ({text})")),
@@ -388,14 +394,19 @@ impl GcsBackend {
     }
 
     /// Checks the answer of a finished upload of `expected` bytes.
-    async fn uploaded(&self, what: &str, resp: reqwest::Response, expected: u64) -> Result<(u64, u64)> {
+    async fn uploaded(
+        &self,
+        what: &str,
+        resp: reqwest::Response,
+        expected: u64,
+    ) -> Result<(u64, u64)> {
         if !resp.status().is_success() {
             return Err(self.fail(what, resp).await);
         }
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| self.http.unavailable(format!("{what}: {}", e.without_url())))?;
+        let v: Value = resp.json().await.map_err(|e| {
+            self.http
+                .unavailable(format!("{what}: {}", e.without_url()))
+        })?;
         let (generation, size) = self.generation_and_size(&v)?;
         if size != expected {
             if let Some(n) = v.get("name").and_then(Value::as_str) {
@@ -423,7 +434,9 @@ impl GcsBackend {
         if let Some(g) = generation {
             url.push_str(&format!("?ifGenerationMatch={g}"));
         }
-        let resp = self.call("delete object", Method::DELETE, &url, None).await?;
+        let resp = self
+            .call("delete object", Method::DELETE, &url, None)
+            .await?;
         match resp.status() {
             s if s.is_success() => Ok(()),
             StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(()),
@@ -432,13 +445,19 @@ impl GcsBackend {
     }
 
     /// Streams an object (or a range), checking the generation when non-zero.
-    async fn get(&self, name: &str, generation: u64, range: Option<ByteRange>) -> Result<BodyStream> {
+    async fn get(
+        &self,
+        name: &str,
+        generation: u64,
+        range: Option<ByteRange>,
+    ) -> Result<BodyStream> {
         let mut url = self.object_url(name, "?alt=media");
         if generation != 0 {
             url.push_str(&format!("&ifGenerationMatch={generation}"));
         }
         let token = self.token().await?;
-        let url = reqwest::Url::parse(&url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        let url =
+            reqwest::Url::parse(&url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
         let resp = self
             .http
             .send("get object", true, false, || {
@@ -517,14 +536,16 @@ impl GcsBackend {
             "destination": { "contentType": "application/octet-stream" },
         });
         let url = self.object_url(&dest, "/compose");
-        let resp = self.call("compose", Method::POST, &url, Some(&body)).await?;
+        let resp = self
+            .call("compose", Method::POST, &url, Some(&body))
+            .await?;
         if !resp.status().is_success() {
             return Err(self.fail("compose", resp).await);
         }
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| self.http.unavailable(format!("compose: {}", e.without_url())))?;
+        let v: Value = resp.json().await.map_err(|e| {
+            self.http
+                .unavailable(format!("compose: {}", e.without_url()))
+        })?;
         let (g, s) = self.generation_and_size(&v)?;
         Ok((dest, g, s))
     }
@@ -625,10 +646,10 @@ impl Backend for GcsBackend {
             if !resp.status().is_success() {
                 return Err(self.fail("rewrite", resp).await);
             }
-            let v: Value = resp
-                .json()
-                .await
-                .map_err(|e| self.http.unavailable(format!("rewrite: {}", e.without_url())))?;
+            let v: Value = resp.json().await.map_err(|e| {
+                self.http
+                    .unavailable(format!("rewrite: {}", e.without_url()))
+            })?;
             if v.get("done").and_then(Value::as_bool).unwrap_or(false) {
                 break v.get("resource").cloned().unwrap_or(Value::Null);
             }
@@ -670,7 +691,9 @@ impl Backend for GcsBackend {
         // GCS honours ifGenerationMatch on delete; the generation is also
         // checked first because some emulators ignore the precondition.
         let url = self.object_url(&data.locator, "");
-        let resp = self.call("get object metadata", Method::GET, &url, None).await?;
+        let resp = self
+            .call("get object metadata", Method::GET, &url, None)
+            .await?;
         match resp.status() {
             StatusCode::NOT_FOUND => return Ok(()),
             s if s.is_success() => {

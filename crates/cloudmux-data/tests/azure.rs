@@ -37,9 +37,10 @@ async fn backend(e: &Emulator) -> AzureBackend {
 async fn round_trip_ranges_replace_delete() {
     let e = start_azurite();
     let b = backend(&e).await;
-    let list = || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-        Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
-    };
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
     suite::round_trip(&b, &list).await;
     suite::buckets_share_the_container(&b).await;
     suite::failed_body_leaves_nothing(&b, &list).await;
@@ -50,9 +51,10 @@ async fn round_trip_ranges_replace_delete() {
 async fn multipart_reverse_order_complete_and_abort() {
     let e = start_azurite();
     let b = backend(&e).await;
-    let list = || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-        Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
-    };
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
     suite::multipart(&b, &list).await;
     suite::many_parts(&b, &list, 40).await;
 }
@@ -94,21 +96,30 @@ async fn outage_gives_unavailable_then_recovers() {
     suite::unavailable_within(limit, b.stage(body(b"during", 3))).await;
     suite::unavailable_within(limit, b.read_staged(&s, None)).await;
     let err = b.probe().await.unwrap_err().to_string();
-    assert!(err.contains("azure-test"), "error names the location: {err}");
+    assert!(
+        err.contains("azure-test"),
+        "error names the location: {err}"
+    );
     assert!(!err.contains(AZURITE_KEY), "error leaks the key: {err}");
 
     e.restart();
     b.create_container().await.unwrap();
     b.probe().await.unwrap();
     let s = b.stage(body(b"after", 3)).await.unwrap();
-    assert_eq!(common::collect(b.read_staged(&s, None).await.unwrap()).await, b"after");
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
 
     e.pause();
     suite::unavailable_within(limit, b.probe()).await;
     suite::unavailable_within(limit, b.read_staged(&s, None)).await;
     e.resume();
     b.probe().await.unwrap();
-    assert_eq!(common::collect(b.read_staged(&s, None).await.unwrap()).await, b"after");
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
 }
 
 #[test]
@@ -116,9 +127,10 @@ fn config_needs_exactly_one_credential() {
     let base = "account = \"a\"\ncontainer = \"c\"\n";
     let c: AzureConfig = toml::from_str(base).unwrap();
     assert!(AzureBackend::new("x", &c).is_err());
-    let c: AzureConfig =
-        toml::from_str(&format!("{base}account_key = \"{AZURITE_KEY}\"\nsas_token = \"?sv=1\"\n"))
-            .unwrap();
+    let c: AzureConfig = toml::from_str(&format!(
+        "{base}account_key = \"{AZURITE_KEY}\"\nsas_token = \"?sv=1\"\n"
+    ))
+    .unwrap();
     assert!(AzureBackend::new("x", &c).is_err());
     let c: AzureConfig = toml::from_str(&format!("{base}sas_token = \"?sv=1&sig=x\"\n")).unwrap();
     assert!(AzureBackend::new("x", &c).is_ok());

@@ -29,9 +29,10 @@ fn config(e: &Emulator, timeout_ms: u64) -> GcsConfig {
 async fn round_trip_ranges_replace_delete() {
     let e = start_gcs("cloudmux").await;
     let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
-    let list = || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-        Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
-    };
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
     suite::round_trip(&b, &list).await;
     suite::buckets_share_the_container(&b).await;
     suite::failed_body_leaves_nothing(&b, &list).await;
@@ -42,9 +43,10 @@ async fn round_trip_ranges_replace_delete() {
 async fn multipart_reverse_order_complete_and_abort() {
     let e = start_gcs("cloudmux").await;
     let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
-    let list = || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-        Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
-    };
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
     suite::multipart(&b, &list).await;
 }
 
@@ -52,9 +54,10 @@ async fn multipart_reverse_order_complete_and_abort() {
 async fn compose_in_rounds_of_32() {
     let e = start_gcs("cloudmux").await;
     let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
-    let list = || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-        Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
-    };
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
     // 1,100 parts need three rounds: 35 composes, then 2, then 1.
     suite::many_parts(&b, &list, 1_100).await;
 }
@@ -78,20 +81,27 @@ async fn outage_gives_unavailable_then_recovers() {
     make_gcs_bucket(e.port, "cloudmux").await;
     b.probe().await.unwrap();
     let s = b.stage(body(b"after", 3)).await.unwrap();
-    assert_eq!(common::collect(b.read_staged(&s, None).await.unwrap()).await, b"after");
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
 
     e.pause();
     suite::unavailable_within(limit, b.probe()).await;
     suite::unavailable_within(limit, b.read_staged(&s, None)).await;
     e.resume();
     b.probe().await.unwrap();
-    assert_eq!(common::collect(b.read_staged(&s, None).await.unwrap()).await, b"after");
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
 }
 
 #[test]
 fn config_rejects_unknown_fields_and_bad_credentials() {
     assert!(toml::from_str::<GcsConfig>("bucket = \"b\"\ncolour = 1\n").is_err());
-    let c: GcsConfig = toml::from_str("bucket = \"b\"\ncredentials_file = \"/nonexistent.json\"\n").unwrap();
+    let c: GcsConfig =
+        toml::from_str("bucket = \"b\"\ncredentials_file = \"/nonexistent.json\"\n").unwrap();
     let err = GcsBackend::new("x", &c).unwrap_err();
     assert!(err.contains("credentials_file"), "{err}");
     let c: GcsConfig = toml::from_str("bucket = \"b\"\n").unwrap();

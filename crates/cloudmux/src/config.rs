@@ -227,7 +227,12 @@ impl Config {
             let ty = match t.remove("type") {
                 Some(toml::Value::String(s)) => s,
                 Some(_) => return Err(err(format!("{}: must be a string", field("type")))),
-                None => return Err(err(format!("{}: missing (one of: \"fs\", \"azure\", \"gcs\")", field("type")))),
+                None => {
+                    return Err(err(format!(
+                        "{}: missing (one of: \"fs\", \"azure\", \"gcs\")",
+                        field("type")
+                    )))
+                }
             };
             let settings = toml::Value::Table(t);
             let bad = |e: toml::de::Error| err(format!("locations.{name}: {e}"));
@@ -235,12 +240,10 @@ impl Config {
                 "fs" => LocationKind::Fs(settings.try_into().map_err(bad)?),
                 "azure" => LocationKind::Azure(settings.try_into().map_err(bad)?),
                 "gcs" => LocationKind::Gcs(settings.try_into().map_err(bad)?),
-                other => {
-                    return Err(err(format!(
-                        "{}: unknown location type {other:?} (supported: \"fs\", \"azure\", \"gcs\")",
-                        field("type")
-                    )))
-                }
+                other => return Err(err(format!(
+                    "{}: unknown location type {other:?} (supported: \"fs\", \"azure\", \"gcs\")",
+                    field("type")
+                ))),
             };
             out.push(LocationConfig {
                 name: name.clone(),

@@ -165,7 +165,9 @@ mod tests {
 
     #[test]
     fn meta_names_round_trip() {
-        for n in ["color", "my-key", "a_b", "cmx_x", "9lives", "", "ünï", "x.y z"] {
+        for n in [
+            "color", "my-key", "a_b", "cmx_x", "9lives", "", "ünï", "x.y z",
+        ] {
             let e = encode_meta_name(n);
             assert!(
                 e.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())

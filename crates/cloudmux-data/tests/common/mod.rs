@@ -134,10 +134,7 @@ pub fn body(data: &[u8], chunk: usize) -> BodyStream {
 
 /// A body stream that yields `data` then fails.
 pub fn failing_body(data: &[u8]) -> BodyStream {
-    let items = vec![
-        Ok(Bytes::copy_from_slice(data)),
-        Err(BodyError::BadDigest),
-    ];
+    let items = vec![Ok(Bytes::copy_from_slice(data)), Err(BodyError::BadDigest)];
     Box::pin(futures_util::stream::iter(items))
 }
 

@@ -8,14 +8,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use cloudmux_data::{
-    Backend, ByteRange, DataError, NativeMeta, ObjectPath, Piece, Staged,
-};
+use cloudmux_data::{Backend, ByteRange, DataError, NativeMeta, ObjectPath, Piece, Staged};
 
 use crate::common::{body, collect, data, failing_body};
 
 /// Lists the staging area.
-pub type Lister<'a> = &'a (dyn Fn() -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> + Sync);
+pub type Lister<'a> =
+    &'a (dyn Fn() -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> + Sync);
 
 /// Metadata as a client would send it.
 pub fn meta() -> NativeMeta {
@@ -26,7 +25,10 @@ pub fn meta() -> NativeMeta {
         content_encoding: None,
         content_language: Some("en".into()),
         expires: None,
-        user: vec![("color".into(), "blue".into()), ("my-key".into(), "v 1".into())],
+        user: vec![
+            ("color".into(), "blue".into()),
+            ("my-key".into(), "v 1".into()),
+        ],
         content_md5: None,
     }
 }
@@ -46,27 +48,45 @@ pub async fn round_trip(b: &dyn Backend, staging: Lister<'_>) {
     let staged = b.stage(body(&bytes, 100_000)).await.unwrap();
     assert_eq!(staged.size, bytes.len() as u64);
     b.persist(&staged).await.unwrap();
-    assert_eq!(collect(b.read_staged(&staged, None).await.unwrap()).await, bytes);
+    assert_eq!(
+        collect(b.read_staged(&staged, None).await.unwrap()).await,
+        bytes
+    );
     let key = "dir/hello world+ü.txt";
     let d = b.publish(staged, at("bkt", key, &m)).await.unwrap();
     assert_eq!(d.size, bytes.len() as u64);
     assert!(staging().await.is_empty(), "publish left staging data");
     assert_eq!(collect(b.read(&d, None).await.unwrap()).await, bytes);
-    for (first, last) in [(0, 0), (10, 19), (1_000_000, 2_500_000), (bytes.len() as u64 - 5, bytes.len() as u64 - 1)] {
+    for (first, last) in [
+        (0, 0),
+        (10, 19),
+        (1_000_000, 2_500_000),
+        (bytes.len() as u64 - 5, bytes.len() as u64 - 1),
+    ] {
         let got = collect(b.read(&d, Some(ByteRange { first, last })).await.unwrap()).await;
-        assert_eq!(got, bytes[first as usize..=last as usize], "range {first}-{last}");
+        assert_eq!(
+            got,
+            bytes[first as usize..=last as usize],
+            "range {first}-{last}"
+        );
     }
 
     let empty = b.stage(body(&[], 1)).await.unwrap();
     assert_eq!(empty.size, 0);
-    let e = b.publish(empty, at("bkt", "empty", NativeMeta::none())).await.unwrap();
+    let e = b
+        .publish(empty, at("bkt", "empty", NativeMeta::none()))
+        .await
+        .unwrap();
     assert!(collect(b.read(&e, None).await.unwrap()).await.is_empty());
 
     let newer = b.stage(body(b"second version", 5)).await.unwrap();
     let d2 = b.publish(newer, at("bkt", key, &m)).await.unwrap();
     assert_ne!(d.stamp, d2.stamp, "a replaced object must get a new stamp");
     assert!(
-        matches!(b.read(&d, None).await, Err(DataError::Stale(_) | DataError::NotFound(_))),
+        matches!(
+            b.read(&d, None).await,
+            Err(DataError::Stale(_) | DataError::NotFound(_))
+        ),
         "the old reference must not read the new data"
     );
     b.delete(&d).await.unwrap();
@@ -76,7 +96,10 @@ pub async fn round_trip(b: &dyn Backend, staging: Lister<'_>) {
         "deleting the old reference removed newer data"
     );
     b.delete(&d2).await.unwrap();
-    assert!(matches!(b.read(&d2, None).await, Err(DataError::NotFound(_))));
+    assert!(matches!(
+        b.read(&d2, None).await,
+        Err(DataError::NotFound(_))
+    ));
     b.delete(&d2).await.unwrap();
     b.delete(&e).await.unwrap();
 }
@@ -160,7 +183,10 @@ pub async fn multipart(b: &dyn Backend, staging: Lister<'_>) {
         .unwrap();
     let mut want = expect[..10].to_vec();
     want.extend_from_slice(&expect);
-    assert_eq!(collect(b.read_staged(&copy, None).await.unwrap()).await, want);
+    assert_eq!(
+        collect(b.read_staged(&copy, None).await.unwrap()).await,
+        want
+    );
     b.discard(&copy).await.unwrap();
     assert!(staging().await.is_empty(), "assemble left temporaries");
     b.delete(&d).await.unwrap();
@@ -184,8 +210,14 @@ pub async fn many_parts(b: &dyn Backend, staging: Lister<'_>, count: usize) {
     for s in &staged {
         b.discard(s).await.unwrap();
     }
-    assert!(staging().await.is_empty(), "temporaries left after Complete");
-    assert_eq!(collect(b.read(&d, None).await.unwrap()).await, parts.concat());
+    assert!(
+        staging().await.is_empty(),
+        "temporaries left after Complete"
+    );
+    assert_eq!(
+        collect(b.read(&d, None).await.unwrap()).await,
+        parts.concat()
+    );
     b.delete(&d).await.unwrap();
 }
 
