@@ -113,6 +113,16 @@ def clouds(tmp_path_factory):
             credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
         )
         container = blob_service.create_container(CONTAINER)
+        from datetime import datetime, timedelta, timezone
+
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        sas = generate_container_sas(
+            AZURITE_ACCOUNT, CONTAINER, account_key=AZURITE_KEY,
+            permission=ContainerSasPermissions(read=True, write=True, delete=True,
+                                               list=True, add=True, create=True),
+            expiry=datetime.now(timezone.utc) + timedelta(hours=2),
+        )
         gcs_endpoint = f"http://127.0.0.1:{gcs_port}"
         gcs_client = gcs_storage.Client(
             project="test",
@@ -149,6 +159,14 @@ account_key_env = "CMX_TEST_AZURITE_KEY"
 endpoint = "{az_endpoint}"
 container = "{CONTAINER}"
 request_timeout_ms = 5000
+
+[locations.azure-sas]
+type = "azure"
+account = "{AZURITE_ACCOUNT}"
+sas_token = "{sas}"
+endpoint = "{az_endpoint}"
+container = "{CONTAINER}"
+bucket_match = true
 
 [locations.gcs-main]
 type = "gcs"
@@ -200,7 +218,7 @@ def _azure_meta_name(name: str) -> str:
 
 def _native(clouds, location: str, name: str):
     """(data, user metadata, content type, cache control) read natively."""
-    if location == "azure-main":
+    if location.startswith("azure"):
         blob = clouds["container"].get_blob_client(name)
         props = blob.get_blob_properties()
         data = blob.download_blob().readall()
@@ -213,19 +231,24 @@ def _native(clouds, location: str, name: str):
 
 
 def _staging(clouds, location: str) -> list[str]:
-    if location == "azure-main":
+    if location.startswith("azure"):
         return [b.name for b in clouds["container"].list_blobs(
             name_starts_with=STAGING, include=["uncommittedblobs"])]
     return [b.name for b in clouds["gcs"].list_blobs(prefix=STAGING)]
 
 
 def _exists(clouds, location: str, name: str) -> bool:
-    if location == "azure-main":
+    if location.startswith("azure"):
         return clouds["container"].get_blob_client(name).exists()
     return clouds["gcs"].get_blob(name) is not None
 
 
-LOCATIONS = ["azure-main", "gcs-main"]
+LOCATIONS = ["azure-main", "azure-sas", "gcs-main"]
+
+
+def _name(location: str, bucket: str, key: str) -> str:
+    """The native name: azure-sas has bucket_match = true."""
+    return key if location == "azure-sas" else f"{bucket}/{key}"
 
 
 @pytest.mark.parametrize("location", LOCATIONS)
@@ -239,11 +262,11 @@ def test_put_is_a_native_object(clouds, location):
                         ContentType="image/jpeg", CacheControl="max-age=60", Metadata=meta)
     assert put["ETag"].strip('"') == hashlib.md5(body).hexdigest()
 
-    data, native_meta, ctype, cache = _native(clouds, location, f"{bucket}/dir/photo.jpg")
+    data, native_meta, ctype, cache = _native(clouds, location, _name(location, bucket, "dir/photo.jpg"))
     assert data == body
     assert ctype == "image/jpeg"
     assert cache == "max-age=60"
-    if location == "azure-main":
+    if location.startswith("azure"):
         expect = {_azure_meta_name(k): v for k, v in meta.items()}
         assert expect == {"color": "blue", "cmx_my_2dkey": "value 1"}
     else:
@@ -261,11 +284,11 @@ def test_put_is_a_native_object(clouds, location):
 
     s3.copy_object(Bucket=bucket, Key="copy.jpg",
                    CopySource={"Bucket": bucket, "Key": "dir/photo.jpg"})
-    data, native_meta, ctype, _ = _native(clouds, location, f"{bucket}/copy.jpg")
+    data, native_meta, ctype, _ = _native(clouds, location, _name(location, bucket, "copy.jpg"))
     assert data == body and ctype == "image/jpeg" and native_meta == expect
 
     s3.delete_object(Bucket=bucket, Key="dir/photo.jpg")
-    assert not _exists(clouds, location, f"{bucket}/dir/photo.jpg")
+    assert not _exists(clouds, location, _name(location, bucket, "dir/photo.jpg"))
     assert _staging(clouds, location) == []
 
 
@@ -276,7 +299,7 @@ def test_per_object_location_header(clouds, location):
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="k", Body=b"routed",
                   Metadata={"scal-location-constraint": location})
-    data, _, _, _ = _native(clouds, location, f"{name}/k")
+    data, _, _, _ = _native(clouds, location, _name(location, name, "k"))
     assert data == b"routed"
     assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"routed"
 
@@ -300,7 +323,7 @@ def test_multipart_reverse_order_complete_and_abort(clouds, location):
         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]},
     )
     assert done["ETag"].strip('"').endswith("-3")
-    data, native_meta, ctype, _ = _native(clouds, location, f"{bucket}/big.bin")
+    data, native_meta, ctype, _ = _native(clouds, location, _name(location, bucket, "big.bin"))
     assert data == b"".join(parts)
     assert ctype == "application/x-test"
     assert native_meta == {"kind": "mpu"}
@@ -315,7 +338,7 @@ def test_multipart_reverse_order_complete_and_abort(clouds, location):
     assert len(_staging(clouds, location)) == 2
     s3.abort_multipart_upload(Bucket=bucket, Key="aborted.bin", UploadId=up["UploadId"])
     assert _staging(clouds, location) == [], "parts left after Abort"
-    assert not _exists(clouds, location, f"{bucket}/aborted.bin")
+    assert not _exists(clouds, location, _name(location, bucket, "aborted.bin"))
 
 
 def test_outage_gives_503_then_recovers(clouds):
