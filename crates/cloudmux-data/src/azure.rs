@@ -15,7 +15,8 @@
 //!
 //! Writes:
 //! - `stage` streams the body as blocks of at most 8 MiB (each block buffered,
-//!   so memory is bounded and every block upload can be retried) onto a fresh
+//!   so memory is bounded and every block upload can be retried; the next
+//!   block is read while the previous one uploads) onto a fresh
 //!   blob under [`remote::STAGING_PREFIX`], then commits the block list.
 //!   `Staged::id` is that staging blob's name. A body that fails commits an
 //!   empty block list and deletes the blob, which drops every uploaded block.
@@ -449,32 +450,66 @@ impl AzureBackend {
 
     /// Writes `body` as blocks onto `blob` and commits them; on failure the
     /// blocks are dropped. Returns the size.
-    async fn write_blocks(&self, blob: &str, mut body: BodyStream) -> Result<u64> {
+    async fn write_blocks(&self, blob: &str, body: BodyStream) -> Result<u64> {
         let mut n = 0usize;
-        let mut size = 0u64;
-        let mut carry = None;
-        let res: Result<()> = async {
-            loop {
-                let mut buf = BytesMut::with_capacity(BLOCK_SIZE);
-                let more = remote::fill(&mut body, &mut buf, BLOCK_SIZE, &mut carry).await?;
-                if !buf.is_empty() {
-                    size += buf.len() as u64;
-                    self.put_block(blob, n, buf.freeze()).await?;
-                    n += 1;
+        let res = self.put_stream(blob, &mut n, body, false).await;
+        let size = match res {
+            Ok(size) => size,
+            Err(e) => {
+                if n > 0 {
+                    let _ = self.drop_blob(blob).await;
                 }
-                if !more {
-                    return Ok(());
-                }
+                return Err(e);
             }
-        }
-        .await;
-        if let Err(e) = res {
-            if n > 0 {
-                let _ = self.drop_blob(blob).await;
-            }
-            return Err(e);
-        }
+        };
         self.put_block_list(blob, n).await?;
+        Ok(size)
+    }
+
+    /// Uploads `body` as uncommitted blocks `n..` of `blob` (advancing `n`),
+    /// reading the next block while the previous one uploads, so at most two
+    /// blocks are in memory. A failing stream is the client's
+    /// ([`DataError::Body`]) unless `from_cloud`, when it is the cloud's
+    /// ([`DataError::Unavailable`]). Returns the number of bytes.
+    async fn put_stream(
+        &self,
+        blob: &str,
+        n: &mut usize,
+        mut body: BodyStream,
+        from_cloud: bool,
+    ) -> Result<u64> {
+        let lift = |e: crate::BodyError| {
+            if from_cloud {
+                self.http.unavailable(format!("reading a piece: {e}"))
+            } else {
+                DataError::Body(e)
+            }
+        };
+        let mut carry = None;
+        let mut size = 0u64;
+        let mut buf = BytesMut::with_capacity(BLOCK_SIZE);
+        let mut more = remote::fill(&mut body, &mut buf, BLOCK_SIZE, &mut carry)
+            .await
+            .map_err(lift)?;
+        while !buf.is_empty() {
+            let block = buf.split().freeze();
+            size += block.len() as u64;
+            if !more {
+                self.put_block(blob, *n, block).await?;
+                *n += 1;
+                break;
+            }
+            let mut next = BytesMut::with_capacity(BLOCK_SIZE);
+            let (put, read) = futures_util::future::join(
+                self.put_block(blob, *n, block),
+                remote::fill(&mut body, &mut next, BLOCK_SIZE, &mut carry),
+            )
+            .await;
+            *n += 1;
+            put?;
+            more = read.map_err(lift)?;
+            buf = next;
+        }
         Ok(size)
     }
 
@@ -686,21 +721,8 @@ impl Backend for AzureBackend {
                 if len == 0 {
                     continue;
                 }
-                let mut body = self.get(&src, stamp, range).await?;
-                let mut carry = None;
-                let mut copied = 0u64;
-                loop {
-                    let mut buf = BytesMut::with_capacity(BLOCK_SIZE);
-                    let more = remote::fill(&mut body, &mut buf, BLOCK_SIZE, &mut carry).await?;
-                    if !buf.is_empty() {
-                        copied += buf.len() as u64;
-                        self.put_block(&blob, n, buf.freeze()).await?;
-                        n += 1;
-                    }
-                    if !more {
-                        break;
-                    }
-                }
+                let body = self.get(&src, stamp, range).await?;
+                let copied = self.put_stream(&blob, &mut n, body, true).await?;
                 if copied != len {
                     return Err(self
                         .http

@@ -240,10 +240,12 @@ impl Config {
                 "fs" => LocationKind::Fs(settings.try_into().map_err(bad)?),
                 "azure" => LocationKind::Azure(settings.try_into().map_err(bad)?),
                 "gcs" => LocationKind::Gcs(settings.try_into().map_err(bad)?),
-                other => return Err(err(format!(
+                other => {
+                    return Err(err(format!(
                     "{}: unknown location type {other:?} (supported: \"fs\", \"azure\", \"gcs\")",
                     field("type")
-                ))),
+                )))
+                }
             };
             out.push(LocationConfig {
                 name: name.clone(),
