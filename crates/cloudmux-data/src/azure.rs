@@ -32,7 +32,8 @@
 //!   (well under the 100 MiB a block may hold), and commits the block list.
 //!   The bytes are streamed through cloudmux because Azurite does not
 //!   implement Put Block From URL; parts stay staging blobs until the core
-//!   discards them (after Complete and on Abort).
+//!   discards them (after Complete and on Abort). A whole published blob
+//!   alone (a copy) is copied server-side (Copy Blob) into the staging area.
 
 #[path = "azure/sign.rs"]
 pub mod sign;
@@ -561,6 +562,51 @@ impl AzureBackend {
         r
     }
 
+    /// Copies published data server-side into a new staging blob (a copy
+    /// within the location), checking the source's stamp and clearing the
+    /// metadata Copy Blob carries over, so `publish` sets exactly the new
+    /// object's.
+    async fn copy_to_staging(&self, src: &DataRef) -> Result<Staged> {
+        let etag = self
+            .etag(&src.locator)
+            .await?
+            .ok_or_else(|| DataError::NotFound(format!("blob {} is gone", src.locator)))?;
+        if src.stamp != 0 && stamp_of(&etag) != src.stamp {
+            return Err(DataError::Stale(format!(
+                "location {}: blob {} was replaced",
+                self.http.location, src.locator
+            )));
+        }
+        let blob = remote::staging_name();
+        let res = async {
+            let r = Req::new(Method::PUT, Some(&blob))
+                .h("x-ms-copy-source", self.source_url(&src.locator)?)
+                .h("x-ms-source-if-match", etag.clone());
+            self.start_copy(&blob, r).await?;
+            let resp = self
+                .call(
+                    "set blob metadata",
+                    true,
+                    Req::new(Method::PUT, Some(&blob)).q("comp", "metadata"),
+                )
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("set blob metadata", resp).await);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = res {
+            let _ = self.delete_blob(&blob, None).await;
+            return Err(e);
+        }
+        Ok(Staged {
+            id: blob,
+            size: src.size,
+            stamp: 0,
+        })
+    }
+
     /// Copies `src` onto `dst` server-side with `meta`'s user metadata and
     /// waits until the copy has finished.
     async fn copy_blob(&self, src: &str, dst: &str, meta: &NativeMeta) -> Result<()> {
@@ -571,6 +617,12 @@ impl AzureBackend {
                 sign::encode_meta_value(v),
             );
         }
+        self.start_copy(dst, r).await
+    }
+
+    /// Sends a Copy Blob request onto `dst` and waits until the copy has
+    /// finished (polling while Azure reports it pending).
+    async fn start_copy(&self, dst: &str, r: Req<'_>) -> Result<()> {
         let resp = self.call("copy blob", true, r).await?;
         if !resp.status().is_success() {
             return Err(self.fail("copy blob", resp).await);
@@ -712,6 +764,9 @@ impl Backend for AzureBackend {
     }
 
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        if let [Piece::Published(d, None)] = pieces.as_slice() {
+            return self.copy_to_staging(d).await;
+        }
         let blob = remote::staging_name();
         let mut n = 0usize;
         let mut size = 0u64;

@@ -492,6 +492,71 @@ impl GcsBackend {
         Ok(remote::response_stream(&self.http.location, resp))
     }
 
+    /// Copies object `src` (only generation `src_gen`, when non-zero) onto
+    /// `dst` server-side with `rewriteTo`, giving it the fields of
+    /// `resource`; answers the new object's resource.
+    async fn rewrite(&self, src: &str, src_gen: u64, dst: &str, resource: &Value) -> Result<Value> {
+        let mut url = format!(
+            "{}/rewriteTo/b/{}/o/{}",
+            self.object_url(src, ""),
+            Self::seg(&self.bucket),
+            Self::seg(dst)
+        );
+        if src_gen != 0 {
+            url.push_str(&format!("?ifSourceGenerationMatch={src_gen}"));
+        }
+        let mut token: Option<String> = None;
+        loop {
+            let u = match &token {
+                Some(t) => format!(
+                    "{url}{}rewriteToken={}",
+                    if url.contains('?') { "&" } else { "?" },
+                    Self::seg(t)
+                ),
+                None => url.clone(),
+            };
+            let resp = self
+                .call("rewrite", Method::POST, &u, Some(resource))
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("rewrite", resp).await);
+            }
+            let v: Value = resp.json().await.map_err(|e| {
+                self.http
+                    .unavailable(format!("rewrite: {}", e.without_url()))
+            })?;
+            if v.get("done").and_then(Value::as_bool).unwrap_or(false) {
+                return Ok(v.get("resource").cloned().unwrap_or(Value::Null));
+            }
+            token = v
+                .get("rewriteToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if token.is_none() {
+                return Err(self.http.failed("rewrite: not done and no token"));
+            }
+        }
+    }
+
+    /// The live generation of an object, `None` if it does not exist.
+    async fn generation_of(&self, name: &str) -> Result<Option<u64>> {
+        let url = self.object_url(name, "");
+        let resp = self
+            .call("get object metadata", Method::GET, &url, None)
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let v: Value = resp.json().await.map_err(|e| {
+                    self.http
+                        .unavailable(format!("get object metadata: {}", e.without_url()))
+                })?;
+                Ok(Some(self.generation_and_size(&v)?.0))
+            }
+            _ => Err(self.fail("get object metadata", resp).await),
+        }
+    }
+
     /// The object resource fields that carry `meta`.
     fn resource(meta: &NativeMeta) -> Value {
         let mut r = serde_json::Map::new();
@@ -622,45 +687,14 @@ impl Backend for GcsBackend {
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
         let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
-        let mut url = format!(
-            "{}/rewriteTo/b/{}/o/{}",
-            self.object_url(&staged.id, ""),
-            Self::seg(&self.bucket),
-            Self::seg(&name)
-        );
-        if staged.stamp != 0 {
-            url.push_str(&format!("?ifSourceGenerationMatch={}", staged.stamp));
-        }
-        let body = Self::resource(target.meta);
-        let mut token: Option<String> = None;
-        let resource = loop {
-            let u = match &token {
-                Some(t) => format!(
-                    "{url}{}rewriteToken={}",
-                    if url.contains('?') { "&" } else { "?" },
-                    Self::seg(t)
-                ),
-                None => url.clone(),
-            };
-            let resp = self.call("rewrite", Method::POST, &u, Some(&body)).await?;
-            if !resp.status().is_success() {
-                return Err(self.fail("rewrite", resp).await);
-            }
-            let v: Value = resp.json().await.map_err(|e| {
-                self.http
-                    .unavailable(format!("rewrite: {}", e.without_url()))
-            })?;
-            if v.get("done").and_then(Value::as_bool).unwrap_or(false) {
-                break v.get("resource").cloned().unwrap_or(Value::Null);
-            }
-            token = v
-                .get("rewriteToken")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if token.is_none() {
-                return Err(self.http.failed("rewrite: not done and no token"));
-            }
-        };
+        let resource = self
+            .rewrite(
+                &staged.id,
+                staged.stamp,
+                &name,
+                &Self::resource(target.meta),
+            )
+            .await?;
         let (generation, _) = self.generation_and_size(&resource)?;
         if let Err(e) = self.delete_object(&staged.id, None).await {
             tracing::warn!(location = %self.http.location, object = %staged.id, error = %e, "staging object left behind");
@@ -690,27 +724,31 @@ impl Backend for GcsBackend {
         }
         // GCS honours ifGenerationMatch on delete; the generation is also
         // checked first because some emulators ignore the precondition.
-        let url = self.object_url(&data.locator, "");
-        let resp = self
-            .call("get object metadata", Method::GET, &url, None)
-            .await?;
-        match resp.status() {
-            StatusCode::NOT_FOUND => return Ok(()),
-            s if s.is_success() => {
-                let v: Value = resp.json().await.map_err(|e| {
-                    self.http
-                        .unavailable(format!("get object metadata: {}", e.without_url()))
-                })?;
-                if self.generation_and_size(&v)?.0 != data.stamp {
-                    return Ok(());
-                }
-            }
-            _ => return Err(self.fail("get object metadata", resp).await),
+        if self.generation_of(&data.locator).await? != Some(data.stamp) {
+            return Ok(());
         }
         self.delete_object(&data.locator, Some(data.stamp)).await
     }
 
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        if let [Piece::Published(d, None)] = pieces.as_slice() {
+            // The rewrite carries ifSourceGenerationMatch; the generation is
+            // also checked first because some emulators ignore it.
+            if d.stamp != 0 && self.generation_of(&d.locator).await? != Some(d.stamp) {
+                return Err(DataError::Stale(format!(
+                    "location {}: object {} was replaced",
+                    self.http.location, d.locator
+                )));
+            }
+            let name = remote::staging_name();
+            let v = self.rewrite(&d.locator, d.stamp, &name, &json!({})).await?;
+            let (stamp, size) = self.generation_and_size(&v)?;
+            return Ok(Staged {
+                id: name,
+                size,
+                stamp,
+            });
+        }
         let mut sources = Vec::with_capacity(pieces.len());
         let mut copies = Vec::new();
         let mut fail = None;

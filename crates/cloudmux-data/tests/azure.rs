@@ -45,6 +45,7 @@ async fn round_trip_ranges_replace_delete() {
     suite::buckets_share_the_container(&b).await;
     suite::failed_body_leaves_nothing(&b, &list).await;
     suite::large_objects(&b, &list).await;
+    suite::copy_within(&b, &list).await;
 }
 
 #[tokio::test]

@@ -263,3 +263,35 @@ pub async fn large_objects(b: &dyn Backend, staging: Lister<'_>) {
     }
     assert!(staging().await.is_empty());
 }
+
+/// A copy within the location: one whole published piece assembled (done
+/// server-side by the clouds), published under a new key with new metadata.
+pub async fn copy_within(b: &dyn Backend, staging: Lister<'_>) {
+    let bytes = data(1024 * 1024 + 1, 9);
+    let m = meta();
+    let s = b.stage(body(&bytes, 65536)).await.unwrap();
+    let src = b.publish(s, at("bkt", "src", &m)).await.unwrap();
+    let copy = b
+        .assemble(vec![Piece::Published(src.clone(), None)])
+        .await
+        .unwrap();
+    assert_eq!(copy.size, bytes.len() as u64);
+    let other = NativeMeta {
+        content_type: Some("application/x-copy".into()),
+        ..NativeMeta::default()
+    };
+    let dst = b.publish(copy, at("bkt", "dst", &other)).await.unwrap();
+    assert_eq!(collect(b.read(&dst, None).await.unwrap()).await, bytes);
+    assert!(staging().await.is_empty());
+
+    let newer = b.stage(body(b"new", 3)).await.unwrap();
+    let src2 = b.publish(newer, at("bkt", "src", &m)).await.unwrap();
+    let stale = b.assemble(vec![Piece::Published(src.clone(), None)]).await;
+    assert!(
+        matches!(stale, Err(DataError::Stale(_) | DataError::NotFound(_))),
+        "copying a replaced source must fail"
+    );
+    assert!(staging().await.is_empty());
+    b.delete(&src2).await.unwrap();
+    b.delete(&dst).await.unwrap();
+}
