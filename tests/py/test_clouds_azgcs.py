@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -86,11 +87,10 @@ def clouds(tmp_path_factory):
     procs = []
     try:
         az_port = _free_port()
-        az = subprocess.Popen(
-            [azurite, "--blobHost", "127.0.0.1", "--blobPort", str(az_port),
-             "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        )
+        az_cmd = [azurite, "--blobHost", "127.0.0.1", "--blobPort", str(az_port),
+                  "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent"]
+        az = subprocess.Popen(az_cmd, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         procs.append(az)
         gcs_port = _free_port()
         gcs_cmd = [_fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1",
@@ -158,7 +158,8 @@ account = "{AZURITE_ACCOUNT}"
 account_key_env = "CMX_TEST_AZURITE_KEY"
 endpoint = "{az_endpoint}"
 container = "{CONTAINER}"
-request_timeout_ms = 5000
+request_timeout_ms = 2000
+max_retries = 2
 
 [locations.azure-sas]
 type = "azure"
@@ -186,12 +187,17 @@ max_retries = 2
             aws_secret_access_key=SECRET_KEY,
             region_name=REGION,
             config=Config(s3={"addressing_style": "path"},
-                          retries={"max_attempts": 1, "mode": "standard"}),
+                          retries={"total_max_attempts": 1, "mode": "standard"}),
         )
         try:
             yield {"s3": s3, "container": container, "gcs": gcs_bucket, "log": log,
-                   "gcs_client": gcs_client, "gcs_cmd": gcs_cmd, "gcs_port": gcs_port,
-                   "procs": procs}
+                   "procs": procs,
+                   "emulators": {
+                       "gcs-main": (gcs_cmd, gcs_port,
+                                    lambda: gcs_client.create_bucket(GCS_BUCKET)),
+                       "azure-main": (az_cmd, az_port,
+                                      lambda: blob_service.create_container(CONTAINER)),
+                   }}
         finally:
             stop_server(proc)
     finally:
@@ -341,39 +347,52 @@ def test_multipart_reverse_order_complete_and_abort(clouds, location):
     assert not _exists(clouds, location, _name(location, bucket, "aborted.bin"))
 
 
-def test_outage_gives_503_then_recovers(clouds):
-    """Stopping the GCS emulator gives 503 within the configured timeout;
-    after a restart requests work again without restarting cloudmux. Runs
-    last in this module: the restarted emulator starts empty."""
+def _expect_503_within(call, limit: float) -> None:
     from botocore.exceptions import ClientError
 
+    start = time.monotonic()
+    with pytest.raises(ClientError) as e:
+        call()
+    took = time.monotonic() - start
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert e.value.response["Error"]["Code"] in ("ServiceUnavailable", "SlowDown")
+    assert took < limit, f"took {took:.1f}s, limit {limit}s"
+
+
+@pytest.mark.parametrize("location", ["azure-main", "gcs-main"])
+def test_outage_gives_503_then_recovers(clouds, location):
+    """A frozen emulator (SIGSTOP) and a stopped one give 503 within the
+    configured timeout; after SIGCONT, and after a restart, requests work
+    again without restarting cloudmux. Runs last in this module: the
+    restarted emulator starts empty."""
     s3 = clouds["s3"]
-    bucket = _bucket(s3, "gcs-main")
+    cmd, port, recreate = clouds["emulators"][location]
+    bucket = _bucket(s3, location)
     s3.put_object(Bucket=bucket, Key="before", Body=b"x")
     procs = clouds["procs"]
-    gcs = next(p for p in procs if p.args == clouds["gcs_cmd"])
-    _stop(gcs)
-    procs.remove(gcs)
-    # request_timeout_ms = 2000 with max_retries = 2: three attempts at most.
-    limit = 3 * 2.0 + 2.0
-    for call in (
-        lambda: s3.get_object(Bucket=bucket, Key="before"),
-        lambda: s3.put_object(Bucket=bucket, Key="during", Body=b"y"),
-    ):
-        start = time.monotonic()
-        with pytest.raises(ClientError) as e:
-            call()
-        took = time.monotonic() - start
-        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-        assert e.value.response["Error"]["Code"] in ("ServiceUnavailable", "SlowDown")
-        assert took < limit, f"took {took:.1f}s"
+    proc = next(p for p in procs if p.args == cmd)
+    # request_timeout_ms = 2000 with max_retries = 2: three attempts at most,
+    # plus backoff.
+    limit = 3 * 2.0 + 2.5
+
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        _expect_503_within(lambda: s3.get_object(Bucket=bucket, Key="before"), limit)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    assert s3.get_object(Bucket=bucket, Key="before")["Body"].read() == b"x"
+
+    _stop(proc)
+    procs.remove(proc)
+    _expect_503_within(lambda: s3.get_object(Bucket=bucket, Key="before"), limit)
+    _expect_503_within(lambda: s3.put_object(Bucket=bucket, Key="during", Body=b"y"), limit)
     log = clouds["log"].read_text(errors="replace")
     assert AZURITE_KEY not in log
 
-    gcs = subprocess.Popen(clouds["gcs_cmd"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    procs.append(gcs)
-    _wait_port(clouds["gcs_port"], gcs, "fake-gcs-server")
-    clouds["gcs_client"].create_bucket(GCS_BUCKET)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    procs.append(proc)
+    _wait_port(port, proc, cmd[0])
+    recreate()
     s3.put_object(Bucket=bucket, Key="after", Body=b"back")
     assert s3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"back"
