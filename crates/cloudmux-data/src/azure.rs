@@ -130,13 +130,19 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// Characters escaped in a blob name (everything but unreserved and `/`).
+/// Characters escaped in a blob name: everything but unreserved characters
+/// and `/`.
 const NAME: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~')
     .remove(b'/');
+
+/// [`NAME`] with `/` escaped too, for names with `.` or `..` segments: the
+/// whole name is then one URL path segment, which URL normalization leaves
+/// alone (the Blob service decodes `%2F` back to `/`).
+const NAME_OPAQUE: &AsciiSet = &NAME.add(b'/');
 
 /// Data backend storing objects as block blobs in one Azure container.
 #[derive(Debug, Clone)]
@@ -277,7 +283,11 @@ impl AzureBackend {
         let mut s = format!("{}/{}", self.endpoint, self.container);
         if let Some(b) = blob {
             s.push('/');
-            s.extend(utf8_percent_encode(b, NAME));
+            let dots = b.split('/').any(|seg| seg == "." || seg == "..");
+            s.extend(utf8_percent_encode(
+                b,
+                if dots { NAME_OPAQUE } else { NAME },
+            ));
         }
         reqwest::Url::parse(&s).map_err(|e| self.http.failed(format!("bad URL: {e}")))
     }

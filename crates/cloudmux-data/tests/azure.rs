@@ -46,6 +46,11 @@ async fn round_trip_ranges_replace_delete() {
     suite::failed_body_leaves_nothing(&b, &list).await;
     suite::large_objects(&b, &list).await;
     suite::copy_within(&b, &list).await;
+    let odd =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names("odd/").await.unwrap() })
+        };
+    suite::odd_keys(&b, &odd).await;
 }
 
 #[tokio::test]

@@ -295,3 +295,29 @@ pub async fn copy_within(b: &dyn Backend, staging: Lister<'_>) {
     b.delete(&src2).await.unwrap();
     b.delete(&dst).await.unwrap();
 }
+
+/// Keys with `.`/`..` segments, spaces and non-ASCII are stored under
+/// exactly their own names (no URL normalization).
+pub async fn odd_keys(b: &dyn Backend, names: Lister<'_>) {
+    let keys = ["dir/../odd/./k", "./x", "sp ace/ü/%41?#"];
+    let mut refs = Vec::new();
+    for k in keys {
+        let s = b.stage(body(k.as_bytes(), 4)).await.unwrap();
+        let d = b
+            .publish(s, at("odd", k, NativeMeta::none()))
+            .await
+            .unwrap();
+        assert_eq!(d.locator, format!("odd/{k}"));
+        assert_eq!(collect(b.read(&d, None).await.unwrap()).await, k.as_bytes());
+        refs.push(d);
+    }
+    let mut listed = names().await;
+    listed.sort();
+    let mut want: Vec<String> = keys.iter().map(|k| format!("odd/{k}")).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    for d in &refs {
+        b.delete(d).await.unwrap();
+    }
+    assert!(names().await.is_empty());
+}
