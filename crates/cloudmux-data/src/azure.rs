@@ -727,7 +727,7 @@ impl Backend for AzureBackend {
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
-        let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
+        let name = remote::target_name(&self.http, target.bucket, target.key)?;
         let r = Self::property_headers(
             Req::new(Method::PUT, Some(&staged.id)).q("comp", "properties"),
             target.meta,

@@ -686,7 +686,7 @@ impl Backend for GcsBackend {
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
-        let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
+        let name = remote::target_name(&self.http, target.bucket, target.key)?;
         let resource = self
             .rewrite(
                 &staged.id,

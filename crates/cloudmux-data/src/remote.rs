@@ -20,7 +20,8 @@ use crate::{BodyError, BodyStream, DataError, Result};
 /// Prefix, inside a location's container or bucket, of the temporary objects
 /// that hold staged data (uploads before publish, multipart parts, compose
 /// intermediates). S3 bucket names cannot start with `.`, so with
-/// `bucket_match = false` no object name collides with it.
+/// `bucket_match = false` no object name collides with it; with
+/// `bucket_match = true` keys under it are refused.
 pub const STAGING_PREFIX: &str = ".cloudmux-staging/";
 
 /// Default for `connect_timeout_ms`.
@@ -82,6 +83,18 @@ pub fn object_name(bucket_match: bool, bucket: &str, key: &str) -> String {
     } else {
         format!("{bucket}/{key}")
     }
+}
+
+/// The cloud name of a publish target, refusing (with `bucket_match = true`)
+/// a key inside the staging area, which would mix with staged data.
+pub(crate) fn target_name(http: &Http, bucket: &str, key: &str) -> crate::Result<String> {
+    let name = object_name(http.opts.bucket_match, bucket, key);
+    if name.starts_with(STAGING_PREFIX) {
+        return Err(http.failed(format!(
+            "key {key:?} is inside the reserved staging prefix {STAGING_PREFIX}"
+        )));
+    }
+    Ok(name)
 }
 
 /// A fresh name in the staging area.

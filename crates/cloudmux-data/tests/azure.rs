@@ -86,6 +86,22 @@ async fn bucket_match_uses_the_key_as_blob_name() {
         .unwrap();
     assert_eq!(d.locator, "k/1");
     assert_eq!(b.list_names("k/").await.unwrap(), vec!["k/1".to_owned()]);
+    let s = b.stage(body(b"y", 1)).await.unwrap();
+    let reserved = b
+        .publish(
+            s.clone(),
+            cloudmux_data::ObjectPath {
+                bucket: "bkt",
+                key: ".cloudmux-staging/x",
+                meta: cloudmux_data::NativeMeta::none(),
+            },
+        )
+        .await;
+    assert!(
+        reserved.is_err(),
+        "a key in the staging area must be refused"
+    );
+    b.discard(&s).await.unwrap();
 }
 
 #[tokio::test]
