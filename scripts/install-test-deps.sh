@@ -5,7 +5,7 @@
 #
 # Idempotent: every item is checked first and only installed when missing or
 # at the wrong version, so a second run does no network access and takes
-# about a second. Only the package registries are used (Debian apt, PyPI,
+# a few seconds. Only the package registries are used (Debian apt, PyPI, npm,
 # crates.io). Prints one line per item saying what it did.
 #
 # Installs:
