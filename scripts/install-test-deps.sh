@@ -5,7 +5,7 @@
 #
 # Idempotent: every item is checked first and only installed when missing or
 # at the wrong version, so a second run does no network access and takes
-# about a second. Only the package registries are used (Debian apt, PyPI,
+# a few seconds. Only the package registries are used (Debian apt, PyPI, npm,
 # crates.io). Prints one line per item saying what it did.
 #
 # Installs:
@@ -20,6 +20,9 @@
 #   - chromium (apt, Debian's package) for the real-browser upload test
 #     (tests/py/test_browser.py); runs headless, no browser download.
 #   - cargo-nextest, only if `cargo nextest` is missing (built from crates.io).
+#   - Azurite (npm, global) for the Azure location tests: 3.35.0 on Node 20
+#     (newer releases need Node 22); nodejs/npm from apt if missing.
+#     fake-gcs-server comes inside a PyPI wheel (requirements.txt).
 #
 # Environment:
 #   PYTHON   interpreter to use (default: .venv/bin/python if it exists,
@@ -166,6 +169,21 @@ if [ -x "$HADOLINT" ]; then
     say "hadolint: present ($("$HADOLINT" --version 2>/dev/null | head -n1))"
 else
     say "hadolint: MISSING; tests/py/test_deploy.py will SKIP the Dockerfile lint"
+fi
+
+# ---- Azurite (Azure Blob emulator) -----------------------------------------
+AZURITE_VERSION=3.35.0
+if ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm || true
+fi
+if command -v azurite-blob >/dev/null 2>&1 \
+    && [ "$(npm ls -g --depth=0 azurite 2>/dev/null | grep -o 'azurite@[0-9.]*')" = "azurite@$AZURITE_VERSION" ]; then
+    say "azurite: present ($AZURITE_VERSION)"
+elif command -v npm >/dev/null 2>&1; then
+    npm install -g --no-fund --no-audit --silent "azurite@$AZURITE_VERSION" >/dev/null
+    say "azurite: installed $AZURITE_VERSION with npm"
+else
+    say "azurite: MISSING (no npm); the Azure location tests will fail"
 fi
 
 # ---- cargo-nextest ----------------------------------------------------------

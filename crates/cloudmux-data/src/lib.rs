@@ -1,8 +1,10 @@
 //! cloudmux data backends: where the bytes of objects live.
 //!
 //! This crate owns the [`Backend`] trait and its implementations (the local
-//! filesystem in [`fs`], S3 and S3-compatible services in [`s3`], with the
-//! pieces every cloud location shares in [`cloud`]). A backend stores and
+//! filesystem in [`fs`], S3 and S3-compatible services in [`s3`], Azure Blob
+//! Storage in [`azure`], Google Cloud Storage in [`gcs`], with the pieces
+//! every cloud location shares in [`cloud`] and the HTTP pieces of the REST
+//! clients in [`remote`]). A backend stores and
 //! streams bytes and nothing else: it knows no metadata store, no accounts, no
 //! S3 protocol. It never reads a whole object into memory.
 //!
@@ -12,8 +14,11 @@
 //! A body stream that ends with an error (a digest mismatch found by the caller
 //! at end of stream, a broken connection) leaves nothing behind.
 
+pub mod azure;
 pub mod cloud;
 pub mod fs;
+pub mod gcs;
+pub mod remote;
 pub mod s3;
 
 use std::pin::Pin;

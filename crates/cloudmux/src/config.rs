@@ -139,10 +139,14 @@ pub enum LocationKind {
     Fs(cloudmux_data::fs::FsConfig),
     /// `type = "s3"`: a bucket of AWS S3 or of an S3-compatible service.
     S3(cloudmux_data::s3::S3Config),
+    /// `type = "azure"`: Azure Blob Storage.
+    Azure(cloudmux_data::azure::AzureConfig),
+    /// `type = "gcs"`: Google Cloud Storage.
+    Gcs(cloudmux_data::gcs::GcsConfig),
 }
 
 /// The location types this build knows, for error messages.
-const LOCATION_TYPES: &str = "\"fs\", \"s3\"";
+const LOCATION_TYPES: &str = "\"fs\", \"s3\", \"azure\", \"gcs\"";
 
 /// A configuration error naming the offending field.
 #[derive(Debug, thiserror::Error)]
@@ -246,14 +250,8 @@ impl Config {
                     }
                     LocationKind::S3(c)
                 }
-                // The Azure and GCS location types live in `cloudmux_data::azure`
-                // and `cloudmux_data::gcs` where they are built in.
-                "azure" | "gcs" => {
-                    return Err(err(format!(
-                        "{}: location type {ty:?} not built in (supported: {LOCATION_TYPES})",
-                        field("type")
-                    )))
-                }
+                "azure" => LocationKind::Azure(settings.try_into().map_err(bad)?),
+                "gcs" => LocationKind::Gcs(settings.try_into().map_err(bad)?),
                 other => {
                     return Err(err(format!(
                         "{}: unknown location type {other:?} (supported: {LOCATION_TYPES})",
@@ -339,6 +337,29 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = include_str!("../../../config/cloudmux.toml");
+
+    #[test]
+    fn azure_gcs_example_loads() {
+        let text = include_str!("../../../config/azure-gcs.toml");
+        let vars = [("CLOUDMUX_ADMIN_SECRET".to_owned(), "s".to_owned())];
+        let c = Config::parse(text, vars.into_iter()).unwrap();
+        let locs = c.locations().unwrap();
+        assert_eq!(locs.len(), 3);
+        let az = locs.iter().find(|l| l.name == "azure-main").unwrap();
+        let LocationKind::Azure(a) = &az.kind else {
+            panic!("azure-main is not azure")
+        };
+        assert_eq!(a.container, "cloudmux");
+        assert!(!a.bucket_match);
+        let gcs = locs.iter().find(|l| l.name == "gcs-main").unwrap();
+        let LocationKind::Gcs(g) = &gcs.kind else {
+            panic!("gcs-main is not gcs")
+        };
+        assert_eq!(g.endpoint.as_deref(), Some("http://127.0.0.1:4443"));
+        let bad = "[locations.a]\ntype = \"gcs\"\nbucket = \"b\"\ncolour = 1\n";
+        let c = Config::parse(bad, std::iter::empty()).unwrap();
+        assert!(c.locations().unwrap_err().0.contains("locations.a"));
+    }
 
     #[test]
     fn sample_config_loads() {

@@ -22,6 +22,14 @@ pub fn open(l: &LocationConfig) -> Result<Arc<dyn Backend>, String> {
             cloudmux_data::s3::S3Backend::new(&l.name, s3)
                 .map_err(|e| format!("locations.{}.{e}", l.name))?,
         ),
+        LocationKind::Azure(az) => Arc::new(
+            cloudmux_data::azure::AzureBackend::new(&l.name, az)
+                .map_err(|e| format!("locations.{}: {e}", l.name))?,
+        ),
+        LocationKind::Gcs(gcs) => Arc::new(
+            cloudmux_data::gcs::GcsBackend::new(&l.name, gcs)
+                .map_err(|e| format!("locations.{}: {e}", l.name))?,
+        ),
     };
     Ok(backend)
 }
@@ -33,6 +41,26 @@ fn describe(l: &LocationConfig) -> (&'static str, String) {
         LocationKind::S3(s3) => (
             "s3",
             format!("{}/{}", s3.endpoint.as_deref().unwrap_or("aws"), s3.bucket),
+        ),
+        LocationKind::Azure(az) => (
+            "azure",
+            format!(
+                "{}/{}",
+                az.endpoint
+                    .clone()
+                    .unwrap_or_else(|| format!("https://{}.blob.core.windows.net", az.account)),
+                az.container
+            ),
+        ),
+        LocationKind::Gcs(gcs) => (
+            "gcs",
+            format!(
+                "{}/{}",
+                gcs.endpoint
+                    .as_deref()
+                    .unwrap_or("https://storage.googleapis.com"),
+                gcs.bucket
+            ),
         ),
     }
 }

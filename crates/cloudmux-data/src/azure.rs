@@ -1,0 +1,846 @@
+//! Azure Blob Storage location (`type = "azure"`).
+//!
+//! Each S3 object is one block blob in the configured container, named by
+//! [`remote::object_name`] (`<bucket>/<key>`, or `<key>` with
+//! `bucket_match = true`). Content-Type, Cache-Control, Content-Disposition,
+//! Content-Encoding, Content-Language and Content-MD5 become the blob's
+//! properties; user metadata becomes blob metadata with names encoded by
+//! [`sign::encode_meta_name`] (Azure metadata names must be C# identifiers)
+//! and values that are not printable ASCII as RFC 2047 encoded words
+//! ([`sign::encode_meta_value`]).
+//! Expires has no blob property and is kept only in cloudmux's metadata.
+//!
+//! The client is a thin REST client over `reqwest` signing with Shared Key
+//! (or appending a SAS token); see ARCHITECTURE.md for why no SDK crate.
+//!
+//! Writes:
+//! - `stage` streams the body as blocks of at most 8 MiB (each block buffered,
+//!   so memory is bounded and every block upload can be retried; the next
+//!   block is read while the previous one uploads) onto a fresh
+//!   blob under [`remote::STAGING_PREFIX`], then commits the block list.
+//!   `Staged::id` is that staging blob's name. A body that fails commits an
+//!   empty block list and deletes the blob, which drops every uploaded block.
+//! - `publish` sets the content properties on the staging blob, copies it
+//!   server-side onto the target (Copy Blob, with the encoded metadata), waits
+//!   for the copy to finish and deletes the staging blob. The target appears
+//!   at once with its properties. `DataRef::locator` is the blob name and
+//!   `DataRef::stamp` the first 8 bytes of SHA-256 of the blob's ETag, which
+//!   reads and deletes check so that data replaced behind cloudmux's back is
+//!   never served as, or deleted for, an older version.
+//! - `assemble` (multipart Complete) writes a new staging blob whose blocks
+//!   are the pieces in order, each piece split into blocks of at most 8 MiB
+//!   (well under the 100 MiB a block may hold), and commits the block list.
+//!   The bytes are streamed through cloudmux because Azurite does not
+//!   implement Put Block From URL; parts stay staging blobs until the core
+//!   discards them (after Complete and on Abort). A whole published blob
+//!   alone (a copy) is copied server-side (Copy Blob) into the staging area.
+
+#[path = "azure/sign.rs"]
+pub mod sign;
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::remote::{self, Http, RemoteOptions};
+use crate::{
+    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Result,
+    Staged,
+};
+
+/// Largest block `stage` and `assemble` upload.
+pub const BLOCK_SIZE: usize = 8 << 20;
+/// The Blob service REST version cloudmux speaks.
+const API_VERSION: &str = "2021-08-06";
+
+/// `[locations.NAME]` with `type = "azure"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// Storage account name (`devstoreaccount1` for Azurite).
+    pub account: String,
+    /// Account key (base64), for Shared Key authorization.
+    #[serde(default)]
+    pub account_key: Option<String>,
+    /// File holding the account key.
+    #[serde(default)]
+    pub account_key_file: Option<std::path::PathBuf>,
+    /// Environment variable holding the account key.
+    #[serde(default)]
+    pub account_key_env: Option<String>,
+    /// A SAS token (with or without the leading `?`) used instead of an
+    /// account key; it needs read, write, delete and list rights on the
+    /// container.
+    #[serde(default)]
+    pub sas_token: Option<String>,
+    /// Blob service endpoint including the account for emulators
+    /// (`http://127.0.0.1:10000/devstoreaccount1`); omitted for Azure itself
+    /// (`https://ACCOUNT.blob.core.windows.net`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The container holding the objects; it must exist.
+    pub container: String,
+    /// `true`: the blob name is the S3 key; `false` (default): `<bucket>/<key>`,
+    /// so several buckets can share the container.
+    #[serde(default)]
+    pub bucket_match: bool,
+    /// Connection timeout in milliseconds (default 5000).
+    #[serde(default = "remote::default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Timeout of one backend call, or of each wait for streamed bytes, in
+    /// milliseconds (default 30000).
+    #[serde(default = "remote::default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Retries of an idempotent call after a transient failure (default 3).
+    #[serde(default = "remote::default_max_retries")]
+    pub max_retries: u32,
+}
+
+impl AzureConfig {
+    /// The shared cloud options of this config.
+    pub fn options(&self) -> RemoteOptions {
+        RemoteOptions::new(
+            self.bucket_match,
+            self.connect_timeout_ms,
+            self.request_timeout_ms,
+            self.max_retries,
+        )
+    }
+}
+
+/// How requests are authorized.
+#[derive(Clone)]
+enum Auth {
+    /// Shared Key with the decoded account key.
+    Key(Vec<u8>),
+    /// A SAS token appended to every URL (without the leading `?`).
+    Sas(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Auth::Key(_) => "Key(..)",
+            Auth::Sas(_) => "Sas(..)",
+        })
+    }
+}
+
+/// Characters escaped in a blob name: everything but unreserved characters
+/// and `/`.
+const NAME: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// [`NAME`] with `/` escaped too, for names with `.` or `..` segments: the
+/// whole name is then one URL path segment, which URL normalization leaves
+/// alone (the Blob service decodes `%2F` back to `/`).
+const NAME_OPAQUE: &AsciiSet = &NAME.add(b'/');
+
+/// Data backend storing objects as block blobs in one Azure container.
+#[derive(Debug, Clone)]
+pub struct AzureBackend {
+    http: Http,
+    account: String,
+    auth: Auth,
+    /// Endpoint without a trailing `/`.
+    endpoint: String,
+    container: String,
+}
+
+/// One request before signing.
+struct Req<'a> {
+    method: Method,
+    blob: Option<&'a str>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Option<Bytes>,
+}
+
+impl<'a> Req<'a> {
+    fn new(method: Method, blob: Option<&'a str>) -> Self {
+        Self {
+            method,
+            blob,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn q(mut self, n: &str, v: &str) -> Self {
+        self.query.push((n.to_owned(), v.to_owned()));
+        self
+    }
+
+    fn h(mut self, n: &str, v: impl Into<String>) -> Self {
+        self.headers.push((n.to_owned(), v.into()));
+        self
+    }
+
+    fn body(mut self, b: Bytes) -> Self {
+        self.body = Some(b);
+        self
+    }
+}
+
+impl AzureBackend {
+    /// Builds the backend for location `name`. Reads the account key from
+    /// its file or environment variable; does not contact Azure (see
+    /// [`Backend::probe`]).
+    pub fn new(name: &str, config: &AzureConfig) -> std::result::Result<Self, String> {
+        let key = remote::resolve_secret(
+            "account_key",
+            config.account_key.as_deref(),
+            config.account_key_file.as_deref(),
+            config.account_key_env.as_deref(),
+        )?;
+        let auth = match (key, &config.sas_token) {
+            (Some(k), None) => Auth::Key(
+                base64::engine::general_purpose::STANDARD
+                    .decode(k.trim())
+                    .map_err(|_| "account_key: not valid base64".to_owned())?,
+            ),
+            (None, Some(s)) => Auth::Sas(s.trim().trim_start_matches('?').to_owned()),
+            (None, None) => return Err("give account_key (or _file/_env) or sas_token".into()),
+            (Some(_), Some(_)) => return Err("give account_key or sas_token, not both".into()),
+        };
+        if config.container.is_empty() {
+            return Err("container: must not be empty".into());
+        }
+        let endpoint = config
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://{}.blob.core.windows.net", config.account))
+            .trim_end_matches('/')
+            .to_owned();
+        reqwest::Url::parse(&endpoint).map_err(|e| format!("endpoint: {e}"))?;
+        Ok(Self {
+            http: Http::new(name, config.options())?,
+            account: config.account.clone(),
+            auth,
+            endpoint,
+            container: config.container.clone(),
+        })
+    }
+
+    /// Creates the container if it does not exist (for setup tools and
+    /// tests; cloudmux itself expects the container to exist).
+    pub async fn create_container(&self) -> Result<()> {
+        let resp = self
+            .call(
+                "create container",
+                true,
+                Req::new(Method::PUT, None).q("restype", "container"),
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::CONFLICT => Ok(()),
+            _ => Err(self.fail("create container", resp).await),
+        }
+    }
+
+    /// Names of the blobs under `prefix`, including blobs that hold only
+    /// uncommitted blocks (for `locations check` and tests).
+    pub async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut r = Req::new(Method::GET, None)
+                .q("restype", "container")
+                .q("comp", "list")
+                .q("prefix", prefix)
+                .q("include", "uncommittedblobs");
+            if !marker.is_empty() {
+                r = r.q("marker", &marker);
+            }
+            let resp = self.call("list blobs", true, r).await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("list blobs", resp).await);
+            }
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| self.http.unavailable(remote::describe(e)))?;
+            out.extend(xml_values(&text, "Name"));
+            marker = xml_values(&text, "NextMarker").pop().unwrap_or_default();
+            if marker.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The URL path and full URL (without query) of a blob or the container.
+    fn url(&self, blob: Option<&str>) -> Result<reqwest::Url> {
+        let mut s = format!("{}/{}", self.endpoint, self.container);
+        if let Some(b) = blob {
+            s.push('/');
+            let dots = b.split('/').any(|seg| seg == "." || seg == "..");
+            s.extend(utf8_percent_encode(
+                b,
+                if dots { NAME_OPAQUE } else { NAME },
+            ));
+        }
+        reqwest::Url::parse(&s).map_err(|e| self.http.failed(format!("bad URL: {e}")))
+    }
+
+    /// A blob URL that Azure itself can read as a copy source.
+    fn source_url(&self, blob: &str) -> Result<String> {
+        let mut url = self.url(Some(blob))?;
+        if let Auth::Sas(s) = &self.auth {
+            url.set_query(Some(s));
+        }
+        Ok(url.to_string())
+    }
+
+    /// Builds a signed request.
+    fn build(&self, r: &Req<'_>) -> Result<reqwest::RequestBuilder> {
+        let mut url = self.url(r.blob)?;
+        {
+            let mut qp = url.query_pairs_mut();
+            for (n, v) in &r.query {
+                qp.append_pair(n, v);
+            }
+        }
+        if let Auth::Sas(s) = &self.auth {
+            let q = match url.query() {
+                Some(q) if !q.is_empty() => format!("{q}&{s}"),
+                _ => s.clone(),
+            };
+            url.set_query(Some(&q));
+        } else if r.query.is_empty() {
+            url.set_query(None);
+        }
+        let mut headers = r.headers.clone();
+        headers.push(("x-ms-version".into(), API_VERSION.into()));
+        headers.push((
+            "x-ms-date".into(),
+            httpdate::fmt_http_date(SystemTime::now()),
+        ));
+        let len = r.body.as_ref().map_or(0, |b| b.len());
+        if matches!(r.method, Method::PUT | Method::POST) {
+            headers.push(("content-length".into(), len.to_string()));
+        }
+        if let Auth::Key(key) = &self.auth {
+            let auth = sign::shared_key(
+                &self.account,
+                key,
+                r.method.as_str(),
+                url.path(),
+                &r.query,
+                &headers,
+            );
+            headers.push(("authorization".into(), auth));
+        }
+        let mut rb = self.http.client.request(r.method.clone(), url);
+        for (n, v) in headers {
+            if n == "content-length" {
+                continue;
+            }
+            rb = rb.header(n, v);
+        }
+        rb = rb.body(r.body.clone().unwrap_or_default());
+        Ok(rb)
+    }
+
+    /// Sends a request without a streamed body, retrying when idempotent.
+    async fn call(&self, what: &str, idempotent: bool, r: Req<'_>) -> Result<reqwest::Response> {
+        self.http
+            .send(what, idempotent, true, || self.build(&r))
+            .await
+    }
+
+    /// Fails with the response's status and error text.
+    async fn fail(&self, what: &str, resp: reqwest::Response) -> DataError {
+        let status = resp.status();
+        let text = remote::error_text(resp).await;
+        match status {
+            StatusCode::NOT_FOUND => {
+                DataError::NotFound(format!("location {}: {what}: {text}", self.http.location))
+            }
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => self
+                .http
+                .unavailable(format!("{what}: access denied ({text})")),
+            _ => self.http.failed(format!("{what}: {text}")),
+        }
+    }
+
+    /// The block id of block `n` of a blob (all ids of a blob have one length).
+    fn block_id(n: usize) -> String {
+        base64::engine::general_purpose::STANDARD.encode(format!("blk{n:010}"))
+    }
+
+    async fn put_block(&self, blob: &str, n: usize, data: Bytes) -> Result<()> {
+        let id = Self::block_id(n);
+        let resp = self
+            .call(
+                "put block",
+                true,
+                Req::new(Method::PUT, Some(blob))
+                    .q("comp", "block")
+                    .q("blockid", &id)
+                    .body(data),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("put block", resp).await);
+        }
+        Ok(())
+    }
+
+    /// Commits blocks `0..count` as the blob's content.
+    async fn put_block_list(&self, blob: &str, count: usize) -> Result<()> {
+        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+        for n in 0..count {
+            xml.push_str("<Latest>");
+            xml.push_str(&Self::block_id(n));
+            xml.push_str("</Latest>");
+        }
+        xml.push_str("</BlockList>");
+        let resp = self
+            .call(
+                "put block list",
+                true,
+                Req::new(Method::PUT, Some(blob))
+                    .q("comp", "blocklist")
+                    .h("content-type", "application/xml")
+                    .body(Bytes::from(xml)),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("put block list", resp).await);
+        }
+        Ok(())
+    }
+
+    /// Deletes a blob, optionally only if its ETag still matches. Gone (or
+    /// replaced, with `if_match`) counts as done.
+    async fn delete_blob(&self, blob: &str, if_match: Option<&str>) -> Result<()> {
+        let mut r = Req::new(Method::DELETE, Some(blob));
+        if let Some(e) = if_match {
+            r = r.h("if-match", e);
+        }
+        let resp = self.call("delete blob", true, r).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(()),
+            _ => Err(self.fail("delete blob", resp).await),
+        }
+    }
+
+    /// Removes a blob that may hold only uncommitted blocks: committing an
+    /// empty block list drops them, then the empty blob is deleted.
+    async fn drop_blob(&self, blob: &str) -> Result<()> {
+        self.put_block_list(blob, 0).await?;
+        self.delete_blob(blob, None).await
+    }
+
+    /// The ETag of a blob, `None` if it does not exist.
+    async fn etag(&self, blob: &str) -> Result<Option<String>> {
+        let resp = self
+            .call(
+                "get blob properties",
+                true,
+                Req::new(Method::HEAD, Some(blob)),
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(header(&resp, "etag")),
+            _ => Err(self.fail("get blob properties", resp).await),
+        }
+    }
+
+    /// Writes `body` as blocks onto `blob` and commits them; on failure the
+    /// blocks are dropped. Returns the size.
+    async fn write_blocks(&self, blob: &str, body: BodyStream) -> Result<u64> {
+        let mut n = 0usize;
+        let res = self.put_stream(blob, &mut n, body, false).await;
+        let size = match res {
+            Ok(size) => size,
+            Err(e) => {
+                if n > 0 {
+                    let _ = self.drop_blob(blob).await;
+                }
+                return Err(e);
+            }
+        };
+        self.put_block_list(blob, n).await?;
+        Ok(size)
+    }
+
+    /// Uploads `body` as uncommitted blocks `n..` of `blob` (advancing `n`),
+    /// reading the next block while the previous one uploads, so at most two
+    /// blocks are in memory. A failing stream is the client's
+    /// ([`DataError::Body`]) unless `from_cloud`, when it is the cloud's
+    /// ([`DataError::Unavailable`]). Returns the number of bytes.
+    async fn put_stream(
+        &self,
+        blob: &str,
+        n: &mut usize,
+        mut body: BodyStream,
+        from_cloud: bool,
+    ) -> Result<u64> {
+        let lift = |e: crate::BodyError| {
+            if from_cloud {
+                self.http.unavailable(format!("reading a piece: {e}"))
+            } else {
+                DataError::Body(e)
+            }
+        };
+        let mut carry = None;
+        let mut size = 0u64;
+        let mut buf = BytesMut::with_capacity(BLOCK_SIZE);
+        let mut more = remote::fill(&mut body, &mut buf, BLOCK_SIZE, &mut carry)
+            .await
+            .map_err(lift)?;
+        while !buf.is_empty() {
+            let block = buf.split().freeze();
+            size += block.len() as u64;
+            if !more {
+                self.put_block(blob, *n, block).await?;
+                *n += 1;
+                break;
+            }
+            let mut next = BytesMut::with_capacity(BLOCK_SIZE);
+            let (put, read) = futures_util::future::join(
+                self.put_block(blob, *n, block),
+                remote::fill(&mut body, &mut next, BLOCK_SIZE, &mut carry),
+            )
+            .await;
+            *n += 1;
+            put?;
+            more = read.map_err(lift)?;
+            buf = next;
+        }
+        Ok(size)
+    }
+
+    /// Streams a blob (or a range of it), checking its stamp when non-zero.
+    async fn get(&self, blob: &str, stamp: u64, range: Option<ByteRange>) -> Result<BodyStream> {
+        let mut r = Req::new(Method::GET, Some(blob));
+        if let Some(rg) = range {
+            r = r.h("x-ms-range", format!("bytes={}-{}", rg.first, rg.last));
+        }
+        let resp = self.call_streaming("get blob", r).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("get blob", resp).await);
+        }
+        if stamp != 0 && header(&resp, "etag").map(|e| stamp_of(&e)) != Some(stamp) {
+            return Err(DataError::Stale(format!(
+                "location {}: blob {blob} was replaced",
+                self.http.location
+            )));
+        }
+        Ok(remote::response_stream(&self.http.location, resp))
+    }
+
+    /// Sends a request whose answer is streamed: only the wait for the
+    /// response headers (and each later read) is bounded.
+    async fn call_streaming(&self, what: &str, r: Req<'_>) -> Result<reqwest::Response> {
+        self.http.send(what, true, false, || self.build(&r)).await
+    }
+
+    /// Content properties as Set Blob Properties headers.
+    fn property_headers<'a>(mut r: Req<'a>, meta: &NativeMeta) -> Req<'a> {
+        let props = [
+            ("x-ms-blob-content-type", &meta.content_type),
+            ("x-ms-blob-cache-control", &meta.cache_control),
+            ("x-ms-blob-content-disposition", &meta.content_disposition),
+            ("x-ms-blob-content-encoding", &meta.content_encoding),
+            ("x-ms-blob-content-language", &meta.content_language),
+        ];
+        for (h, v) in props {
+            if let Some(v) = v {
+                r = r.h(h, v.clone());
+            }
+        }
+        if let Some(md5) = meta.content_md5 {
+            r = r.h(
+                "x-ms-blob-content-md5",
+                base64::engine::general_purpose::STANDARD.encode(md5),
+            );
+        }
+        r
+    }
+
+    /// Copies published data server-side into a new staging blob (a copy
+    /// within the location), checking the source's stamp and clearing the
+    /// metadata Copy Blob carries over, so `publish` sets exactly the new
+    /// object's.
+    async fn copy_to_staging(&self, src: &DataRef) -> Result<Staged> {
+        let etag = self
+            .etag(&src.locator)
+            .await?
+            .ok_or_else(|| DataError::NotFound(format!("blob {} is gone", src.locator)))?;
+        if src.stamp != 0 && stamp_of(&etag) != src.stamp {
+            return Err(DataError::Stale(format!(
+                "location {}: blob {} was replaced",
+                self.http.location, src.locator
+            )));
+        }
+        let blob = remote::staging_name();
+        let res = async {
+            let r = Req::new(Method::PUT, Some(&blob))
+                .h("x-ms-copy-source", self.source_url(&src.locator)?)
+                .h("x-ms-source-if-match", etag.clone());
+            self.start_copy(&blob, r).await?;
+            let resp = self
+                .call(
+                    "set blob metadata",
+                    true,
+                    Req::new(Method::PUT, Some(&blob)).q("comp", "metadata"),
+                )
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("set blob metadata", resp).await);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = res {
+            let _ = self.delete_blob(&blob, None).await;
+            return Err(e);
+        }
+        Ok(Staged {
+            id: blob,
+            size: src.size,
+            stamp: 0,
+        })
+    }
+
+    /// Copies `src` onto `dst` server-side with `meta`'s user metadata and
+    /// waits until the copy has finished.
+    async fn copy_blob(&self, src: &str, dst: &str, meta: &NativeMeta) -> Result<()> {
+        let mut r = Req::new(Method::PUT, Some(dst)).h("x-ms-copy-source", self.source_url(src)?);
+        for (n, v) in &meta.user {
+            r = r.h(
+                &format!("x-ms-meta-{}", sign::encode_meta_name(n)),
+                sign::encode_meta_value(v),
+            );
+        }
+        self.start_copy(dst, r).await
+    }
+
+    /// Sends a Copy Blob request onto `dst` and waits until the copy has
+    /// finished (polling while Azure reports it pending).
+    async fn start_copy(&self, dst: &str, r: Req<'_>) -> Result<()> {
+        let resp = self.call("copy blob", true, r).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("copy blob", resp).await);
+        }
+        let mut status = header(&resp, "x-ms-copy-status").unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + self.http.opts.request_timeout * 4;
+        while status == "pending" {
+            if tokio::time::Instant::now() > deadline {
+                return Err(self.http.unavailable("copy blob: still pending"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let resp = self
+                .call(
+                    "get blob properties",
+                    true,
+                    Req::new(Method::HEAD, Some(dst)),
+                )
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("get blob properties", resp).await);
+            }
+            status = header(&resp, "x-ms-copy-status").unwrap_or_default();
+        }
+        if status != "success" && !status.is_empty() {
+            return Err(self.http.failed(format!("copy blob ended as {status}")));
+        }
+        Ok(())
+    }
+
+    /// Where a piece's bytes are: blob name, stamp to check, and range.
+    fn piece_source(piece: &Piece) -> (String, u64, Option<ByteRange>, u64) {
+        match piece {
+            Piece::Staged(s) => (s.id.clone(), 0, None, s.size),
+            Piece::Published(d, r) => {
+                let len = r.map_or(d.size, |r| r.last - r.first + 1);
+                (d.locator.clone(), d.stamp, *r, len)
+            }
+        }
+    }
+}
+
+/// The text of every `<tag>` element in `xml`, unescaped.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(
+            rest[..j]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &rest[j + close.len()..];
+    }
+    out
+}
+
+/// A response header as a string.
+fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The stamp of an ETag: its SHA-256's first 8 bytes (never 0).
+pub(crate) fn stamp_of(etag: &str) -> u64 {
+    let h = Sha256::digest(etag.trim_matches('"').as_bytes());
+    u64::from_be_bytes(h[..8].try_into().expect("8 bytes")).max(1)
+}
+
+#[async_trait::async_trait]
+impl Backend for AzureBackend {
+    async fn stage(&self, body: BodyStream) -> Result<Staged> {
+        let blob = remote::staging_name();
+        let size = self.write_blocks(&blob, body).await?;
+        Ok(Staged {
+            id: blob,
+            size,
+            stamp: 0,
+        })
+    }
+
+    async fn persist(&self, _staged: &Staged) -> Result<()> {
+        Ok(())
+    }
+
+    async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
+        let name = remote::target_name(&self.http, target.bucket, target.key)?;
+        let r = Self::property_headers(
+            Req::new(Method::PUT, Some(&staged.id)).q("comp", "properties"),
+            target.meta,
+        );
+        let resp = self.call("set blob properties", true, r).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("set blob properties", resp).await);
+        }
+        self.copy_blob(&staged.id, &name, target.meta).await?;
+        let etag = self
+            .etag(&name)
+            .await?
+            .ok_or_else(|| DataError::NotFound(format!("blob {name} vanished after copy")))?;
+        if let Err(e) = self.delete_blob(&staged.id, None).await {
+            tracing::warn!(location = %self.http.location, blob = %staged.id, error = %e, "staging blob left behind");
+        }
+        Ok(DataRef {
+            locator: name,
+            size: staged.size,
+            stamp: stamp_of(&etag),
+        })
+    }
+
+    async fn discard(&self, staged: &Staged) -> Result<()> {
+        self.delete_blob(&staged.id, None).await
+    }
+
+    async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream> {
+        self.get(&data.locator, data.stamp, range).await
+    }
+
+    async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
+        self.get(&staged.id, 0, range).await
+    }
+
+    async fn delete(&self, data: &DataRef) -> Result<()> {
+        let Some(etag) = self.etag(&data.locator).await? else {
+            return Ok(());
+        };
+        if data.stamp != 0 && stamp_of(&etag) != data.stamp {
+            return Ok(());
+        }
+        self.delete_blob(&data.locator, Some(&etag)).await
+    }
+
+    async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        if let [Piece::Published(d, None)] = pieces.as_slice() {
+            return self.copy_to_staging(d).await;
+        }
+        let blob = remote::staging_name();
+        let mut n = 0usize;
+        let mut size = 0u64;
+        let res: Result<()> = async {
+            for piece in &pieces {
+                let (src, stamp, range, len) = Self::piece_source(piece);
+                if len == 0 {
+                    continue;
+                }
+                let body = self.get(&src, stamp, range).await?;
+                let copied = self.put_stream(&blob, &mut n, body, true).await?;
+                if copied != len {
+                    return Err(self
+                        .http
+                        .failed(format!("piece {src}: expected {len} bytes, read {copied}")));
+                }
+                size += copied;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = res {
+            if n > 0 {
+                let _ = self.drop_blob(&blob).await;
+            }
+            return Err(e);
+        }
+        self.put_block_list(&blob, n).await?;
+        Ok(Staged {
+            id: blob,
+            size,
+            stamp: 0,
+        })
+    }
+
+    async fn locate(&self, _target: ObjectPath<'_>, _stamp: u64) -> Result<Option<DataRef>> {
+        Ok(None)
+    }
+
+    async fn probe(&self) -> Result<()> {
+        let resp = self
+            .call(
+                "get container properties",
+                true,
+                Req::new(Method::HEAD, None).q("restype", "container"),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("get container properties", resp).await);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the user metadata of a blob's response headers back into S3 names
+/// (used by tests and tools).
+pub fn decode_metadata<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<(String, String)> {
+    headers
+        .filter_map(|(n, v)| {
+            let n = n.to_ascii_lowercase();
+            let name = n.strip_prefix("x-ms-meta-")?;
+            Some((sign::decode_meta_name(name)?, v.to_owned()))
+        })
+        .collect()
+}

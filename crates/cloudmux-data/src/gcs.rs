@@ -1,0 +1,806 @@
+//! Google Cloud Storage location (`type = "gcs"`).
+//!
+//! Each S3 object is one object in the configured GCS bucket, named by
+//! [`remote::object_name`] (`<bucket>/<key>`, or `<key>` with
+//! `bucket_match = true`). Content-Type, Cache-Control, Content-Disposition,
+//! Content-Encoding and Content-Language become the object's own fields and
+//! user metadata its custom `metadata` map, names and values unchanged.
+//! Reads always send `Accept-Encoding: gzip`, so GCS never transcodes an
+//! object stored with `Content-Encoding: gzip` and ranges stay byte-exact.
+//!
+//! The client is a thin client of the GCS JSON API over `reqwest` (see
+//! ARCHITECTURE.md for why not the `google-cloud-storage` crate). With a
+//! `credentials_file` (a service-account key) requests carry OAuth tokens
+//! minted by [`auth`]; without one they are anonymous (emulators).
+//!
+//! Writes:
+//! - `stage` uploads the body to a fresh object under
+//!   [`remote::STAGING_PREFIX`]: one media upload when it fits in
+//!   [`UPLOAD_CHUNK`] (8 MiB), else a resumable upload sent in 8 MiB chunks,
+//!   each buffered (bounded memory) and retried on its own. `Staged::id` is
+//!   the object's name and `Staged::stamp` its generation.
+//! - `publish` rewrites the staging object onto the target server-side
+//!   (`rewriteTo`, carrying the content fields and metadata, so the target
+//!   appears at once complete and keeps its MD5), then deletes the staging
+//!   object. `DataRef::locator` is the object name, `DataRef::stamp` its
+//!   generation: reads check `x-goog-generation` and deletes send
+//!   `ifGenerationMatch`, so replaced data is neither served nor deleted.
+//! - `assemble` composes the pieces server-side, at most 32 sources per
+//!   compose call: pieces are grouped by 32 into intermediate objects, round
+//!   after round, until one compose makes the result (10,000 parts take three
+//!   rounds: 313, 10, 1 calls). Intermediates are deleted as soon as the
+//!   next round has used them; a range of a published object is first
+//!   copied into its own temporary object (streamed through cloudmux, as
+//!   compose takes only whole objects).
+
+#[path = "gcs/auth.rs"]
+mod auth;
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use futures_util::StreamExt;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::remote::{self, Http, RemoteOptions};
+use crate::{
+    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Result,
+    Staged,
+};
+
+/// Most sources one compose call accepts.
+pub const MAX_COMPOSE: usize = 32;
+/// Size of one resumable-upload chunk (a multiple of 256 KiB, as GCS
+/// requires); bodies up to this size are sent in one media upload.
+pub const UPLOAD_CHUNK: usize = 8 << 20;
+/// Compose calls run at once within one round.
+const COMPOSE_CONCURRENCY: usize = 8;
+
+/// `[locations.NAME]` with `type = "gcs"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// The GCS bucket holding the objects; it must exist.
+    pub bucket: String,
+    /// JSON API endpoint for emulators (`http://127.0.0.1:4443`); omitted for
+    /// Google itself (`https://storage.googleapis.com`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// A service-account key file (JSON). Omitted: anonymous requests (for
+    /// an emulator).
+    #[serde(default)]
+    pub credentials_file: Option<std::path::PathBuf>,
+    /// `true`: the object name is the S3 key; `false` (default):
+    /// `<bucket>/<key>`, so several buckets can share the GCS bucket.
+    #[serde(default)]
+    pub bucket_match: bool,
+    /// Connection timeout in milliseconds (default 5000).
+    #[serde(default = "remote::default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Timeout of one backend call, or of each wait for streamed bytes, in
+    /// milliseconds (default 30000).
+    #[serde(default = "remote::default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Retries of an idempotent call after a transient failure (default 3).
+    #[serde(default = "remote::default_max_retries")]
+    pub max_retries: u32,
+}
+
+impl GcsConfig {
+    /// The shared cloud options of this config.
+    pub fn options(&self) -> RemoteOptions {
+        RemoteOptions::new(
+            self.bucket_match,
+            self.connect_timeout_ms,
+            self.request_timeout_ms,
+            self.max_retries,
+        )
+    }
+}
+
+/// Characters escaped in a path segment (everything but unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Data backend storing objects in one Google Cloud Storage bucket.
+#[derive(Debug, Clone)]
+pub struct GcsBackend {
+    http: Http,
+    /// Endpoint without a trailing `/`.
+    endpoint: String,
+    bucket: String,
+    account: Option<Arc<auth::ServiceAccount>>,
+}
+
+impl GcsBackend {
+    /// Builds the backend for location `name`. Reads the credentials file;
+    /// does not contact GCS (see [`Backend::probe`]).
+    pub fn new(name: &str, config: &GcsConfig) -> std::result::Result<Self, String> {
+        if config.bucket.is_empty() {
+            return Err("bucket: must not be empty".into());
+        }
+        let endpoint = config
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| "https://storage.googleapis.com".into())
+            .trim_end_matches('/')
+            .to_owned();
+        reqwest::Url::parse(&endpoint).map_err(|e| format!("endpoint: {e}"))?;
+        let account = match &config.credentials_file {
+            Some(p) => Some(Arc::new(auth::ServiceAccount::from_file(p)?)),
+            None => None,
+        };
+        Ok(Self {
+            http: Http::new(name, config.options())?,
+            endpoint,
+            bucket: config.bucket.clone(),
+            account,
+        })
+    }
+
+    /// Names of the objects under `prefix` (for `locations check` and
+    /// tests).
+    pub async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut page = String::new();
+        loop {
+            let mut url = reqwest::Url::parse(&format!(
+                "{}/storage/v1/b/{}/o",
+                self.endpoint,
+                Self::seg(&self.bucket)
+            ))
+            .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+            url.query_pairs_mut().append_pair("prefix", prefix);
+            if !page.is_empty() {
+                url.query_pairs_mut().append_pair("pageToken", &page);
+            }
+            let resp = self
+                .call("list objects", Method::GET, url.as_str(), None)
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("list objects", resp).await);
+            }
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| self.http.unavailable(format!("list: {}", e.without_url())))?;
+            for item in v
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(n) = item.get("name").and_then(Value::as_str) {
+                    out.push(n.to_owned());
+                }
+            }
+            match v.get("nextPageToken").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => page = t.to_owned(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn seg(s: &str) -> String {
+        utf8_percent_encode(s, SEGMENT).to_string()
+    }
+
+    /// The JSON API URL of an object (or of `suffix` after it).
+    fn object_url(&self, name: &str, suffix: &str) -> String {
+        format!(
+            "{}/storage/v1/b/{}/o/{}{suffix}",
+            self.endpoint,
+            Self::seg(&self.bucket),
+            Self::seg(name)
+        )
+    }
+
+    /// Sends an idempotent JSON API call, retrying transient failures.
+    async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response> {
+        let token = self.token().await?;
+        let url =
+            reqwest::Url::parse(url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        self.http
+            .send(what, true, true, || {
+                let mut rb = self.http.client.request(method.clone(), url.clone());
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                if let Some(b) = body {
+                    rb = rb
+                        .header("content-type", "application/json")
+                        .body(b.to_string());
+                }
+                Ok(rb)
+            })
+            .await
+    }
+
+    /// Fails with the response's status and error text.
+    async fn fail(&self, what: &str, resp: reqwest::Response) -> DataError {
+        let status = resp.status();
+        let text = remote::error_text(resp).await;
+        match status {
+            StatusCode::NOT_FOUND => {
+                DataError::NotFound(format!("location {}: {what}: {text}", self.http.location))
+            }
+            StatusCode::PRECONDITION_FAILED => {
+                DataError::Stale(format!("location {}: {what}: {text}", self.http.location))
+            }
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => self
+                .http
+                .unavailable(format!("{what}: access denied ({text})")),
+            _ => self.http.failed(format!("{what}: {text}")),
+        }
+    }
+
+    /// Parses an object resource's generation and size.
+    fn generation_and_size(&self, v: &Value) -> Result<(u64, u64)> {
+        let num = |f: &str| {
+            v.get(f)
+                .and_then(|x| match x {
+                    Value::String(s) => s.parse().ok(),
+                    Value::Number(n) => n.as_u64(),
+                    _ => None,
+                })
+                .ok_or_else(|| self.http.failed(format!("object resource without {f}")))
+        };
+        Ok((num("generation")?, num("size")?))
+    }
+
+    /// Uploads `body` as a new object `name`: a body that fits in one
+    /// [`UPLOAD_CHUNK`] is one media upload, a larger one a resumable upload
+    /// sent chunk by chunk (memory stays bounded, and each chunk is retried
+    /// on its own). A failing body cancels the upload and leaves nothing.
+    async fn upload(&self, name: &str, mut body: BodyStream) -> Result<(u64, u64)> {
+        let mut carry = None;
+        let mut buf = BytesMut::with_capacity(UPLOAD_CHUNK);
+        let more = remote::fill(&mut body, &mut buf, UPLOAD_CHUNK, &mut carry).await?;
+        let first = buf.freeze();
+        if !more {
+            return self.upload_small(name, first).await;
+        }
+        let session = self.start_resumable(name).await?;
+        let res = self
+            .upload_chunks(&session, first, &mut body, &mut carry)
+            .await;
+        if res.is_err() {
+            let mut rb = self
+                .http
+                .client
+                .delete(session.as_str())
+                .timeout(self.http.opts.request_timeout);
+            if let Ok(Some(t)) = self.token().await {
+                rb = rb.bearer_auth(t);
+            }
+            let _ = rb.send().await;
+        }
+        res
+    }
+
+    /// One media upload of a buffered body.
+    async fn upload_small(&self, name: &str, data: Bytes) -> Result<(u64, u64)> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/upload/storage/v1/b/{}/o",
+            self.endpoint,
+            Self::seg(&self.bucket)
+        ))
+        .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("uploadType", "media")
+            .append_pair("name", name);
+        let token = self.token().await?;
+        let resp = self
+            .http
+            .send("upload", true, true, || {
+                let mut rb = self
+                    .http
+                    .client
+                    .post(url.clone())
+                    .header("content-type", "application/octet-stream")
+                    .body(data.clone());
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                Ok(rb)
+            })
+            .await?;
+        self.uploaded(name, resp, data.len() as u64).await
+    }
+
+    /// Starts a resumable upload; answers the session URI.
+    async fn start_resumable(&self, name: &str) -> Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/upload/storage/v1/b/{}/o",
+            self.endpoint,
+            Self::seg(&self.bucket)
+        ))
+        .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("uploadType", "resumable")
+            .append_pair("name", name);
+        let resp = self
+            .call("start upload", Method::POST, url.as_str(), Some(&json!({})))
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("start upload", resp).await);
+        }
+        let loc = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.http.failed("start upload: no session URI"))?;
+        reqwest::Url::parse(loc).map_err(|e| self.http.failed(format!("session URI: {e}")))
+    }
+
+    /// Sends the chunks of a resumable upload, `first` then the rest of
+    /// `body`; the last chunk names the total size.
+    async fn upload_chunks(
+        &self,
+        session: &reqwest::Url,
+        first: Bytes,
+        body: &mut BodyStream,
+        carry: &mut Option<Bytes>,
+    ) -> Result<(u64, u64)> {
+        let token = self.token().await?;
+        let mut offset = 0u64;
+        let mut chunk = first;
+        loop {
+            let mut next = BytesMut::with_capacity(UPLOAD_CHUNK);
+            let more = remote::fill(body, &mut next, UPLOAD_CHUNK, carry).await?;
+            let last = !more && next.is_empty();
+            let len = chunk.len() as u64;
+            let range = match (len, last) {
+                (0, _) => format!("bytes */{offset}"),
+                (_, true) => format!("bytes {offset}-{}/{}", offset + len - 1, offset + len),
+                (_, false) => format!("bytes {offset}-{}/*", offset + len - 1),
+            };
+            let resp = self
+                .http
+                .send("upload chunk", true, true, || {
+                    let mut rb = self
+                        .http
+                        .client
+                        .put(session.clone())
+                        .header("content-range", range.clone())
+                        .body(chunk.clone());
+                    if let Some(t) = &token {
+                        rb = rb.bearer_auth(t);
+                    }
+                    Ok(rb)
+                })
+                .await?;
+            offset += len;
+            if last {
+                return self.uploaded("resumable upload", resp, offset).await;
+            }
+            if resp.status().as_u16() != 308 {
+                return Err(self.fail("upload chunk", resp).await);
+            }
+            chunk = next.freeze();
+        }
+    }
+
+    /// Checks the answer of a finished upload of `expected` bytes.
+    async fn uploaded(
+        &self,
+        what: &str,
+        resp: reqwest::Response,
+        expected: u64,
+    ) -> Result<(u64, u64)> {
+        if !resp.status().is_success() {
+            return Err(self.fail(what, resp).await);
+        }
+        let v: Value = resp.json().await.map_err(|e| {
+            self.http
+                .unavailable(format!("{what}: {}", e.without_url()))
+        })?;
+        let (generation, size) = self.generation_and_size(&v)?;
+        if size != expected {
+            if let Some(n) = v.get("name").and_then(Value::as_str) {
+                let _ = self.delete_object(n, Some(generation)).await;
+            }
+            return Err(self
+                .http
+                .failed(format!("{what}: stored {size} bytes of {expected}")));
+        }
+        Ok((generation, size))
+    }
+
+    /// A fresh access token, if the location has credentials.
+    async fn token(&self) -> Result<Option<String>> {
+        match &self.account {
+            Some(sa) => Ok(Some(sa.token(&self.http).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes an object (only that generation, when given). Gone or
+    /// replaced counts as done.
+    async fn delete_object(&self, name: &str, generation: Option<u64>) -> Result<()> {
+        let mut url = self.object_url(name, "");
+        if let Some(g) = generation {
+            url.push_str(&format!("?ifGenerationMatch={g}"));
+        }
+        let resp = self
+            .call("delete object", Method::DELETE, &url, None)
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(()),
+            _ => Err(self.fail("delete object", resp).await),
+        }
+    }
+
+    /// Streams an object (or a range), checking the generation when non-zero.
+    async fn get(
+        &self,
+        name: &str,
+        generation: u64,
+        range: Option<ByteRange>,
+    ) -> Result<BodyStream> {
+        let mut url = self.object_url(name, "?alt=media");
+        if generation != 0 {
+            url.push_str(&format!("&ifGenerationMatch={generation}"));
+        }
+        let token = self.token().await?;
+        let url =
+            reqwest::Url::parse(&url).map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
+        let resp = self
+            .http
+            .send("get object", true, false, || {
+                let mut rb = self
+                    .http
+                    .client
+                    .get(url.clone())
+                    .header("accept-encoding", "gzip");
+                if let Some(t) = &token {
+                    rb = rb.bearer_auth(t);
+                }
+                if let Some(r) = range {
+                    rb = rb.header("range", format!("bytes={}-{}", r.first, r.last));
+                }
+                Ok(rb)
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("get object", resp).await);
+        }
+        let got = resp
+            .headers()
+            .get("x-goog-generation")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if generation != 0 && got.is_some_and(|g| g != generation) {
+            return Err(DataError::Stale(format!(
+                "location {}: object {name} was replaced",
+                self.http.location
+            )));
+        }
+        Ok(remote::response_stream(&self.http.location, resp))
+    }
+
+    /// Copies object `src` (only generation `src_gen`, when non-zero) onto
+    /// `dst` server-side with `rewriteTo`, giving it the fields of
+    /// `resource`; answers the new object's resource.
+    async fn rewrite(&self, src: &str, src_gen: u64, dst: &str, resource: &Value) -> Result<Value> {
+        let mut url = format!(
+            "{}/rewriteTo/b/{}/o/{}",
+            self.object_url(src, ""),
+            Self::seg(&self.bucket),
+            Self::seg(dst)
+        );
+        if src_gen != 0 {
+            url.push_str(&format!("?ifSourceGenerationMatch={src_gen}"));
+        }
+        let mut token: Option<String> = None;
+        loop {
+            let u = match &token {
+                Some(t) => format!(
+                    "{url}{}rewriteToken={}",
+                    if url.contains('?') { "&" } else { "?" },
+                    Self::seg(t)
+                ),
+                None => url.clone(),
+            };
+            let resp = self
+                .call("rewrite", Method::POST, &u, Some(resource))
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("rewrite", resp).await);
+            }
+            let v: Value = resp.json().await.map_err(|e| {
+                self.http
+                    .unavailable(format!("rewrite: {}", e.without_url()))
+            })?;
+            if v.get("done").and_then(Value::as_bool).unwrap_or(false) {
+                return Ok(v.get("resource").cloned().unwrap_or(Value::Null));
+            }
+            token = v
+                .get("rewriteToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if token.is_none() {
+                return Err(self.http.failed("rewrite: not done and no token"));
+            }
+        }
+    }
+
+    /// The live generation of an object, `None` if it does not exist.
+    async fn generation_of(&self, name: &str) -> Result<Option<u64>> {
+        let url = self.object_url(name, "");
+        let resp = self
+            .call("get object metadata", Method::GET, &url, None)
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let v: Value = resp.json().await.map_err(|e| {
+                    self.http
+                        .unavailable(format!("get object metadata: {}", e.without_url()))
+                })?;
+                Ok(Some(self.generation_and_size(&v)?.0))
+            }
+            _ => Err(self.fail("get object metadata", resp).await),
+        }
+    }
+
+    /// The object resource fields that carry `meta`.
+    fn resource(meta: &NativeMeta) -> Value {
+        let mut r = serde_json::Map::new();
+        let fields = [
+            ("contentType", &meta.content_type),
+            ("cacheControl", &meta.cache_control),
+            ("contentDisposition", &meta.content_disposition),
+            ("contentEncoding", &meta.content_encoding),
+            ("contentLanguage", &meta.content_language),
+        ];
+        for (f, v) in fields {
+            if let Some(v) = v {
+                r.insert(f.into(), Value::String(v.clone()));
+            }
+        }
+        if !meta.user.is_empty() {
+            let m: serde_json::Map<String, Value> = meta
+                .user
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            r.insert("metadata".into(), Value::Object(m));
+        }
+        Value::Object(r)
+    }
+
+    /// Composes `sources` (name, generation) into a new staging object.
+    async fn compose(&self, sources: &[(String, u64)]) -> Result<(String, u64, u64)> {
+        let dest = remote::staging_name();
+        let src: Vec<Value> = sources
+            .iter()
+            .map(|(n, g)| {
+                if *g == 0 {
+                    json!({ "name": n })
+                } else {
+                    json!({ "name": n, "objectPreconditions": { "ifGenerationMatch": g } })
+                }
+            })
+            .collect();
+        let body = json!({
+            "sourceObjects": src,
+            "destination": { "contentType": "application/octet-stream" },
+        });
+        let url = self.object_url(&dest, "/compose");
+        let resp = self
+            .call("compose", Method::POST, &url, Some(&body))
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("compose", resp).await);
+        }
+        let v: Value = resp.json().await.map_err(|e| {
+            self.http
+                .unavailable(format!("compose: {}", e.without_url()))
+        })?;
+        let (g, s) = self.generation_and_size(&v)?;
+        Ok((dest, g, s))
+    }
+
+    /// Composes any number of whole objects, in rounds of at most
+    /// [`MAX_COMPOSE`]; intermediates are removed, `sources` are not.
+    async fn compose_all(&self, sources: Vec<(String, u64)>) -> Result<(String, u64, u64)> {
+        let mut level = sources;
+        let mut owned = false;
+        loop {
+            if level.len() <= MAX_COMPOSE {
+                let out = self.compose(&level).await;
+                if owned {
+                    self.delete_all(&level).await;
+                }
+                return out;
+            }
+            let groups: Vec<Vec<(String, u64)>> =
+                level.chunks(MAX_COMPOSE).map(<[_]>::to_vec).collect();
+            let results: Vec<Result<(String, u64, u64)>> = futures_util::stream::iter(groups)
+                .map(|g| async move { self.compose(&g).await })
+                .buffered(COMPOSE_CONCURRENCY)
+                .collect()
+                .await;
+            if owned {
+                self.delete_all(&level).await;
+            }
+            let mut next = Vec::with_capacity(results.len());
+            let mut failed = None;
+            for r in results {
+                match r {
+                    Ok((n, g, _)) => next.push((n, g)),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
+                self.delete_all(&next).await;
+                return Err(e);
+            }
+            level = next;
+            owned = true;
+        }
+    }
+
+    /// Best-effort removal of temporary objects.
+    async fn delete_all(&self, objs: &[(String, u64)]) {
+        let _: Vec<()> = futures_util::stream::iter(objs.to_vec())
+            .map(|(n, g)| async move {
+                if let Err(e) = self.delete_object(&n, Some(g)).await {
+                    tracing::warn!(location = %self.http.location, object = %n, error = %e, "temporary object left behind");
+                }
+            })
+            .buffer_unordered(COMPOSE_CONCURRENCY)
+            .collect()
+            .await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for GcsBackend {
+    async fn stage(&self, body: BodyStream) -> Result<Staged> {
+        let name = remote::staging_name();
+        let (generation, size) = self.upload(&name, body).await?;
+        Ok(Staged {
+            id: name,
+            size,
+            stamp: generation,
+        })
+    }
+
+    async fn persist(&self, _staged: &Staged) -> Result<()> {
+        Ok(())
+    }
+
+    async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
+        let name = remote::target_name(&self.http, target.bucket, target.key)?;
+        let resource = self
+            .rewrite(
+                &staged.id,
+                staged.stamp,
+                &name,
+                &Self::resource(target.meta),
+            )
+            .await?;
+        let (generation, _) = self.generation_and_size(&resource)?;
+        if let Err(e) = self.delete_object(&staged.id, None).await {
+            tracing::warn!(location = %self.http.location, object = %staged.id, error = %e, "staging object left behind");
+        }
+        Ok(DataRef {
+            locator: name,
+            size: staged.size,
+            stamp: generation,
+        })
+    }
+
+    async fn discard(&self, staged: &Staged) -> Result<()> {
+        self.delete_object(&staged.id, None).await
+    }
+
+    async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream> {
+        self.get(&data.locator, data.stamp, range).await
+    }
+
+    async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
+        self.get(&staged.id, 0, range).await
+    }
+
+    async fn delete(&self, data: &DataRef) -> Result<()> {
+        if data.stamp == 0 {
+            return self.delete_object(&data.locator, None).await;
+        }
+        // GCS honours ifGenerationMatch on delete; the generation is also
+        // checked first because some emulators ignore the precondition.
+        if self.generation_of(&data.locator).await? != Some(data.stamp) {
+            return Ok(());
+        }
+        self.delete_object(&data.locator, Some(data.stamp)).await
+    }
+
+    async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
+        if let [Piece::Published(d, None)] = pieces.as_slice() {
+            // The rewrite carries ifSourceGenerationMatch; the generation is
+            // also checked first because some emulators ignore it.
+            if d.stamp != 0 && self.generation_of(&d.locator).await? != Some(d.stamp) {
+                return Err(DataError::Stale(format!(
+                    "location {}: object {} was replaced",
+                    self.http.location, d.locator
+                )));
+            }
+            let name = remote::staging_name();
+            let v = self.rewrite(&d.locator, d.stamp, &name, &json!({})).await?;
+            let (stamp, size) = self.generation_and_size(&v)?;
+            return Ok(Staged {
+                id: name,
+                size,
+                stamp,
+            });
+        }
+        let mut sources = Vec::with_capacity(pieces.len());
+        let mut copies = Vec::new();
+        let mut fail = None;
+        for p in pieces {
+            let src = match p {
+                Piece::Staged(s) => Ok((s.id, s.stamp)),
+                Piece::Published(d, None) => Ok((d.locator, d.stamp)),
+                Piece::Published(d, Some(r)) => {
+                    let name = remote::staging_name();
+                    match self.get(&d.locator, d.stamp, Some(r)).await {
+                        Ok(body) => self.upload(&name, body).await.map(|(g, _)| {
+                            copies.push((name.clone(), g));
+                            (name, g)
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match src {
+                Ok(s) => sources.push(s),
+                Err(e) => {
+                    fail = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = fail {
+            self.delete_all(&copies).await;
+            return Err(e);
+        }
+        let out = if sources.is_empty() {
+            let empty: BodyStream = Box::pin(futures_util::stream::empty());
+            let name = remote::staging_name();
+            self.upload(&name, empty).await.map(|(g, s)| (name, g, s))
+        } else {
+            self.compose_all(sources).await
+        };
+        self.delete_all(&copies).await;
+        let (id, stamp, size) = out?;
+        Ok(Staged { id, size, stamp })
+    }
+
+    async fn locate(&self, _target: ObjectPath<'_>, _stamp: u64) -> Result<Option<DataRef>> {
+        Ok(None)
+    }
+
+    async fn probe(&self) -> Result<()> {
+        let url = format!("{}/storage/v1/b/{}", self.endpoint, Self::seg(&self.bucket));
+        let resp = self.call("get bucket", Method::GET, &url, None).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail("get bucket", resp).await);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! The Azure Blob backend against Azurite (started on a free port per test).
+
+mod common;
+#[path = "common/suite.rs"]
+mod suite;
+
+use std::time::Duration;
+
+use cloudmux_data::azure::{AzureBackend, AzureConfig};
+use cloudmux_data::remote::STAGING_PREFIX;
+use cloudmux_data::Backend;
+use common::{body, start_azurite, Emulator, AZURITE_KEY};
+
+fn config(e: &Emulator, timeout_ms: u64) -> AzureConfig {
+    toml::from_str(&format!(
+        r#"
+        account = "devstoreaccount1"
+        account_key = "{AZURITE_KEY}"
+        endpoint = "http://127.0.0.1:{}/devstoreaccount1"
+        container = "cloudmux"
+        request_timeout_ms = {timeout_ms}
+        connect_timeout_ms = 500
+        max_retries = 1
+        "#,
+        e.port
+    ))
+    .unwrap()
+}
+
+async fn backend(e: &Emulator) -> AzureBackend {
+    let b = AzureBackend::new("azure-test", &config(e, 5_000)).unwrap();
+    b.create_container().await.unwrap();
+    b
+}
+
+#[tokio::test]
+async fn round_trip_ranges_replace_delete() {
+    let e = start_azurite();
+    let b = backend(&e).await;
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
+    suite::round_trip(&b, &list).await;
+    suite::buckets_share_the_container(&b).await;
+    suite::failed_body_leaves_nothing(&b, &list).await;
+    suite::large_objects(&b, &list).await;
+    suite::copy_within(&b, &list).await;
+    let odd =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names("odd/").await.unwrap() })
+        };
+    suite::odd_keys(&b, &odd).await;
+}
+
+#[tokio::test]
+async fn multipart_reverse_order_complete_and_abort() {
+    let e = start_azurite();
+    let b = backend(&e).await;
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
+    suite::multipart(&b, &list).await;
+    suite::many_parts(&b, &list, 40).await;
+}
+
+#[tokio::test]
+async fn bucket_match_uses_the_key_as_blob_name() {
+    let e = start_azurite();
+    let mut cfg = config(&e, 5_000);
+    cfg.bucket_match = true;
+    let b = AzureBackend::new("azure-test", &cfg).unwrap();
+    b.create_container().await.unwrap();
+    let s = b.stage(body(b"x", 1)).await.unwrap();
+    let d = b
+        .publish(
+            s,
+            cloudmux_data::ObjectPath {
+                bucket: "bkt",
+                key: "k/1",
+                meta: cloudmux_data::NativeMeta::none(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.locator, "k/1");
+    assert_eq!(b.list_names("k/").await.unwrap(), vec!["k/1".to_owned()]);
+    let s = b.stage(body(b"y", 1)).await.unwrap();
+    let reserved = b
+        .publish(
+            s.clone(),
+            cloudmux_data::ObjectPath {
+                bucket: "bkt",
+                key: ".cloudmux-staging/x",
+                meta: cloudmux_data::NativeMeta::none(),
+            },
+        )
+        .await;
+    assert!(
+        reserved.is_err(),
+        "a key in the staging area must be refused"
+    );
+    b.discard(&s).await.unwrap();
+}
+
+#[tokio::test]
+async fn outage_gives_unavailable_then_recovers() {
+    let mut e = start_azurite();
+    let b = AzureBackend::new("azure-test", &config(&e, 1_000)).unwrap();
+    b.create_container().await.unwrap();
+    b.probe().await.unwrap();
+    let s = b.stage(body(b"before", 3)).await.unwrap();
+    let limit = Duration::from_secs(4);
+
+    e.stop();
+    suite::unavailable_within(limit, b.probe()).await;
+    suite::unavailable_within(limit, b.stage(body(b"during", 3))).await;
+    suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    let err = b.probe().await.unwrap_err().to_string();
+    assert!(
+        err.contains("azure-test"),
+        "error names the location: {err}"
+    );
+    assert!(!err.contains(AZURITE_KEY), "error leaks the key: {err}");
+
+    e.restart();
+    b.create_container().await.unwrap();
+    b.probe().await.unwrap();
+    let s = b.stage(body(b"after", 3)).await.unwrap();
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
+
+    e.pause();
+    suite::unavailable_within(limit, b.probe()).await;
+    suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    e.resume();
+    b.probe().await.unwrap();
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
+}
+
+#[test]
+fn config_needs_exactly_one_credential() {
+    let base = "account = \"a\"\ncontainer = \"c\"\n";
+    let c: AzureConfig = toml::from_str(base).unwrap();
+    assert!(AzureBackend::new("x", &c).is_err());
+    let c: AzureConfig = toml::from_str(&format!(
+        "{base}account_key = \"{AZURITE_KEY}\"\nsas_token = \"?sv=1\"\n"
+    ))
+    .unwrap();
+    assert!(AzureBackend::new("x", &c).is_err());
+    let c: AzureConfig = toml::from_str(&format!("{base}sas_token = \"?sv=1&sig=x\"\n")).unwrap();
+    assert!(AzureBackend::new("x", &c).is_ok());
+    std::env::set_var("CMX_TEST_AZ_KEY", AZURITE_KEY);
+    let c: AzureConfig =
+        toml::from_str(&format!("{base}account_key_env = \"CMX_TEST_AZ_KEY\"\n")).unwrap();
+    assert!(AzureBackend::new("x", &c).is_ok());
+    assert!(toml::from_str::<AzureConfig>(&format!("{base}colour = 1\n")).is_err());
+}

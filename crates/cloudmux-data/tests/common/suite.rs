@@ -1,0 +1,323 @@
+//! Scenarios every cloud backend must pass, written against the `Backend`
+//! trait. `staging` lists the names the backend holds in its staging area,
+//! so cleanup can be checked.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use cloudmux_data::{Backend, ByteRange, DataError, NativeMeta, ObjectPath, Piece, Staged};
+
+use crate::common::{body, collect, data, failing_body};
+
+/// Lists the staging area.
+pub type Lister<'a> =
+    &'a (dyn Fn() -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> + Sync);
+
+/// Metadata as a client would send it.
+pub fn meta() -> NativeMeta {
+    NativeMeta {
+        content_type: Some("text/plain; charset=utf-8".into()),
+        cache_control: Some("max-age=60".into()),
+        content_disposition: Some("attachment; filename=\"a.txt\"".into()),
+        content_encoding: None,
+        content_language: Some("en".into()),
+        expires: None,
+        user: vec![
+            ("color".into(), "blue".into()),
+            ("my-key".into(), "v 1".into()),
+        ],
+        content_md5: None,
+    }
+}
+
+fn at<'a>(bucket: &'a str, key: &'a str, m: &'a NativeMeta) -> ObjectPath<'a> {
+    ObjectPath {
+        bucket,
+        key,
+        meta: m,
+    }
+}
+
+/// Put, read whole and in ranges, replace, delete.
+pub async fn round_trip(b: &dyn Backend, staging: Lister<'_>) {
+    let m = meta();
+    let bytes = data(3 * 1024 * 1024 + 17, 1);
+    let staged = b.stage(body(&bytes, 100_000)).await.unwrap();
+    assert_eq!(staged.size, bytes.len() as u64);
+    b.persist(&staged).await.unwrap();
+    assert_eq!(
+        collect(b.read_staged(&staged, None).await.unwrap()).await,
+        bytes
+    );
+    let key = "dir/hello world+ü.txt";
+    let d = b.publish(staged, at("bkt", key, &m)).await.unwrap();
+    assert_eq!(d.size, bytes.len() as u64);
+    assert!(staging().await.is_empty(), "publish left staging data");
+    assert_eq!(collect(b.read(&d, None).await.unwrap()).await, bytes);
+    for (first, last) in [
+        (0, 0),
+        (10, 19),
+        (1_000_000, 2_500_000),
+        (bytes.len() as u64 - 5, bytes.len() as u64 - 1),
+    ] {
+        let got = collect(b.read(&d, Some(ByteRange { first, last })).await.unwrap()).await;
+        assert_eq!(
+            got,
+            bytes[first as usize..=last as usize],
+            "range {first}-{last}"
+        );
+    }
+
+    let empty = b.stage(body(&[], 1)).await.unwrap();
+    assert_eq!(empty.size, 0);
+    let e = b
+        .publish(empty, at("bkt", "empty", NativeMeta::none()))
+        .await
+        .unwrap();
+    assert!(collect(b.read(&e, None).await.unwrap()).await.is_empty());
+
+    let newer = b.stage(body(b"second version", 5)).await.unwrap();
+    let d2 = b.publish(newer, at("bkt", key, &m)).await.unwrap();
+    assert_ne!(d.stamp, d2.stamp, "a replaced object must get a new stamp");
+    assert!(
+        matches!(
+            b.read(&d, None).await,
+            Err(DataError::Stale(_) | DataError::NotFound(_))
+        ),
+        "the old reference must not read the new data"
+    );
+    b.delete(&d).await.unwrap();
+    assert_eq!(
+        collect(b.read(&d2, None).await.unwrap()).await,
+        b"second version",
+        "deleting the old reference removed newer data"
+    );
+    b.delete(&d2).await.unwrap();
+    assert!(matches!(
+        b.read(&d2, None).await,
+        Err(DataError::NotFound(_))
+    ));
+    b.delete(&d2).await.unwrap();
+    b.delete(&e).await.unwrap();
+}
+
+/// Two buckets writing the same key do not overwrite each other
+/// (`bucket_match = false`).
+pub async fn buckets_share_the_container(b: &dyn Backend) {
+    let m = NativeMeta::default();
+    let s1 = b.stage(body(b"one", 3)).await.unwrap();
+    let s2 = b.stage(body(b"two", 3)).await.unwrap();
+    let d1 = b.publish(s1, at("b1", "same", &m)).await.unwrap();
+    let d2 = b.publish(s2, at("b2", "same", &m)).await.unwrap();
+    assert_ne!(d1.locator, d2.locator);
+    assert_eq!(collect(b.read(&d1, None).await.unwrap()).await, b"one");
+    assert_eq!(collect(b.read(&d2, None).await.unwrap()).await, b"two");
+    b.delete(&d1).await.unwrap();
+    b.delete(&d2).await.unwrap();
+}
+
+/// A failed body leaves nothing behind.
+pub async fn failed_body_leaves_nothing(b: &dyn Backend, staging: Lister<'_>) {
+    let big = data(9 * 1024 * 1024, 3);
+    let err = b.stage(failing_body(&big)).await.unwrap_err();
+    assert!(matches!(err, DataError::Body(_)), "{err:?}");
+    assert!(staging().await.is_empty(), "failed stage left data");
+}
+
+/// Multipart: 5 MiB + 5 MiB + 1 KiB parts uploaded in reverse order,
+/// assembled in order, parts gone after Complete; a second upload aborted
+/// leaves nothing.
+pub async fn multipart(b: &dyn Backend, staging: Lister<'_>) {
+    let sizes = [5 * 1024 * 1024, 5 * 1024 * 1024, 1024];
+    let parts: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| data(*n, 10 + i as u8))
+        .collect();
+    let mut staged: Vec<Option<Staged>> = vec![None, None, None];
+    for i in (0..3).rev() {
+        staged[i] = Some(b.stage(body(&parts[i], 64 * 1024)).await.unwrap());
+    }
+    let staged: Vec<Staged> = staged.into_iter().map(Option::unwrap).collect();
+    let whole = b
+        .assemble(staged.iter().cloned().map(Piece::Staged).collect())
+        .await
+        .unwrap();
+    let expect: Vec<u8> = parts.concat();
+    assert_eq!(whole.size, expect.len() as u64);
+    let m = meta();
+    let d = b.publish(whole, at("bkt", "mpu", &m)).await.unwrap();
+    for s in &staged {
+        b.discard(s).await.unwrap();
+    }
+    assert!(staging().await.is_empty(), "parts left after Complete");
+    assert_eq!(collect(b.read(&d, None).await.unwrap()).await, expect);
+    let r = ByteRange {
+        first: 5 * 1024 * 1024 - 10,
+        last: 10 * 1024 * 1024 + 9,
+    };
+    assert_eq!(
+        collect(b.read(&d, Some(r)).await.unwrap()).await,
+        expect[r.first as usize..=r.last as usize]
+    );
+
+    let mut aborted = Vec::new();
+    for i in (0..3).rev() {
+        aborted.push(b.stage(body(&parts[i], 1 << 20)).await.unwrap());
+    }
+    assert_eq!(staging().await.len(), 3);
+    for s in &aborted {
+        b.discard(s).await.unwrap();
+    }
+    assert!(staging().await.is_empty(), "parts left after Abort");
+
+    let copy = b
+        .assemble(vec![
+            Piece::Published(d.clone(), Some(ByteRange { first: 0, last: 9 })),
+            Piece::Published(d.clone(), None),
+        ])
+        .await
+        .unwrap();
+    let mut want = expect[..10].to_vec();
+    want.extend_from_slice(&expect);
+    assert_eq!(
+        collect(b.read_staged(&copy, None).await.unwrap()).await,
+        want
+    );
+    b.discard(&copy).await.unwrap();
+    assert!(staging().await.is_empty(), "assemble left temporaries");
+    b.delete(&d).await.unwrap();
+}
+
+/// Many small parts (more than one compose round on GCS).
+pub async fn many_parts(b: &dyn Backend, staging: Lister<'_>, count: usize) {
+    let parts: Vec<Vec<u8>> = (0..count).map(|i| format!("<{i}>").into_bytes()).collect();
+    let mut staged = Vec::new();
+    for p in &parts {
+        staged.push(b.stage(body(p, 16)).await.unwrap());
+    }
+    let whole = b
+        .assemble(staged.iter().cloned().map(Piece::Staged).collect())
+        .await
+        .unwrap();
+    let d = b
+        .publish(whole, at("bkt", "many", NativeMeta::none()))
+        .await
+        .unwrap();
+    for s in &staged {
+        b.discard(s).await.unwrap();
+    }
+    assert!(
+        staging().await.is_empty(),
+        "temporaries left after Complete"
+    );
+    assert_eq!(
+        collect(b.read(&d, None).await.unwrap()).await,
+        parts.concat()
+    );
+    b.delete(&d).await.unwrap();
+}
+
+/// Asserts that `call` fails with `Unavailable` within `limit`.
+pub async fn unavailable_within<T>(
+    limit: Duration,
+    call: impl Future<Output = cloudmux_data::Result<T>>,
+) {
+    let start = Instant::now();
+    let r = tokio::time::timeout(limit * 3, call)
+        .await
+        .expect("backend call hung");
+    let took = start.elapsed();
+    match r {
+        Err(DataError::Unavailable(_)) => {}
+        Err(e) => panic!("expected Unavailable, got {e:?}"),
+        Ok(_) => panic!("expected Unavailable, got a success"),
+    }
+    assert!(took <= limit, "took {took:?}, limit {limit:?}");
+}
+
+/// Bodies of several upload chunks or blocks (8 MiB each), one ending on a
+/// chunk boundary, in odd-sized stream chunks.
+pub async fn large_objects(b: &dyn Backend, staging: Lister<'_>) {
+    for len in [16 * 1024 * 1024, 17 * 1024 * 1024 + 5] {
+        let bytes = data(len, 7);
+        let staged = b.stage(body(&bytes, 300_007)).await.unwrap();
+        assert_eq!(staged.size, len as u64);
+        let d = b
+            .publish(staged, at("bkt", "large", NativeMeta::none()))
+            .await
+            .unwrap();
+        assert_eq!(collect(b.read(&d, None).await.unwrap()).await, bytes);
+        let r = ByteRange {
+            first: 8 * 1024 * 1024 - 3,
+            last: 8 * 1024 * 1024 + 3,
+        };
+        assert_eq!(
+            collect(b.read(&d, Some(r)).await.unwrap()).await,
+            bytes[r.first as usize..=r.last as usize]
+        );
+        b.delete(&d).await.unwrap();
+    }
+    assert!(staging().await.is_empty());
+}
+
+/// A copy within the location: one whole published piece assembled (done
+/// server-side by the clouds), published under a new key with new metadata.
+pub async fn copy_within(b: &dyn Backend, staging: Lister<'_>) {
+    let bytes = data(1024 * 1024 + 1, 9);
+    let m = meta();
+    let s = b.stage(body(&bytes, 65536)).await.unwrap();
+    let src = b.publish(s, at("bkt", "src", &m)).await.unwrap();
+    let copy = b
+        .assemble(vec![Piece::Published(src.clone(), None)])
+        .await
+        .unwrap();
+    assert_eq!(copy.size, bytes.len() as u64);
+    let other = NativeMeta {
+        content_type: Some("application/x-copy".into()),
+        ..NativeMeta::default()
+    };
+    let dst = b.publish(copy, at("bkt", "dst", &other)).await.unwrap();
+    assert_eq!(collect(b.read(&dst, None).await.unwrap()).await, bytes);
+    assert!(staging().await.is_empty());
+
+    let newer = b.stage(body(b"new", 3)).await.unwrap();
+    let src2 = b.publish(newer, at("bkt", "src", &m)).await.unwrap();
+    let stale = b.assemble(vec![Piece::Published(src.clone(), None)]).await;
+    assert!(
+        matches!(stale, Err(DataError::Stale(_) | DataError::NotFound(_))),
+        "copying a replaced source must fail"
+    );
+    assert!(staging().await.is_empty());
+    b.delete(&src2).await.unwrap();
+    b.delete(&dst).await.unwrap();
+}
+
+/// Keys with `.`/`..` segments, spaces and non-ASCII are stored under
+/// exactly their own names (no URL normalization).
+pub async fn odd_keys(b: &dyn Backend, names: Lister<'_>) {
+    let keys = ["dir/../odd/./k", "./x", "sp ace/ü/%41?#"];
+    let mut refs = Vec::new();
+    for k in keys {
+        let s = b.stage(body(k.as_bytes(), 4)).await.unwrap();
+        let d = b
+            .publish(s, at("odd", k, NativeMeta::none()))
+            .await
+            .unwrap();
+        assert_eq!(d.locator, format!("odd/{k}"));
+        assert_eq!(collect(b.read(&d, None).await.unwrap()).await, k.as_bytes());
+        refs.push(d);
+    }
+    let mut listed = names().await;
+    listed.sort();
+    let mut want: Vec<String> = keys.iter().map(|k| format!("odd/{k}")).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    for d in &refs {
+        b.delete(d).await.unwrap();
+    }
+    assert!(names().await.is_empty());
+}

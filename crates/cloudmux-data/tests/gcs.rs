@@ -1,0 +1,115 @@
+//! The GCS backend against fake-gcs-server (started on a free port per test).
+
+mod common;
+#[path = "common/suite.rs"]
+mod suite;
+
+use std::time::Duration;
+
+use cloudmux_data::gcs::{GcsBackend, GcsConfig};
+use cloudmux_data::remote::STAGING_PREFIX;
+use cloudmux_data::Backend;
+use common::{body, make_gcs_bucket, start_gcs, Emulator};
+
+fn config(e: &Emulator, timeout_ms: u64) -> GcsConfig {
+    toml::from_str(&format!(
+        r#"
+        bucket = "cloudmux"
+        endpoint = "http://127.0.0.1:{}"
+        request_timeout_ms = {timeout_ms}
+        connect_timeout_ms = 500
+        max_retries = 1
+        "#,
+        e.port
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn round_trip_ranges_replace_delete() {
+    let e = start_gcs("cloudmux").await;
+    let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
+    suite::round_trip(&b, &list).await;
+    suite::buckets_share_the_container(&b).await;
+    suite::failed_body_leaves_nothing(&b, &list).await;
+    suite::large_objects(&b, &list).await;
+    suite::copy_within(&b, &list).await;
+    let odd =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names("odd/").await.unwrap() })
+        };
+    suite::odd_keys(&b, &odd).await;
+}
+
+#[tokio::test]
+async fn multipart_reverse_order_complete_and_abort() {
+    let e = start_gcs("cloudmux").await;
+    let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
+    suite::multipart(&b, &list).await;
+}
+
+#[tokio::test]
+async fn compose_in_rounds_of_32() {
+    let e = start_gcs("cloudmux").await;
+    let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+        };
+    // 1,100 parts need three rounds: 35 composes, then 2, then 1.
+    suite::many_parts(&b, &list, 1_100).await;
+}
+
+#[tokio::test]
+async fn outage_gives_unavailable_then_recovers() {
+    let mut e = start_gcs("cloudmux").await;
+    let b = GcsBackend::new("gcs-test", &config(&e, 1_000)).unwrap();
+    b.probe().await.unwrap();
+    let s = b.stage(body(b"before", 3)).await.unwrap();
+    let limit = Duration::from_secs(4);
+
+    e.stop();
+    suite::unavailable_within(limit, b.probe()).await;
+    suite::unavailable_within(limit, b.stage(body(b"during", 3))).await;
+    suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    let err = b.probe().await.unwrap_err().to_string();
+    assert!(err.contains("gcs-test"), "error names the location: {err}");
+
+    e.restart();
+    make_gcs_bucket(e.port, "cloudmux").await;
+    b.probe().await.unwrap();
+    let s = b.stage(body(b"after", 3)).await.unwrap();
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
+
+    e.pause();
+    suite::unavailable_within(limit, b.probe()).await;
+    suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    e.resume();
+    b.probe().await.unwrap();
+    assert_eq!(
+        common::collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
+}
+
+#[test]
+fn config_rejects_unknown_fields_and_bad_credentials() {
+    assert!(toml::from_str::<GcsConfig>("bucket = \"b\"\ncolour = 1\n").is_err());
+    let c: GcsConfig =
+        toml::from_str("bucket = \"b\"\ncredentials_file = \"/nonexistent.json\"\n").unwrap();
+    let err = GcsBackend::new("x", &c).unwrap_err();
+    assert!(err.contains("credentials_file"), "{err}");
+    let c: GcsConfig = toml::from_str("bucket = \"b\"\n").unwrap();
+    assert!(GcsBackend::new("x", &c).is_ok());
+}
