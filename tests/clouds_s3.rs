@@ -65,13 +65,14 @@ impl Native {
     /// multipart uploads left in the target.
     async fn leftovers(&self) -> Vec<String> {
         match self {
-            Native::Fs(root) => std::fs::read_dir(root.join(".cloudmux/tmp"))
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            Native::Fs(root) => {
+                let tmp = root.join(".cloudmux/tmp");
+                walk(&tmp)
+                    .into_iter()
+                    .filter(|p| !p.is_dir())
+                    .map(|p| p.strip_prefix(&tmp).unwrap().display().to_string())
+                    .collect()
+            }
             Native::S3(c) => {
                 let mut out: Vec<String> = ok(c
                     .list_objects_v2()

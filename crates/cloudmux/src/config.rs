@@ -482,6 +482,13 @@ mod tests {
         .unwrap();
         assert!(c.locations().unwrap_err().0.contains("pathstyle"));
         let c = Config::parse("[locations.a]\ntype = \"azure\"\n", std::iter::empty()).unwrap();
-        assert!(c.locations().unwrap_err().0.contains("not built in"));
+        let e = c.locations().unwrap_err();
+        assert!(
+            e.0.contains("locations.a") && e.0.contains("account"),
+            "{e}"
+        );
+        let c = Config::parse("[locations.a]\ntype = \"blob\"\n", std::iter::empty()).unwrap();
+        let e = c.locations().unwrap_err();
+        assert!(e.0.contains("\"fs\", \"s3\", \"azure\", \"gcs\""), "{e}");
     }
 }
