@@ -86,7 +86,7 @@ impl Default for CloudOptions {
 }
 
 fn default_connect_timeout_ms() -> u64 {
-    5_000
+    crate::remote::DEFAULT_CONNECT_TIMEOUT_MS
 }
 
 fn default_request_timeout_ms() -> u64 {
@@ -94,18 +94,14 @@ fn default_request_timeout_ms() -> u64 {
 }
 
 fn default_max_retries() -> u32 {
-    3
+    crate::remote::DEFAULT_MAX_RETRIES
 }
 
 impl CloudOptions {
     /// The cloud object name of S3 object `key` in `bucket` (see the
     /// [module documentation](self)).
     pub fn object_name(&self, bucket: &str, key: &str) -> String {
-        if self.bucket_match {
-            key.to_owned()
-        } else {
-            format!("{bucket}/{key}")
-        }
+        crate::remote::object_name(self.bucket_match, bucket, key)
     }
 
     /// The connect timeout as a [`Duration`].
