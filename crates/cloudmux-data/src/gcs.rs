@@ -290,8 +290,8 @@ impl GcsBackend {
         res
     }
 
-    /// One media upload of a buffered body.
-    async fn upload_small(&self, name: &str, data: Bytes) -> Result<(u64, u64)> {
+    /// The JSON API upload URL for object `name` with `uploadType`.
+    fn upload_url(&self, upload_type: &str, name: &str) -> Result<reqwest::Url> {
         let mut url = reqwest::Url::parse(&format!(
             "{}/upload/storage/v1/b/{}/o",
             self.endpoint,
@@ -299,8 +299,14 @@ impl GcsBackend {
         ))
         .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
         url.query_pairs_mut()
-            .append_pair("uploadType", "media")
+            .append_pair("uploadType", upload_type)
             .append_pair("name", name);
+        Ok(url)
+    }
+
+    /// One media upload of a buffered body.
+    async fn upload_small(&self, name: &str, data: Bytes) -> Result<(u64, u64)> {
+        let url = self.upload_url("media", name)?;
         let token = self.token().await?;
         let resp = self
             .http
@@ -322,15 +328,7 @@ impl GcsBackend {
 
     /// Starts a resumable upload; answers the session URI.
     async fn start_resumable(&self, name: &str) -> Result<reqwest::Url> {
-        let mut url = reqwest::Url::parse(&format!(
-            "{}/upload/storage/v1/b/{}/o",
-            self.endpoint,
-            Self::seg(&self.bucket)
-        ))
-        .map_err(|e| self.http.failed(format!("bad URL: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("uploadType", "resumable")
-            .append_pair("name", name);
+        let url = self.upload_url("resumable", name)?;
         let resp = self
             .call("start upload", Method::POST, url.as_str(), Some(&json!({})))
             .await?;
