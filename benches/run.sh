@@ -35,6 +35,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=lib.sh
+. "$ROOT/benches/lib.sh"
 T0=$(date +%s)
 CACHE=${CLOUDMUX_BENCH_CACHE:-$HOME/.cache/cloudmux-bench}
 SERVERS=${SERVERS:-"floor cloudmux rclone seaweedfs s3s-fs"}
@@ -167,18 +169,6 @@ print(" ".join(map(str, out)))
 PY
 }
 
-# Waits for "endpoint: URL" in file $1 (written by process $SERVER_PID).
-endpoint_from() {
-    for _ in $(seq 300); do
-        local ep
-        ep=$(sed -nE 's/.*endpoint: +(https?:\/\/[^ ]+).*/\1/p' "$1" | sed -n 1p)
-        if [ -n "$ep" ]; then echo "$ep"; return 0; fi
-        kill -0 "$SERVER_PID" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
 # Waits until 127.0.0.1:$1 accepts connections.
 wait_port() {
     for _ in $(seq 600); do
@@ -193,32 +183,14 @@ wait_port() {
 start_floor() {
     "$BENCH" floor --listen 127.0.0.1:0 >"$WORK/out" 2>"$WORK/err" &
     SERVER_PID=$!
-    ENDPOINT=$(endpoint_from "$WORK/out")
+    ENDPOINT=$(endpoint_from "$WORK/out" "$SERVER_PID")
 }
 
 start_cloudmux() {
-    cat >"$WORK/cloudmux.toml" <<EOF
-[server]
-listen = "127.0.0.1:0"
-region = "$REGION"
-
-[metadata]
-engine = "sled"
-path = "$WORK/meta"
-
-[[accounts]]
-name = "bench"
-access_key = "$ACCESS"
-secret_key = "$SECRET"
-
-[locations.local]
-type = "fs"
-path = "$WORK/objects"
-default = true
-EOF
+    write_cloudmux_config "$WORK" "$ACCESS" "$SECRET" "$REGION"
     "$CLOUDMUX" serve --config "$WORK/cloudmux.toml" >"$WORK/out" 2>"$WORK/err" &
     SERVER_PID=$!
-    ENDPOINT=$(endpoint_from "$WORK/out")
+    ENDPOINT=$(endpoint_from "$WORK/out" "$SERVER_PID")
 }
 
 start_rclone() {

@@ -29,6 +29,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+# shellcheck source=../lib.sh
+. "$ROOT/benches/lib.sh"
 SIZE_MIB=${SIZE_MIB:-2048}
 LIMIT_MIB=${LIMIT_MIB:-200}
 PYTHON=${PYTHON:-python3}
@@ -64,36 +66,14 @@ trap cleanup EXIT
 
 ACCESS=AKIAMEMBENCH00000001
 SECRET=membench-secret-0000000000000000000001
-cat >"$WORK/cloudmux.toml" <<EOF
-[server]
-listen = "127.0.0.1:0"
-region = "us-east-1"
-
-[metadata]
-engine = "sled"
-path = "$WORK/meta"
-
-[[accounts]]
-name = "bench"
-access_key = "$ACCESS"
-secret_key = "$SECRET"
-
-[locations.local]
-type = "fs"
-path = "$WORK/objects"
-default = true
-EOF
+write_cloudmux_config "$WORK" "$ACCESS" "$SECRET" us-east-1
 
 "$BIN" serve --config "$WORK/cloudmux.toml" >"$WORK/server.out" 2>"$WORK/server.err" &
 PID=$!
-ENDPOINT=""
-for _ in $(seq 600); do
-    ENDPOINT=$(sed -nE 's/.*endpoint:[[:space:]]*(https?:\/\/[^[:space:]]+).*/\1/p' "$WORK/server.out" | head -n1)
-    [ -n "$ENDPOINT" ] && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.err" >&2; die "server exited during startup"; }
-    sleep 0.1
-done
-[ -n "$ENDPOINT" ] || die "no endpoint line from the server within 60 s"
+ENDPOINT=$(endpoint_from "$WORK/server.out" "$PID" 60) || {
+    cat "$WORK/server.err" >&2
+    die "no endpoint line from the server (it exited, or 60 s passed)"
+}
 echo "server pid $PID at $ENDPOINT ($BIN)"
 
 kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$PID/status" 2>/dev/null; }
