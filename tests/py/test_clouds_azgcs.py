@@ -359,6 +359,26 @@ def _expect_503_within(call, limit: float) -> None:
     assert took < limit, f"took {took:.1f}s, limit {limit}s"
 
 
+def _freeze(proc):
+    """SIGSTOP, then wait until every thread is stopped: the signal reaches
+    one thread, which stops the others, and until then a thread blocked in
+    epoll_wait may still answer a request."""
+    proc.send_signal(signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while True:
+        states = []
+        for tid in os.listdir(f"/proc/{proc.pid}/task"):
+            try:
+                with open(f"/proc/{proc.pid}/task/{tid}/stat") as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:
+                pass
+        if all(st in ("T", "t") for st in states):
+            return
+        assert time.monotonic() < deadline, f"process {proc.pid} did not stop"
+        time.sleep(0.005)
+
+
 @pytest.mark.parametrize("location", ["azure-main", "gcs-main"])
 def test_outage_gives_503_then_recovers(clouds, location):
     """A frozen emulator (SIGSTOP) and a stopped one give 503 within the
@@ -375,7 +395,7 @@ def test_outage_gives_503_then_recovers(clouds, location):
     # plus backoff.
     limit = 3 * 2.0 + 2.5
 
-    proc.send_signal(signal.SIGSTOP)
+    _freeze(proc)
     try:
         _expect_503_within(lambda: s3.get_object(Bucket=bucket, Key="before"), limit)
     finally:

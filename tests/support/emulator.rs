@@ -138,8 +138,17 @@ impl Emulator {
 
     /// Freezes the process (SIGSTOP): connections are accepted by the kernel
     /// but never answered, like a hung service.
+    /// Returns once every thread is stopped: SIGSTOP reaches one thread,
+    /// which then stops the others, and until then a thread blocked in
+    /// `epoll_wait` may still answer a request.
     pub fn pause(&self) {
         self.signal("STOP");
+        let pid = self.child.as_ref().expect("emulator running").id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !all_threads_stopped(pid) {
+            assert!(Instant::now() < deadline, "process {pid} did not stop");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Thaws a paused process (SIGCONT).
@@ -161,6 +170,23 @@ impl Emulator {
         self.stop();
         self.spawn();
     }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T` or `t` in
+/// `/proc/PID/task/TID/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+            })
+            .unwrap_or(true)
+    })
 }
 
 impl Drop for Emulator {

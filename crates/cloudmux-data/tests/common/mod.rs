@@ -101,14 +101,41 @@ impl Emulator {
     }
 
     /// Freezes the process: connections are accepted by the kernel but never
-    /// answered.
+    /// answered. Returns once every thread is stopped.
     pub fn pause(&self) {
         self.signal("-STOP");
+        if let Some(c) = &self.child {
+            wait_all_threads_stopped(c.id());
+        }
     }
 
     /// Undoes [`pause`](Self::pause).
     pub fn resume(&self) {
         self.signal("-CONT");
+    }
+}
+
+/// Waits until every thread of `pid` is in the stopped state. SIGSTOP is
+/// delivered to one thread, which then stops the others; until it runs, a
+/// thread blocked in `epoll_wait` may still wake and answer a request.
+pub fn wait_all_threads_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+        let all = tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+                })
+                .unwrap_or(true)
+        });
+        if all {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
