@@ -109,6 +109,8 @@ impl Gateway {
             explicit_location: explicit,
             cors: None,
             public_access_block: None,
+            tags: None,
+            policy: None,
         };
         let key = records::bucket_key(name);
         self.locations.get(&location)?.create_bucket(name).await?;

@@ -36,6 +36,24 @@ pub struct BucketRecord {
     pub cors: Option<Vec<CorsRule>>,
     /// Block Public Access settings; `None` when never set or deleted.
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Bucket tags (PutBucketTagging), in the order given; `None` when never
+    /// set or deleted.
+    pub tags: Option<Vec<(String, String)>>,
+    /// The bucket policy document (PutBucketPolicy) as sent; `None` when
+    /// never set or deleted.
+    pub policy: Option<String>,
+}
+
+/// Version 2 of [`BucketRecord`]: no tags, no policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BucketRecordV2 {
+    owner: String,
+    created_ms: i64,
+    location: String,
+    acl: Acl,
+    explicit_location: bool,
+    cors: Option<Vec<CorsRule>>,
+    public_access_block: Option<PublicAccessBlock>,
 }
 
 /// Version 1 of [`BucketRecord`]: no CORS rules, no Block Public Access.
@@ -49,14 +67,14 @@ struct BucketRecordV1 {
 }
 
 impl Record for BucketRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
-        match version {
+        let corrupt = |e: postcard::Error| cloudmux_meta::MetaError::Corrupt(e.to_string());
+        let v2 = match version {
             1 => {
-                let v1: BucketRecordV1 = postcard::from_bytes(body)
-                    .map_err(|e| cloudmux_meta::MetaError::Corrupt(e.to_string()))?;
-                Ok(BucketRecord {
+                let v1: BucketRecordV1 = postcard::from_bytes(body).map_err(corrupt)?;
+                BucketRecordV2 {
                     owner: v1.owner,
                     created_ms: v1.created_ms,
                     location: v1.location,
@@ -64,12 +82,26 @@ impl Record for BucketRecord {
                     explicit_location: v1.explicit_location,
                     cors: None,
                     public_access_block: None,
-                })
+                }
             }
-            v => Err(cloudmux_meta::MetaError::Corrupt(format!(
-                "BucketRecord: unknown format version {v}"
-            ))),
-        }
+            2 => postcard::from_bytes(body).map_err(corrupt)?,
+            v => {
+                return Err(cloudmux_meta::MetaError::Corrupt(format!(
+                    "BucketRecord: unknown format version {v}"
+                )))
+            }
+        };
+        Ok(BucketRecord {
+            owner: v2.owner,
+            created_ms: v2.created_ms,
+            location: v2.location,
+            acl: v2.acl,
+            explicit_location: v2.explicit_location,
+            cors: v2.cors,
+            public_access_block: v2.public_access_block,
+            tags: None,
+            policy: None,
+        })
     }
 }
 
@@ -287,7 +319,7 @@ mod tests {
     use cloudmux_meta::codec;
 
     #[test]
-    fn bucket_record_v1_upgrades_to_v2() {
+    fn bucket_record_v1_upgrades_to_current() {
         let v1 = BucketRecordV1 {
             owner: "o".into(),
             created_ms: 42,
@@ -304,8 +336,36 @@ mod tests {
         );
         assert!(b.acl.is_public());
         assert!(b.cors.is_none() && b.public_access_block.is_none());
+        assert!(b.tags.is_none() && b.policy.is_none());
         let again: BucketRecord = codec::decode(&codec::encode(&b)).unwrap();
         assert_eq!(again.acl, b.acl);
-        assert_eq!(codec::encode(&b)[0], 2);
+        assert_eq!(codec::encode(&b)[0], 3);
+    }
+
+    #[test]
+    fn bucket_record_v2_upgrades_to_current() {
+        let v2 = BucketRecordV2 {
+            owner: "o".into(),
+            created_ms: 7,
+            location: "local".into(),
+            acl: CannedAcl::Private.expand("o", None),
+            explicit_location: false,
+            cors: Some(vec![CorsRule {
+                allowed_origins: vec!["*".into()],
+                allowed_methods: vec!["GET".into()],
+                ..CorsRule::default()
+            }]),
+            public_access_block: Some(PublicAccessBlock {
+                block_public_acls: true,
+                ..PublicAccessBlock::default()
+            }),
+        };
+        let mut bytes = vec![2u8];
+        bytes.extend(postcard::to_stdvec(&v2).unwrap());
+        let b: BucketRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((b.owner.as_str(), b.created_ms), ("o", 7));
+        assert_eq!(b.cors, v2.cors);
+        assert_eq!(b.public_access_block, v2.public_access_block);
+        assert!(b.tags.is_none() && b.policy.is_none());
     }
 }
