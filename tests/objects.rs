@@ -1453,3 +1453,157 @@ async fn streaming_64_mib_round_trip() {
         "md5 of the 64 MiB body"
     );
 }
+
+// ---------------------------------------------------------- GetObjectAttributes
+
+#[tokio::test]
+async fn get_object_attributes() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectAttributes as A};
+    let s = server_with_bucket("bkt").await;
+    let alice = s.client(ALICE);
+    let body = random_bytes(1000);
+    ok(alice
+        .put_object()
+        .bucket("bkt")
+        .key("plain")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await);
+    let out = ok(alice
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("plain")
+        .object_attributes(A::Etag)
+        .object_attributes(A::ObjectSize)
+        .object_attributes(A::StorageClass)
+        .object_attributes(A::ObjectParts)
+        .send()
+        .await);
+    assert_eq!(
+        out.e_tag(),
+        Some(md5_hex(&body).as_str()),
+        "ETag is unquoted"
+    );
+    assert_eq!(out.object_size(), Some(1000));
+    assert_eq!(out.storage_class().map(|c| c.as_str()), Some("STANDARD"));
+    assert!(
+        out.object_parts().is_none(),
+        "a single-part object has no parts"
+    );
+    assert!(out.checksum().is_none(), "not asked for");
+    assert!(out.last_modified().is_some());
+
+    // Only what was asked for, and the checksum when the object has one.
+    let out = ok(alice
+        .put_object()
+        .bucket("bkt")
+        .key("summed")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await);
+    let sha = out
+        .checksum_sha256()
+        .expect("PUT returns the checksum")
+        .to_owned();
+    let out = ok(alice
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("summed")
+        .object_attributes(A::Checksum)
+        .send()
+        .await);
+    assert_eq!(
+        out.checksum().and_then(|c| c.checksum_sha256()),
+        Some(sha.as_str())
+    );
+    assert!(out.e_tag().is_none() && out.object_size().is_none());
+
+    // A multipart object reports its part count.
+    let up = ok(alice
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await);
+    let id = up.upload_id().unwrap();
+    let five = random_bytes(5 * 1024 * 1024);
+    let mut done = aws_sdk_s3::types::CompletedMultipartUpload::builder();
+    for n in 1..=3 {
+        let p = ok(alice
+            .upload_part()
+            .bucket("bkt")
+            .key("mp")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(if n < 3 {
+                five.clone()
+            } else {
+                body.clone()
+            }))
+            .send()
+            .await);
+        done = done.parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag().unwrap())
+                .build(),
+        );
+    }
+    ok(alice
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(done.build())
+        .send()
+        .await);
+    let out = ok(alice
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("mp")
+        .object_attributes(A::ObjectParts)
+        .object_attributes(A::ObjectSize)
+        .send()
+        .await);
+    assert_eq!(
+        out.object_parts().and_then(|p| p.total_parts_count()),
+        Some(3)
+    );
+    assert_eq!(out.object_size(), Some(2 * 5 * 1024 * 1024 + 1000));
+
+    // Errors: a missing key, another account, an unknown attribute, none.
+    assert_sdk_err(
+        alice
+            .get_object_attributes()
+            .bucket("bkt")
+            .key("missing")
+            .object_attributes(A::Etag)
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    assert_sdk_err(
+        s.client(BOB)
+            .get_object_attributes()
+            .bucket("bkt")
+            .key("plain")
+            .object_attributes(A::Etag)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    let r = s
+        .raw("GET", "/bkt/plain?attributes")
+        .header("x-amz-object-attributes", "ETag,Colour")
+        .send()
+        .await;
+    assert_eq!(
+        (r.status, error_code(&r.text()).as_deref()),
+        (400, Some("InvalidArgument"))
+    );
+    let r = s.raw("GET", "/bkt/plain?attributes").send().await;
+    assert_eq!(r.status, 400, "no x-amz-object-attributes: {}", r.text());
+}

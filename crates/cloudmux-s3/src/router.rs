@@ -47,6 +47,8 @@ pub enum Endpoint {
     GetObject,
     /// `HEAD /bucket/key`.
     HeadObject,
+    /// `GET /bucket/key?attributes`.
+    GetObjectAttributes,
     /// `DELETE /bucket/key`.
     DeleteObject,
     /// `GET /bucket/key?acl`.
@@ -110,7 +112,6 @@ const BUCKET_CONFIG: &[(&str, &str)] = &[
 const UNSUPPORTED: &[&str] = &[
     "accelerate",
     "analytics",
-    "attributes",
     "intelligent-tiering",
     "inventory",
     "legal-hold",
@@ -202,6 +203,7 @@ impl Endpoint {
             Some(_) => match *method {
                 Method::GET if has("acl") => E::GetObjectAcl,
                 Method::GET if has("uploadId") => E::ListParts,
+                Method::GET if has("attributes") => E::GetObjectAttributes,
                 Method::GET => E::GetObject,
                 Method::HEAD => E::HeadObject,
                 Method::PUT if has("acl") => E::PutObjectAcl,
@@ -253,6 +255,7 @@ impl Endpoint {
             Endpoint::CopyObject => "CopyObject",
             Endpoint::GetObject => "GetObject",
             Endpoint::HeadObject => "HeadObject",
+            Endpoint::GetObjectAttributes => "GetObjectAttributes",
             Endpoint::DeleteObject => "DeleteObject",
             Endpoint::GetObjectAcl => "GetObjectAcl",
             Endpoint::PutObjectAcl => "PutObjectAcl",
@@ -388,6 +391,10 @@ mod tests {
         assert_eq!(
             c("HEAD /amzn-s3-demo-bucket/my-image.jpg", false),
             E::HeadObject
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket/my-image.jpg?attributes", false),
+            E::GetObjectAttributes
         );
         assert_eq!(
             c("DELETE /amzn-s3-demo-bucket/my-image.jpg", false),

@@ -2,6 +2,7 @@
 //! returns a response or an [`S3Error`].
 
 mod acl;
+mod attributes;
 mod bucket;
 pub mod cors;
 mod list;
@@ -68,6 +69,7 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::CopyObject => object::copy_object(gw, req).await,
         E::GetObject => object::get_object(gw, req, false).await,
         E::HeadObject => object::get_object(gw, req, true).await,
+        E::GetObjectAttributes => attributes::get_object_attributes(gw, req).await,
         E::DeleteObject => object::delete_object(gw, req).await,
         E::CreateMultipartUpload => multipart::create(gw, req).await,
         E::UploadPart => multipart::upload_part(gw, req).await,
