@@ -68,6 +68,67 @@ async fn list_buckets_raw_xml() {
 }
 
 #[tokio::test]
+async fn list_buckets_pages_and_prefix() {
+    let s = TestServer::start();
+    let alice = s.client(ALICE);
+    for name in ["page-a", "page-b", "page-c", "page-d", "page-e", "other-x"] {
+        create_bucket(&alice, name).await;
+    }
+    let names = |out: &aws_sdk_s3::operation::list_buckets::ListBucketsOutput| -> Vec<String> {
+        out.buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_owned))
+            .collect()
+    };
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let out = ok(alice
+            .list_buckets()
+            .prefix("page-")
+            .max_buckets(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await);
+        assert_eq!(out.prefix(), Some("page-"));
+        assert!(names(&out).len() <= 2);
+        seen.extend(names(&out));
+        pages += 1;
+        match out.continuation_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["page-a", "page-b", "page-c", "page-d", "page-e"]);
+    assert_eq!(pages, 3);
+
+    let all = ok(alice.list_buckets().send().await);
+    assert_eq!(names(&all).len(), 6);
+    assert!(all.continuation_token().is_none() && all.prefix().is_none());
+    let elsewhere = ok(alice.list_buckets().bucket_region("eu-west-3").send().await);
+    assert!(names(&elsewhere).is_empty(), "no bucket in another region");
+    let here = ok(alice.list_buckets().bucket_region(REGION).send().await);
+    assert_eq!(names(&here).len(), 6);
+
+    assert_sdk_err(
+        alice.list_buckets().max_buckets(0).send().await,
+        400,
+        "InvalidArgument",
+    );
+    assert_sdk_err(
+        alice.list_buckets().max_buckets(10_001).send().await,
+        400,
+        "InvalidArgument",
+    );
+    assert_sdk_err(
+        alice.list_buckets().continuation_token("%%%").send().await,
+        400,
+        "InvalidArgument",
+    );
+}
+
+#[tokio::test]
 async fn list_buckets_empty_for_new_account() {
     let s = TestServer::start();
     create_bucket(&s.client(ALICE), "only-alice").await;

@@ -12,13 +12,58 @@ use crate::router::Endpoint;
 use crate::xml::{self as x, XmlWriter};
 
 pub(super) async fn list_buckets(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN;
+    use base64::Engine;
     signed(&req.principal)?;
+    let max = match req.query.get("max-buckets") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    S3Error::invalid_argument(
+                        "Argument max-buckets must be an integer between 1 and 10000.",
+                    )
+                })?,
+        ),
+    };
+    let after = match req.query.get("continuation-token") {
+        None => None,
+        Some(t) => Some(
+            TOKEN
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    S3Error::invalid_argument("The continuation token provided is incorrect")
+                })?,
+        ),
+    };
+    let prefix = req.query.get("prefix").unwrap_or("");
+    let region_ok = req
+        .query
+        .get("bucket-region")
+        .is_none_or(|r| r == gw.region());
     let buckets = gw.list_buckets(&req.principal).await?;
+    let mut page: Vec<_> = buckets
+        .iter()
+        .filter(|b| region_ok && b.name.starts_with(prefix))
+        .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+        .collect();
+    let next = match max {
+        Some(n) if page.len() > n => {
+            page.truncate(n);
+            page.last().map(|b| TOKEN.encode(&b.name))
+        }
+        _ => None,
+    };
     let me = req.principal.canonical_id().unwrap_or_default();
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
     owner_elem(&mut w, gw, "Owner", me);
     w.open("Buckets");
-    for b in &buckets {
+    for b in &page {
         w.open("Bucket")
             .elem("Name", &b.name)
             .elem("CreationDate", &iso_date(b.created_ms))
@@ -26,6 +71,12 @@ pub(super) async fn list_buckets(gw: &Gateway, req: Req) -> S3Result<Response<Re
             .close("Bucket");
     }
     w.close("Buckets");
+    if let Some(t) = &next {
+        w.elem("ContinuationToken", t);
+    }
+    if req.query.get("prefix").is_some() {
+        w.elem("Prefix", prefix);
+    }
     xml(w.finish("ListAllMyBucketsResult"))
 }
 
