@@ -1607,3 +1607,82 @@ async fn get_object_attributes() {
     let r = s.raw("GET", "/bkt/plain?attributes").send().await;
     assert_eq!(r.status, 400, "no x-amz-object-attributes: {}", r.text());
 }
+
+// ------------------------------------------------------- conditional deletes
+
+#[tokio::test]
+async fn conditional_delete_object_and_objects() {
+    let s = server_with_bucket("bkt").await;
+    let alice = s.client(ALICE);
+    let etag = put_object(&alice, "bkt", "k", b"one").await;
+    assert_sdk_err(
+        alice
+            .delete_object()
+            .bucket("bkt")
+            .key("k")
+            .if_match("\"0123456789abcdef0123456789abcdef\"")
+            .send()
+            .await,
+        412,
+        "PreconditionFailed",
+    );
+    assert_eq!(
+        get_object(&alice, "bkt", "k").await,
+        b"one",
+        "kept on mismatch"
+    );
+    ok(alice
+        .delete_object()
+        .bucket("bkt")
+        .key("k")
+        .if_match(etag.trim_matches('"'))
+        .send()
+        .await);
+    assert!(list_keys(&alice, "bkt").await.is_empty());
+    assert_sdk_err(
+        alice
+            .delete_object()
+            .bucket("bkt")
+            .key("k")
+            .if_match("*")
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    put_object(&alice, "bkt", "k", b"two").await;
+    ok(alice
+        .delete_object()
+        .bucket("bkt")
+        .key("k")
+        .if_match("*")
+        .send()
+        .await);
+    assert!(list_keys(&alice, "bkt").await.is_empty());
+
+    // DeleteObjects: the ETag element of each object.
+    let e1 = put_object(&alice, "bkt", "a", b"a").await;
+    put_object(&alice, "bkt", "b", b"b").await;
+    let ident = |k: &str, e: &str| ObjectIdentifier::builder().key(k).e_tag(e).build().unwrap();
+    let out = ok(alice
+        .delete_objects()
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .objects(ident("a", &e1))
+                .objects(ident("b", "\"ffffffffffffffffffffffffffffffff\""))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await);
+    let deleted: Vec<_> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    assert_eq!(deleted, ["a"]);
+    let errors: Vec<_> = out
+        .errors()
+        .iter()
+        .map(|e| (e.key().unwrap_or(""), e.code().unwrap_or("")))
+        .collect();
+    assert_eq!(errors, [("b", "PreconditionFailed")]);
+    assert_eq!(list_keys(&alice, "bkt").await, ["b"]);
+}

@@ -576,17 +576,33 @@ impl Gateway {
     }
 
     /// DeleteObject. Deleting a missing key succeeds.
-    pub async fn delete_object(&self, who: &Principal, bucket: &str, key: &str) -> Result<()> {
+    ///
+    /// With `if_match` (an ETag, quoted or not, or `*`), the object is only
+    /// deleted if it exists and matches: PreconditionFailed otherwise, and
+    /// NoSuchKey when it does not exist, as S3's conditional deletes.
+    pub async fn delete_object(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<()> {
         let (b, _) = self.bucket(bucket).await?;
         names::validate_key(key)?;
         let _guard = self.locks.lock(bucket, key).await;
         let Some((rec, raw)) = self.object(bucket, key).await? else {
             b.effective_acl(&b.acl).check(who, Permission::Write)?;
+            if if_match.is_some() {
+                return Err(CoreError::NoSuchKey(key.to_owned()));
+            }
             return Ok(());
         };
         let bucket_owner = who.canonical_id() == Some(b.owner.as_str());
         if !bucket_owner && !b.effective_acl(&b.acl).allows(who, Permission::Write) {
             return Err(CoreError::AccessDenied);
+        }
+        if if_match.is_some_and(|m| !etag_matches(m, &rec.etag)) {
+            return Err(CoreError::PreconditionFailed);
         }
         let okey = records::object_key(bucket, key);
         match self
@@ -602,17 +618,21 @@ impl Gateway {
         Ok(())
     }
 
-    /// DeleteObjects: each key independently.
+    /// DeleteObjects: each key independently, each with its optional
+    /// `If-Match` ETag (the `ETag` element of the request).
     pub async fn delete_objects(
         &self,
         who: &Principal,
         bucket: &str,
-        keys: Vec<String>,
+        keys: Vec<(String, Option<String>)>,
     ) -> Result<Vec<DeleteOutcome>> {
         self.bucket(bucket).await?;
         let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let error = match self.delete_object(who, bucket, &key).await {
+        for (key, if_match) in keys {
+            let error = match self
+                .delete_object(who, bucket, &key, if_match.as_deref())
+                .await
+            {
                 Ok(()) => None,
                 Err(CoreError::NoSuchBucket(b)) => return Err(CoreError::NoSuchBucket(b)),
                 Err(e) => Some(e),

@@ -141,6 +141,9 @@ pub struct DeleteObjectXml {
     pub key: String,
     /// VersionId.
     pub version_id: Option<String>,
+    /// ETag: delete only if the object's ETag matches (conditional delete).
+    #[serde(rename = "ETag")]
+    pub e_tag: Option<String>,
 }
 
 /// Parses a DeleteObjects body.

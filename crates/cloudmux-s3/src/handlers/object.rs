@@ -130,8 +130,13 @@ pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<R
 }
 
 pub(super) async fn delete_object(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    gw.delete_object(&req.principal, req.bucket(), req.key())
-        .await?;
+    gw.delete_object(
+        &req.principal,
+        req.bucket(),
+        req.key(),
+        req.header("if-match"),
+    )
+    .await?;
     empty(StatusCode::NO_CONTENT)
 }
 
@@ -146,7 +151,7 @@ pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Respo
     let mut keys = Vec::with_capacity(doc.objects.len());
     let mut versions = Vec::with_capacity(doc.objects.len());
     for o in doc.objects {
-        keys.push(o.key);
+        keys.push((o.key, o.e_tag));
         versions.push(o.version_id);
     }
     let outcomes = gw
