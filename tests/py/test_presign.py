@@ -115,3 +115,37 @@ def test_presigned_put_with_curl(server, s3, bucket, tmp_path: Path, sigv):
     assert status == 200, f"PUT {url} -> {status}: {got[:500]!r}"
     back = s3.get_object(Bucket=bucket, Key="put/by-curl.bin")["Body"].read()
     assert back == src.read_bytes()
+
+
+def _presign_v4_raw(server, bucket, key, expires) -> str:
+    """A SigV4 query-signed GET URL with any X-Amz-Expires, from botocore's
+    pure-Python signer (the CRT one refuses 0 and negative values)."""
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from urllib.parse import quote
+
+    from conftest import ACCESS_KEY, SECRET_KEY
+    req = AWSRequest(method="GET", url=f"{server.endpoint}/{bucket}/{quote(key)}")
+    S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION,
+                     expires=expires).add_auth(req)
+    return req.url
+
+
+@pytest.mark.parametrize("expires,status,code", [
+    (0, 403, "AccessDenied"),
+    (604801, 400, "AuthorizationQueryParametersError"),
+    (-7, 400, "AuthorizationQueryParametersError"),
+])
+def test_presigned_v4_expires_out_of_range(server, obj, tmp_path: Path, expires, status, code):
+    """X-Amz-Expires=0 is already expired (403); more than a week or a
+    negative value is a malformed query (400), as S3 answers. One second is
+    still good."""
+    bucket, key, body = obj
+    url = _presign_v4_raw(server, bucket, key, expires)
+    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == [str(expires)]
+    got, text = curl(url, server.ca, tmp_path / "out")
+    assert got == status, text
+    assert f"<Code>{code}</Code>".encode() in text, text
+    got, text = curl(_presign_v4_raw(server, bucket, key, 60), server.ca, tmp_path / "ok")
+    assert (got, text) == (200, body)

@@ -500,7 +500,7 @@ pub(crate) fn authenticate_presigned(
     let expires: i64 = expires.trim().parse().map_err(|_| {
         AuthError::AuthorizationQueryParametersError("X-Amz-Expires should be a number".into())
     })?;
-    if expires < 1 {
+    if expires < 0 {
         return Err(AuthError::AuthorizationQueryParametersError(
             "X-Amz-Expires must be non-negative".into(),
         ));
@@ -515,7 +515,7 @@ pub(crate) fn authenticate_presigned(
     if when - ctx.now > util::MAX_SKEW {
         return Err(AuthError::AccessDenied("Request is not valid yet".into()));
     }
-    if ctx.now > when + time::Duration::seconds(expires) {
+    if expires == 0 || ctx.now > when + time::Duration::seconds(expires) {
         return Err(AuthError::AccessDenied("Request has expired".into()));
     }
     check_scope(&cred, Form::Query, ctx, &date)?;
