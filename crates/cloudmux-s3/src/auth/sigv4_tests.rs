@@ -173,8 +173,14 @@ fn presigned_not_yet_valid() {
 
 #[test]
 fn presigned_expires_bounds() {
+    let query = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=0");
+    let result = presigned(&query).auth("us-east-1", may_24_2013());
+    assert!(
+        matches!(result, Err(AuthError::AccessDenied(_))),
+        "0 is valid but already expired: {result:?}"
+    );
     for (expires, ok) in [
-        ("0", false),
+        ("-1", false),
         ("1", true),
         ("604800", true),
         ("604801", false),
