@@ -55,7 +55,11 @@ async fn object_tagging_roundtrip() {
     assert_eq!(raw.header("x-amz-tagging-count"), None);
     assert!(head.e_tag().is_some());
 
-    let put = [("color", "blue"), ("team", "a b+c-d=e.f_g:h/i@j"), ("empty", "")];
+    let put = [
+        ("color", "blue"),
+        ("team", "a b+c-d=e.f_g:h/i@j"),
+        ("empty", ""),
+    ];
     ok(alice
         .put_object_tagging()
         .bucket("tags")
@@ -66,7 +70,10 @@ async fn object_tagging_roundtrip() {
     assert_eq!(object_tags(&alice, "tags", "obj").await, owned(&put));
     let got = ok(alice.get_object().bucket("tags").key("obj").send().await);
     assert_eq!(got.tag_count(), Some(3));
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"hello");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"hello"
+    );
     let raw = s.raw("HEAD", "/tags/obj").send().await;
     assert_eq!(raw.header("x-amz-tagging-count").as_deref(), Some("3"));
 
@@ -383,7 +390,12 @@ async fn multipart_upload_with_tagging() {
         .await);
     // The tags are not visible before Complete: the object does not exist.
     assert_sdk_err(
-        alice.get_object_tagging().bucket("tags").key("mp").send().await,
+        alice
+            .get_object_tagging()
+            .bucket("tags")
+            .key("mp")
+            .send()
+            .await,
         404,
         "NoSuchKey",
     );
@@ -440,8 +452,10 @@ async fn object_tag_validation_errors() {
     let ten_ref: Vec<(&str, &str)> = ten.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     ok(put(tagging(&ten_ref)).await);
     let eleven: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
-    let eleven_ref: Vec<(&str, &str)> =
-        eleven.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let eleven_ref: Vec<(&str, &str)> = eleven
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_sdk_err(put(tagging(&eleven_ref)).await, 400, "InvalidTag");
     let k128 = "k".repeat(128);
     let v256 = "v".repeat(256);
@@ -528,7 +542,10 @@ async fn bucket_tagging_roundtrip_and_errors() {
     assert_eq!(pairs(got.tag_set()), owned(&[("x", "y")]));
 
     let fifty: Vec<(String, String)> = (0..50).map(|i| (format!("k{i}"), "v".into())).collect();
-    let fifty_ref: Vec<(&str, &str)> = fifty.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let fifty_ref: Vec<(&str, &str)> = fifty
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     ok(alice
         .put_bucket_tagging()
         .bucket("tags")
@@ -592,7 +609,11 @@ async fn other_accounts_are_denied() {
         .send()
         .await);
     assert_sdk_err(
-        bob.get_object_tagging().bucket("tags").key("obj").send().await,
+        bob.get_object_tagging()
+            .bucket("tags")
+            .key("obj")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -616,7 +637,11 @@ async fn other_accounts_are_denied() {
         "AccessDenied",
     );
     assert_sdk_err(
-        bob.get_object_tagging().bucket("tags").key("nope").send().await,
+        bob.get_object_tagging()
+            .bucket("tags")
+            .key("nope")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -644,7 +669,10 @@ async fn other_accounts_are_denied() {
         .send()
         .await
         .assert_error(403, "AccessDenied");
-    assert_eq!(object_tags(&alice, "tags", "obj").await, owned(&[("a", "1")]));
+    assert_eq!(
+        object_tags(&alice, "tags", "obj").await,
+        owned(&[("a", "1")])
+    );
     let got = ok(alice.get_bucket_tagging().bucket("tags").send().await);
     assert_eq!(pairs(got.tag_set()), owned(&[("b", "2")]));
 
@@ -659,7 +687,10 @@ async fn other_accounts_are_denied() {
         .body(ByteStream::from_static(b"x"))
         .send()
         .await);
-    assert_eq!(object_tags(&bob, "tags", "public").await, owned(&[("p", "1")]));
+    assert_eq!(
+        object_tags(&bob, "tags", "public").await,
+        owned(&[("p", "1")])
+    );
     assert_sdk_err(
         bob.put_object_tagging()
             .bucket("tags")
@@ -688,7 +719,10 @@ async fn other_accounts_are_denied() {
         .tagging(tagging(&[("by", "bob")]))
         .send()
         .await);
-    assert_eq!(object_tags(&bob, "tags", "bobs").await, owned(&[("by", "bob")]));
+    assert_eq!(
+        object_tags(&bob, "tags", "bobs").await,
+        owned(&[("by", "bob")])
+    );
     ok(alice
         .put_object_tagging()
         .bucket("tags")

@@ -118,7 +118,9 @@ mod tests {
         assert!(parse_tagging(b"<Tagging><TagSet></TagSet></Tagging>")
             .unwrap()
             .is_empty());
-        assert!(parse_tagging(b"<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>").is_err());
+        assert!(
+            parse_tagging(b"<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>").is_err()
+        );
         assert!(parse_tagging(b"<Tagging></Tagging>").is_err());
         assert!(parse_tagging(b"<Other><TagSet/></Other>").is_err());
         assert!(parse_tagging(b"<Tagging><TagSet>").is_err());
