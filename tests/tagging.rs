@@ -428,7 +428,7 @@ async fn multipart_upload_with_tagging() {
             .create_multipart_upload()
             .bucket("tags")
             .key("mp2")
-            .tagging(&format!("k={}", "v".repeat(257)))
+            .tagging(format!("k={}", "v".repeat(257)))
             .send()
             .await,
         400,
