@@ -106,7 +106,7 @@ pub fn validate_cors(rules: &[CorsRule]) -> Result<()> {
 
 impl Gateway {
     /// Reads, changes and writes back a bucket record; owner only.
-    async fn update_bucket(
+    pub(crate) async fn update_bucket(
         &self,
         who: &Principal,
         name: &str,
@@ -135,7 +135,7 @@ impl Gateway {
     }
 
     /// The bucket record, for the bucket owner only.
-    async fn owned_bucket(&self, who: &Principal, name: &str) -> Result<BucketRecord> {
+    pub(crate) async fn owned_bucket(&self, who: &Principal, name: &str) -> Result<BucketRecord> {
         let (b, _) = self.bucket(name).await?;
         if who.canonical_id() != Some(b.owner.as_str()) {
             return Err(CoreError::AccessDenied);

@@ -86,6 +86,9 @@ pub enum CoreError {
         /// What failed.
         message: String,
     },
+    /// A tag set breaks AWS's tagging rules; the message says which.
+    #[error("invalid tag: {0}")]
+    InvalidTag(String),
     /// A request document is not well formed or misses required parts.
     #[error("malformed XML")]
     MalformedXml,

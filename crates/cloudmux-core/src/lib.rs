@@ -30,6 +30,7 @@ pub mod names;
 mod object;
 pub mod records;
 mod recover;
+pub mod tagging;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -187,6 +187,7 @@ impl Gateway {
         who: &Principal,
         input: CreateUploadInput,
     ) -> Result<UploadInfo> {
+        crate::tagging::validate_tags(&input.meta.tags, crate::tagging::MAX_OBJECT_TAGS)?;
         let (bucket, location) = self
             .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;

@@ -193,8 +193,12 @@ pub struct CopyObjectInput {
     pub key: String,
     /// `x-amz-metadata-directive: REPLACE`.
     pub replace_metadata: bool,
-    /// The new metadata, used with REPLACE.
+    /// The new metadata, used with REPLACE; its tags are used with
+    /// `replace_tagging`.
     pub meta: ObjectMeta,
+    /// `x-amz-tagging-directive: REPLACE`: the copy gets `meta.tags` instead
+    /// of the source's tags.
+    pub replace_tagging: bool,
     /// `x-amz-copy-source-if-*`.
     pub conditions: ReadConditions,
     /// The requested ACL for the copy (canned or grants).
@@ -323,6 +327,7 @@ impl Gateway {
         who: &Principal,
         input: PutObjectInput,
     ) -> Result<PutObjectOutput> {
+        crate::tagging::validate_tags(&input.meta.tags, crate::tagging::MAX_OBJECT_TAGS)?;
         let (bucket, location) = self
             .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;
@@ -649,6 +654,9 @@ impl Gateway {
         input: CopyObjectInput,
     ) -> Result<PutObjectOutput> {
         names::validate_key(&input.key)?;
+        if input.replace_tagging {
+            crate::tagging::validate_tags(&input.meta.tags, crate::tagging::MAX_OBJECT_TAGS)?;
+        }
         let (src_bucket, _) = self.bucket(&input.src_bucket).await?;
         let (dst_bucket, _) = self
             .bucket_for(who, &input.bucket, Permission::Write)
@@ -677,7 +685,7 @@ impl Gateway {
         }
         let location = self.placement(&dst_bucket, input.location.as_deref())?;
         let owner = who.canonical_id().unwrap_or_default().to_owned();
-        let meta = if input.replace_metadata {
+        let mut meta = if input.replace_metadata {
             input.meta.clone()
         } else {
             ObjectMeta {
@@ -688,6 +696,11 @@ impl Gateway {
                     .or(src.meta.storage_class.clone()),
                 ..src.meta.clone()
             }
+        };
+        meta.tags = if input.replace_tagging {
+            input.meta.tags.clone()
+        } else {
+            src.meta.tags.clone()
         };
         let acl = input
             .acl

@@ -163,6 +163,27 @@ pub struct ObjectMeta {
     pub user: Vec<(String, String)>,
     /// Storage class as given (STANDARD when absent).
     pub storage_class: Option<String>,
+    /// Object tags (`x-amz-tagging`, PutObjectTagging), in the order given.
+    pub tags: Vec<(String, String)>,
+}
+
+/// Version 1 of [`ObjectMeta`]: no tags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ObjectMetaV1 {
+    headers: EntityHeaders,
+    user: Vec<(String, String)>,
+    storage_class: Option<String>,
+}
+
+impl From<ObjectMetaV1> for ObjectMeta {
+    fn from(v1: ObjectMetaV1) -> Self {
+        ObjectMeta {
+            headers: v1.headers,
+            user: v1.user,
+            storage_class: v1.storage_class,
+            tags: Vec::new(),
+        }
+    }
 }
 
 /// A part of a multipart object, kept for `partNumber` reads.
@@ -197,8 +218,57 @@ pub struct ObjectRecord {
     pub checksum: Option<StoredChecksum>,
 }
 
+/// Version 1 of [`ObjectRecord`]: its metadata has no tags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ObjectRecordV1 {
+    size: u64,
+    etag: String,
+    last_modified_ms: i64,
+    owner: String,
+    acl: Acl,
+    meta: ObjectMetaV1,
+    location: String,
+    data: DataRef,
+    parts: Vec<PartSummary>,
+    checksum: Option<StoredChecksum>,
+}
+
+impl From<ObjectRecordV1> for ObjectRecord {
+    fn from(v1: ObjectRecordV1) -> Self {
+        ObjectRecord {
+            size: v1.size,
+            etag: v1.etag,
+            last_modified_ms: v1.last_modified_ms,
+            owner: v1.owner,
+            acl: v1.acl,
+            meta: v1.meta.into(),
+            location: v1.location,
+            data: v1.data,
+            parts: v1.parts,
+            checksum: v1.checksum,
+        }
+    }
+}
+
+/// Decodes the body of an older record version with postcard.
+fn decode_old<T: serde::de::DeserializeOwned>(body: &[u8]) -> cloudmux_meta::Result<T> {
+    postcard::from_bytes(body).map_err(|e| cloudmux_meta::MetaError::Corrupt(e.to_string()))
+}
+
+/// The error for a format version a record type does not know.
+fn unknown_version(what: &str, v: u8) -> cloudmux_meta::MetaError {
+    cloudmux_meta::MetaError::Corrupt(format!("{what}: unknown format version {v}"))
+}
+
 impl Record for ObjectRecord {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
+        match version {
+            1 => Ok(decode_old::<ObjectRecordV1>(body)?.into()),
+            v => Err(unknown_version("ObjectRecord", v)),
+        }
+    }
 }
 
 /// An in-progress multipart upload.
@@ -218,8 +288,36 @@ pub struct UploadRecord {
     pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
 }
 
+/// Version 1 of [`UploadRecord`]: its metadata has no tags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UploadRecordV1 {
+    initiated_ms: i64,
+    owner: String,
+    acl: Acl,
+    meta: ObjectMetaV1,
+    location: String,
+    checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
+}
+
 impl Record for UploadRecord {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
+        match version {
+            1 => {
+                let v1: UploadRecordV1 = decode_old(body)?;
+                Ok(UploadRecord {
+                    initiated_ms: v1.initiated_ms,
+                    owner: v1.owner,
+                    acl: v1.acl,
+                    meta: v1.meta.into(),
+                    location: v1.location,
+                    checksum: v1.checksum,
+                })
+            }
+            v => Err(unknown_version("UploadRecord", v)),
+        }
+    }
 }
 
 /// An uploaded part.
@@ -252,8 +350,28 @@ pub struct IntentRecord {
     pub staged: Staged,
 }
 
+/// Version 1 of [`IntentRecord`]: its object record is a version 1 one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IntentRecordV1 {
+    record: ObjectRecordV1,
+    staged: Staged,
+}
+
 impl Record for IntentRecord {
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
+        match version {
+            1 => {
+                let v1: IntentRecordV1 = decode_old(body)?;
+                Ok(IntentRecord {
+                    record: v1.record.into(),
+                    staged: v1.staged,
+                })
+            }
+            v => Err(unknown_version("IntentRecord", v)),
+        }
+    }
 }
 
 /// Prefix of all intent records.
@@ -367,5 +485,80 @@ mod tests {
         assert_eq!(b.cors, v2.cors);
         assert_eq!(b.public_access_block, v2.public_access_block);
         assert!(b.tags.is_none() && b.policy.is_none());
+    }
+
+    fn object_v1() -> ObjectRecordV1 {
+        ObjectRecordV1 {
+            size: 3,
+            etag: "abc".into(),
+            last_modified_ms: 9,
+            owner: "o".into(),
+            acl: CannedAcl::Private.expand("o", None),
+            meta: ObjectMetaV1 {
+                headers: EntityHeaders {
+                    content_type: Some("text/plain".into()),
+                    ..EntityHeaders::default()
+                },
+                user: vec![("a".into(), "b".into())],
+                storage_class: None,
+            },
+            location: "local".into(),
+            data: DataRef {
+                locator: "b/k".into(),
+                size: 3,
+                stamp: 5,
+            },
+            parts: Vec::new(),
+            checksum: None,
+        }
+    }
+
+    #[test]
+    fn object_record_v1_upgrades_without_tags() {
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&object_v1()).unwrap());
+        let r: ObjectRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((r.size, r.etag.as_str(), r.data.stamp), (3, "abc", 5));
+        assert_eq!(r.meta.user, vec![("a".to_owned(), "b".to_owned())]);
+        assert_eq!(r.meta.headers.content_type.as_deref(), Some("text/plain"));
+        assert!(r.meta.tags.is_empty());
+        let mut tagged = r.clone();
+        tagged.meta.tags = vec![("k".into(), "v".into())];
+        let bytes = codec::encode(&tagged);
+        assert_eq!(bytes[0], 2);
+        let again: ObjectRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(again.meta, tagged.meta);
+    }
+
+    #[test]
+    fn upload_and_intent_records_v1_upgrade() {
+        let v1 = object_v1();
+        let up = UploadRecordV1 {
+            initiated_ms: 1,
+            owner: "o".into(),
+            acl: v1.acl.clone(),
+            meta: v1.meta.clone(),
+            location: "local".into(),
+            checksum: None,
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&up).unwrap());
+        let u: UploadRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((u.initiated_ms, u.location.as_str()), (1, "local"));
+        assert!(u.meta.tags.is_empty());
+        let intent = IntentRecordV1 {
+            record: v1,
+            staged: Staged {
+                id: "s".into(),
+                size: 3,
+                stamp: 5,
+            },
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&intent).unwrap());
+        let i: IntentRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((i.record.etag.as_str(), i.staged.id.as_str()), ("abc", "s"));
+        assert!(i.record.meta.tags.is_empty());
+        assert!(codec::decode::<IntentRecord>(&[9u8, 0]).is_err());
     }
 }

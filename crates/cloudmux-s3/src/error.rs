@@ -91,6 +91,24 @@ impl S3Error {
         )
         .with("BucketName", bucket)
     }
+    /// 404 NoSuchTagSet: GetBucketTagging on a bucket without tags.
+    pub fn no_such_tag_set(bucket: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchTagSet",
+            "The TagSet does not exist",
+        )
+        .with("BucketName", bucket)
+    }
+    /// 400 InvalidArgument: an `x-amz-tagging` header that is not a URL query
+    /// string of distinct tag names.
+    pub fn invalid_tagging_header() -> Self {
+        Self::invalid_argument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
+    }
+    /// 400 InvalidArgument: an unknown `x-amz-tagging-directive`.
+    pub fn invalid_tagging_directive() -> Self {
+        Self::invalid_argument("Unknown tagging directive.")
+    }
     /// 404 NoSuchPublicAccessBlockConfiguration.
     pub fn no_such_public_access_block(bucket: &str) -> Self {
         Self::new(
@@ -322,6 +340,7 @@ impl From<CoreError> for S3Error {
             ),
             CoreError::InvalidArgument(m) => S3Error::invalid_argument(m),
             CoreError::MalformedXml => S3Error::malformed_xml(),
+            CoreError::InvalidTag(m) => S3Error::new(S::BAD_REQUEST, "InvalidTag", m),
             CoreError::InvalidRequest(m) => S3Error::invalid_request(m),
             CoreError::NotImplemented(m) => S3Error::not_implemented(&m),
             CoreError::Body(b) => b.into(),

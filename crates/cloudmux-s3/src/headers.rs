@@ -95,13 +95,30 @@ pub fn object_meta(req: &Req) -> S3Result<ObjectMeta> {
         },
         user,
         storage_class,
+        tags: tagging_header(req)?,
     })
+}
+
+/// The tags of `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded); a name given
+/// twice is InvalidArgument, as S3 answers. The tag rules are checked by the
+/// core.
+pub fn tagging_header(req: &Req) -> S3Result<Vec<(String, String)>> {
+    let Some(v) = req.headers.get("x-amz-tagging") else {
+        return Ok(Vec::new());
+    };
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(v.as_bytes()) {
+        if tags.iter().any(|(seen, _)| *seen == k) {
+            return Err(S3Error::invalid_tagging_header());
+        }
+        tags.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(tags)
 }
 
 /// Refuses request features that would otherwise be silently ignored.
 pub fn refuse_unsupported_write_headers(req: &Req) -> S3Result<()> {
     for h in [
-        "x-amz-tagging",
         "x-amz-object-lock-mode",
         "x-amz-object-lock-retain-until-date",
         "x-amz-object-lock-legal-hold",
@@ -244,6 +261,9 @@ pub fn object_headers(
     }
     for (k, v) in &rec.meta.user {
         b = b.header(format!("x-amz-meta-{k}"), v);
+    }
+    if !rec.meta.tags.is_empty() {
+        b = b.header("x-amz-tagging-count", rec.meta.tags.len());
     }
     if let Some(sc) = rec
         .meta

@@ -79,6 +79,18 @@ pub enum Endpoint {
     GetPublicAccessBlock,
     /// `DELETE /bucket?publicAccessBlock`.
     DeletePublicAccessBlock,
+    /// `PUT /bucket/key?tagging`.
+    PutObjectTagging,
+    /// `GET /bucket/key?tagging`.
+    GetObjectTagging,
+    /// `DELETE /bucket/key?tagging`.
+    DeleteObjectTagging,
+    /// `PUT /bucket?tagging`.
+    PutBucketTagging,
+    /// `GET /bucket?tagging`.
+    GetBucketTagging,
+    /// `DELETE /bucket?tagging`.
+    DeleteBucketTagging,
     /// `POST /bucket` with `multipart/form-data`: browser-based upload.
     PostObject,
     /// `OPTIONS /bucket[/key]`: a CORS preflight, answered without
@@ -96,7 +108,6 @@ const BUCKET_CONFIG: &[(&str, &str)] = &[
     ("cors", "NoSuchCORSConfiguration"),
     ("lifecycle", "NoSuchLifecycleConfiguration"),
     ("policy", "NoSuchBucketPolicy"),
-    ("tagging", "NoSuchTagSet"),
     ("website", "NoSuchWebsiteConfiguration"),
     ("replication", "ReplicationConfigurationNotFoundError"),
     (
@@ -166,8 +177,19 @@ impl Endpoint {
                 _ => E::MethodNotAllowed,
             };
         }
+        if has("tagging") {
+            return match (method.clone(), key.is_some()) {
+                (Method::GET, false) => E::GetBucketTagging,
+                (Method::PUT, false) => E::PutBucketTagging,
+                (Method::DELETE, false) => E::DeleteBucketTagging,
+                (Method::GET, true) => E::GetObjectTagging,
+                (Method::PUT, true) => E::PutObjectTagging,
+                (Method::DELETE, true) => E::DeleteObjectTagging,
+                _ => E::MethodNotAllowed,
+            };
+        }
         for (sub, _) in BUCKET_CONFIG {
-            if has(sub) && !(key.is_some() && *sub == "tagging") {
+            if has(sub) {
                 if key.is_none() && *method == Method::GET {
                     return E::GetBucketConfigNotSet(sub);
                 }
@@ -178,9 +200,6 @@ impl Endpoint {
             if has(sub) {
                 return E::NotImplemented(sub);
             }
-        }
-        if has("tagging") {
-            return E::NotImplemented("tagging");
         }
         match key {
             None => match *method {
@@ -271,6 +290,12 @@ impl Endpoint {
             Endpoint::PutPublicAccessBlock => "PutPublicAccessBlock",
             Endpoint::GetPublicAccessBlock => "GetPublicAccessBlock",
             Endpoint::DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            Endpoint::PutObjectTagging => "PutObjectTagging",
+            Endpoint::GetObjectTagging => "GetObjectTagging",
+            Endpoint::DeleteObjectTagging => "DeleteObjectTagging",
+            Endpoint::PutBucketTagging => "PutBucketTagging",
+            Endpoint::GetBucketTagging => "GetBucketTagging",
+            Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
             Endpoint::PostObject => "PostObject",
             Endpoint::CorsPreflight => "CorsPreflight",
             Endpoint::NotImplemented(_) => "NotImplemented",
@@ -425,7 +450,31 @@ mod tests {
         assert_eq!(c("GET /amzn-s3-demo-bucket/example-object?uploadId=XXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA&max-parts=2&part-number-marker=1", false), E::ListParts);
         assert_eq!(
             c("GET /amzn-s3-demo-bucket/example-object?tagging", false),
-            E::NotImplemented("tagging")
+            E::GetObjectTagging
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/example-object?tagging", false),
+            E::PutObjectTagging
+        );
+        assert_eq!(
+            c("DELETE /amzn-s3-demo-bucket/example-object?tagging", false),
+            E::DeleteObjectTagging
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?tagging", false),
+            E::GetBucketTagging
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket?tagging", false),
+            E::PutBucketTagging
+        );
+        assert_eq!(
+            c("DELETE /amzn-s3-demo-bucket?tagging", false),
+            E::DeleteBucketTagging
+        );
+        assert_eq!(
+            c("POST /amzn-s3-demo-bucket/k?tagging", false),
+            E::MethodNotAllowed
         );
         assert_eq!(
             c("POST /amzn-s3-demo-bucket/example-object?restore", false),

@@ -10,6 +10,7 @@ mod multipart;
 mod object;
 mod post_object;
 mod public_access;
+mod tagging;
 
 use cloudmux_core::{Gateway, Principal};
 use http::{Response, StatusCode};
@@ -83,6 +84,12 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::PutPublicAccessBlock => public_access::put(gw, req).await,
         E::GetPublicAccessBlock => public_access::get(gw, req).await,
         E::DeletePublicAccessBlock => public_access::delete(gw, req).await,
+        E::PutObjectTagging => tagging::put_object_tagging(gw, req).await,
+        E::GetObjectTagging => tagging::get_object_tagging(gw, req).await,
+        E::DeleteObjectTagging => tagging::delete_object_tagging(gw, req).await,
+        E::PutBucketTagging => tagging::put_bucket_tagging(gw, req).await,
+        E::GetBucketTagging => tagging::get_bucket_tagging(gw, req).await,
+        E::DeleteBucketTagging => tagging::delete_bucket_tagging(gw, req).await,
         E::PostObject => post_object::post_object(gw, req).await,
         E::CorsPreflight => cors::preflight(gw, req.bucket(), &req.headers).await,
         E::NotImplemented(what) => Err(S3Error::not_implemented(what)),

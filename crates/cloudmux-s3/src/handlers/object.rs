@@ -187,6 +187,11 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
         Some("REPLACE") => true,
         Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.")),
     };
+    let replace_tagging = match req.header("x-amz-tagging-directive") {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => return Err(S3Error::invalid_tagging_directive()),
+    };
     let checksum_algorithm = req
         .header("x-amz-checksum-algorithm")
         .map(|v| {
@@ -201,6 +206,7 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
         bucket: req.bucket().to_owned(),
         key: req.key().to_owned(),
         replace_metadata: replace,
+        replace_tagging,
         meta: headers::object_meta(&req)?,
         conditions: headers::read_conditions(&req, "x-amz-copy-source-"),
         acl: super::acl::requested_acl(gw, &req)?,

@@ -220,6 +220,10 @@ fn form_meta(fields: &[(String, String)]) -> S3Result<ObjectMeta> {
         },
         user,
         storage_class: get("x-amz-storage-class"),
+        tags: match get("tagging") {
+            Some(doc) => super::tagging::parse_tagging(doc.as_bytes())?,
+            None => Vec::new(),
+        },
     })
 }
 
