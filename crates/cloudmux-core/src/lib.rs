@@ -17,6 +17,7 @@
 
 pub mod account;
 pub mod acl;
+mod authz;
 mod bucket;
 pub mod bucket_config;
 pub mod checksum;
@@ -28,6 +29,7 @@ pub mod metrics;
 mod multipart;
 pub mod names;
 mod object;
+pub mod policy;
 pub mod records;
 mod recover;
 
