@@ -65,7 +65,10 @@ async fn put_get_delete_round_trip_survives_restart() {
     assert_eq!(got.policy(), Some(doc.as_str()));
     let raw = s.raw("GET", "/pol?policy").send().await;
     raw.assert_success();
-    assert_eq!(raw.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        raw.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(raw.text(), doc);
 
     s.restart();
@@ -147,7 +150,10 @@ async fn malformed_policies_are_refused() {
         let r = s.raw("PUT", "/mal?policy").body(doc.clone()).send().await;
         r.assert_error(400, "MalformedPolicy");
         let message = r.xml().text_of("Message").unwrap_or_default();
-        assert!(message.contains(msg), "{doc}: message {message:?} lacks {msg:?}");
+        assert!(
+            message.contains(msg),
+            "{doc}: message {message:?} lacks {msg:?}"
+        );
     }
     let big = format!(
         r#"{{"Version":"2012-10-17","Id":"{}","Statement":{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::mal/*"}}}}"#,
@@ -230,7 +236,10 @@ async fn public_read_policy_lets_anonymous_read_but_not_write() {
     let r = s.raw("GET", "/pub/a.txt").anonymous().send().await;
     r.assert_success();
     assert_eq!(r.text(), "a.txt");
-    assert_eq!(s.raw("HEAD", "/pub/a.txt").anonymous().send().await.status, 200);
+    assert_eq!(
+        s.raw("HEAD", "/pub/a.txt").anonymous().send().await.status,
+        200
+    );
     // Without s3:ListBucket a missing key is 403, not 404.
     s.raw("GET", "/pub/missing")
         .anonymous()
@@ -260,7 +269,12 @@ async fn public_read_policy_lets_anonymous_read_but_not_write() {
 #[tokio::test]
 async fn deny_beats_an_acl_grant_and_allow_is_scoped() {
     let s = TestServer::start();
-    setup(&s, "share", &["shared/doc", "shared/deep/x", "private/doc", "top"]).await;
+    setup(
+        &s,
+        "share",
+        &["shared/doc", "shared/deep/x", "private/doc", "top"],
+    )
+    .await;
     let alice = s.client(ALICE);
     for k in ["shared/doc", "private/doc", "top"] {
         ok(alice
@@ -272,7 +286,10 @@ async fn deny_beats_an_acl_grant_and_allow_is_scoped() {
             .await);
     }
     let bob = s.client(BOB);
-    assert_eq!(get_object(&bob, "share", "private/doc").await, b"private/doc");
+    assert_eq!(
+        get_object(&bob, "share", "private/doc").await,
+        b"private/doc"
+    );
     let bob_id = owner_id(&s, BOB).await;
     let doc = format!(
         r#"{{"Version":"2012-10-17","Statement":[
@@ -282,12 +299,19 @@ async fn deny_beats_an_acl_grant_and_allow_is_scoped() {
     );
     put_policy(&s, "share", &doc).await;
     assert_sdk_err(
-        bob.get_object().bucket("share").key("private/doc").send().await,
+        bob.get_object()
+            .bucket("share")
+            .key("private/doc")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
     assert_eq!(get_object(&bob, "share", "shared/doc").await, b"shared/doc");
-    assert_eq!(get_object(&bob, "share", "shared/deep/x").await, b"shared/deep/x");
+    assert_eq!(
+        get_object(&bob, "share", "shared/deep/x").await,
+        b"shared/deep/x"
+    );
     // "top" is still readable through its ACL; the Allow grants nothing else.
     assert_eq!(get_object(&bob, "share", "top").await, b"top");
     ok(alice
@@ -323,7 +347,10 @@ async fn deny_beats_an_acl_grant_and_allow_is_scoped() {
         "AccessDenied",
     );
     // The owner keeps its own access where the Deny does not name it.
-    assert_eq!(get_object(&alice, "share", "private/doc").await, b"private/doc");
+    assert_eq!(
+        get_object(&alice, "share", "private/doc").await,
+        b"private/doc"
+    );
 }
 
 #[tokio::test]
@@ -356,7 +383,11 @@ async fn allow_lets_another_account_write_and_copy() {
         "AccessDenied",
     );
     assert_sdk_err(
-        bob.delete_object().bucket("drop").key("inbox/b1").send().await,
+        bob.delete_object()
+            .bucket("drop")
+            .key("inbox/b1")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -422,7 +453,11 @@ async fn ip_address_conditions() {
         r#"{"IpAddress":{"aws:SourceIp":"127.0.0.1/32"}}"#,
     );
     put_policy(&s, "ipb", &here).await;
-    s.raw("GET", "/ipb/o").anonymous().send().await.assert_success();
+    s.raw("GET", "/ipb/o")
+        .anonymous()
+        .send()
+        .await
+        .assert_success();
     let status = ok(s
         .client(ALICE)
         .get_bucket_policy_status()
@@ -456,7 +491,12 @@ async fn ip_address_conditions() {
     );
     put_policy(&s, "ipb", &deny_not_here).await;
     assert_sdk_err(
-        s.client(ALICE).get_object().bucket("ipb").key("o").send().await,
+        s.client(ALICE)
+            .get_object()
+            .bucket("ipb")
+            .key("o")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -469,7 +509,12 @@ async fn ip_address_conditions() {
     );
     put_policy(&s, "ipb", &deny_plain_http).await;
     assert_sdk_err(
-        s.client(ALICE).get_object().bucket("ipb").key("o").send().await,
+        s.client(ALICE)
+            .get_object()
+            .bucket("ipb")
+            .key("o")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -483,12 +528,23 @@ async fn block_public_policy_and_restrict_public_buckets() {
     let alice = s.client(ALICE);
     put_policy(&s, "bpa", &public_read("bpa")).await;
     let status = ok(alice.get_bucket_policy_status().bucket("bpa").send().await);
-    assert_eq!(status.policy_status().and_then(|p| p.is_public()), Some(true));
+    assert_eq!(
+        status.policy_status().and_then(|p| p.is_public()),
+        Some(true)
+    );
     let raw = s.raw("GET", "/bpa?policyStatus").send().await;
     raw.assert_success();
     assert!(raw.text().contains("<PolicyStatus"), "{}", raw.text());
-    assert!(raw.text().contains("<IsPublic>true</IsPublic>"), "{}", raw.text());
-    s.raw("GET", "/bpa/o").anonymous().send().await.assert_success();
+    assert!(
+        raw.text().contains("<IsPublic>true</IsPublic>"),
+        "{}",
+        raw.text()
+    );
+    s.raw("GET", "/bpa/o")
+        .anonymous()
+        .send()
+        .await
+        .assert_success();
 
     ok(alice
         .put_public_access_block()
@@ -506,7 +562,12 @@ async fn block_public_policy_and_restrict_public_buckets() {
         .await
         .assert_error(403, "AccessDenied");
     assert_sdk_err(
-        s.client(BOB).get_object().bucket("bpa").key("o").send().await,
+        s.client(BOB)
+            .get_object()
+            .bucket("bpa")
+            .key("o")
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -526,7 +587,13 @@ async fn block_public_policy_and_restrict_public_buckets() {
         alice
             .put_bucket_policy()
             .bucket("bpa")
-            .policy(statement("Allow", r#"{"AWS":"*"}"#, "s3:GetObject", "arn:aws:s3:::bpa/*", ""))
+            .policy(statement(
+                "Allow",
+                r#"{"AWS":"*"}"#,
+                "s3:GetObject",
+                "arn:aws:s3:::bpa/*",
+                "",
+            ))
             .send()
             .await,
         403,
@@ -536,10 +603,19 @@ async fn block_public_policy_and_restrict_public_buckets() {
     put_policy(
         &s,
         "bpa",
-        &statement("Allow", r#"{"AWS":"bob"}"#, "s3:GetObject", "arn:aws:s3:::bpa/*", ""),
+        &statement(
+            "Allow",
+            r#"{"AWS":"bob"}"#,
+            "s3:GetObject",
+            "arn:aws:s3:::bpa/*",
+            "",
+        ),
     )
     .await;
     let status = ok(alice.get_bucket_policy_status().bucket("bpa").send().await);
-    assert_eq!(status.policy_status().and_then(|p| p.is_public()), Some(false));
+    assert_eq!(
+        status.policy_status().and_then(|p| p.is_public()),
+        Some(false)
+    );
     assert_eq!(get_object(&s.client(BOB), "bpa", "o").await, b"o");
 }
