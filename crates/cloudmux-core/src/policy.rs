@@ -881,4 +881,55 @@ mod tests {
         .unwrap();
         assert!(!narrow.is_public());
     }
+
+    #[test]
+    fn numeric_if_exists_and_null_conditions() {
+        let p = parse(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b",
+               "Condition":{"NumericLessThanEquals":{"s3:max-keys":"10"},"StringEqualsIfExists":{"s3:delimiter":"/"},"Null":{"s3:x-amz-acl":"true"}}}}"#,
+        )
+        .unwrap();
+        let list = Access {
+            action: "s3:ListBucket",
+            bucket: "b",
+            key: None,
+        };
+        let env = |values: Vec<(&'static str, &str)>| RequestEnv {
+            values: values.into_iter().map(|(k, v)| (k, v.to_owned())).collect(),
+            ..RequestEnv::default()
+        };
+        let anon = Principal::Anonymous;
+        let allowed = |e: RequestEnv| p.evaluate(&anon, &list, &e) == Some(Effect::Allow);
+        assert!(allowed(env(vec![("s3:max-keys", "5")])));
+        assert!(allowed(env(vec![
+            ("s3:max-keys", "5"),
+            ("s3:delimiter", "/")
+        ])));
+        assert!(!allowed(env(vec![("s3:max-keys", "50")])));
+        assert!(
+            !allowed(env(vec![])),
+            "a missing key fails a plain operator"
+        );
+        assert!(!allowed(env(vec![
+            ("s3:max-keys", "5"),
+            ("s3:delimiter", "-")
+        ])));
+        assert!(!allowed(env(vec![
+            ("s3:max-keys", "5"),
+            ("s3:x-amz-acl", "private")
+        ])));
+        let negated = parse(
+            r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b",
+               "Condition":{"StringNotEquals":{"s3:prefix":"ok/"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            negated.evaluate(&anon, &list, &env(vec![])),
+            Some(Effect::Deny)
+        );
+        assert_eq!(
+            negated.evaluate(&anon, &list, &env(vec![("s3:prefix", "ok/")])),
+            None
+        );
+    }
 }
