@@ -619,3 +619,63 @@ async fn block_public_policy_and_restrict_public_buckets() {
     );
     assert_eq!(get_object(&s.client(BOB), "bpa", "o").await, b"o");
 }
+
+#[tokio::test]
+async fn header_conditions_acl_referer_and_copy_source() {
+    let s = TestServer::start();
+    setup(&s, "hdr", &["public/src", "private/src"]).await;
+    let doc = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::*/*"},
+      {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::hdr/*",
+       "Condition":{"StringLike":{"s3:x-amz-acl":"public*"}}},
+      {"Effect":"Deny","Principal":{"AWS":"*"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::hdr/*",
+       "Condition":{"StringNotLike":{"s3:x-amz-copy-source":"hdr/public/*"},"Null":{"s3:x-amz-copy-source":"false"}}},
+      {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::hdr/*",
+       "Condition":{"StringLikeIfExists":{"aws:Referer":"http://www.example.com/*"}}}
+    ]}"#;
+    put_policy(&s, "hdr", doc).await;
+    let bob = s.client(BOB);
+    put_object(&bob, "hdr", "bobs", b"b").await;
+    assert_sdk_err(
+        bob.put_object()
+            .bucket("hdr")
+            .key("bobs-public")
+            .acl(ObjectCannedAcl::PublicRead)
+            .body(ByteStream::from_static(b"b"))
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    ok(bob
+        .copy_object()
+        .bucket("hdr")
+        .key("copied")
+        .copy_source("hdr/public/src")
+        .send()
+        .await);
+    assert_sdk_err(
+        bob.copy_object()
+            .bucket("hdr")
+            .key("copied2")
+            .copy_source("hdr/private/src")
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    let get = |referer: Option<&'static str>| {
+        let mut r = s.raw("GET", "/hdr/bobs").anonymous();
+        if let Some(v) = referer {
+            r = r.header("referer", v);
+        }
+        r.send()
+    };
+    get(None).await.assert_success();
+    get(Some("http://www.example.com/index.html"))
+        .await
+        .assert_success();
+    get(Some("http://example.com/"))
+        .await
+        .assert_error(403, "AccessDenied");
+}

@@ -156,6 +156,13 @@ const KEYS: &[&str] = &[
     "s3:x-amz-metadata-directive",
     "s3:x-amz-content-sha256",
     "s3:x-amz-storage-class",
+    "s3:x-amz-grant-read",
+    "s3:x-amz-grant-write",
+    "s3:x-amz-grant-read-acp",
+    "s3:x-amz-grant-write-acp",
+    "s3:x-amz-grant-full-control",
+    "s3:x-amz-server-side-encryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
     "s3:authtype",
     "s3:signatureversion",
 ];
@@ -417,9 +424,8 @@ fn parse_resources(v: &Value, bucket: &str) -> Result<Vec<String>, PolicyError> 
     for r in list {
         let path = r.strip_prefix("arn:aws:s3:::");
         let inside = path.is_some_and(|p| {
-            p == bucket
-                || p.strip_prefix(bucket)
-                    .is_some_and(|rest| rest.starts_with('/'))
+            let first = p.split('/').next().unwrap_or_default();
+            glob(first, bucket) || glob(p, bucket)
         });
         if !inside {
             return bad("Policy has invalid resource");
@@ -546,16 +552,15 @@ fn parse_statement(
     let actions = parse_actions(a)?;
     let resources = parse_resources(r, bucket)?;
     if !not_action && !not_resource {
-        let kinds: Vec<Kind> = resources
-            .iter()
-            .map(|r| {
-                if r.contains('/') {
-                    Kind::Object
-                } else {
-                    Kind::Bucket
-                }
-            })
-            .collect();
+        let mut kinds = Vec::new();
+        for r in &resources {
+            if r.contains('/') || r.contains('*') {
+                kinds.push(Kind::Object);
+            }
+            if !r.contains('/') {
+                kinds.push(Kind::Bucket);
+            }
+        }
         let applies = actions.iter().any(|a| {
             ACTIONS
                 .iter()
@@ -794,6 +799,11 @@ mod tests {
     fn validation_follows_aws() {
         let ok = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#;
         assert!(parse(ok).is_ok());
+        let wildcard = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:ListBucket","Resource":["arn:aws:s3:::*","arn:aws:s3:::*/*"]}}"#;
+        assert!(
+            parse(wildcard).is_ok(),
+            "wildcards that match the bucket are inside it"
+        );
         assert!(parse("{").is_err());
         assert!(parse("[]").is_err());
         let cases = [
@@ -812,6 +822,10 @@ mod tests {
             ),
             (
                 r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bx/*"}}"#,
+                "Policy has invalid resource",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::a*/*"}}"#,
                 "Policy has invalid resource",
             ),
             (

@@ -34,16 +34,34 @@ pub(crate) fn request_env(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     for (key, name) in [
         ("s3:x-amz-acl", "x-amz-acl"),
-        ("s3:x-amz-copy-source", "x-amz-copy-source"),
         ("s3:x-amz-metadata-directive", "x-amz-metadata-directive"),
         ("s3:x-amz-content-sha256", "x-amz-content-sha256"),
         ("s3:x-amz-storage-class", "x-amz-storage-class"),
+        ("s3:x-amz-grant-read", "x-amz-grant-read"),
+        ("s3:x-amz-grant-write", "x-amz-grant-write"),
+        ("s3:x-amz-grant-read-acp", "x-amz-grant-read-acp"),
+        ("s3:x-amz-grant-write-acp", "x-amz-grant-write-acp"),
+        ("s3:x-amz-grant-full-control", "x-amz-grant-full-control"),
+        (
+            "s3:x-amz-server-side-encryption",
+            "x-amz-server-side-encryption",
+        ),
+        (
+            "s3:x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+        ),
         ("aws:referer", "referer"),
         ("aws:useragent", "user-agent"),
     ] {
         if let Some(v) = header(name) {
             values.push((key, v.to_owned()));
         }
+    }
+    if let Some(src) = header("x-amz-copy-source") {
+        let src = percent_encoding::percent_decode_str(src).decode_utf8_lossy();
+        let src = src.trim_start_matches('/');
+        let src = src.split_once("?versionId=").map_or(src, |(s, _)| s);
+        values.push(("s3:x-amz-copy-source", src.to_owned()));
     }
     let auth = header("authorization");
     let (auth_type, sig) = if query.has("X-Amz-Signature") {
