@@ -1,7 +1,8 @@
 //! The cloudmux gateway core: S3 semantics without HTTP.
 //!
-//! This crate owns what buckets and objects *mean*: naming rules, accounts and
-//! ACLs, conditional reads, ranges, copies, listings, multipart uploads,
+//! This crate owns what buckets and objects *mean*: naming rules, accounts,
+//! ACLs and bucket policies (one authorization decision, `authz`),
+//! conditional reads, ranges, copies, listings, multipart uploads,
 //! checksums, and which location holds which data. It drives a
 //! [`cloudmux_meta::MetaStore`] for metadata and [`cloudmux_data::Backend`]s for
 //! bytes. It does not know HTTP, XML or signatures: the S3 front end turns
