@@ -622,7 +622,7 @@ impl Policy {
         if doc.get("Id").is_some_and(|v| !v.is_string()) {
             return bad("Invalid Id in policy");
         }
-        let statements = match doc.get("Statement") {
+        let statements: Vec<Statement> = match doc.get("Statement") {
             Some(Value::Object(s)) => vec![parse_statement(s, bucket, accounts, strict)?],
             Some(Value::Array(list)) if !list.is_empty() => list
                 .iter()
@@ -634,7 +634,22 @@ impl Policy {
             Some(_) => return bad("Invalid Statement in policy"),
             None => return bad("Missing required field Statement"),
         };
+        let mut sids: Vec<&str> = Self::sids(&doc);
+        sids.sort_unstable();
+        if sids.windows(2).any(|w| w[0] == w[1]) {
+            return bad("Statement IDs (SID) in a single policy must be unique");
+        }
         Ok(Policy { statements })
+    }
+
+    fn sids(doc: &Map<String, Value>) -> Vec<&str> {
+        match doc.get("Statement") {
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(|s| s.get("Sid").and_then(Value::as_str))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Whether the policy is public as Block Public Access defines it: an
@@ -842,6 +857,8 @@ mod tests {
         }
         let unknown_op = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"DateEquals":{"aws:CurrentTime":"x"}}}}"#;
         assert!(parse(unknown_op).is_err());
+        let twice = r#"{"Statement":[{"Sid":"a","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"},{"Sid":"a","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        assert!(parse(twice).unwrap_err().0.contains("unique"));
         let extra = r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Foo":1}}"#;
         assert!(parse(extra).is_err());
     }
