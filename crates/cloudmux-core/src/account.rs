@@ -86,6 +86,10 @@ impl Accounts {
     pub fn by_canonical_id(&self, id: &str) -> Option<&Arc<Account>> {
         self.by_id.get(id)
     }
+    /// Looks up by account name.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Account>> {
+        self.by_id.values().find(|a| a.name == name)
+    }
     /// Looks up by e-mail address.
     pub fn by_email(&self, email: &str) -> Option<&Arc<Account>> {
         self.by_id.values().find(|a| {

@@ -3,6 +3,7 @@
 use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 
 use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
+use crate::authz::Fallback;
 use crate::records::{self, BucketRecord, PartRecord, UploadRecord};
 use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
 
@@ -37,15 +38,18 @@ impl Gateway {
         Ok((codec::decode(&raw)?, raw))
     }
 
-    /// Reads a bucket and checks that `who` holds `perm` on it.
+    /// Reads a bucket and checks that `who` may do the request's action on
+    /// it (or on its object `key`): the bucket policy, else `perm` in the
+    /// bucket ACL.
     pub(crate) async fn bucket_for(
         &self,
         who: &Principal,
         name: &str,
         perm: Permission,
+        key: Option<&str>,
     ) -> Result<(BucketRecord, Vec<u8>)> {
         let (b, raw) = self.bucket(name).await?;
-        b.effective_acl(&b.acl).check(who, perm)?;
+        self.authorize(who, &b, name, key, None, Fallback::Acl(&b.acl, perm))?;
         Ok((b, raw))
     }
 
@@ -141,7 +145,7 @@ impl Gateway {
 
     /// HeadBucket: the bucket exists and the caller may list it.
     pub async fn head_bucket(&self, who: &Principal, name: &str) -> Result<BucketInfo> {
-        let (b, _) = self.bucket_for(who, name, Permission::Read).await?;
+        let (b, _) = self.bucket_for(who, name, Permission::Read, None).await?;
         Ok(BucketInfo {
             name: name.to_owned(),
             created_ms: b.created_ms,
@@ -153,9 +157,7 @@ impl Gateway {
     /// GetBucketLocation (owner only).
     pub async fn bucket_location(&self, who: &Principal, name: &str) -> Result<BucketLocation> {
         let (b, _) = self.bucket(name).await?;
-        if who.canonical_id() != Some(b.owner.as_str()) {
-            return Err(CoreError::AccessDenied);
-        }
+        self.authorize(who, &b, name, None, None, Fallback::Owner)?;
         Ok(BucketLocation {
             constraint: b.explicit_location.then_some(b.location),
         })
@@ -165,9 +167,7 @@ impl Gateway {
     /// multipart uploads are aborted with it.
     pub async fn delete_bucket(&self, who: &Principal, name: &str) -> Result<()> {
         let (b, raw) = self.bucket(name).await?;
-        if who.canonical_id() != Some(b.owner.as_str()) {
-            return Err(CoreError::AccessDenied);
-        }
+        self.authorize(who, &b, name, None, None, Fallback::Owner)?;
         let prefix = records::objects_prefix(name);
         let end = prefix_end(&prefix).unwrap_or_default();
         if !self.meta.scan(&prefix, &end, 1).await?.is_empty() {
@@ -235,14 +235,18 @@ impl Gateway {
 
     /// GetBucketAcl.
     pub async fn bucket_acl(&self, who: &Principal, name: &str) -> Result<Acl> {
-        let (b, _) = self.bucket_for(who, name, Permission::ReadAcp).await?;
+        let (b, _) = self
+            .bucket_for(who, name, Permission::ReadAcp, None)
+            .await?;
         Ok(b.acl)
     }
 
     /// PutBucketAcl: a canned ACL, grants or an AccessControlPolicy.
     pub async fn put_bucket_acl(&self, who: &Principal, name: &str, acl: AclRequest) -> Result<()> {
         loop {
-            let (mut b, raw) = self.bucket_for(who, name, Permission::WriteAcp).await?;
+            let (mut b, raw) = self
+                .bucket_for(who, name, Permission::WriteAcp, None)
+                .await?;
             b.acl = acl.resolve(&b.owner, None)?;
             b.refuse_public(&b.acl)?;
             let key = records::bucket_key(name);

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use cloudmux_meta::{codec, MetaError, Txn};
 
 use crate::acl::Acl;
+use crate::authz::Fallback;
 use crate::records::{self, BucketRecord, CorsRule, PublicAccessBlock};
 use crate::{CoreError, Gateway, Principal, Result};
 
@@ -105,19 +106,47 @@ pub fn validate_cors(rules: &[CorsRule]) -> Result<()> {
 }
 
 impl Gateway {
-    /// Reads, changes and writes back a bucket record; owner only.
+    /// Reads, changes and writes back a bucket record; the owner, or whom
+    /// the bucket policy allows (and not whom it denies).
     pub(crate) async fn update_bucket(
         &self,
         who: &Principal,
         name: &str,
         change: impl Fn(&mut BucketRecord),
     ) -> Result<()> {
+        self.update_bucket_as(who, name, true, |b| {
+            change(b);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reads, changes and writes back a bucket record; the owner only,
+    /// whatever the bucket policy says.
+    pub(crate) async fn update_bucket_owned(
+        &self,
+        who: &Principal,
+        name: &str,
+        change: impl Fn(&mut BucketRecord) -> Result<()>,
+    ) -> Result<()> {
+        self.update_bucket_as(who, name, false, change).await
+    }
+
+    async fn update_bucket_as(
+        &self,
+        who: &Principal,
+        name: &str,
+        governed: bool,
+        change: impl Fn(&mut BucketRecord) -> Result<()>,
+    ) -> Result<()> {
         loop {
             let (mut b, raw) = self.bucket(name).await?;
-            if who.canonical_id() != Some(b.owner.as_str()) {
+            if governed {
+                self.authorize(who, &b, name, None, None, Fallback::Owner)?;
+            } else if who.canonical_id() != Some(b.owner.as_str()) {
                 return Err(CoreError::AccessDenied);
             }
-            change(&mut b);
+            change(&mut b)?;
             let key = records::bucket_key(name);
             match self
                 .meta
@@ -134,12 +163,11 @@ impl Gateway {
         }
     }
 
-    /// The bucket record, for the bucket owner only.
+    /// The bucket record, for the bucket owner or whom the bucket policy
+    /// allows.
     pub(crate) async fn owned_bucket(&self, who: &Principal, name: &str) -> Result<BucketRecord> {
         let (b, _) = self.bucket(name).await?;
-        if who.canonical_id() != Some(b.owner.as_str()) {
-            return Err(CoreError::AccessDenied);
-        }
+        self.authorize(who, &b, name, None, None, Fallback::Owner)?;
         Ok(b)
     }
 

@@ -92,6 +92,15 @@ pub enum CoreError {
     /// A request document is not well formed or misses required parts.
     #[error("malformed XML")]
     MalformedXml,
+    /// A bucket policy document was refused; the message says why.
+    #[error("malformed policy: {0}")]
+    MalformedPolicy(String),
+    /// A bucket policy document is over 20 KB.
+    #[error("policy too large")]
+    PolicyTooLarge,
+    /// The bucket has no policy.
+    #[error("no bucket policy on {0}")]
+    NoSuchBucketPolicy(String),
     /// Anything else: logged, shown to clients as InternalError.
     #[error("internal: {0}")]
     Internal(String),

@@ -1,7 +1,8 @@
 //! The cloudmux gateway core: S3 semantics without HTTP.
 //!
-//! This crate owns what buckets and objects *mean*: naming rules, accounts and
-//! ACLs, conditional reads, ranges, copies, listings, multipart uploads,
+//! This crate owns what buckets and objects *mean*: naming rules, accounts,
+//! ACLs and bucket policies (one authorization decision, `authz`),
+//! conditional reads, ranges, copies, listings, multipart uploads,
 //! checksums, and which location holds which data. It drives a
 //! [`cloudmux_meta::MetaStore`] for metadata and [`cloudmux_data::Backend`]s for
 //! bytes. It does not know HTTP, XML or signatures: the S3 front end turns
@@ -17,6 +18,7 @@
 
 pub mod account;
 pub mod acl;
+mod authz;
 mod bucket;
 pub mod bucket_config;
 pub mod checksum;
@@ -28,6 +30,7 @@ pub mod metrics;
 mod multipart;
 pub mod names;
 mod object;
+pub mod policy;
 pub mod records;
 mod recover;
 pub mod tagging;

@@ -182,7 +182,7 @@ impl Gateway {
         who: &Principal,
         input: ListObjectsInput,
     ) -> Result<ListObjectsOutput> {
-        self.bucket_for(who, &input.bucket, Permission::Read)
+        self.bucket_for(who, &input.bucket, Permission::Read, None)
             .await?;
         let walk = Walk {
             base: records::objects_prefix(&input.bucket),
@@ -234,7 +234,7 @@ impl Gateway {
         who: &Principal,
         input: ListUploadsInput,
     ) -> Result<ListUploadsOutput> {
-        self.bucket_for(who, &input.bucket, Permission::Read)
+        self.bucket_for(who, &input.bucket, Permission::Read, None)
             .await?;
         let walk = Walk {
             base: records::uploads_prefix(&input.bucket),

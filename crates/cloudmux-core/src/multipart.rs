@@ -6,6 +6,7 @@ use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 use md5::{Digest, Md5};
 
 use crate::acl::{AclRequest, CannedAcl, Permission};
+use crate::authz::Fallback;
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use crate::object::{hex_md5, CommitExtras, PutObjectOutput, ReadConditions, WriteConditions};
@@ -247,7 +248,7 @@ impl Gateway {
         input: UploadPartInput,
     ) -> Result<UploadPartOutput> {
         check_part_number(input.part_number)?;
-        self.bucket_for(who, &input.bucket, Permission::Write)
+        self.bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
             .await?;
         let upload = self
             .upload(&input.bucket, &input.key, &input.upload_id)
@@ -374,7 +375,7 @@ impl Gateway {
         input: UploadPartCopyInput,
     ) -> Result<UploadPartOutput> {
         check_part_number(input.part_number)?;
-        self.bucket_for(who, &input.bucket, Permission::Write)
+        self.bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
             .await?;
         let upload = self
             .upload(&input.bucket, &input.key, &input.upload_id)
@@ -384,9 +385,14 @@ impl Gateway {
             .object(&input.src_bucket, &input.src_key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
-        src_bucket
-            .effective_acl(&src.acl)
-            .check(who, Permission::Read)?;
+        self.authorize(
+            who,
+            &src_bucket,
+            &input.src_bucket,
+            Some(&input.src_key),
+            Some("s3:GetObject"),
+            Fallback::Acl(&src.acl, Permission::Read),
+        )?;
         input.conditions.evaluate(&src, true)?;
         let range = match input.range {
             None => None,
@@ -437,7 +443,7 @@ impl Gateway {
         who: &Principal,
         input: CompleteUploadInput,
     ) -> Result<PutObjectOutput> {
-        self.bucket_for(who, &input.bucket, Permission::Write)
+        self.bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
             .await?;
         let upload = self
             .upload(&input.bucket, &input.key, &input.upload_id)
@@ -557,7 +563,8 @@ impl Gateway {
         key: &str,
         upload_id: &str,
     ) -> Result<()> {
-        self.bucket_for(who, bucket, Permission::Write).await?;
+        self.bucket_for(who, bucket, Permission::Write, Some(key))
+            .await?;
         let upload = self.upload(bucket, key, upload_id).await?;
         let ukey = records::upload_key(bucket, key, upload_id);
         match self
@@ -578,7 +585,7 @@ impl Gateway {
         who: &Principal,
         input: ListPartsInput,
     ) -> Result<ListPartsOutput> {
-        self.bucket_for(who, &input.bucket, Permission::Read)
+        self.bucket_for(who, &input.bucket, Permission::Read, Some(&input.key))
             .await?;
         let upload = self
             .upload(&input.bucket, &input.key, &input.upload_id)

@@ -9,6 +9,7 @@ use cloudmux_data::{
 use cloudmux_meta::{codec, MetaError, Txn};
 
 use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
+use crate::authz::Fallback;
 use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::digest::{self, BodyExpectations, ChecksumSource, Digests, ExpectedChecksum};
 use crate::records::{self, BucketRecord, ObjectMeta, ObjectRecord};
@@ -285,7 +286,9 @@ impl Gateway {
         requested: Option<&str>,
     ) -> Result<(BucketRecord, String)> {
         names::validate_key(key)?;
-        let (b, _) = self.bucket_for(who, bucket, Permission::Write).await?;
+        let (b, _) = self
+            .bucket_for(who, bucket, Permission::Write, Some(key))
+            .await?;
         let location = self.placement(&b, requested)?;
         Ok((b, location))
     }
@@ -450,7 +453,10 @@ impl Gateway {
         let mut attempts = 0;
         let result = loop {
             attempts += 1;
-            let (_, braw) = match self.bucket_for(who, bucket, Permission::Write).await {
+            let (_, braw) = match self
+                .bucket_for(who, bucket, Permission::Write, Some(key))
+                .await
+            {
                 Ok(b) => b,
                 Err(e) => break Err(e),
             };
@@ -538,14 +544,24 @@ impl Gateway {
             let Some((rec, _)) = self.object(&input.bucket, &input.key).await? else {
                 // Without the right to list the bucket, a missing key is not
                 // revealed as missing.
-                bucket
-                    .effective_acl(&bucket.acl)
-                    .check(who, Permission::Read)?;
+                self.authorize(
+                    who,
+                    &bucket,
+                    &input.bucket,
+                    None,
+                    Some("s3:ListBucket"),
+                    Fallback::Acl(&bucket.acl, Permission::Read),
+                )?;
                 return Err(CoreError::NoSuchKey(input.key.clone()));
             };
-            bucket
-                .effective_acl(&rec.acl)
-                .check(who, Permission::Read)?;
+            self.authorize(
+                who,
+                &bucket,
+                &input.bucket,
+                Some(&input.key),
+                None,
+                Fallback::Acl(&rec.acl, Permission::Read),
+            )?;
             input.conditions.evaluate(&rec, false)?;
             let (range, parts_count) = resolve_range(&rec, input.range, input.part_number)?;
             if input.head {
@@ -596,16 +612,25 @@ impl Gateway {
         names::validate_key(key)?;
         let _guard = self.locks.lock(bucket, key).await;
         let Some((rec, raw)) = self.object(bucket, key).await? else {
-            b.effective_acl(&b.acl).check(who, Permission::Write)?;
+            self.authorize(
+                who,
+                &b,
+                bucket,
+                Some(key),
+                None,
+                Fallback::Acl(&b.acl, Permission::Write),
+            )?;
             if if_match.is_some() {
                 return Err(CoreError::NoSuchKey(key.to_owned()));
             }
             return Ok(());
         };
-        let bucket_owner = who.canonical_id() == Some(b.owner.as_str());
-        if !bucket_owner && !b.effective_acl(&b.acl).allows(who, Permission::Write) {
-            return Err(CoreError::AccessDenied);
-        }
+        let fallback = if who.canonical_id() == Some(b.owner.as_str()) {
+            Fallback::Owner
+        } else {
+            Fallback::Acl(&b.acl, Permission::Write)
+        };
+        self.authorize(who, &b, bucket, Some(key), None, fallback)?;
         if if_match.is_some_and(|m| !etag_matches(m, &rec.etag)) {
             return Err(CoreError::PreconditionFailed);
         }
@@ -659,15 +684,20 @@ impl Gateway {
         }
         let (src_bucket, _) = self.bucket(&input.src_bucket).await?;
         let (dst_bucket, _) = self
-            .bucket_for(who, &input.bucket, Permission::Write)
+            .bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
             .await?;
         let (src, _) = self
             .object(&input.src_bucket, &input.src_key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
-        src_bucket
-            .effective_acl(&src.acl)
-            .check(who, Permission::Read)?;
+        self.authorize(
+            who,
+            &src_bucket,
+            &input.src_bucket,
+            Some(&input.src_key),
+            Some("s3:GetObject"),
+            Fallback::Acl(&src.acl, Permission::Read),
+        )?;
         input.conditions.evaluate(&src, true)?;
         let same = input.src_bucket == input.bucket && input.src_key == input.key;
         if same
@@ -864,7 +894,14 @@ impl Gateway {
             .object(bucket, key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
-        b.effective_acl(&rec.acl).check(who, Permission::ReadAcp)?;
+        self.authorize(
+            who,
+            &b,
+            bucket,
+            Some(key),
+            None,
+            Fallback::Acl(&rec.acl, Permission::ReadAcp),
+        )?;
         Ok(rec.acl)
     }
 
@@ -882,7 +919,14 @@ impl Gateway {
             .object(bucket, key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
-        b.effective_acl(&rec.acl).check(who, Permission::WriteAcp)?;
+        self.authorize(
+            who,
+            &b,
+            bucket,
+            Some(key),
+            None,
+            Fallback::Acl(&rec.acl, Permission::WriteAcp),
+        )?;
         rec.acl = acl.resolve(&rec.owner, Some(&b.owner))?;
         b.refuse_public(&rec.acl)?;
         let okey = records::object_key(bucket, key);

@@ -129,9 +129,10 @@ pub struct PublicAccessBlock {
     pub block_public_acls: bool,
     /// Ignore public grants when authorizing.
     pub ignore_public_acls: bool,
-    /// Refuse public bucket policies (stored; cloudmux has no bucket policies).
+    /// Refuse PutBucketPolicy of a public policy.
     pub block_public_policy: bool,
-    /// Restrict public-policy buckets (stored; cloudmux has no bucket policies).
+    /// With a public bucket policy, its Allow statements grant nothing to
+    /// anyone but the bucket owner.
     pub restrict_public_buckets: bool,
 }
 

@@ -1,15 +1,18 @@
 //! Object and bucket tagging: AWS's tag rules, and the tagging operations.
 //!
-//! Authorization maps AWS's tagging actions onto the ACL model: object tags
-//! are read with what reading the object takes (READ on the object, as
-//! GetObject) and changed with what changing its ACL takes (WRITE_ACP on the
-//! object, which its owner always holds); the bucket owner may do both on
-//! every object of the bucket, as AWS grants `s3:*ObjectTagging` to the
-//! bucket owner by default. Bucket tags are the bucket owner's alone.
+//! Authorization is `Gateway::authorize` with the request's tagging action,
+//! so the bucket policy decides first; otherwise object tags are read with
+//! what reading the object takes (READ on the object, as GetObject) and
+//! changed with what changing its ACL takes (WRITE_ACP on the object, which
+//! its owner always holds), and the bucket owner may do both on every object
+//! of the bucket, as AWS grants `s3:*ObjectTagging` to the bucket owner by
+//! default. Bucket tags are the bucket owner's unless the policy allows
+//! others.
 
 use cloudmux_meta::{codec, Txn};
 
 use crate::acl::Permission;
+use crate::authz::Fallback;
 use crate::records::{self, ObjectRecord};
 use crate::{names, CoreError, Gateway, Principal, Result};
 
@@ -79,9 +82,12 @@ impl Gateway {
         names::validate_key(key)?;
         let bucket_owner = who.canonical_id() == Some(b.owner.as_str());
         let Some((rec, raw)) = self.object(bucket, key).await? else {
-            if !bucket_owner {
-                b.effective_acl(&b.acl).check(who, Permission::Read)?;
-            }
+            let fallback = if bucket_owner {
+                Fallback::Owner
+            } else {
+                Fallback::Acl(&b.acl, Permission::Read)
+            };
+            self.authorize(who, &b, bucket, None, Some("s3:ListBucket"), fallback)?;
             return Err(CoreError::NoSuchKey(key.to_owned()));
         };
         let wanted = if write {
@@ -89,9 +95,12 @@ impl Gateway {
         } else {
             Permission::Read
         };
-        if !bucket_owner {
-            b.effective_acl(&rec.acl).check(who, wanted)?;
-        }
+        let fallback = if bucket_owner {
+            Fallback::Owner
+        } else {
+            Fallback::Acl(&rec.acl, wanted)
+        };
+        self.authorize(who, &b, bucket, Some(key), None, fallback)?;
         Ok((rec, raw))
     }
 

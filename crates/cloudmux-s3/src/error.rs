@@ -352,6 +352,18 @@ impl From<CoreError> for S3Error {
                     "Please reduce your request rate.",
                 )
             }
+            CoreError::MalformedPolicy(m) => S3Error::new(S::BAD_REQUEST, "MalformedPolicy", m),
+            CoreError::PolicyTooLarge => S3Error::new(
+                S::BAD_REQUEST,
+                "PolicyTooLarge",
+                "Policy exceeds the maximum allowed document size.",
+            ),
+            CoreError::NoSuchBucketPolicy(b) => S3Error::new(
+                S::NOT_FOUND,
+                "NoSuchBucketPolicy",
+                "The bucket policy does not exist",
+            )
+            .with("BucketName", b),
             CoreError::Internal(m) => S3Error::internal(m),
         }
     }

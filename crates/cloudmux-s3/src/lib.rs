@@ -23,6 +23,7 @@ pub mod error;
 mod handlers;
 pub mod headers;
 pub mod ops;
+mod policy_env;
 pub mod router;
 pub mod server;
 pub mod xml;

@@ -91,6 +91,14 @@ pub enum Endpoint {
     GetBucketTagging,
     /// `DELETE /bucket?tagging`.
     DeleteBucketTagging,
+    /// `PUT /bucket?policy`.
+    PutBucketPolicy,
+    /// `GET /bucket?policy`.
+    GetBucketPolicy,
+    /// `DELETE /bucket?policy`.
+    DeleteBucketPolicy,
+    /// `GET /bucket?policyStatus`.
+    GetBucketPolicyStatus,
     /// `POST /bucket` with `multipart/form-data`: browser-based upload.
     PostObject,
     /// `OPTIONS /bucket[/key]`: a CORS preflight, answered without
@@ -130,7 +138,6 @@ const UNSUPPORTED: &[&str] = &[
     "metadataTable",
     "metrics",
     "notification",
-    "policyStatus",
     "requestPayment",
     "restore",
     "retention",
@@ -185,6 +192,20 @@ impl Endpoint {
                 (Method::GET, true) => E::GetObjectTagging,
                 (Method::PUT, true) => E::PutObjectTagging,
                 (Method::DELETE, true) => E::DeleteObjectTagging,
+                _ => E::MethodNotAllowed,
+            };
+        }
+        if key.is_none() && has("policy") {
+            return match *method {
+                Method::GET => E::GetBucketPolicy,
+                Method::PUT => E::PutBucketPolicy,
+                Method::DELETE => E::DeleteBucketPolicy,
+                _ => E::MethodNotAllowed,
+            };
+        }
+        if key.is_none() && has("policyStatus") {
+            return match *method {
+                Method::GET => E::GetBucketPolicyStatus,
                 _ => E::MethodNotAllowed,
             };
         }
@@ -296,11 +317,75 @@ impl Endpoint {
             Endpoint::PutBucketTagging => "PutBucketTagging",
             Endpoint::GetBucketTagging => "GetBucketTagging",
             Endpoint::DeleteBucketTagging => "DeleteBucketTagging",
+            Endpoint::PutBucketPolicy => "PutBucketPolicy",
+            Endpoint::GetBucketPolicy => "GetBucketPolicy",
+            Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
+            Endpoint::GetBucketPolicyStatus => "GetBucketPolicyStatus",
             Endpoint::PostObject => "PostObject",
             Endpoint::CorsPreflight => "CorsPreflight",
             Endpoint::NotImplemented(_) => "NotImplemented",
             Endpoint::MethodNotAllowed => "MethodNotAllowed",
         }
+    }
+
+    /// The S3 action a bucket policy names the operation by (AWS's mapping;
+    /// HeadObject is `s3:GetObject`, DeleteObjects `s3:DeleteObject` per
+    /// key, the multipart writes `s3:PutObject`). `None` for operations no
+    /// bucket policy governs.
+    pub fn s3_action(self) -> Option<&'static str> {
+        use Endpoint as E;
+        Some(match self {
+            E::ListBuckets => "s3:ListAllMyBuckets",
+            E::CreateBucket => "s3:CreateBucket",
+            E::HeadBucket | E::ListObjects | E::ListObjectsV2 => "s3:ListBucket",
+            E::DeleteBucket => "s3:DeleteBucket",
+            E::GetBucketLocation => "s3:GetBucketLocation",
+            E::GetBucketVersioning => "s3:GetBucketVersioning",
+            E::GetBucketAcl => "s3:GetBucketAcl",
+            E::PutBucketAcl => "s3:PutBucketAcl",
+            E::ListObjectVersions => "s3:ListBucketVersions",
+            E::ListMultipartUploads => "s3:ListBucketMultipartUploads",
+            E::DeleteObjects | E::DeleteObject => "s3:DeleteObject",
+            E::GetBucketConfigNotSet(sub) => match sub {
+                "lifecycle" => "s3:GetLifecycleConfiguration",
+                "tagging" => "s3:GetBucketTagging",
+                "website" => "s3:GetBucketWebsite",
+                "replication" => "s3:GetReplicationConfiguration",
+                "encryption" => "s3:GetEncryptionConfiguration",
+                "object-lock" => "s3:GetBucketObjectLockConfiguration",
+                "ownershipControls" => "s3:GetBucketOwnershipControls",
+                "cors" => "s3:GetBucketCORS",
+                "publicAccessBlock" => "s3:GetBucketPublicAccessBlock",
+                _ => "s3:GetBucketPolicy",
+            },
+            E::PutObject
+            | E::CopyObject
+            | E::PostObject
+            | E::CreateMultipartUpload
+            | E::UploadPart
+            | E::UploadPartCopy
+            | E::CompleteMultipartUpload => "s3:PutObject",
+            E::GetObject | E::HeadObject => "s3:GetObject",
+            E::GetObjectAttributes => "s3:GetObjectAttributes",
+            E::PutObjectTagging => "s3:PutObjectTagging",
+            E::GetObjectTagging => "s3:GetObjectTagging",
+            E::DeleteObjectTagging => "s3:DeleteObjectTagging",
+            E::PutBucketTagging | E::DeleteBucketTagging => "s3:PutBucketTagging",
+            E::GetBucketTagging => "s3:GetBucketTagging",
+            E::GetObjectAcl => "s3:GetObjectAcl",
+            E::PutObjectAcl => "s3:PutObjectAcl",
+            E::AbortMultipartUpload => "s3:AbortMultipartUpload",
+            E::ListParts => "s3:ListMultipartUploadParts",
+            E::PutBucketCors | E::DeleteBucketCors => "s3:PutBucketCORS",
+            E::GetBucketCors => "s3:GetBucketCORS",
+            E::PutPublicAccessBlock | E::DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
+            E::GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
+            E::PutBucketPolicy => "s3:PutBucketPolicy",
+            E::GetBucketPolicy => "s3:GetBucketPolicy",
+            E::DeleteBucketPolicy => "s3:DeleteBucketPolicy",
+            E::GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
+            E::CorsPreflight | E::NotImplemented(_) | E::MethodNotAllowed => return None,
+        })
     }
 }
 
@@ -385,6 +470,24 @@ mod tests {
             E::DeletePublicAccessBlock
         );
         assert_eq!(c("POST /amzn-s3-demo-bucket", false), E::PostObject);
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket?policy", false),
+            E::PutBucketPolicy
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?policy", false),
+            E::GetBucketPolicy
+        );
+        assert_eq!(
+            c("DELETE /amzn-s3-demo-bucket?policy", false),
+            E::DeleteBucketPolicy
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?policyStatus", false),
+            E::GetBucketPolicyStatus
+        );
+        assert_eq!(E::HeadObject.s3_action(), Some("s3:GetObject"));
+        assert_eq!(E::ListObjectsV2.s3_action(), Some("s3:ListBucket"));
         assert_eq!(
             c("OPTIONS /amzn-s3-demo-bucket/photo.jpg", false),
             E::CorsPreflight

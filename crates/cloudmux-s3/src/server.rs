@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudmux_core::{Gateway, Principal};
+use cloudmux_core::{policy, Gateway, Principal};
 use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -32,6 +32,16 @@ pub struct FrontConfig {
     pub region: String,
     /// Domains for virtual-hosted-style requests (`bucket.<domain>`).
     pub domains: Vec<String>,
+}
+
+/// The connection a request arrived on, as bucket policy conditions see it
+/// (`aws:SourceIp`, `aws:SecureTransport`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Conn {
+    /// The client's address.
+    pub peer: Option<SocketAddr>,
+    /// Whether the connection is TLS.
+    pub secure: bool,
 }
 
 /// The S3 service: the gateway plus front-end settings.
@@ -88,22 +98,35 @@ impl S3Service {
             tokio::spawn(async move {
                 match tls {
                     Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => me.connection(TokioIo::new(s), peer).await,
+                        Ok(s) => {
+                            let conn = Conn {
+                                peer: Some(peer),
+                                secure: true,
+                            };
+                            me.connection(TokioIo::new(s), conn).await
+                        }
                         Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     },
-                    None => me.connection(TokioIo::new(stream), peer).await,
+                    None => {
+                        let conn = Conn {
+                            peer: Some(peer),
+                            secure: false,
+                        };
+                        me.connection(TokioIo::new(stream), conn).await
+                    }
                 }
             });
         }
     }
 
-    async fn connection<I>(self: Arc<Self>, io: I, peer: SocketAddr)
+    async fn connection<I>(self: Arc<Self>, io: I, conn: Conn)
     where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
+        let peer = conn.peer.map(|p| p.to_string()).unwrap_or_default();
         let svc = service_fn(move |req| {
             let me = self.clone();
-            async move { Ok::<_, Infallible>(me.handle(req).await) }
+            async move { Ok::<_, Infallible>(me.handle(req, conn).await) }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -117,7 +140,7 @@ impl S3Service {
     }
 
     /// Handles one request end to end.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<ResBody> {
+    pub async fn handle(&self, req: Request<Incoming>, conn: Conn) -> Response<ResBody> {
         let id = request_id();
         let start = Instant::now();
         let method = req.method().clone();
@@ -128,7 +151,7 @@ impl S3Service {
             .get("origin")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (result, op, bucket) = self.route(req).await;
+        let (result, op, bucket) = self.route(req, conn).await;
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => error_response(e, &resource, &id, method == Method::HEAD),
@@ -223,6 +246,7 @@ impl S3Service {
     async fn route(
         &self,
         req: Request<Incoming>,
+        conn: Conn,
     ) -> (S3Result<Response<ResBody>>, &'static str, Option<String>) {
         let header_bytes: usize = req
             .headers()
@@ -290,6 +314,7 @@ impl S3Service {
             query.get("list-type"),
             parts.headers.contains_key("x-amz-copy-source"),
         );
+        let env = crate::policy_env::request_env(ep, conn, &query, &parts.headers);
         let r = Req {
             method: parts.method,
             bucket: bucket.clone(),
@@ -300,7 +325,8 @@ impl S3Service {
             principal,
             payload,
         };
-        (handlers::dispatch(&self.gw, ep, r).await, ep.name(), bucket)
+        let result = policy::with_env(env, handlers::dispatch(&self.gw, ep, r)).await;
+        (result, ep.name(), bucket)
     }
 }
 

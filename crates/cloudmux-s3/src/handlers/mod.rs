@@ -8,6 +8,7 @@ pub mod cors;
 mod list;
 mod multipart;
 mod object;
+mod policy;
 mod post_object;
 mod public_access;
 mod tagging;
@@ -90,6 +91,10 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::PutBucketTagging => tagging::put_bucket_tagging(gw, req).await,
         E::GetBucketTagging => tagging::get_bucket_tagging(gw, req).await,
         E::DeleteBucketTagging => tagging::delete_bucket_tagging(gw, req).await,
+        E::PutBucketPolicy => policy::put(gw, req).await,
+        E::GetBucketPolicy => policy::get(gw, req).await,
+        E::DeleteBucketPolicy => policy::delete(gw, req).await,
+        E::GetBucketPolicyStatus => policy::status(gw, req).await,
         E::PostObject => post_object::post_object(gw, req).await,
         E::CorsPreflight => cors::preflight(gw, req.bucket(), &req.headers).await,
         E::NotImplemented(what) => Err(S3Error::not_implemented(what)),
