@@ -679,3 +679,80 @@ async fn header_conditions_acl_referer_and_copy_source() {
         .await
         .assert_error(403, "AccessDenied");
 }
+
+#[tokio::test]
+async fn tagging_and_attributes_follow_the_policy() {
+    use aws_sdk_s3::types::{ObjectAttributes, Tag, Tagging};
+    let s = TestServer::start();
+    setup(&s, "tags", &["shared/a", "private/b"]).await;
+    let doc = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Principal":{"AWS":"bob"},"Action":["s3:GetObjectTagging","s3:PutObjectTagging","s3:GetObjectAttributes"],"Resource":"arn:aws:s3:::tags/shared/*"},
+      {"Effect":"Deny","Principal":{"AWS":"alice"},"Action":"s3:DeleteObjectTagging","Resource":"arn:aws:s3:::tags/*"}
+    ]}"#;
+    put_policy(&s, "tags", doc).await;
+    let (alice, bob) = (s.client(ALICE), s.client(BOB));
+    let tagging = Tagging::builder()
+        .tag_set(Tag::builder().key("team").value("blue").build().unwrap())
+        .build()
+        .unwrap();
+    ok(bob
+        .put_object_tagging()
+        .bucket("tags")
+        .key("shared/a")
+        .tagging(tagging.clone())
+        .send()
+        .await);
+    let got = ok(bob
+        .get_object_tagging()
+        .bucket("tags")
+        .key("shared/a")
+        .send()
+        .await);
+    assert_eq!(got.tag_set().len(), 1);
+    let attrs = ok(bob
+        .get_object_attributes()
+        .bucket("tags")
+        .key("shared/a")
+        .object_attributes(ObjectAttributes::ObjectSize)
+        .send()
+        .await);
+    assert_eq!(attrs.object_size(), Some(8));
+    assert_sdk_err(
+        bob.put_object_tagging()
+            .bucket("tags")
+            .key("private/b")
+            .tagging(tagging)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    assert_sdk_err(
+        bob.get_object_attributes()
+            .bucket("tags")
+            .key("private/b")
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    // An explicit Deny binds even the bucket owner.
+    assert_sdk_err(
+        alice
+            .delete_object_tagging()
+            .bucket("tags")
+            .key("shared/a")
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+    let still = ok(alice
+        .get_object_tagging()
+        .bucket("tags")
+        .key("shared/a")
+        .send()
+        .await);
+    assert_eq!(still.tag_set().len(), 1);
+}
