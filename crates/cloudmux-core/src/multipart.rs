@@ -6,7 +6,6 @@ use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 use md5::{Digest, Md5};
 
 use crate::acl::{AclRequest, CannedAcl, Permission};
-use crate::authz::Fallback;
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use crate::object::{hex_md5, CommitExtras, PutObjectOutput, ReadConditions, WriteConditions};
@@ -381,19 +380,15 @@ impl Gateway {
             .upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
         let (src_bucket, _) = self.bucket(&input.src_bucket).await?;
-        let (src, _) = self
-            .object(&input.src_bucket, &input.src_key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
-        self.authorize(
-            who,
-            &src_bucket,
-            &input.src_bucket,
-            Some(&input.src_key),
-            Some("s3:GetObject"),
-            Fallback::Acl(&src.acl, Permission::Read),
-        )?;
-        input.conditions.evaluate(&src, true)?;
+        let src = self
+            .copy_source(
+                who,
+                &src_bucket,
+                &input.src_bucket,
+                &input.src_key,
+                &input.conditions,
+            )
+            .await?;
         let range = match input.range {
             None => None,
             Some((first, last)) => {

@@ -672,6 +672,33 @@ impl Gateway {
         Ok(out)
     }
 
+    /// A copy's source object (CopyObject, UploadPartCopy) in bucket `name`
+    /// (record `b`), after checking that `who` may read it (`s3:GetObject`)
+    /// and that the `x-amz-copy-source-if-*` conditions hold.
+    pub(crate) async fn copy_source(
+        &self,
+        who: &Principal,
+        b: &BucketRecord,
+        name: &str,
+        key: &str,
+        conditions: &ReadConditions,
+    ) -> Result<ObjectRecord> {
+        let (src, _) = self
+            .object(name, key)
+            .await?
+            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        self.authorize(
+            who,
+            b,
+            name,
+            Some(key),
+            Some("s3:GetObject"),
+            Fallback::Acl(&src.acl, Permission::Read),
+        )?;
+        conditions.evaluate(&src, true)?;
+        Ok(src)
+    }
+
     /// CopyObject.
     pub async fn copy_object(
         &self,
@@ -686,19 +713,15 @@ impl Gateway {
         let (dst_bucket, _) = self
             .bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
             .await?;
-        let (src, _) = self
-            .object(&input.src_bucket, &input.src_key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(input.src_key.clone()))?;
-        self.authorize(
-            who,
-            &src_bucket,
-            &input.src_bucket,
-            Some(&input.src_key),
-            Some("s3:GetObject"),
-            Fallback::Acl(&src.acl, Permission::Read),
-        )?;
-        input.conditions.evaluate(&src, true)?;
+        let src = self
+            .copy_source(
+                who,
+                &src_bucket,
+                &input.src_bucket,
+                &input.src_key,
+                &input.conditions,
+            )
+            .await?;
         let same = input.src_bucket == input.bucket && input.src_key == input.key;
         if same
             && !input.replace_metadata
@@ -929,12 +952,24 @@ impl Gateway {
         )?;
         rec.acl = acl.resolve(&rec.owner, Some(&b.owner))?;
         b.refuse_public(&rec.acl)?;
+        self.rewrite_object(bucket, key, raw, &rec).await
+    }
+
+    /// Writes `rec` over the object record of `bucket/key`, on condition that
+    /// the stored record is still `raw` (the caller holds the key's lock).
+    pub(crate) async fn rewrite_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        raw: Vec<u8>,
+        rec: &ObjectRecord,
+    ) -> Result<()> {
         let okey = records::object_key(bucket, key);
         self.meta
             .commit(
                 Txn::new()
                     .require_equals(okey.clone(), raw)
-                    .put(okey, codec::encode(&rec)),
+                    .put(okey, codec::encode(rec)),
             )
             .await?;
         Ok(())

@@ -9,11 +9,9 @@
 //! default. Bucket tags are the bucket owner's unless the policy allows
 //! others.
 
-use cloudmux_meta::{codec, Txn};
-
 use crate::acl::Permission;
 use crate::authz::Fallback;
-use crate::records::{self, ObjectRecord};
+use crate::records::ObjectRecord;
 use crate::{names, CoreError, Gateway, Principal, Result};
 
 /// Most tags an object may carry.
@@ -123,15 +121,7 @@ impl Gateway {
         let _guard = self.locks.lock(bucket, key).await;
         let (mut rec, raw) = self.tagged_object(who, bucket, key, true).await?;
         rec.meta.tags = tags;
-        let okey = records::object_key(bucket, key);
-        self.meta
-            .commit(
-                Txn::new()
-                    .require_equals(okey.clone(), raw)
-                    .put(okey, codec::encode(&rec)),
-            )
-            .await?;
-        Ok(())
+        self.rewrite_object(bucket, key, raw, &rec).await
     }
 
     /// PutBucketTagging (replaces the whole set); bucket owner only.
