@@ -37,6 +37,27 @@ async fn object_tags(c: &Client, bucket: &str, key: &str) -> Vec<(String, String
     pairs(out.tag_set())
 }
 
+/// PutObjectTagging of `pairs` on `bucket/key`, the SDK's result as is.
+async fn put_tags(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    pairs: &[(&str, &str)],
+) -> Result<
+    aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingOutput,
+    aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::put_object_tagging::PutObjectTaggingError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+> {
+    c.put_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .tagging(tagging(pairs))
+        .send()
+        .await
+}
+
 async fn setup() -> TestServer {
     let s = TestServer::start();
     let alice = s.client(ALICE);
@@ -60,13 +81,7 @@ async fn object_tagging_roundtrip() {
         ("team", "a b+c-d=e.f_g:h/i@j"),
         ("empty", ""),
     ];
-    ok(alice
-        .put_object_tagging()
-        .bucket("tags")
-        .key("obj")
-        .tagging(tagging(&put))
-        .send()
-        .await);
+    ok(put_tags(&alice, "tags", "obj", &put).await);
     assert_eq!(object_tags(&alice, "tags", "obj").await, owned(&put));
     let got = ok(alice.get_object().bucket("tags").key("obj").send().await);
     assert_eq!(got.tag_count(), Some(3));
@@ -78,13 +93,7 @@ async fn object_tagging_roundtrip() {
     assert_eq!(raw.header("x-amz-tagging-count").as_deref(), Some("3"));
 
     // A new PutObjectTagging replaces the whole set.
-    ok(alice
-        .put_object_tagging()
-        .bucket("tags")
-        .key("obj")
-        .tagging(tagging(&[("only", "one")]))
-        .send()
-        .await);
+    ok(put_tags(&alice, "tags", "obj", &[("only", "one")]).await);
     assert_eq!(
         object_tags(&alice, "tags", "obj").await,
         owned(&[("only", "one")])
@@ -136,13 +145,7 @@ async fn missing_object_and_bucket() {
         "NoSuchKey",
     );
     assert_sdk_err(
-        alice
-            .put_object_tagging()
-            .bucket("tags")
-            .key("nope")
-            .tagging(tagging(&[("a", "b")]))
-            .send()
-            .await,
+        put_tags(&alice, "tags", "nope", &[("a", "b")]).await,
         404,
         "NoSuchKey",
     );
@@ -243,13 +246,7 @@ async fn put_object_with_tagging_header() {
 async fn copy_with_tagging_directives() {
     let s = setup().await;
     let alice = s.client(ALICE);
-    ok(alice
-        .put_object_tagging()
-        .bucket("tags")
-        .key("obj")
-        .tagging(tagging(&[("src", "1"), ("other", "2")]))
-        .send()
-        .await);
+    ok(put_tags(&alice, "tags", "obj", &[("src", "1"), ("other", "2")]).await);
 
     ok(alice
         .copy_object()
@@ -595,13 +592,7 @@ async fn bucket_tagging_roundtrip_and_errors() {
 async fn other_accounts_are_denied() {
     let s = setup().await;
     let (alice, bob) = (s.client(ALICE), s.client(BOB));
-    ok(alice
-        .put_object_tagging()
-        .bucket("tags")
-        .key("obj")
-        .tagging(tagging(&[("a", "1")]))
-        .send()
-        .await);
+    ok(put_tags(&alice, "tags", "obj", &[("a", "1")]).await);
     ok(alice
         .put_bucket_tagging()
         .bucket("tags")
@@ -618,12 +609,7 @@ async fn other_accounts_are_denied() {
         "AccessDenied",
     );
     assert_sdk_err(
-        bob.put_object_tagging()
-            .bucket("tags")
-            .key("obj")
-            .tagging(tagging(&[("evil", "1")]))
-            .send()
-            .await,
+        put_tags(&bob, "tags", "obj", &[("evil", "1")]).await,
         403,
         "AccessDenied",
     );
@@ -692,12 +678,7 @@ async fn other_accounts_are_denied() {
         owned(&[("p", "1")])
     );
     assert_sdk_err(
-        bob.put_object_tagging()
-            .bucket("tags")
-            .key("public")
-            .tagging(tagging(&[("evil", "1")]))
-            .send()
-            .await,
+        put_tags(&bob, "tags", "public", &[("evil", "1")]).await,
         403,
         "AccessDenied",
     );
@@ -712,24 +693,12 @@ async fn other_accounts_are_denied() {
         .send()
         .await);
     put_object(&bob, "tags", "bobs", b"b").await;
-    ok(bob
-        .put_object_tagging()
-        .bucket("tags")
-        .key("bobs")
-        .tagging(tagging(&[("by", "bob")]))
-        .send()
-        .await);
+    ok(put_tags(&bob, "tags", "bobs", &[("by", "bob")]).await);
     assert_eq!(
         object_tags(&bob, "tags", "bobs").await,
         owned(&[("by", "bob")])
     );
-    ok(alice
-        .put_object_tagging()
-        .bucket("tags")
-        .key("bobs")
-        .tagging(tagging(&[("by", "alice")]))
-        .send()
-        .await);
+    ok(put_tags(&alice, "tags", "bobs", &[("by", "alice")]).await);
     assert_eq!(
         object_tags(&alice, "tags", "bobs").await,
         owned(&[("by", "alice")])
@@ -741,13 +710,7 @@ async fn tags_survive_restart() {
     let mut s = setup().await;
     {
         let alice = s.client(ALICE);
-        ok(alice
-            .put_object_tagging()
-            .bucket("tags")
-            .key("obj")
-            .tagging(tagging(&[("durable", "yes"), ("n", "2")]))
-            .send()
-            .await);
+        ok(put_tags(&alice, "tags", "obj", &[("durable", "yes"), ("n", "2")]).await);
         ok(alice
             .put_bucket_tagging()
             .bucket("tags")
