@@ -416,3 +416,221 @@ fn ok_presign<E: std::fmt::Debug>(
 ) -> aws_sdk_s3::presigning::PresignedRequest {
     r.unwrap_or_else(|e| panic!("presign: {e:?}"))
 }
+
+/// Every `x-amz-*` request header that the front end reads (`headers.rs`,
+/// the router, the handlers, the authentication and policy code), each with
+/// a value the server would act on. `x-amz-content-sha256` is signed by
+/// every header-signed request and exempt in presigned ones, as in S3.
+const READ_HEADERS: &[(&str, &str)] = &[
+    ("x-amz-acl", "public-read"),
+    (
+        "x-amz-grant-read",
+        "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"",
+    ),
+    ("x-amz-grant-write", "id=\"0000\""),
+    ("x-amz-grant-read-acp", "id=\"0000\""),
+    ("x-amz-grant-write-acp", "id=\"0000\""),
+    ("x-amz-grant-full-control", "id=\"0000\""),
+    ("x-amz-copy-source", "/private/secret.txt"),
+    ("x-amz-copy-source-range", "bytes=0-1"),
+    ("x-amz-copy-source-if-match", "\"etag\""),
+    ("x-amz-copy-source-if-none-match", "\"etag\""),
+    (
+        "x-amz-copy-source-if-modified-since",
+        "Wed, 01 Jan 2020 00:00:00 GMT",
+    ),
+    (
+        "x-amz-copy-source-if-unmodified-since",
+        "Wed, 01 Jan 2020 00:00:00 GMT",
+    ),
+    ("x-amz-metadata-directive", "REPLACE"),
+    ("x-amz-meta-owner", "mallory"),
+    ("x-amz-meta-scal-location-constraint", "second"),
+    ("x-amz-tagging", "k=v"),
+    ("x-amz-tagging-directive", "REPLACE"),
+    ("x-amz-storage-class", "STANDARD"),
+    ("x-amz-website-redirect-location", "/elsewhere"),
+    ("x-amz-server-side-encryption", "AES256"),
+    ("x-amz-server-side-encryption-aws-kms-key-id", "key"),
+    ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+    ("x-amz-checksum-algorithm", "CRC32"),
+    ("x-amz-sdk-checksum-algorithm", "CRC32"),
+    ("x-amz-checksum-crc32", "AAAAAA=="),
+    ("x-amz-checksum-crc32c", "AAAAAA=="),
+    ("x-amz-checksum-crc64nvme", "AAAAAAAAAAA="),
+    ("x-amz-checksum-sha1", "2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
+    (
+        "x-amz-checksum-sha256",
+        "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+    ),
+    ("x-amz-checksum-type", "FULL_OBJECT"),
+    ("x-amz-checksum-mode", "ENABLED"),
+    ("x-amz-trailer", "x-amz-checksum-crc32"),
+    ("x-amz-decoded-content-length", "4"),
+    ("x-amz-expected-bucket-owner", "111122223333"),
+    ("x-amz-source-expected-bucket-owner", "111122223333"),
+    ("x-amz-object-attributes", "ETag"),
+    ("x-amz-object-lock-legal-hold", "ON"),
+    ("x-amz-object-lock-mode", "GOVERNANCE"),
+    (
+        "x-amz-object-lock-retain-until-date",
+        "2030-01-01T00:00:00Z",
+    ),
+    ("x-amz-bucket-object-lock-enabled", "true"),
+    ("x-amz-date", "20300101T000000Z"),
+];
+
+/// The `x-amz-*` names the front end only writes (response headers), takes
+/// from the query string (presigned parameters) or from a body trailer.
+const NOT_REQUEST_HEADERS: &[&str] = &[
+    "x-amz-request-id",
+    "x-amz-id-2",
+    "x-amz-mp-parts-count",
+    "x-amz-tagging-count",
+    "x-amz-bucket-region",
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-signature",
+    "x-amz-trailer-signature",
+    "x-amz-content-sha256",
+];
+
+#[test]
+fn the_header_table_covers_every_header_the_front_end_reads() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/cloudmux-s3/src");
+    let mut missing = Vec::new();
+    for file in walk(&src) {
+        let name = file.to_string_lossy();
+        if !name.ends_with(".rs") || name.contains("test") || name.contains("vectors") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for (i, _) in text.match_indices("\"x-amz-") {
+            let literal: String = text[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            // Prefixes completed at run time (`x-amz-meta-`, `x-amz-copy-source-if-…`,
+            // `x-amz-checksum-{algorithm}`) are covered by their members.
+            let covered = READ_HEADERS
+                .iter()
+                .any(|(h, _)| *h == literal || (literal.ends_with('-') && h.starts_with(&literal)))
+                || NOT_REQUEST_HEADERS.contains(&literal.as_str());
+            if !covered {
+                missing.push(format!("{literal} ({})", file.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "headers missing from READ_HEADERS: {missing:?}"
+    );
+}
+
+/// The `HeadersNotSigned` element of an error document.
+fn headers_not_signed(r: &RawResponse) -> String {
+    r.xml()
+        .child("HeadersNotSigned")
+        .map(|e| e.text.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn presigned_put_with_unsigned_copy_source_is_refused_and_writes_nothing() {
+    let s = TestServer::start();
+    let alice = s.client(ALICE);
+    create_bucket(&alice, "private").await;
+    put_object(&alice, "private", "secret.txt", b"payroll figures").await;
+    create_bucket(&alice, "drop").await;
+    // The holder of a presigned PUT for drop/upload.bin adds two unsigned headers.
+    let r = s
+        .raw("PUT", "/drop/upload.bin")
+        .presigned()
+        .unsigned_header("x-amz-copy-source", "/private/secret.txt")
+        .unsigned_header("x-amz-acl", "public-read")
+        .send()
+        .await;
+    r.assert_error(403, "AccessDenied");
+    assert!(
+        r.text()
+            .contains("There were headers present in the request which were not signed"),
+        "{}",
+        r.text()
+    );
+    let mut names: Vec<String> = headers_not_signed(&r)
+        .split(", ")
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x-amz-acl", "x-amz-copy-source"]);
+    // Nothing was written: no object, no file, and no anonymous read.
+    let head = alice
+        .head_object()
+        .bucket("drop")
+        .key("upload.bin")
+        .send()
+        .await;
+    assert!(head.is_err(), "{head:?}");
+    assert!(!s.data_dir().join("objects/drop/upload.bin").exists());
+    let anon = s.raw("GET", "/drop/upload.bin").anonymous().send().await;
+    assert_eq!(anon.status, 403, "{}", anon.text());
+    // The same URL with only its signed headers still uploads.
+    let r = s
+        .raw("PUT", "/drop/upload.bin")
+        .presigned()
+        .body(b"fine".to_vec())
+        .send()
+        .await;
+    r.assert_success();
+    assert_eq!(get_object(&alice, "drop", "upload.bin").await, b"fine");
+}
+
+#[tokio::test]
+async fn every_read_header_is_refused_when_unsigned() {
+    let s = TestServer::start();
+    let alice = s.client(ALICE);
+    create_bucket(&alice, "private").await;
+    put_object(&alice, "private", "secret.txt", b"payroll figures").await;
+    create_bucket(&alice, "drop").await;
+    for (name, value) in READ_HEADERS {
+        for presigned in [true, false] {
+            // A header-signed request signs its own x-amz-date.
+            if !presigned && *name == "x-amz-date" {
+                continue;
+            }
+            let mut raw = s.raw("PUT", "/drop/k").body(b"data".to_vec());
+            if presigned {
+                raw = raw.presigned();
+            }
+            let r = raw.unsigned_header(name, value).send().await;
+            let form = if presigned { "presigned" } else { "header" };
+            r.assert_error(403, "AccessDenied");
+            assert_eq!(headers_not_signed(&r), *name, "{form} {name}: {}", r.text());
+        }
+    }
+    // Content-MD5 too, when the client sent it.
+    for presigned in [true, false] {
+        let mut raw = s.raw("PUT", "/drop/k").body(b"data".to_vec());
+        if presigned {
+            raw = raw.presigned();
+        }
+        let r = raw
+            .unsigned_header("content-md5", &md5_b64(b"data"))
+            .send()
+            .await;
+        r.assert_error(403, "AccessDenied");
+        assert_eq!(headers_not_signed(&r), "content-md5");
+    }
+    // A presigned request may carry x-amz-content-sha256 unsigned, as S3 allows.
+    let r = s
+        .raw("PUT", "/drop/k")
+        .presigned()
+        .body(b"data".to_vec())
+        .unsigned_header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .send()
+        .await;
+    r.assert_success();
+    // Nothing else was written.
+    assert_eq!(list_keys(&alice, "drop").await, vec!["k"]);
+    assert_eq!(get_object(&alice, "drop", "k").await, b"data");
+}

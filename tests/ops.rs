@@ -7,9 +7,14 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use cloudmux_e2e::*;
 
-/// Scrapes `/metrics` anonymously and checks the exposition's framing.
+/// Scrapes `/metrics` with the bearer token and checks the exposition's framing.
 async fn scrape(s: &TestServer) -> String {
-    let r = s.raw("GET", "/metrics").anonymous().send().await;
+    let r = s
+        .raw("GET", "/metrics")
+        .anonymous()
+        .header("authorization", &format!("Bearer {METRICS_TOKEN}"))
+        .send()
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let ct = r.header("content-type").unwrap_or_default();
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
@@ -89,17 +94,162 @@ async fn readiness_fails_when_the_default_location_is_gone() {
     assert_eq!(health(&s), Some(0));
     let objects = s.data_dir().join("objects");
     std::fs::remove_dir_all(&objects).expect("remove the default location's root");
+    // The verdict comes from the background probe: wait for its next run.
+    let status = |s: &TestServer| {
+        let r = s.raw("GET", "/_/health/ready").anonymous();
+        async move {
+            let r = r.send().await;
+            (r.status, r.text())
+        }
+    };
+    let mut seen = (0, String::new());
+    for _ in 0..100 {
+        seen = status(&s).await;
+        if seen.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, (503, "not ready\n".to_owned()));
     assert_eq!(health(&s), Some(1));
-    let r = s.raw("GET", "/_/health/ready").anonymous().send().await;
-    assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.text(), "not ready\n");
     // Liveness does not depend on the stores.
     let r = s.raw("GET", "/_/health/live").anonymous().send().await;
     assert_eq!(r.status, 200);
     assert!(s.log().contains("readiness probe failed"), "{}", s.log());
     std::fs::create_dir_all(objects.join(".cloudmux/tmp")).expect("restore");
-    let r = s.raw("GET", "/_/health/ready").anonymous().send().await;
-    assert_eq!(r.status, 200);
+    for _ in 0..100 {
+        seen = status(&s).await;
+        if seen.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen.0, 200, "{}", seen.1);
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_or_an_admin_signature() {
+    let s = TestServer::start();
+    let get = |auth: Option<String>| {
+        let mut r = s.raw("GET", "/metrics").anonymous();
+        if let Some(a) = auth {
+            r = r.header("authorization", &a);
+        }
+        r.send()
+    };
+    // Anonymous, a wrong token, and an empty token are refused.
+    for auth in [
+        None,
+        Some("Bearer wrong-token".to_owned()),
+        Some("Bearer ".to_owned()),
+        Some(format!("Bearer {METRICS_TOKEN}x")),
+    ] {
+        let r = get(auth.clone()).await;
+        r.assert_error(403, "AccessDenied");
+        assert!(!r.text().contains("cloudmux_"), "{auth:?}: {}", r.text());
+    }
+    let r = get(Some(format!("Bearer {METRICS_TOKEN}"))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("cloudmux_requests_total"));
+    // A SigV4-signed scrape by an admin account works, by another account not.
+    let r = s.raw("GET", "/metrics").signed_by(ADMIN).send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().ends_with("# EOF\n"));
+    for who in [ALICE, BOB] {
+        let r = s.raw("GET", "/metrics").signed_by(who).send().await;
+        r.assert_error(403, "AccessDenied");
+    }
+    // A presigned scrape by the admin works too; one by alice does not.
+    let r = s
+        .raw("GET", "/metrics")
+        .signed_by(ADMIN)
+        .presigned()
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("cloudmux_requests_total"));
+    let r = s
+        .raw("GET", "/metrics")
+        .signed_by(ALICE)
+        .presigned()
+        .send()
+        .await;
+    r.assert_error(403, "AccessDenied");
+    // The admin routes take an admin signature and never a bearer token.
+    for (who, token) in [(None, true), (None, false), (Some(ALICE), false)] {
+        let mut r = s.raw("GET", "/_/admin/anything");
+        r = match who {
+            Some(a) => r.signed_by(a),
+            None => r.anonymous(),
+        };
+        if token {
+            r = r.header("authorization", &format!("Bearer {METRICS_TOKEN}"));
+        }
+        r.send().await.assert_error(403, "AccessDenied");
+    }
+    let r = s
+        .raw("GET", "/_/admin/anything")
+        .signed_by(ADMIN)
+        .send()
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // A failed scrape tells nothing about buckets.
+    create_bucket(&s.client(ALICE), "payroll-2026-secret-merger").await;
+    let r = get(None).await;
+    assert!(!r.text().contains("payroll"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn anonymous_readiness_never_reaches_the_cloud() {
+    // The cloud is a second cloudmux that logs one line per request.
+    let cloud = TestServer::start_with(ServerOptions {
+        env: vec![("CLOUDMUX_LOG".into(), "info".into())],
+        ..Default::default()
+    });
+    create_bucket(&cloud.client(ALICE), "target").await;
+    let front = TestServer::start_with(ServerOptions {
+        extra_config: format!(
+            r#"[locations.cloud]
+type = "s3"
+endpoint = "{}"
+region = "{REGION}"
+bucket = "target"
+access_key = "{}"
+secret_key = "{}"
+path_style = true
+default = true
+"#,
+            cloud.endpoint(),
+            ALICE.access_key,
+            ALICE.secret_key
+        ),
+        env: vec![("CLOUDMUX__LOCATIONS__LOCAL__DEFAULT".into(), "false".into())],
+    });
+    let cloud_requests = || {
+        cloud
+            .log()
+            .lines()
+            .filter(|l| l.contains("request_id"))
+            .count()
+    };
+    let r = front.raw("GET", "/_/health/ready").anonymous().send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = cloud_requests();
+    let start = std::time::Instant::now();
+    for _ in 0..200 {
+        let r = front.raw("GET", "/_/health/ready").anonymous().send().await;
+        assert_eq!(r.status, 200);
+    }
+    // Give the cloud's log a moment to catch up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let during = cloud_requests() - before;
+    // Only the background refresher (one probe every 2 s) reached the cloud.
+    let allowed = (elapsed / 2.0).ceil() as usize + 1;
+    assert!(
+        during <= allowed,
+        "{during} cloud requests during 200 readiness probes in {elapsed:.1} s (allowed {allowed})"
+    );
 }
 
 #[tokio::test]
@@ -210,11 +360,8 @@ async fn a_bucket_called_metrics_stays_reachable() {
     let alice = s.client(ALICE);
     create_bucket(&alice, "metrics").await;
     put_object(&alice, "metrics", "inside", b"data").await;
-    // Signed requests are S3 operations on the bucket.
+    // Signed requests with an S3 query are S3 operations on the bucket.
     assert_eq!(list_keys(&alice, "metrics").await, vec!["inside"]);
-    let r = s.raw("GET", "/metrics").send().await;
-    r.assert_success();
-    assert!(r.text().contains("<Key>inside</Key>"), "{}", r.text());
     let r = s.raw("GET", "/metrics?list-type=2").send().await;
     assert!(r.text().contains("<Key>inside</Key>"), "{}", r.text());
     // An anonymous request with a query is an S3 request too (denied: private).
@@ -224,7 +371,9 @@ async fn a_bucket_called_metrics_stays_reachable() {
         .send()
         .await;
     r.assert_error(403, "AccessDenied");
-    // Only the anonymous, query-less GET is the metrics endpoint.
+    // The query-less GET is the metrics endpoint, for every caller.
+    let r = s.raw("GET", "/metrics").send().await;
+    r.assert_error(403, "AccessDenied");
     let text = scrape(&s).await;
     assert!(text.contains("cloudmux_requests_total"), "{text}");
     assert_eq!(bucket_series(&text, "objects", "metrics"), Some(1.0));
@@ -361,4 +510,86 @@ async fn backend_failures_are_counted_per_location() {
     // The failed write did not change the bucket's figures.
     assert_eq!(bucket_series(&after, "objects", "fragile"), Some(1.0));
     assert_eq!(bucket_series(&after, "bytes", "fragile"), Some(4.0));
+}
+
+/// Runs `cloudmux serve` on the embedded defaults in `cwd` until it prints
+/// its secret key line; returns the child and its stdout lines so far.
+fn serve_embedded(cwd: &std::path::Path) -> (std::process::Child, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(server_binary())
+        .arg("serve")
+        .current_dir(cwd)
+        .env("CLOUDMUX__SERVER__LISTEN", "127.0.0.1:0")
+        .env("CLOUDMUX_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(cwd.join("server.log"))
+                .expect("log file"),
+        ))
+        .spawn()
+        .expect("spawn cloudmux");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("stdout line");
+        let done = line.contains("secret key:");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+#[tokio::test]
+async fn generated_credentials_are_private_and_their_account_is_admin() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, lines) = serve_embedded(dir.path());
+    let file = dir.path().join("data/credentials");
+    let mode = std::fs::metadata(&file)
+        .expect("credentials file")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    let field = |name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("{name} in {lines:?}"))
+    };
+    let endpoint = field("endpoint:");
+    let (access, secret) = (field("access key:"), field("secret key:"));
+    // The generated account is the admin: its signed scrape works.
+    let addr: std::net::SocketAddr = endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let admin = Account {
+        name: "admin",
+        access_key: Box::leak(access.clone().into_boxed_str()),
+        secret_key: Box::leak(secret.clone().into_boxed_str()),
+    };
+    let r = Raw::to(addr, "GET", "/metrics")
+        .signed_by(admin)
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    // A credentials file others can read is used, with a warning.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (mut child, lines) = serve_embedded(dir.path());
+    assert!(lines.iter().any(|l| l.contains(&access)), "{lines:?}");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(log.contains("readable by other users"), "{log}");
+    assert!(!log.contains(&secret), "{log}");
 }

@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ACCESS_KEY = "AKIAADMIN0000000001"
 SECRET_KEY = "admin-secret-000000000000000000000001"
+# The [server] metrics_token of the test server: the bearer token of /metrics.
+METRICS_TOKEN = "py-metrics-token-0123456789"
 ENDPOINT_RE = re.compile(r"endpoint:\s*(https?://[^\s]+)")
 STARTUP_TIMEOUT = float(os.environ.get("CLOUDMUX_STARTUP_TIMEOUT", "60"))
 
@@ -232,6 +234,7 @@ def write_config(path: Path, data: Path, cert: Path | None, key: Path | None) ->
         f"""[server]
 listen = "127.0.0.1:0"
 region = "{REGION}"
+metrics_token = "{METRICS_TOKEN}"
 {tls}
 [metadata]
 engine = "sled"

@@ -76,6 +76,17 @@ pub const CAROL: Account = Account {
     secret_key: CAROL_SECRET,
 };
 
+/// An account with `admin = true`: it may read `/metrics` and the admin
+/// routes under `/_/`.
+pub const ADMIN: Account = Account {
+    name: "root",
+    access_key: "AKIAROOT00000000000004",
+    secret_key: "root-secret-key-000000000000000000004",
+};
+
+/// The `[server] metrics_token` of every test server.
+pub const METRICS_TOKEN: &str = "metrics-token-0123456789abcdef";
+
 /// Options for [`TestServer::start_with`].
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
@@ -198,6 +209,7 @@ impl TestServer {
 listen = "127.0.0.1:0"
 region = "{REGION}"
 domains = ["{DOMAIN}"]
+metrics_token = "{METRICS_TOKEN}"
 
 [metadata]
 engine = "sled"
@@ -218,6 +230,12 @@ name = "carol"
 access_key = "{ak_c}"
 secret_key_env = "CLOUDMUX_TEST_CAROL_SECRET"
 
+[[accounts]]
+name = "root"
+access_key = "{ak_r}"
+secret_key = "{sk_r}"
+admin = true
+
 [locations.local]
 type = "fs"
 path = "{d}/objects"
@@ -234,6 +252,8 @@ path = "{d}/objects2"
             ak_b = BOB.access_key,
             sk_b = BOB.secret_key,
             ak_c = CAROL.access_key,
+            ak_r = ADMIN.access_key,
+            sk_r = ADMIN.secret_key,
             extra = self.opts.extra_config,
         );
         std::fs::write(self.config_path(), config).expect("write config");
@@ -429,18 +449,7 @@ path = "{d}/objects2"
     /// Starts a hand-built request; `path_and_query` is sent byte for byte
     /// (it must already be percent-encoded), signed as alice unless changed.
     pub fn raw(&self, method: &str, path_and_query: &str) -> Raw {
-        Raw {
-            addr: self.addr,
-            method: method.to_owned(),
-            path: path_and_query.to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            signer: Some(ALICE),
-            host: None,
-            time: None,
-            unsigned_payload: false,
-            payload_hash: None,
-        }
+        Raw::to(self.addr, method, path_and_query)
     }
 
     /// Every file path under the temporary root but outside `data/` (config, log).
@@ -545,9 +554,30 @@ pub struct Raw {
     time: Option<SystemTime>,
     unsigned_payload: bool,
     payload_hash: Option<String>,
+    unsigned_headers: Vec<(String, String)>,
+    presigned: bool,
 }
 
 impl Raw {
+    /// Starts a hand-built request to any server at `addr`, signed as alice
+    /// unless changed (see [`TestServer::raw`]).
+    pub fn to(addr: SocketAddr, method: &str, path_and_query: &str) -> Raw {
+        Raw {
+            addr,
+            method: method.to_owned(),
+            path: path_and_query.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            signer: Some(ALICE),
+            host: None,
+            time: None,
+            unsigned_payload: false,
+            payload_hash: None,
+            unsigned_headers: Vec::new(),
+            presigned: false,
+        }
+    }
+
     /// Signs the request as `account` (the default is alice).
     pub fn signed_by(mut self, account: Account) -> Self {
         self.signer = Some(account);
@@ -563,6 +593,20 @@ impl Raw {
     /// Adds a header (signed along with the others).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Signs in the query string (a SigV4 presigned URL valid for 5 minutes,
+    /// `UNSIGNED-PAYLOAD`) instead of the `Authorization` header.
+    pub fn presigned(mut self) -> Self {
+        self.presigned = true;
+        self
+    }
+
+    /// Adds a header after signing, so that the signature does not cover it.
+    pub fn unsigned_header(mut self, name: &str, value: &str) -> Self {
+        self.unsigned_headers
+            .push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -631,6 +675,13 @@ impl Raw {
             settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
             settings.uri_path_normalization_mode =
                 aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+            if self.presigned {
+                settings.signature_location =
+                    aws_sigv4::http_request::SignatureLocation::QueryParams;
+                settings.expires_in = Some(Duration::from_secs(300));
+                settings.payload_checksum_kind =
+                    aws_sigv4::http_request::PayloadChecksumKind::NoHeader;
+            }
             let params = aws_sigv4::sign::v4::SigningParams::builder()
                 .identity(&identity)
                 .region(REGION)
@@ -643,7 +694,7 @@ impl Raw {
             let uri = format!("http://{host}{}", self.path);
             let body = if let Some(hash) = &self.payload_hash {
                 aws_sigv4::http_request::SignableBody::Precomputed(hash.clone())
-            } else if self.unsigned_payload {
+            } else if self.unsigned_payload || self.presigned {
                 aws_sigv4::http_request::SignableBody::UnsignedPayload
             } else {
                 aws_sigv4::http_request::SignableBody::Bytes(&self.body)
@@ -659,6 +710,11 @@ impl Raw {
                 .expect("sign")
                 .into_parts();
             instructions.apply_to_request_http1x(&mut req);
+        }
+        for (k, v) in &self.unsigned_headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes()).expect("header name");
+            let value = http::HeaderValue::from_str(v).expect("header value");
+            req.headers_mut().append(name, value);
         }
         send_http1(self.addr, req).await
     }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-/// One account: its name, keys and canonical user id.
-#[derive(Debug, Clone)]
+/// One account: its name, keys and canonical user id. Its `Debug` output
+/// leaves the secret key out.
+#[derive(Clone)]
 pub struct Account {
     /// Account name; also the DisplayName shown in Owner elements.
     pub name: String,
@@ -18,6 +19,22 @@ pub struct Account {
     pub canonical_id: String,
     /// Optional e-mail-like address for grants by e-mail.
     pub email: Option<String>,
+    /// Whether the account may use the admin surface (`/metrics` and the
+    /// routes under `/_/` other than health).
+    pub admin: bool,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field("canonical_id", &self.canonical_id)
+            .field("email", &self.email)
+            .field("admin", &self.admin)
+            .finish()
+    }
 }
 
 impl Account {
@@ -30,6 +47,7 @@ impl Account {
             secret_key: secret_key.to_owned(),
             canonical_id: hex::encode(digest),
             email: None,
+            admin: false,
         }
     }
 }
@@ -104,5 +122,22 @@ impl Accounts {
             .get(id)
             .map(|a| a.name.clone())
             .unwrap_or_else(|| id.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_the_secret_out() {
+        let mut a = Account::new("alice", "AKIDALICE", "very-secret-value-123");
+        a.admin = true;
+        let text = format!("{a:?} {:?}", Accounts::new(vec![a.clone()]));
+        assert!(!text.contains("very-secret-value-123"), "{text}");
+        assert!(
+            text.contains("AKIDALICE") && text.contains("admin: true"),
+            "{text}"
+        );
     }
 }

@@ -57,8 +57,9 @@ pub const BLOCK_SIZE: usize = 8 << 20;
 /// The Blob service REST version cloudmux speaks.
 const API_VERSION: &str = "2021-08-06";
 
-/// `[locations.NAME]` with `type = "azure"`.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// `[locations.NAME]` with `type = "azure"`. Its `Debug` output leaves the
+/// account key and the SAS token out.
+#[derive(Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AzureConfig {
     /// Storage account name (`devstoreaccount1` for Azurite).
@@ -98,6 +99,25 @@ pub struct AzureConfig {
     /// Retries of an idempotent call after a transient failure (default 3).
     #[serde(default = "remote::default_max_retries")]
     pub max_retries: u32,
+}
+
+impl std::fmt::Debug for AzureConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("AzureConfig")
+            .field("account", &self.account)
+            .field("account_key", &redacted(&self.account_key))
+            .field("account_key_file", &self.account_key_file)
+            .field("account_key_env", &self.account_key_env)
+            .field("sas_token", &redacted(&self.sas_token))
+            .field("endpoint", &self.endpoint)
+            .field("container", &self.container)
+            .field("bucket_match", &self.bucket_match)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
 }
 
 impl AzureConfig {

@@ -449,6 +449,8 @@ impl From<AuthError> for S3Error {
                 .with("ServerTime", server_time)
                 .with("MaxAllowedSkewMilliseconds", "900000"),
             AuthError::AccessDenied(m) => S3Error::new(S::FORBIDDEN, "AccessDenied", m),
+            AuthError::HeadersNotSigned(names) => S3Error::new(S::FORBIDDEN, "AccessDenied", msg)
+                .with("HeadersNotSigned", names.join(", ")),
             AuthError::AuthorizationHeaderMalformed(m) => {
                 S3Error::new(S::BAD_REQUEST, "AuthorizationHeaderMalformed", m)
             }

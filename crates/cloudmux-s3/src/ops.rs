@@ -1,19 +1,30 @@
-//! Operational endpoints on the S3 port: health probes and Prometheus metrics.
+//! Operational endpoints on the S3 port: health probes, Prometheus metrics and
+//! the admin surface under `/_/`.
 //!
-//! They are answered before authentication and only for path-style requests
-//! (a virtual-hosted request always addresses a bucket):
-//! - `GET`/`HEAD /_/health/live`: the process serves requests (always 200).
-//!   `_` is not a valid bucket name, so this never hides a bucket.
-//! - `GET`/`HEAD /_/health/ready`: 200 when the metadata store answers a read
-//!   and the default location answers its probe, else 503.
-//! - `GET /metrics` with no query string and no `Authorization` header: the
-//!   metrics in OpenMetrics text. `metrics` is a valid bucket name, so every
-//!   other request on `/metrics` (signed, with a query such as `?list-type=2`,
-//!   or another method) is the S3 operation on the bucket `metrics`. Only an
-//!   anonymous, query-less ListObjects on a public bucket called `metrics` is
-//!   shadowed by this rule.
+//! They are recognised only in path-style requests (a virtual-hosted request
+//! always addresses a bucket):
+//! - `GET`/`HEAD /_/health/live`: the process serves requests (always 200),
+//!   open to anyone. `_` is not a valid bucket name, so this never hides a
+//!   bucket.
+//! - `GET`/`HEAD /_/health/ready`: open to anyone, answered from the last
+//!   result of a probe that [`Readiness`] runs in the background (the
+//!   metadata store answers a read and the default location its probe), so
+//!   an anonymous caller never causes a cloud request.
+//! - `GET /metrics` without a query (or with only presigned-URL parameters):
+//!   the metrics in OpenMetrics text, for a request carrying
+//!   `Authorization: Bearer <server.metrics_token>` or signed (SigV4 or
+//!   SigV2, header or presigned) by an `admin = true` account; anything else
+//!   is 403 AccessDenied. `metrics` is a valid bucket name: every other
+//!   request on `/metrics` (with an S3 query such as `?list-type=2`, or
+//!   another method) is the S3 operation on the bucket `metrics`.
+//! - Every other request whose path starts with `/_/` is an admin route: it
+//!   must be signed by an `admin = true` account (bearer tokens are refused
+//!   there), else 403 AccessDenied.
 
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use cloudmux_core::Gateway;
 
@@ -25,6 +36,13 @@ pub const LIVE_PATH: &str = "/_/health/live";
 pub const READY_PATH: &str = "/_/health/ready";
 /// Path of the metrics endpoint.
 pub const METRICS_PATH: &str = "/metrics";
+/// Prefix of the operational and admin routes.
+pub const ADMIN_PREFIX: &str = "/_/";
+
+/// How often the background readiness probe runs.
+pub const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+/// How long one readiness probe may take before it counts as failed.
+pub const READINESS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Content type of the metrics exposition.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -36,8 +54,34 @@ pub enum OpsEndpoint {
     Live,
     /// `/_/health/ready`.
     Ready,
-    /// `GET /metrics`, anonymous and without a query.
+    /// `GET /metrics` without an S3 query.
     Metrics,
+    /// Any other path under `/_/`: an admin route.
+    Admin,
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, unauthenticated.
+    Open,
+    /// The metrics bearer token, or a request signed by an admin account.
+    TokenOrAdmin,
+    /// A request signed by an admin account only.
+    Admin,
+}
+
+/// Whether every query parameter is one of a presigned URL's (SigV4 or
+/// SigV2), which do not make a request an S3 operation.
+fn only_presign_params(query: Option<&str>) -> bool {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .all(|p| {
+            let key = p.split_once('=').map_or(p, |(k, _)| k);
+            key.starts_with("X-Amz-") || matches!(key, "AWSAccessKeyId" | "Signature" | "Expires")
+        })
 }
 
 impl OpsEndpoint {
@@ -49,14 +93,20 @@ impl OpsEndpoint {
         match path {
             LIVE_PATH if head_or_get => Some(Self::Live),
             READY_PATH if head_or_get => Some(Self::Ready),
-            METRICS_PATH
-                if *method == Method::GET
-                    && req.uri().query().is_none_or(str::is_empty)
-                    && !req.headers().contains_key(http::header::AUTHORIZATION) =>
-            {
+            METRICS_PATH if *method == Method::GET && only_presign_params(req.uri().query()) => {
                 Some(Self::Metrics)
             }
+            p if p.starts_with(ADMIN_PREFIX) => Some(Self::Admin),
             _ => None,
+        }
+    }
+
+    /// Who may call this endpoint.
+    pub fn access(self) -> Access {
+        match self {
+            Self::Live | Self::Ready => Access::Open,
+            Self::Metrics => Access::TokenOrAdmin,
+            Self::Admin => Access::Admin,
         }
     }
 
@@ -66,29 +116,32 @@ impl OpsEndpoint {
             Self::Live => "HealthLive",
             Self::Ready => "HealthReady",
             Self::Metrics => "Metrics",
+            Self::Admin => "Admin",
         }
     }
 
-    /// Answers the request.
-    pub async fn answer(self, gw: &Gateway, head: bool) -> Response<ResBody> {
+    /// Answers a request that passed [`OpsEndpoint::access`].
+    pub fn answer(self, gw: &Gateway, ready: &Readiness, head: bool) -> Response<ResBody> {
         let (status, content_type, text) = match self {
             Self::Live => (StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
-            Self::Ready => match gw.ready().await {
+            Self::Ready => match ready.current() {
                 Ok(()) => (
                     StatusCode::OK,
                     "text/plain; charset=utf-8",
                     "ready\n".into(),
                 ),
-                Err(reason) => {
-                    tracing::warn!(%reason, "readiness probe failed");
-                    (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain; charset=utf-8",
-                        "not ready\n".to_owned(),
-                    )
-                }
+                Err(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "not ready\n".to_owned(),
+                ),
             },
             Self::Metrics => (StatusCode::OK, OPENMETRICS, gw.metrics().render()),
+            Self::Admin => (
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "no such admin route\n".into(),
+            ),
         };
         let len = text.len();
         let body = if head {
@@ -106,6 +159,91 @@ impl OpsEndpoint {
     }
 }
 
+/// The bearer token of an `Authorization: Bearer <token>` header, if the
+/// request carries one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)?
+        .as_bytes()
+        .trim_ascii();
+    if value.eq_ignore_ascii_case(b"bearer") {
+        return Some(b"");
+    }
+    let scheme = value.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| value[7..].trim_ascii())
+}
+
+/// The last readiness verdict, refreshed by a background task so that probes
+/// (often anonymous, often frequent) never reach the stores themselves.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    state: Arc<Mutex<Result<(), String>>>,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(Mutex::new(Err("no probe has finished yet".into()))),
+        }
+    }
+}
+
+impl Readiness {
+    /// The last verdict.
+    pub fn current(&self) -> Result<(), String> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs one probe (bounded by [`READINESS_TIMEOUT`]) and records it;
+    /// logs a change of verdict.
+    pub async fn refresh(&self, gw: &Gateway) {
+        let verdict = match tokio::time::timeout(READINESS_TIMEOUT, gw.ready()).await {
+            Ok(v) => v,
+            Err(_) => Err(format!(
+                "probe did not answer within {} s",
+                READINESS_TIMEOUT.as_secs()
+            )),
+        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&*state, &verdict) {
+            (Ok(()), Err(reason)) => tracing::warn!(%reason, "readiness probe failed"),
+            (Err(_), Ok(())) => tracing::info!("readiness probe passed"),
+            (Err(old), Err(reason)) if old != reason => {
+                tracing::warn!(%reason, "readiness probe failed")
+            }
+            _ => {}
+        }
+        *state = verdict;
+    }
+
+    /// Refreshes the verdict every [`READINESS_INTERVAL`] until the returned
+    /// handle is dropped.
+    pub fn spawn_refresher(&self, gw: Arc<Gateway>) -> AbortOnDrop {
+        let me = self.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(READINESS_INTERVAL).await;
+                me.refresh(&gw).await;
+            }
+        }))
+    }
+}
+
+/// A task handle that aborts its task when dropped.
+#[derive(Debug)]
+pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,22 +257,35 @@ mod tests {
     }
 
     #[test]
-    fn metrics_is_only_the_anonymous_queryless_get() {
+    fn metrics_is_the_queryless_get_whoever_signs_it() {
         let m = Some(OpsEndpoint::Metrics);
         assert_eq!(OpsEndpoint::classify(&req("GET", "/metrics", false)), m);
         assert_eq!(OpsEndpoint::classify(&req("GET", "/metrics?", false)), m);
-        assert_eq!(OpsEndpoint::classify(&req("GET", "/metrics", true)), None);
+        assert_eq!(OpsEndpoint::classify(&req("GET", "/metrics", true)), m);
+        assert_eq!(
+            OpsEndpoint::classify(&req(
+                "GET",
+                "/metrics?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00",
+                false
+            )),
+            m
+        );
         assert_eq!(
             OpsEndpoint::classify(&req("GET", "/metrics?list-type=2", false)),
+            None
+        );
+        assert_eq!(
+            OpsEndpoint::classify(&req("GET", "/metrics?encoding-type=url", true)),
             None
         );
         assert_eq!(OpsEndpoint::classify(&req("PUT", "/metrics", false)), None);
         assert_eq!(OpsEndpoint::classify(&req("HEAD", "/metrics", false)), None);
         assert_eq!(OpsEndpoint::classify(&req("GET", "/metrics/", false)), None);
+        assert_eq!(OpsEndpoint::Metrics.access(), Access::TokenOrAdmin);
     }
 
     #[test]
-    fn health_paths() {
+    fn health_paths_are_open_and_the_rest_of_underscore_is_admin() {
         assert_eq!(
             OpsEndpoint::classify(&req("GET", "/_/health/live", true)),
             Some(OpsEndpoint::Live)
@@ -143,10 +294,35 @@ mod tests {
             OpsEndpoint::classify(&req("HEAD", "/_/health/ready", false)),
             Some(OpsEndpoint::Ready)
         );
-        assert_eq!(
-            OpsEndpoint::classify(&req("PUT", "/_/health/live", false)),
-            None
+        for (method, path) in [
+            ("PUT", "/_/health/live"),
+            ("GET", "/_/health"),
+            ("GET", "/_/backbeat/api/metrics"),
+            ("POST", "/_/anything"),
+        ] {
+            let ep = OpsEndpoint::classify(&req(method, path, false));
+            assert_eq!(ep, Some(OpsEndpoint::Admin), "{method} {path}");
+            assert_eq!(ep.unwrap().access(), Access::Admin);
+        }
+        assert_eq!(OpsEndpoint::Live.access(), Access::Open);
+        assert_eq!(OpsEndpoint::Ready.access(), Access::Open);
+        assert_eq!(OpsEndpoint::classify(&req("GET", "/_x/y", false)), None);
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer_token(&h), None);
+        h.insert("authorization", HeaderValue::from_static("Bearer  abc "));
+        assert_eq!(bearer_token(&h), Some(&b"abc"[..]));
+        h.insert("authorization", HeaderValue::from_static("bearer xyz"));
+        assert_eq!(bearer_token(&h), Some(&b"xyz"[..]));
+        h.insert("authorization", HeaderValue::from_static("Bearer"));
+        assert_eq!(bearer_token(&h), Some(&b""[..]));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 x"),
         );
-        assert_eq!(OpsEndpoint::classify(&req("GET", "/_/health", false)), None);
+        assert_eq!(bearer_token(&h), None);
     }
 }

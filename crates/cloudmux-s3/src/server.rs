@@ -18,20 +18,35 @@ use crate::body::{self, ResBody};
 use crate::context::{Query, Req};
 use crate::error::{S3Error, S3Result};
 use crate::handlers;
-use crate::ops::OpsEndpoint;
+use crate::ops::{self, Access, OpsEndpoint, Readiness};
 use crate::router::Endpoint;
 use crate::xml::XmlWriter;
 
 /// Largest request header section S3 accepts.
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
-/// Front-end settings.
-#[derive(Debug, Clone)]
+/// Front-end settings. Its `Debug` output leaves the metrics token out.
+#[derive(Clone, Default)]
 pub struct FrontConfig {
     /// Region answered in headers and checked in signatures.
     pub region: String,
     /// Domains for virtual-hosted-style requests (`bucket.<domain>`).
     pub domains: Vec<String>,
+    /// The bearer token that may read `/metrics` (`[server] metrics_token`).
+    pub metrics_token: Option<String>,
+}
+
+impl std::fmt::Debug for FrontConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrontConfig")
+            .field("region", &self.region)
+            .field("domains", &self.domains)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// The connection a request arrived on, as bucket policy conditions see it
@@ -48,6 +63,7 @@ pub struct Conn {
 pub struct S3Service {
     gw: Arc<Gateway>,
     cfg: FrontConfig,
+    ready: Readiness,
 }
 
 struct AccountCredentials<'a>(&'a Gateway);
@@ -68,7 +84,11 @@ fn request_id() -> String {
 impl S3Service {
     /// A service over a gateway.
     pub fn new(gw: Arc<Gateway>, cfg: FrontConfig) -> Arc<Self> {
-        Arc::new(Self { gw, cfg })
+        Arc::new(Self {
+            gw,
+            cfg,
+            ready: Readiness::default(),
+        })
     }
 
     /// Accepts connections until `shutdown` resolves. With `tls`, every
@@ -80,6 +100,8 @@ impl S3Service {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
         tokio::pin!(shutdown);
+        self.ready.refresh(&self.gw).await;
+        let _refresher = self.ready.spawn_refresher(self.gw.clone());
         loop {
             let (stream, peer) = tokio::select! {
                 r = listener.accept() => match r {
@@ -262,8 +284,15 @@ impl S3Service {
         };
         if vhost_bucket.is_none() {
             if let Some(ops) = OpsEndpoint::classify(&req) {
+                if let Err(e) = self.ops_access(ops.access(), &req, vhost_bucket.as_deref()) {
+                    return (Err(e), ops.name(), None);
+                }
                 let head = req.method() == Method::HEAD;
-                return (Ok(ops.answer(&self.gw, head).await), ops.name(), None);
+                return (
+                    Ok(ops.answer(&self.gw, &self.ready, head)),
+                    ops.name(),
+                    None,
+                );
             }
         }
         let (parts, incoming) = req.into_parts();
@@ -280,28 +309,7 @@ impl S3Service {
             headers: &parts.headers,
             virtual_host_bucket: vhost_bucket.as_deref(),
         };
-        let ctx = AuthContext {
-            region: self.cfg.region.clone(),
-            now: time::OffsetDateTime::now_utc(),
-        };
-        let authn = auth::authenticate(&signed, &AccountCredentials(&self.gw), &ctx).and_then(
-            |a| match a {
-                Authenticated::Anonymous => {
-                    auth::unsigned_payload(&parts.headers).map(|p| (Principal::Anonymous, p))
-                }
-                Authenticated::Signed {
-                    access_key,
-                    payload,
-                } => {
-                    let account = self.gw.accounts().by_access_key(&access_key).cloned();
-                    match account {
-                        Some(a) => Ok((Principal::Account(a), payload)),
-                        None => Err(auth::AuthError::InvalidAccessKeyId { access_key }),
-                    }
-                }
-            },
-        );
-        let (principal, payload) = match authn {
+        let (principal, payload) = match self.authenticate(&signed) {
             Ok(x) => x,
             Err(e) => return (Err(e.into()), "-", bucket),
         };
@@ -327,6 +335,67 @@ impl S3Service {
         };
         let result = policy::with_env(env, handlers::dispatch(&self.gw, ep, r)).await;
         (result, ep.name(), bucket)
+    }
+}
+
+impl S3Service {
+    /// Checks the signature of a request and resolves its principal, with
+    /// the way its body is protected.
+    fn authenticate(
+        &self,
+        signed: &SignedRequest<'_>,
+    ) -> Result<(Principal, auth::Payload), auth::AuthError> {
+        let ctx = AuthContext {
+            region: self.cfg.region.clone(),
+            now: time::OffsetDateTime::now_utc(),
+        };
+        match auth::authenticate(signed, &AccountCredentials(&self.gw), &ctx)? {
+            Authenticated::Anonymous => {
+                auth::unsigned_payload(signed.headers).map(|p| (Principal::Anonymous, p))
+            }
+            Authenticated::Signed {
+                access_key,
+                payload,
+            } => match self.gw.accounts().by_access_key(&access_key).cloned() {
+                Some(a) => Ok((Principal::Account(a), payload)),
+                None => Err(auth::AuthError::InvalidAccessKeyId { access_key }),
+            },
+        }
+    }
+
+    /// Decides whether a request may reach an operational endpoint: open
+    /// ones always; the metrics endpoint with the configured bearer token or
+    /// an admin's signature; admin routes with an admin's signature only.
+    fn ops_access<B>(
+        &self,
+        access: Access,
+        req: &Request<B>,
+        vhost_bucket: Option<&str>,
+    ) -> S3Result<()> {
+        if access == Access::Open {
+            return Ok(());
+        }
+        if let Some(token) = ops::bearer_token(req.headers()) {
+            let expected = self.cfg.metrics_token.as_deref().map(str::as_bytes);
+            let valid = access == Access::TokenOrAdmin
+                && expected.is_some_and(|e| auth::token_eq(token, e));
+            return if valid {
+                Ok(())
+            } else {
+                Err(S3Error::access_denied("Access Denied"))
+            };
+        }
+        let signed = SignedRequest {
+            method: req.method(),
+            raw_path: req.uri().path(),
+            raw_query: req.uri().query(),
+            headers: req.headers(),
+            virtual_host_bucket: vhost_bucket,
+        };
+        match self.authenticate(&signed)? {
+            (Principal::Account(a), _) if a.admin => Ok(()),
+            _ => Err(S3Error::access_denied("Access Denied")),
+        }
     }
 }
 

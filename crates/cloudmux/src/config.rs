@@ -16,8 +16,9 @@ use serde::Deserialize;
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "CLOUDMUX__";
 
-/// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+/// The whole configuration file. Its `Debug` output names the locations
+/// without their raw settings, which may hold secrets.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The listening server.
@@ -34,8 +35,19 @@ pub struct Config {
     pub locations: BTreeMap<String, toml::Table>,
 }
 
-/// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("server", &self.server)
+            .field("metadata", &self.metadata)
+            .field("accounts", &self.accounts)
+            .field("locations", &self.locations.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// `[server]`. Its `Debug` output leaves the metrics token out.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address and port to listen on (`127.0.0.1:8000`; port 0 picks a free one).
@@ -51,6 +63,14 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Bearer token that lets a scraper read `/metrics`
+    /// (`Authorization: Bearer <token>`), inline. Without a token, only
+    /// SigV4-signed requests of an `admin = true` account may read it.
+    pub metrics_token: Option<String>,
+    /// A file holding the metrics bearer token.
+    pub metrics_token_file: Option<PathBuf>,
+    /// An environment variable holding the metrics bearer token.
+    pub metrics_token_env: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -61,8 +81,74 @@ impl Default for ServerConfig {
             domains: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            metrics_token: None,
+            metrics_token_file: None,
+            metrics_token_env: None,
         }
     }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("region", &self.region)
+            .field("domains", &self.domains)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("metrics_token_file", &self.metrics_token_file)
+            .field("metrics_token_env", &self.metrics_token_env)
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// The metrics bearer token from `metrics_token`, `metrics_token_file` or
+    /// `metrics_token_env`, if one is configured.
+    pub fn metrics_token(&self) -> Result<Option<String>, ConfigError> {
+        resolve_secret(
+            "server.metrics_token",
+            self.metrics_token.as_deref(),
+            self.metrics_token_file.as_deref(),
+            self.metrics_token_env.as_deref(),
+        )
+    }
+}
+
+/// Resolves a secret given inline (`NAME`), in a file (`NAME_file`) or in an
+/// environment variable (`NAME_env`); `field` is `NAME` with its table, for
+/// errors. At most one of the three may be given; `None` when none is. An
+/// empty secret is an error.
+fn resolve_secret(
+    field: &str,
+    inline: Option<&str>,
+    file: Option<&Path>,
+    env: Option<&str>,
+) -> Result<Option<String>, ConfigError> {
+    let secret = match (inline, file, env) {
+        (None, None, None) => return Ok(None),
+        (Some(s), None, None) => s.to_owned(),
+        (None, Some(f), None) => std::fs::read_to_string(f)
+            .map_err(|e| err(format!("{field}_file: {}: {e}", f.display())))?
+            .trim()
+            .to_owned(),
+        (None, None, Some(v)) => std::env::var(v)
+            .map_err(|_| err(format!("{field}_env: environment variable {v} is not set")))?,
+        _ => {
+            let name = field.rsplit('.').next().unwrap_or(field);
+            return Err(err(format!(
+                "{field}: give exactly one of {name}, {name}_file, {name}_env"
+            )));
+        }
+    };
+    if secret.is_empty() {
+        return Err(err(format!("{field}: must not be empty")));
+    }
+    Ok(Some(secret))
 }
 
 fn default_listen() -> String {
@@ -102,8 +188,8 @@ fn default_meta_path() -> PathBuf {
     "./data/meta".into()
 }
 
-/// `[[accounts]]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[[accounts]]`. Its `Debug` output leaves the secret key out.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// Account name; shown as the owner's DisplayName.
@@ -118,6 +204,27 @@ pub struct AccountConfig {
     pub secret_key_env: Option<String>,
     /// Optional e-mail address, for grants by e-mail.
     pub email: Option<String>,
+    /// `true`: the account may read `/metrics` and use the admin routes
+    /// under `/_/` (default `false`).
+    #[serde(default)]
+    pub admin: bool,
+}
+
+impl std::fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("name", &self.name)
+            .field("access_key", &self.access_key)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("secret_key_file", &self.secret_key_file)
+            .field("secret_key_env", &self.secret_key_env)
+            .field("email", &self.email)
+            .field("admin", &self.admin)
+            .finish()
+    }
 }
 
 /// A location as configured: its type, whether it is the default, and the
@@ -214,6 +321,7 @@ impl Config {
         if cfg.server.tls_cert.is_some() != cfg.server.tls_key.is_some() {
             return Err(err("server: tls_cert and tls_key must be given together"));
         }
+        cfg.server.metrics_token()?;
         Ok(cfg)
     }
 
@@ -296,36 +404,21 @@ impl Config {
             if !seen.insert(a.access_key.clone()) {
                 return Err(err(field("access_key") + ": used by another account"));
             }
-            let secret = match (&a.secret_key, &a.secret_key_file, &a.secret_key_env) {
-                (Some(s), None, None) => s.clone(),
-                (None, Some(f), None) => std::fs::read_to_string(f)
-                    .map_err(|e| {
-                        err(format!(
-                            "{}: {}: {e}",
-                            field("secret_key_file"),
-                            f.display()
-                        ))
-                    })?
-                    .trim()
-                    .to_owned(),
-                (None, None, Some(v)) => std::env::var(v).map_err(|_| {
-                    err(format!(
-                        "{}: environment variable {v} is not set",
-                        field("secret_key_env")
-                    ))
-                })?,
-                _ => {
-                    return Err(err(format!(
-                        "{}: give exactly one of secret_key, secret_key_file, secret_key_env",
-                        field("secret_key")
-                    )))
-                }
-            };
-            if secret.is_empty() {
-                return Err(err(field("secret_key") + ": must not be empty"));
-            }
+            let secret = resolve_secret(
+                &field("secret_key"),
+                a.secret_key.as_deref(),
+                a.secret_key_file.as_deref(),
+                a.secret_key_env.as_deref(),
+            )?
+            .ok_or_else(|| {
+                err(format!(
+                    "{}: give exactly one of secret_key, secret_key_file, secret_key_env",
+                    field("secret_key")
+                ))
+            })?;
             let mut acc = cloudmux_core::Account::new(&a.name, &a.access_key, &secret);
             acc.email = a.email.clone();
+            acc.admin = a.admin;
             out.push(acc);
         }
         Ok(out)
@@ -432,6 +525,79 @@ mod tests {
         )
         .unwrap();
         assert!(c.accounts().unwrap_err().0.contains("exactly one"));
+    }
+
+    #[test]
+    fn metrics_token_from_each_source_and_admin_flag() {
+        let c = Config::parse(
+            "[server]\nmetrics_token = \"tok-inline\"\n",
+            std::iter::empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.server.metrics_token().unwrap().as_deref(),
+            Some("tok-inline")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "tok-file\n").unwrap();
+        let text = format!(
+            "[server]\nmetrics_token_file = {:?}\n",
+            file.display().to_string()
+        );
+        let c = Config::parse(&text, std::iter::empty()).unwrap();
+        assert_eq!(
+            c.server.metrics_token().unwrap().as_deref(),
+            Some("tok-file")
+        );
+        let e = Config::parse(
+            "[server]\nmetrics_token = \"a\"\nmetrics_token_env = \"B\"\n",
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("server.metrics_token") && e.0.contains("exactly one"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[server]\nmetrics_token_env = \"CLOUDMUX_TEST_SURELY_UNSET_VAR\"\n",
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("metrics_token_env"), "{e}");
+        let c = Config::parse(SAMPLE, std::iter::empty()).unwrap();
+        assert!(c.server.metrics_token().unwrap().is_none());
+        let c = Config::parse(
+            "[[accounts]]\nname = \"root\"\naccess_key = \"k\"\nsecret_key = \"s\"\nadmin = true\n\
+             [[accounts]]\nname = \"u\"\naccess_key = \"k2\"\nsecret_key = \"s2\"\n",
+            std::iter::empty(),
+        )
+        .unwrap();
+        let accounts = c.accounts().unwrap();
+        assert!(accounts[0].admin && !accounts[1].admin);
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let text = "[server]\nmetrics_token = \"tok-9f8e7d6c\"\n\
+            [[accounts]]\nname = \"a\"\naccess_key = \"k\"\nsecret_key = \"acct-secret-1a2b3c\"\n\
+            [locations.az]\ntype = \"azure\"\naccount = \"acc\"\naccount_key = \"azkey-5e6f7a\"\ncontainer = \"c\"\n\
+            [locations.az2]\ntype = \"azure\"\naccount = \"acc\"\nsas_token = \"sas-8b9c0d\"\ncontainer = \"c\"\n\
+            [locations.aws]\ntype = \"s3\"\nbucket = \"b\"\naccess_key = \"AK\"\nsecret_key = \"s3-secret-1f2e\"\ndefault = true\n";
+        let c = Config::parse(text, std::iter::empty()).unwrap();
+        let mut out = format!("{c:?}\n{:?}\n", c.accounts().unwrap());
+        for l in c.locations().unwrap() {
+            out.push_str(&format!("{l:?}\n"));
+        }
+        for secret in [
+            "tok-9f8e7d6c",
+            "acct-secret-1a2b3c",
+            "azkey-5e6f7a",
+            "sas-8b9c0d",
+            "s3-secret-1f2e",
+        ] {
+            assert!(!out.contains(secret), "{secret} in Debug output: {out}");
+        }
     }
 
     #[test]

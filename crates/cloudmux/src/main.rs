@@ -5,6 +5,7 @@ mod config;
 mod locations;
 mod preflight;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -120,12 +121,15 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-/// Reads or creates the generated credentials of the embedded defaults.
+/// Reads or creates the generated credentials of the embedded defaults. The
+/// file is created readable by its owner only (0600); an existing one that
+/// others can read is used, with a warning.
 fn default_credentials(dir: &Path) -> std::io::Result<(String, String)> {
     let file = dir.join("credentials");
     if let Ok(text) = std::fs::read_to_string(&file) {
         let mut lines = text.lines();
         if let (Some(a), Some(s)) = (lines.next(), lines.next()) {
+            warn_if_shared(&file);
             return Ok((a.trim().to_owned(), s.trim().to_owned()));
         }
     }
@@ -133,9 +137,44 @@ fn default_credentials(dir: &Path) -> std::io::Result<(String, String)> {
     let access = format!("CMX{}", hex::encode_upper(rand::random::<[u8; 8]>()));
     let secret = hex::encode(rand::random::<[u8; 20]>());
     let tmp = dir.join("credentials.tmp");
-    std::fs::write(&tmp, format!("{access}\n{secret}\n"))?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut out = private_file(&tmp)?;
+    out.write_all(format!("{access}\n{secret}\n").as_bytes())?;
+    out.sync_all()?;
+    drop(out);
     std::fs::rename(&tmp, &file)?;
     Ok((access, secret))
+}
+
+/// Creates `path` new, readable and writable by its owner only.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Logs a warning when a file holding secrets is readable by its group or by
+/// everyone.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "the credentials file is readable by other users; run chmod 600 on it"
+                );
+            }
+        }
+    }
 }
 
 fn embedded_defaults() -> Result<(Config, Option<(String, String)>), String> {
@@ -143,7 +182,7 @@ fn embedded_defaults() -> Result<(Config, Option<(String, String)>), String> {
     let (access, secret) =
         default_credentials(&data).map_err(|e| format!("./data/credentials: {e}"))?;
     let text = format!(
-        "[[accounts]]\nname = \"admin\"\naccess_key = \"{access}\"\nsecret_key = \"{secret}\"\n\
+        "[[accounts]]\nname = \"admin\"\naccess_key = \"{access}\"\nsecret_key = \"{secret}\"\nadmin = true\n\
          [locations.local]\ntype = \"fs\"\npath = \"./data/objects\"\ndefault = true\n"
     );
     let cfg = Config::parse(&text, std::env::vars()).map_err(|e| e.to_string())?;
@@ -210,6 +249,7 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         FrontConfig {
             region: cfg.server.region.clone(),
             domains: cfg.server.domains.clone(),
+            metrics_token: cfg.server.metrics_token().map_err(|e| e.to_string())?,
         },
     );
     svc.serve(listener, tls, shutdown_signal())

@@ -38,6 +38,12 @@ use http::HeaderMap;
 
 pub use chunked::decode_aws_chunked;
 
+/// Constant-time comparison of a presented token with the expected one
+/// (false when the lengths differ).
+pub fn token_eq(presented: &[u8], expected: &[u8]) -> bool {
+    util::ct_eq(presented, expected)
+}
+
 /// The parts of an HTTP request that signatures cover.
 #[derive(Debug, Clone, Copy)]
 pub struct SignedRequest<'a> {
@@ -222,9 +228,14 @@ pub enum AuthError {
         server_time: String,
     },
     /// S3 `AccessDenied`, 403, with this message (expired or not yet valid
-    /// presigned URLs, a missing date, unsigned `x-amz-*` headers).
+    /// presigned URLs, a missing date).
     #[error("{0}")]
     AccessDenied(String),
+    /// S3 `AccessDenied`, 403: "There were headers present in the request
+    /// which were not signed". The XML carries `HeadersNotSigned`, the
+    /// offending header names joined by `", "`.
+    #[error("There were headers present in the request which were not signed")]
+    HeadersNotSigned(Vec<String>),
     /// S3 `AuthorizationHeaderMalformed`, 400, with this message. When the
     /// message names the wrong region, the XML also carries `Region` (the
     /// expected region, the context's).

@@ -179,8 +179,17 @@ fn request_time(headers: &HeaderMap) -> Result<(Cow<'_, str>, OffsetDateTime), A
     Ok((Cow::Owned(util::format_amz_date(t)), t))
 }
 
-/// Checks `SignedHeaders`: `host` must be signed, and (for the header form)
-/// so must every `x-amz-*` header present.
+/// Headers that S3 accepts unsigned in a presigned request: the payload
+/// hash travels in the query (`X-Amz-Content-Sha256`) there, and a header of
+/// the same name only restates it.
+const PRESIGNED_UNSIGNED_OK: &[&str] = &["x-amz-content-sha256"];
+
+/// Checks `SignedHeaders`: `host` must be signed, and so must every
+/// `x-amz-*` header present (in a presigned request, all but
+/// [`PRESIGNED_UNSIGNED_OK`]) and `Content-MD5` when the client sent it.
+/// An unsigned one could otherwise change what a signature authorises: an
+/// `x-amz-copy-source` added to a presigned PUT turns it into a copy of
+/// anything its signer can read.
 fn check_signed_headers(
     signed_headers: &str,
     headers: &HeaderMap,
@@ -198,21 +207,21 @@ fn check_signed_headers(
     if !is_signed("host") {
         unsigned.push("host");
     }
-    if form == Form::Header {
-        for name in headers.keys() {
-            let name = name.as_str();
-            if name.starts_with("x-amz-") && !is_signed(name) && !unsigned.contains(&name) {
-                unsigned.push(name);
-            }
+    for name in headers.keys() {
+        let name = name.as_str();
+        let must_sign = (name.starts_with("x-amz-")
+            && !(form == Form::Query && PRESIGNED_UNSIGNED_OK.contains(&name)))
+            || name == "content-md5";
+        if must_sign && !is_signed(name) && !unsigned.contains(&name) {
+            unsigned.push(name);
         }
     }
     if unsigned.is_empty() {
         Ok(())
     } else {
-        Err(AuthError::AccessDenied(format!(
-            "There were headers present in the request which were not signed: {}",
-            unsigned.join(", ")
-        )))
+        Err(AuthError::HeadersNotSigned(
+            unsigned.into_iter().map(str::to_owned).collect(),
+        ))
     }
 }
 
