@@ -32,6 +32,11 @@ pub enum MetaError {
     /// The engine itself failed (I/O, closed database).
     #[error("metadata engine: {0}")]
     Engine(String),
+    /// A flush failed, so changes that were already visible may be lost. The
+    /// engine cannot roll them back, so it refuses every call from then on;
+    /// restarting the process reopens the store from what is on disk.
+    #[error("metadata store unusable after a failed flush, restart the process to reload it from disk: {0}")]
+    Poisoned(String),
 }
 
 /// Result alias for this crate.
@@ -107,7 +112,9 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 ///
 /// Every method is durable on return: once `commit` returns `Ok`, the change
 /// survives a crash of the process (engines batch concurrent flushes into one
-/// group commit).
+/// group commit). A commit whose flush failed returns an error; an engine that
+/// cannot roll such a change back (sled) then fails every later call with
+/// [`MetaError::Poisoned`] until the process restarts.
 #[async_trait::async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     /// Reads one key.
