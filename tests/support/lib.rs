@@ -385,6 +385,42 @@ path = "{d}/objects2"
         self.reap();
     }
 
+    /// The process id of the running server, if one runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends SIGTERM (via `kill`) to the running server and returns at once,
+    /// leaving it to drain; see [`TestServer::wait_exit`].
+    pub fn terminate(&self) {
+        if let Some(pid) = self.pid() {
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -TERM {pid}: {status}");
+        }
+    }
+
+    /// Waits up to `timeout` for the server to exit by itself; on exit, reaps
+    /// it (so [`TestServer::spawn`] may follow) and returns its status.
+    /// Returns `None`, with the server still running, on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.reap();
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the server gracefully and starts it again on the same data.
     /// The port changes: create new clients afterwards.
     pub fn restart(&mut self) {

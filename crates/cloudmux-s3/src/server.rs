@@ -12,6 +12,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::auth::{self, AuthContext, Authenticated, Credentials, SignedRequest};
 use crate::body::{self, ResBody};
@@ -91,17 +93,23 @@ impl S3Service {
         })
     }
 
-    /// Accepts connections until `shutdown` resolves. With `tls`, every
-    /// connection is TLS.
+    /// Accepts connections until `shutdown` resolves, then drains: the
+    /// listener is closed at once (new connections are refused), idle
+    /// keep-alive connections are closed, and requests in flight may finish
+    /// for up to `grace`. Connections still open after `grace` are dropped
+    /// and their number is logged. With `tls`, every connection is TLS.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         tls: Option<tokio_rustls::TlsAcceptor>,
         shutdown: impl std::future::Future<Output = ()>,
+        grace: Duration,
     ) -> std::io::Result<()> {
         tokio::pin!(shutdown);
         self.ready.refresh(&self.gw).await;
         let _refresher = self.ready.spawn_refresher(self.gw.clone());
+        let (drain_tx, drain) = watch::channel(false);
+        let mut conns = JoinSet::new();
         loop {
             let (stream, peer) = tokio::select! {
                 r = listener.accept() => match r {
@@ -112,36 +120,73 @@ impl S3Service {
                         continue;
                     }
                 },
-                () = &mut shutdown => return Ok(()),
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+                () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             let tls = tls.clone();
-            tokio::spawn(async move {
+            let mut drain = drain.clone();
+            conns.spawn(async move {
                 match tls {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => {
-                            let conn = Conn {
-                                peer: Some(peer),
-                                secure: true,
-                            };
-                            me.connection(TokioIo::new(s), conn).await
+                    Some(acceptor) => {
+                        let handshake = tokio::select! {
+                            r = acceptor.accept(stream) => r,
+                            () = drained(&mut drain) => return,
+                        };
+                        match handshake {
+                            Ok(s) => {
+                                let conn = Conn {
+                                    peer: Some(peer),
+                                    secure: true,
+                                };
+                                me.connection(TokioIo::new(s), conn, drain).await
+                            }
+                            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         }
-                        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    },
+                    }
                     None => {
                         let conn = Conn {
                             peer: Some(peer),
                             secure: false,
                         };
-                        me.connection(TokioIo::new(stream), conn).await
+                        me.connection(TokioIo::new(stream), conn, drain).await
                     }
                 }
             });
         }
+        drop(listener);
+        drain_tx.send_replace(true);
+        tracing::info!(
+            open = conns.len(),
+            grace_secs = grace.as_secs(),
+            "shutting down: new connections are refused, requests in flight may finish"
+        );
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                r = conns.join_next() => if r.is_none() { break },
+                () = &mut deadline => break,
+            }
+        }
+        let cut = conns.len();
+        if cut > 0 {
+            tracing::warn!(
+                cut,
+                grace_secs = grace.as_secs(),
+                "shutdown deadline passed: dropping the connections still open"
+            );
+            conns.shutdown().await;
+        } else {
+            tracing::info!("shutdown: every connection finished");
+        }
+        Ok(())
     }
 
-    async fn connection<I>(self: Arc<Self>, io: I, conn: Conn)
+    /// Serves one connection until it ends. Once the server drains, the
+    /// connection finishes the request in flight, if any, and closes.
+    async fn connection<I>(self: Arc<Self>, io: I, conn: Conn, mut drain: watch::Receiver<bool>)
     where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
@@ -156,7 +201,16 @@ impl S3Service {
             .header_read_timeout(Duration::from_secs(30))
             .max_headers(256)
             .max_buf_size(256 * 1024);
-        if let Err(e) = builder.serve_connection(io, svc).await {
+        let served = builder.serve_connection(io, svc);
+        tokio::pin!(served);
+        let result = tokio::select! {
+            r = served.as_mut() => r,
+            () = drained(&mut drain) => {
+                served.as_mut().graceful_shutdown();
+                served.await
+            }
+        };
+        if let Err(e) = result {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     }
@@ -397,6 +451,11 @@ impl S3Service {
             _ => Err(S3Error::access_denied("Access Denied")),
         }
     }
+}
+
+/// Resolves once the server drains (or the server is gone).
+async fn drained(drain: &mut watch::Receiver<bool>) {
+    let _ = drain.wait_for(|d| *d).await;
 }
 
 /// The `Content-Length` a message declares (0 when absent): the bytes counted

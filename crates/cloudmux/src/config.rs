@@ -71,6 +71,13 @@ pub struct ServerConfig {
     pub metrics_token_file: Option<PathBuf>,
     /// An environment variable holding the metrics bearer token.
     pub metrics_token_env: Option<String>,
+    /// How long a shutdown (SIGTERM or Ctrl-C) lets requests in flight
+    /// finish, in seconds (default 30). New connections are refused and idle
+    /// keep-alive connections closed at once; connections still busy at the
+    /// deadline are dropped. Keep it below the orchestrator's grace period
+    /// (Kubernetes `terminationGracePeriodSeconds`, Compose `stop_grace_period`).
+    #[serde(default = "default_shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +91,7 @@ impl Default for ServerConfig {
             metrics_token: None,
             metrics_token_file: None,
             metrics_token_env: None,
+            shutdown_timeout_secs: default_shutdown_timeout_secs(),
         }
     }
 }
@@ -102,6 +110,7 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("metrics_token_file", &self.metrics_token_file)
             .field("metrics_token_env", &self.metrics_token_env)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .finish()
     }
 }
@@ -157,6 +166,10 @@ fn default_listen() -> String {
 
 fn default_region() -> String {
     "us-east-1".into()
+}
+
+fn default_shutdown_timeout_secs() -> u64 {
+    30
 }
 
 /// `[metadata]`.

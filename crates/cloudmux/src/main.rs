@@ -252,11 +252,14 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
             metrics_token: cfg.server.metrics_token().map_err(|e| e.to_string())?,
         },
     );
-    svc.serve(listener, tls, shutdown_signal())
+    let grace = std::time::Duration::from_secs(cfg.server.shutdown_timeout_secs);
+    svc.serve(listener, tls, shutdown_signal(), grace)
         .await
         .map_err(|e| e.to_string())
 }
 
+/// Resolves on the first SIGTERM or Ctrl-C (SIGINT): the start of a graceful
+/// shutdown (`[server] shutdown_timeout_secs`).
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -274,6 +277,11 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     ctrl_c.await.unwrap_or(());
 }
+
+/// How long the exit waits for blocking work that dropped requests left
+/// running (file writes, flushes). Nothing acknowledged depends on it: a
+/// response goes out only after its data and metadata are durable.
+const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -355,7 +363,9 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(serve(config)) {
+            let served = rt.block_on(serve(config));
+            rt.shutdown_timeout(SHUTDOWN_LEFTOVERS);
+            match served {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("cloudmux: {e}");
