@@ -168,20 +168,61 @@ impl Gateway {
     pub async fn delete_bucket(&self, who: &Principal, name: &str) -> Result<()> {
         let (b, raw) = self.bucket(name).await?;
         self.authorize(who, &b, name, None, None, Fallback::Owner)?;
-        let prefix = records::objects_prefix(name);
-        let end = prefix_end(&prefix).unwrap_or_default();
-        if !self.meta.scan(&prefix, &end, 1).await?.is_empty() {
-            return Err(CoreError::BucketNotEmpty(name.to_owned()));
-        }
         let key = records::bucket_key(name);
+        let marker = records::deleting_key(name);
+        // First the bucket is marked as being deleted, in a commit of its
+        // own: from then on no write can add a key (object commits of new
+        // keys require the marker's absence), so the emptiness check below
+        // sees every object that will ever be acknowledged in the bucket.
         match self
             .meta
-            .commit(Txn::new().require_equals(key.clone(), raw).delete(key))
+            .commit(
+                Txn::new()
+                    .require_equals(key.clone(), raw.clone())
+                    .require_absent(marker.clone())
+                    .put(marker.clone(), now_ms().to_be_bytes().to_vec()),
+            )
             .await
         {
             Ok(()) => {}
-            Err(MetaError::Conflict) => return Err(CoreError::NoSuchBucket(name.to_owned())),
+            Err(MetaError::Conflict) => {
+                return Err(match self.meta.get(&key).await? {
+                    None => CoreError::NoSuchBucket(name.to_owned()),
+                    Some(_) => CoreError::OperationAborted(name.to_owned()),
+                })
+            }
             Err(e) => return Err(e.into()),
+        }
+        // The rest runs on its own task, so that a dropped request never
+        // leaves the marker behind.
+        let meta = self.meta.clone();
+        let prefix = records::objects_prefix(name);
+        let task = tokio::spawn(async move {
+            let end = prefix_end(&prefix).unwrap_or_default();
+            let empty = meta.scan(&prefix, &end, 1).await.map(|v| v.is_empty());
+            let txn = match empty {
+                Ok(true) => Txn::new()
+                    .require_equals(key.clone(), raw)
+                    .delete(key)
+                    .delete(marker.clone()),
+                Ok(false) | Err(_) => Txn::new().delete(marker.clone()),
+            };
+            let committed = meta.commit(txn).await;
+            if committed.is_err() {
+                let _ = meta.commit(Txn::new().delete(marker)).await;
+            }
+            (empty, committed)
+        });
+        let (empty, committed) = task
+            .await
+            .map_err(|e| CoreError::Internal(format!("DeleteBucket task failed: {e}")))?;
+        match (empty?, committed) {
+            (false, _) => return Err(CoreError::BucketNotEmpty(name.to_owned())),
+            (true, Ok(())) => {}
+            (true, Err(MetaError::Conflict)) => {
+                return Err(CoreError::OperationAborted(name.to_owned()))
+            }
+            (true, Err(e)) => return Err(e.into()),
         }
         self.metrics.bucket_removed(name);
         self.purge_uploads(name).await?;

@@ -25,6 +25,10 @@ pub enum CoreError {
     /// DeleteBucket on a bucket that still holds objects.
     #[error("bucket not empty: {0}")]
     BucketNotEmpty(String),
+    /// A conflicting operation on the resource is in progress (a write to a
+    /// bucket that DeleteBucket is deleting); the client may retry.
+    #[error("operation aborted: {0}")]
+    OperationAborted(String),
     /// The bucket name breaks the naming rules.
     #[error("invalid bucket name: {0}")]
     InvalidBucketName(String),

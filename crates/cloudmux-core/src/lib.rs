@@ -14,6 +14,11 @@
 //!   metadata commit is the moment a write becomes visible and acknowledged.
 //! - Publishing data and committing metadata for one key happen under that key's
 //!   lock, so concurrent writers to a key leave exactly one whole object.
+//! - Every object write goes through one commit protocol (`commit.rs`): all
+//!   its preconditions are checked under the key's lock before anything
+//!   visible changes, and once its bytes are published it only rolls forward,
+//!   on a task that a dropped request cannot cancel. A committed record always
+//!   names bytes that match it.
 //! - Every stored value is a versioned record from [`records`].
 
 pub mod account;
@@ -22,6 +27,7 @@ mod authz;
 mod bucket;
 pub mod bucket_config;
 pub mod checksum;
+mod commit;
 pub mod digest;
 mod error;
 mod list;

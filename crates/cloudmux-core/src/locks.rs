@@ -3,24 +3,40 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use tokio::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 const STRIPES: usize = 1024;
 
 pub(crate) struct KeyLocks {
-    stripes: Vec<Mutex<()>>,
+    stripes: Vec<Arc<Mutex<()>>>,
 }
+
+/// A held key lock that can move into a spawned task, so that a write keeps
+/// its key locked until it has finished even when the request that started
+/// it is gone.
+pub(crate) type KeyGuard = OwnedMutexGuard<()>;
 
 impl KeyLocks {
     pub(crate) fn new() -> Self {
         Self {
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
         }
     }
 
-    pub(crate) async fn lock(&self, bucket: &str, key: &str) -> MutexGuard<'_, ()> {
+    fn stripe(&self, bucket: &str, key: &str) -> &Arc<Mutex<()>> {
         let mut h = DefaultHasher::new();
         (bucket, key).hash(&mut h);
-        self.stripes[(h.finish() as usize) % STRIPES].lock().await
+        &self.stripes[(h.finish() as usize) % STRIPES]
+    }
+
+    pub(crate) async fn lock(&self, bucket: &str, key: &str) -> MutexGuard<'_, ()> {
+        self.stripe(bucket, key).lock().await
+    }
+
+    /// Like [`KeyLocks::lock`], with a guard that owns its stripe.
+    pub(crate) async fn lock_owned(&self, bucket: &str, key: &str) -> KeyGuard {
+        self.stripe(bucket, key).clone().lock_owned().await
     }
 }

@@ -7,8 +7,9 @@ use md5::{Digest, Md5};
 
 use crate::acl::{AclRequest, CannedAcl, Permission};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
+use crate::commit::PendingWrite;
 use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
-use crate::object::{hex_md5, CommitExtras, PutObjectOutput, ReadConditions, WriteConditions};
+use crate::object::{hex_md5, PutObjectOutput, ReadConditions, WriteConditions};
 use crate::records::{self, ObjectMeta, ObjectRecord, PartRecord, PartSummary, UploadRecord};
 use crate::{now_ms, CoreError, Gateway, Principal, Result};
 
@@ -228,12 +229,29 @@ impl Gateway {
             record.initiated_ms,
             uuid::Uuid::new_v4().simple()
         );
-        self.meta
-            .commit(Txn::new().put(
-                records::upload_key(&input.bucket, &input.key, &upload_id),
-                codec::encode(&record),
-            ))
-            .await?;
+        let committed = self
+            .meta
+            .commit(
+                Txn::new()
+                    .require_present(records::bucket_key(&input.bucket))
+                    .require_absent(records::deleting_key(&input.bucket))
+                    .put(
+                        records::upload_key(&input.bucket, &input.key, &upload_id),
+                        codec::encode(&record),
+                    ),
+            )
+            .await;
+        match committed {
+            Ok(()) => {}
+            Err(MetaError::Conflict) => {
+                let bucket = self.meta.get(&records::bucket_key(&input.bucket)).await?;
+                return Err(match bucket {
+                    None => CoreError::NoSuchBucket(input.bucket.clone()),
+                    Some(_) => CoreError::OperationAborted(input.bucket.clone()),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(UploadInfo {
             upload_id,
             checksum,
@@ -333,6 +351,9 @@ impl Gateway {
         let pkey = records::part_key(upload_id, number);
         let ukey = records::upload_key(bucket, key, upload_id);
         let value = codec::encode(&part);
+        // A Complete holds the key's lock while it reads and assembles the
+        // parts: a part that replaces another waits for it.
+        let guard = self.locks.lock(bucket, key).await;
         let previous = loop {
             let old = self.meta.get(&pkey).await?;
             let mut txn = Txn::new().require_present(ukey.clone());
@@ -354,6 +375,7 @@ impl Gateway {
                 }
             }
         };
+        drop(guard);
         if let Some(old) = previous {
             let old: PartRecord = codec::decode(&old)?;
             if old.staged != part.staged {
@@ -432,16 +454,17 @@ impl Gateway {
         .await
     }
 
-    /// CompleteMultipartUpload.
+    /// CompleteMultipartUpload. The key's lock is held from reading the
+    /// parts to the commit, so parts cannot change and Abort cannot run in
+    /// between. A retry of a Complete that succeeded (the upload is gone and
+    /// the key's current object came from it, with the same parts) answers
+    /// as the first one did, as S3 does.
     pub async fn complete_upload(
         &self,
         who: &Principal,
         input: CompleteUploadInput,
     ) -> Result<PutObjectOutput> {
         self.bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
-            .await?;
-        let upload = self
-            .upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
         if input.parts.is_empty() {
             return Err(CoreError::InvalidRequest(
@@ -455,6 +478,20 @@ impl Gateway {
         {
             return Err(CoreError::InvalidPartOrder);
         }
+        let guard = self.locks.lock_owned(&input.bucket, &input.key).await;
+        let upload = match self
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+        {
+            Ok(u) => u,
+            Err(CoreError::NoSuchUpload(id)) => {
+                return match self.completed_before(&input).await? {
+                    Some(out) => Ok(out),
+                    None => Err(CoreError::NoSuchUpload(id)),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         let mut parts = Vec::with_capacity(input.parts.len());
         for p in &input.parts {
             check_part_number(p.part_number)?;
@@ -529,25 +566,48 @@ impl Gateway {
             },
             parts: parts.iter().map(|p| PartSummary { size: p.size }).collect(),
             checksum: stored_checksum,
-        };
-        let ukey = records::upload_key(&input.bucket, &input.key, &input.upload_id);
-        let extras = CommitExtras {
-            upload: Some((ukey, input.upload_id.clone())),
+            upload_id: Some(input.upload_id.clone()),
         };
         let out = self
-            .commit_object_with(
-                who,
-                &input.bucket,
-                &input.key,
-                backend,
-                staged,
-                record,
-                &input.conditions,
-                extras,
+            .commit_write(
+                guard,
+                PendingWrite {
+                    who,
+                    bucket: &input.bucket,
+                    key: &input.key,
+                    backend,
+                    staged,
+                    record,
+                    conditions: &input.conditions,
+                    upload: Some(input.upload_id.clone()),
+                },
             )
             .await?;
         self.drop_parts(&upload.location, &input.upload_id).await?;
         Ok(out)
+    }
+
+    /// The answer of an earlier, successful Complete of this upload with
+    /// these parts, if the key's current object is the one it produced.
+    async fn completed_before(
+        &self,
+        input: &CompleteUploadInput,
+    ) -> Result<Option<PutObjectOutput>> {
+        let Some((cur, _)) = self.object(&input.bucket, &input.key).await? else {
+            return Ok(None);
+        };
+        if cur.upload_id.as_deref() != Some(input.upload_id.as_str()) {
+            return Ok(None);
+        }
+        let mut md5s = Md5::new();
+        for p in &input.parts {
+            match hex::decode(p.etag.trim().trim_matches('"')) {
+                Ok(raw) if raw.len() == 16 => md5s.update(raw),
+                _ => return Ok(None),
+            }
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), input.parts.len());
+        Ok((etag == cur.etag).then(|| crate::commit::output_of(&cur)))
     }
 
     /// AbortMultipartUpload.
@@ -560,6 +620,9 @@ impl Gateway {
     ) -> Result<()> {
         self.bucket_for(who, bucket, Permission::Write, Some(key))
             .await?;
+        // Under the key's lock, an abort waits for a Complete in progress and
+        // then finds its upload gone.
+        let _guard = self.locks.lock(bucket, key).await;
         let upload = self.upload(bucket, key, upload_id).await?;
         let ukey = records::upload_key(bucket, key, upload_id);
         match self

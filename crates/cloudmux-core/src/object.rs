@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use cloudmux_data::{
-    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Staged,
+    Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, Piece, Staged,
 };
 use cloudmux_meta::{codec, MetaError, Txn};
 
 use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
 use crate::authz::Fallback;
 use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
+use crate::commit::PendingWrite;
 use crate::digest::{self, BodyExpectations, ChecksumSource, Digests, ExpectedChecksum};
 use crate::records::{self, BucketRecord, ObjectMeta, ObjectRecord};
 use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
@@ -219,13 +220,6 @@ pub struct DeleteOutcome {
     pub error: Option<CoreError>,
 }
 
-/// Extra work committed in the same transaction as an object record.
-#[derive(Debug, Default)]
-pub(crate) struct CommitExtras {
-    /// A multipart upload (record key, id) that must still exist and is removed.
-    pub upload: Option<(Vec<u8>, String)>,
-}
-
 /// The record of a new single-part object, from its body's digests; `data`
 /// is filled in when the bytes are published.
 fn fresh_record(
@@ -254,6 +248,7 @@ fn fresh_record(
             value: crate::checksum::b64(raw),
             kind: ChecksumType::FullObject,
         }),
+        upload_id: None,
     }
 }
 
@@ -358,7 +353,8 @@ impl Gateway {
         .await
     }
 
-    /// Publishes staged data as `bucket/key` and commits its record.
+    /// Publishes staged data as `bucket/key` and commits its record through
+    /// the commit protocol (`commit.rs`), taking the key's lock.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn commit_object(
         &self,
@@ -370,141 +366,21 @@ impl Gateway {
         record: ObjectRecord,
         conditions: &WriteConditions,
     ) -> Result<PutObjectOutput> {
-        self.commit_object_with(
-            who,
-            bucket,
-            key,
-            backend,
-            staged,
-            record,
-            conditions,
-            CommitExtras::default(),
+        let guard = self.locks.lock_owned(bucket, key).await;
+        self.commit_write(
+            guard,
+            PendingWrite {
+                who,
+                bucket,
+                key,
+                backend,
+                staged,
+                record,
+                conditions,
+                upload: None,
+            },
         )
         .await
-    }
-
-    /// Publishes staged data as `bucket/key` and commits its record (with
-    /// `extras` in the same transaction), under the key's lock. On any failure
-    /// the staged or published data is removed.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn commit_object_with(
-        &self,
-        who: &Principal,
-        bucket: &str,
-        key: &str,
-        backend: Arc<dyn Backend>,
-        staged: Staged,
-        mut record: ObjectRecord,
-        conditions: &WriteConditions,
-        extras: CommitExtras,
-    ) -> Result<PutObjectOutput> {
-        let _guard = self.locks.lock(bucket, key).await;
-        let existing = match self.object(bucket, key).await {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = backend.discard(&staged).await;
-                return Err(e);
-            }
-        };
-        if let Err(e) = check_write_conditions(conditions, existing.as_ref().map(|(r, _)| r)) {
-            let _ = backend.discard(&staged).await;
-            return Err(e);
-        }
-        // Replacing existing data is announced first, so that a crash between
-        // the rename and the metadata commit can be finished by `recover`.
-        let intent = existing.as_ref().map(|_| records::intent_key(bucket, key));
-        if let Some(ikey) = &intent {
-            if let Err(e) = backend.persist(&staged).await {
-                let _ = backend.discard(&staged).await;
-                return Err(self.data_err(&record.location, e));
-            }
-            let value = codec::encode(&records::IntentRecord {
-                record: record.clone(),
-                staged: staged.clone(),
-            });
-            if let Err(e) = self.meta.commit(Txn::new().put(ikey.clone(), value)).await {
-                let _ = backend.discard(&staged).await;
-                return Err(e.into());
-            }
-        }
-        let data = match backend
-            .publish(
-                staged.clone(),
-                ObjectPath {
-                    bucket,
-                    key,
-                    meta: &native_meta(&record),
-                },
-            )
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = backend.discard(&staged).await;
-                if let Some(ikey) = &intent {
-                    let _ = self.meta.commit(Txn::new().delete(ikey.clone())).await;
-                }
-                return Err(self.data_err(&record.location, e));
-            }
-        };
-        record.data = data.clone();
-        let okey = records::object_key(bucket, key);
-        let value = codec::encode(&record);
-        let mut attempts = 0;
-        let result = loop {
-            attempts += 1;
-            let (_, braw) = match self
-                .bucket_for(who, bucket, Permission::Write, Some(key))
-                .await
-            {
-                Ok(b) => b,
-                Err(e) => break Err(e),
-            };
-            let mut txn = Txn::new().require_equals(records::bucket_key(bucket), braw);
-            txn = match &existing {
-                Some((_, raw)) => txn.require_equals(okey.clone(), raw.clone()),
-                None => txn.require_absent(okey.clone()),
-            };
-            if let Some((ukey, _)) = &extras.upload {
-                txn = txn.require_present(ukey.clone()).delete(ukey.clone());
-            }
-            if let Some(ikey) = &intent {
-                txn = txn.delete(ikey.clone());
-            }
-            match self.meta.commit(txn.put(okey.clone(), value.clone())).await {
-                Err(MetaError::Conflict) => {
-                    if let Some((ukey, id)) = &extras.upload {
-                        if matches!(self.meta.get(ukey).await, Ok(None)) {
-                            break Err(CoreError::NoSuchUpload(id.clone()));
-                        }
-                    }
-                    if attempts >= 8 {
-                        break Err(CoreError::Internal("object commit kept conflicting".into()));
-                    }
-                }
-                other => break other.map_err(CoreError::from),
-            }
-        };
-        if let Err(e) = result {
-            let _ = backend.delete(&data).await;
-            if let Some(ikey) = &intent {
-                let _ = self.meta.commit(Txn::new().delete(ikey.clone())).await;
-            }
-            return Err(e);
-        }
-        self.metrics
-            .object_written(bucket, existing.as_ref().map(|(r, _)| r.size), record.size);
-        if let Some((old, _)) = existing {
-            if old.location != record.location || old.data.locator != data.locator {
-                self.delete_data(&old).await;
-            }
-        }
-        Ok(PutObjectOutput {
-            etag: record.etag,
-            checksum: record.checksum,
-            last_modified_ms: record.last_modified_ms,
-            size: record.size,
-        })
     }
 
     pub(crate) async fn delete_data(&self, rec: &ObjectRecord) {
@@ -641,7 +517,8 @@ impl Gateway {
             .await
         {
             Ok(()) => self.metrics.object_removed(bucket, rec.size),
-            Err(MetaError::Conflict) => {}
+            // Someone else changed the record: its bytes are theirs now.
+            Err(MetaError::Conflict) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
         self.delete_data(&rec).await;
@@ -888,6 +765,7 @@ impl Gateway {
             owner: who.canonical_id().unwrap_or_default().to_owned(),
             acl,
             meta,
+            upload_id: None,
             ..cur
         };
         let okey = records::object_key(&input.bucket, &input.key);
@@ -976,7 +854,10 @@ impl Gateway {
     }
 }
 
-fn check_write_conditions(c: &WriteConditions, existing: Option<&ObjectRecord>) -> Result<()> {
+pub(crate) fn check_write_conditions(
+    c: &WriteConditions,
+    existing: Option<&ObjectRecord>,
+) -> Result<()> {
     if let Some(m) = &c.if_none_match {
         if m.trim() != "*" {
             return Err(CoreError::NotImplemented(

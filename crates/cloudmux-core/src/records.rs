@@ -217,6 +217,43 @@ pub struct ObjectRecord {
     pub parts: Vec<PartSummary>,
     /// The additional checksum, if any.
     pub checksum: Option<StoredChecksum>,
+    /// The multipart upload that produced this object, so that a retried
+    /// CompleteMultipartUpload of it answers as the first one did (format
+    /// version 3; `None` for single-part writes and older records).
+    pub upload_id: Option<String>,
+}
+
+/// Version 2 of [`ObjectRecord`]: no `upload_id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ObjectRecordV2 {
+    size: u64,
+    etag: String,
+    last_modified_ms: i64,
+    owner: String,
+    acl: Acl,
+    meta: ObjectMeta,
+    location: String,
+    data: DataRef,
+    parts: Vec<PartSummary>,
+    checksum: Option<StoredChecksum>,
+}
+
+impl From<ObjectRecordV2> for ObjectRecord {
+    fn from(v2: ObjectRecordV2) -> Self {
+        ObjectRecord {
+            size: v2.size,
+            etag: v2.etag,
+            last_modified_ms: v2.last_modified_ms,
+            owner: v2.owner,
+            acl: v2.acl,
+            meta: v2.meta,
+            location: v2.location,
+            data: v2.data,
+            parts: v2.parts,
+            checksum: v2.checksum,
+            upload_id: None,
+        }
+    }
 }
 
 /// Version 1 of [`ObjectRecord`]: its metadata has no tags.
@@ -247,6 +284,7 @@ impl From<ObjectRecordV1> for ObjectRecord {
             data: v1.data,
             parts: v1.parts,
             checksum: v1.checksum,
+            upload_id: None,
         }
     }
 }
@@ -262,11 +300,12 @@ fn unknown_version(what: &str, v: u8) -> cloudmux_meta::MetaError {
 }
 
 impl Record for ObjectRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         match version {
             1 => Ok(decode_old::<ObjectRecordV1>(body)?.into()),
+            2 => Ok(decode_old::<ObjectRecordV2>(body)?.into()),
             v => Err(unknown_version("ObjectRecord", v)),
         }
     }
@@ -351,6 +390,13 @@ pub struct IntentRecord {
     pub staged: Staged,
 }
 
+/// Version 2 of [`IntentRecord`]: its object record is a version 2 one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IntentRecordV2 {
+    record: ObjectRecordV2,
+    staged: Staged,
+}
+
 /// Version 1 of [`IntentRecord`]: its object record is a version 1 one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct IntentRecordV1 {
@@ -359,10 +405,17 @@ struct IntentRecordV1 {
 }
 
 impl Record for IntentRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         match version {
+            2 => {
+                let v2: IntentRecordV2 = decode_old(body)?;
+                Ok(IntentRecord {
+                    record: v2.record.into(),
+                    staged: v2.staged,
+                })
+            }
             1 => {
                 let v1: IntentRecordV1 = decode_old(body)?;
                 Ok(IntentRecord {
@@ -381,6 +434,15 @@ pub const INTENTS_PREFIX: &[u8] = b"w/";
 /// Key of the intent record of an object.
 pub fn intent_key(bucket: &str, key: &str) -> Vec<u8> {
     [b"w/", bucket.as_bytes(), b"/", key.as_bytes()].concat()
+}
+
+/// Prefix of the markers of buckets being deleted.
+pub const DELETING_PREFIX: &[u8] = b"x/";
+
+/// Key of the marker that DeleteBucket commits before it checks that the
+/// bucket is empty: while it exists, no write may add a key to the bucket.
+pub fn deleting_key(bucket: &str) -> Vec<u8> {
+    [DELETING_PREFIX, bucket.as_bytes()].concat()
 }
 
 /// Key of a bucket record.
@@ -526,9 +588,46 @@ mod tests {
         let mut tagged = r.clone();
         tagged.meta.tags = vec![("k".into(), "v".into())];
         let bytes = codec::encode(&tagged);
-        assert_eq!(bytes[0], 2);
+        assert_eq!(bytes[0], 3);
         let again: ObjectRecord = codec::decode(&bytes).unwrap();
         assert_eq!(again.meta, tagged.meta);
+    }
+
+    #[test]
+    fn object_and_intent_records_v2_upgrade_without_upload_id() {
+        let v1 = object_v1();
+        let v2 = ObjectRecordV2 {
+            size: v1.size,
+            etag: v1.etag.clone(),
+            last_modified_ms: v1.last_modified_ms,
+            owner: v1.owner.clone(),
+            acl: v1.acl.clone(),
+            meta: v1.meta.clone().into(),
+            location: v1.location.clone(),
+            data: v1.data.clone(),
+            parts: Vec::new(),
+            checksum: None,
+        };
+        let mut bytes = vec![2u8];
+        bytes.extend(postcard::to_stdvec(&v2).unwrap());
+        let r: ObjectRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((r.size, r.etag.as_str(), r.upload_id), (3, "abc", None));
+        let intent = IntentRecordV2 {
+            record: v2,
+            staged: Staged {
+                id: "s".into(),
+                size: 3,
+                stamp: 5,
+            },
+        };
+        let mut bytes = vec![2u8];
+        bytes.extend(postcard::to_stdvec(&intent).unwrap());
+        let i: IntentRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((i.record.etag.as_str(), i.staged.id.as_str()), ("abc", "s"));
+        let mut completed = i.record.clone();
+        completed.upload_id = Some("u-1".into());
+        let again: ObjectRecord = codec::decode(&codec::encode(&completed)).unwrap();
+        assert_eq!(again.upload_id.as_deref(), Some("u-1"));
     }
 
     #[test]

@@ -1,13 +1,104 @@
 //! Crash recovery: finishing or dropping the overwrites that were in flight
 //! when the process died.
 
-use cloudmux_data::{DataError, NativeMeta, ObjectPath};
-use cloudmux_meta::{codec, prefix_end, Txn};
+use cloudmux_data::{Backend, DataError, NativeMeta, ObjectPath};
+use cloudmux_meta::{codec, prefix_end, MetaStore, Txn};
 
 use crate::records::{self, IntentRecord, ObjectRecord};
-use crate::{Gateway, Result};
+use crate::{CoreError, Gateway, Result};
+
+/// How an intent was resolved.
+pub(crate) enum Resolution {
+    /// The new bytes were found at the native name and their record is
+    /// committed; `old` is the record it replaced.
+    RolledForward {
+        /// The committed record.
+        record: Box<ObjectRecord>,
+        /// The record it replaced, if any.
+        old: Option<Box<ObjectRecord>>,
+    },
+    /// The new bytes were never published: the staged copy and the intent
+    /// are gone and the old object stays.
+    Dropped,
+}
+
+/// Finishes or drops one interrupted overwrite of `bucket/key`, from its
+/// intent: the write rolls forward when its bytes are at the native name,
+/// else the old object stays. Used at startup and by a write whose publish
+/// failed part-way. A location that cannot be asked is
+/// [`CoreError::Unavailable`], and the intent stays.
+pub(crate) async fn resolve_intent(
+    meta: &dyn MetaStore,
+    backend: &dyn Backend,
+    bucket: &str,
+    key: &str,
+    intent: IntentRecord,
+) -> Result<Resolution> {
+    let ikey = records::intent_key(bucket, key);
+    let found = match backend
+        .locate(
+            ObjectPath {
+                bucket,
+                key,
+                meta: NativeMeta::none(),
+            },
+            intent.staged.stamp,
+        )
+        .await
+    {
+        Ok(found) => found,
+        Err(DataError::Unavailable(message)) => {
+            return Err(CoreError::Unavailable {
+                location: intent.record.location.clone(),
+                message,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let okey = records::object_key(bucket, key);
+    let txn = Txn::new().delete(ikey);
+    match found {
+        Some(data) => {
+            let old = match meta.get(&okey).await? {
+                Some(raw) => Some(Box::new(codec::decode::<ObjectRecord>(&raw)?)),
+                None => None,
+            };
+            let record = ObjectRecord {
+                data,
+                ..intent.record
+            };
+            meta.commit(txn.put(okey, codec::encode(&record))).await?;
+            Ok(Resolution::RolledForward {
+                record: Box::new(record),
+                old,
+            })
+        }
+        None => {
+            let _ = backend.discard(&intent.staged).await;
+            meta.commit(txn).await?;
+            Ok(Resolution::Dropped)
+        }
+    }
+}
 
 impl Gateway {
+    /// Removes the markers of DeleteBucket calls that a crash interrupted:
+    /// at startup no DeleteBucket is in progress.
+    async fn clear_deleting_markers(&self) -> Result<()> {
+        let end = prefix_end(records::DELETING_PREFIX).unwrap_or_default();
+        loop {
+            let batch = self.meta.scan(records::DELETING_PREFIX, &end, 100).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut txn = Txn::new();
+            for (k, _) in batch {
+                txn = txn.delete(k);
+            }
+            self.meta.commit(txn).await?;
+        }
+    }
+
     /// Resolves every intent record left by a crash. Run once at startup,
     /// before serving. If the new data was already published over the old,
     /// the new record is committed (the old data is gone, so the object is
@@ -17,6 +108,7 @@ impl Gateway {
     /// unreachable cloud does not keep cloudmux from starting. Returns how
     /// many intents were resolved.
     pub async fn recover(&self) -> Result<usize> {
+        self.clear_deleting_markers().await?;
         let end = prefix_end(records::INTENTS_PREFIX).unwrap_or_default();
         let mut start = records::INTENTS_PREFIX.to_vec();
         let mut done = 0;
@@ -33,43 +125,9 @@ impl Gateway {
                 let (bucket, key) = name.split_once('/').unwrap_or((name.as_str(), ""));
                 let intent: IntentRecord = codec::decode(&value)?;
                 let backend = self.locations.get(&intent.record.location)?.clone();
-                let found = match backend
-                    .locate(
-                        ObjectPath {
-                            bucket,
-                            key,
-                            meta: NativeMeta::none(),
-                        },
-                        intent.staged.stamp,
-                    )
-                    .await
-                {
-                    Ok(found) => found,
-                    Err(DataError::Unavailable(e)) => {
-                        tracing::warn!(
-                            location = %intent.record.location,
-                            bucket,
-                            key,
-                            error = %e,
-                            "location unavailable: interrupted write left for the next start"
-                        );
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let okey = records::object_key(bucket, key);
-                let mut txn = Txn::new().delete(ikey.clone());
-                match found {
-                    Some(data) => {
-                        let old = self.meta.get(&okey).await?;
-                        let record = ObjectRecord {
-                            data,
-                            ..intent.record
-                        };
-                        txn = txn.put(okey, codec::encode(&record));
-                        self.meta.commit(txn).await?;
+                match resolve_intent(&*self.meta, &*backend, bucket, key, intent).await {
+                    Ok(Resolution::RolledForward { record, old }) => {
                         if let Some(old) = old {
-                            let old: ObjectRecord = codec::decode(&old)?;
                             if old.data.locator != record.data.locator
                                 || old.location != record.location
                             {
@@ -82,10 +140,18 @@ impl Gateway {
                             "recovered an overwrite interrupted by a crash"
                         );
                     }
-                    None => {
-                        let _ = backend.discard(&intent.staged).await;
-                        self.meta.commit(txn).await?;
+                    Ok(Resolution::Dropped) => {}
+                    Err(CoreError::Unavailable { location, message }) => {
+                        tracing::warn!(
+                            %location,
+                            bucket,
+                            key,
+                            error = %message,
+                            "location unavailable: interrupted write left for the next start"
+                        );
+                        continue;
                     }
+                    Err(e) => return Err(e),
                 }
                 done += 1;
             }

@@ -305,6 +305,11 @@ impl From<CoreError> for S3Error {
             )
             .with("LocationConstraint", l),
             CoreError::AccessDenied => S3Error::new(S::FORBIDDEN, "AccessDenied", "Access Denied"),
+            CoreError::OperationAborted(_) => S3Error::new(
+                S::CONFLICT,
+                "OperationAborted",
+                "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+            ),
             CoreError::PreconditionFailed => S3Error::new(
                 S::PRECONDITION_FAILED,
                 "PreconditionFailed",

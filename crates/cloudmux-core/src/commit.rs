@@ -1,0 +1,335 @@
+//! The commit protocol every object write goes through: PutObject, POST
+//! Object, CopyObject and CompleteMultipartUpload hand their staged bytes
+//! and the record those bytes will get to [`Gateway::commit_write`].
+//!
+//! The protocol, for one key, with the key's lock held from the checks to
+//! the end:
+//! 1. **Check** everything that can refuse the write while nothing visible
+//!    has changed: the caller's right to write the bucket, that the bucket
+//!    is not being deleted, the conditional headers against the current
+//!    record, and (Complete) that the upload still exists. A refused write
+//!    discards its staged bytes and changes nothing.
+//! 2. **Announce** an overwrite: the staged bytes are made durable and an
+//!    intent record (the new record and the staged id) is committed before
+//!    the bytes replace the old ones at the native name.
+//! 3. **Publish** the bytes at the object's native name.
+//! 4. **Commit** the record (removing the intent, and the upload record for
+//!    Complete) in one transaction. From step 3 on the write only rolls
+//!    forward: the old bytes may be gone, so the new record is committed
+//!    whatever happened to the bucket's ACL meanwhile; a new key whose
+//!    bucket was deleted meanwhile removes its published bytes instead, since
+//!    no record names them.
+//!
+//! Steps 2 to 4 run on a spawned task that owns the key's lock, so a request
+//! dropped by its client (hyper drops the request future) never leaves a
+//! write half done: the task finishes it, and the lock is released only then.
+
+use std::sync::Arc;
+
+use cloudmux_data::{Backend, DataError, ObjectPath, Staged};
+use cloudmux_meta::{codec, MetaError, MetaStore, Txn};
+
+use crate::acl::Permission;
+use crate::locks::KeyGuard;
+use crate::metrics::Metrics;
+use crate::object::{check_write_conditions, native_meta, PutObjectOutput, WriteConditions};
+use crate::records::{self, ObjectRecord};
+use crate::recover::{resolve_intent, Resolution};
+use crate::{CoreError, Gateway, Principal, Result};
+
+/// An object write whose bytes are staged, ready for the commit protocol.
+pub(crate) struct PendingWrite<'a> {
+    /// Who writes (checked again under the key's lock).
+    pub who: &'a Principal,
+    /// Bucket.
+    pub bucket: &'a str,
+    /// Key.
+    pub key: &'a str,
+    /// The location's backend holding `staged`.
+    pub backend: Arc<dyn Backend>,
+    /// The staged bytes.
+    pub staged: Staged,
+    /// The record the object will have; `data` is filled in on publish.
+    pub record: ObjectRecord,
+    /// Conditional write headers.
+    pub conditions: &'a WriteConditions,
+    /// CompleteMultipartUpload: the upload that must still exist and is
+    /// removed in the commit. `record.upload_id` names it.
+    pub upload: Option<String>,
+}
+
+/// The answer for a record that is already committed.
+pub(crate) fn output_of(record: &ObjectRecord) -> PutObjectOutput {
+    PutObjectOutput {
+        etag: record.etag.clone(),
+        checksum: record.checksum.clone(),
+        last_modified_ms: record.last_modified_ms,
+        size: record.size,
+    }
+}
+
+impl Gateway {
+    /// Runs the commit protocol (see the module documentation) for a write
+    /// whose key lock the caller already holds.
+    pub(crate) async fn commit_write(
+        &self,
+        guard: KeyGuard,
+        w: PendingWrite<'_>,
+    ) -> Result<PutObjectOutput> {
+        let existing = match self.check_write(&w).await {
+            Ok(Checked::Proceed(existing)) => *existing,
+            Ok(Checked::AlreadyCompleted(out)) => {
+                let _ = w.backend.discard(&w.staged).await;
+                return Ok(out);
+            }
+            Err(e) => {
+                let _ = w.backend.discard(&w.staged).await;
+                return Err(e);
+            }
+        };
+        let job = PublishJob {
+            meta: self.meta.clone(),
+            metrics: self.metrics.clone(),
+            backend: w.backend,
+            bucket: w.bucket.to_owned(),
+            key: w.key.to_owned(),
+            staged: w.staged,
+            record: w.record,
+            existing,
+            upload: w.upload,
+            old_backend: None,
+            _guard: guard,
+        };
+        let job = match &job.existing {
+            Some((old, _)) if old.location != job.record.location => PublishJob {
+                old_backend: Some(self.locations.get(&old.location)?.clone()),
+                ..job
+            },
+            _ => job,
+        };
+        tokio::spawn(job.run())
+            .await
+            .map_err(|e| CoreError::Internal(format!("object commit task failed: {e}")))?
+    }
+
+    /// Step 1: everything that may refuse the write, before anything
+    /// visible changes.
+    async fn check_write(&self, w: &PendingWrite<'_>) -> Result<Checked> {
+        self.bucket_for(w.who, w.bucket, Permission::Write, Some(w.key))
+            .await?;
+        if self
+            .meta
+            .get(&records::deleting_key(w.bucket))
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::OperationAborted(w.bucket.to_owned()));
+        }
+        let existing = self.object(w.bucket, w.key).await?;
+        if let Some(id) = &w.upload {
+            let ukey = records::upload_key(w.bucket, w.key, id);
+            if self.meta.get(&ukey).await?.is_none() {
+                return match &existing {
+                    Some((cur, _))
+                        if cur.upload_id.as_deref() == Some(id) && cur.etag == w.record.etag =>
+                    {
+                        Ok(Checked::AlreadyCompleted(output_of(cur)))
+                    }
+                    _ => Err(CoreError::NoSuchUpload(id.clone())),
+                };
+            }
+        }
+        check_write_conditions(w.conditions, existing.as_ref().map(|(r, _)| r))?;
+        Ok(Checked::Proceed(Box::new(existing)))
+    }
+}
+
+/// What the checks decided.
+enum Checked {
+    /// Go on; the current record and its raw bytes, if the key exists.
+    Proceed(Box<Option<(ObjectRecord, Vec<u8>)>>),
+    /// A retried CompleteMultipartUpload whose object is already current.
+    AlreadyCompleted(PutObjectOutput),
+}
+
+/// Steps 2 to 4 of the protocol, owned by a spawned task.
+struct PublishJob {
+    meta: Arc<dyn MetaStore>,
+    metrics: Arc<Metrics>,
+    backend: Arc<dyn Backend>,
+    bucket: String,
+    key: String,
+    staged: Staged,
+    record: ObjectRecord,
+    existing: Option<(ObjectRecord, Vec<u8>)>,
+    upload: Option<String>,
+    /// The backend of the replaced object, when it lives elsewhere.
+    old_backend: Option<Arc<dyn Backend>>,
+    /// The key's lock, released when the job ends.
+    _guard: KeyGuard,
+}
+
+impl PublishJob {
+    fn data_err(&self, e: DataError) -> CoreError {
+        match CoreError::from(e) {
+            CoreError::Unavailable { message, .. } => CoreError::Unavailable {
+                location: self.record.location.clone(),
+                message,
+            },
+            other => other,
+        }
+    }
+
+    async fn run(mut self) -> Result<PutObjectOutput> {
+        let ikey = records::intent_key(&self.bucket, &self.key);
+        let overwrite = self.existing.is_some();
+        if overwrite {
+            if let Err(e) = self.backend.persist(&self.staged).await {
+                let _ = self.backend.discard(&self.staged).await;
+                return Err(self.data_err(e));
+            }
+            let intent = codec::encode(&records::IntentRecord {
+                record: self.record.clone(),
+                staged: self.staged.clone(),
+            });
+            if let Err(e) = self.meta.commit(Txn::new().put(ikey.clone(), intent)).await {
+                let _ = self.backend.discard(&self.staged).await;
+                return Err(e.into());
+            }
+        }
+        let published = self
+            .backend
+            .publish(
+                self.staged.clone(),
+                ObjectPath {
+                    bucket: &self.bucket,
+                    key: &self.key,
+                    meta: &native_meta(&self.record),
+                },
+            )
+            .await;
+        let data = match published {
+            Ok(d) => d,
+            Err(e) if overwrite => {
+                // The old bytes may already be replaced: finish the write as
+                // crash recovery would, from the intent.
+                let err = self.data_err(e);
+                let intent = records::IntentRecord {
+                    record: self.record.clone(),
+                    staged: self.staged.clone(),
+                };
+                let resolved =
+                    resolve_intent(&*self.meta, &*self.backend, &self.bucket, &self.key, intent)
+                        .await;
+                return match resolved {
+                    Ok(Resolution::RolledForward { record, .. }) => {
+                        let old_size = self.existing.as_ref().map(|(r, _)| r.size);
+                        self.finish_with(old_size, &record).await;
+                        Ok(output_of(&record))
+                    }
+                    Ok(Resolution::Dropped) => Err(err),
+                    Err(e) => {
+                        tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
+                            "an interrupted overwrite is left for recovery");
+                        Err(err)
+                    }
+                };
+            }
+            Err(e) => {
+                let _ = self.backend.discard(&self.staged).await;
+                return Err(self.data_err(e));
+            }
+        };
+        self.record.data = data;
+        let okey = records::object_key(&self.bucket, &self.key);
+        let value = codec::encode(&self.record);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut txn = Txn::new();
+            // After a few conflicts an overwrite commits without conditions:
+            // its old bytes are gone, so the new record is the only true one.
+            if !(overwrite && attempt > 3) {
+                txn = txn.require_present(records::bucket_key(&self.bucket));
+                txn = match &self.existing {
+                    Some((_, raw)) => txn.require_equals(okey.clone(), raw.clone()),
+                    None => txn
+                        .require_absent(okey.clone())
+                        .require_absent(records::deleting_key(&self.bucket)),
+                };
+            }
+            if let Some(id) = &self.upload {
+                let ukey = records::upload_key(&self.bucket, &self.key, id);
+                if !(overwrite && attempt > 3) {
+                    txn = txn.require_present(ukey.clone());
+                }
+                txn = txn.delete(ukey);
+            }
+            if overwrite {
+                txn = txn.delete(ikey.clone());
+            }
+            match self.meta.commit(txn.put(okey.clone(), value.clone())).await {
+                Ok(()) => break,
+                Err(MetaError::Conflict) if overwrite => {
+                    tracing::warn!(bucket = %self.bucket, key = %self.key, attempt,
+                        "an overwrite's commit conflicted; rolling forward");
+                }
+                Err(MetaError::Conflict) => {
+                    // A new key: no record names the published bytes.
+                    if let Err(e) = self.backend.delete(&self.record.data).await {
+                        tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
+                            "could not remove the bytes of a refused write");
+                    }
+                    return Err(self.refusal().await);
+                }
+                Err(e) => {
+                    // Whether the commit took effect is unknown, so the bytes
+                    // stay (and the intent, for an overwrite): recovery and
+                    // garbage collection decide from the records.
+                    tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
+                        "object commit failed after publishing");
+                    return Err(e.into());
+                }
+            }
+        }
+        let old_size = self.existing.as_ref().map(|(r, _)| r.size);
+        let record = self.record.clone();
+        self.finish_with(old_size, &record).await;
+        Ok(output_of(&record))
+    }
+
+    /// Why the commit of a new key was refused.
+    async fn refusal(&self) -> CoreError {
+        let bucket_gone = matches!(
+            self.meta.get(&records::bucket_key(&self.bucket)).await,
+            Ok(None)
+        );
+        if bucket_gone {
+            return CoreError::NoSuchBucket(self.bucket.clone());
+        }
+        if let Some(id) = &self.upload {
+            let ukey = records::upload_key(&self.bucket, &self.key, id);
+            if matches!(self.meta.get(&ukey).await, Ok(None)) {
+                return CoreError::NoSuchUpload(id.clone());
+            }
+        }
+        CoreError::OperationAborted(self.bucket.clone())
+    }
+
+    /// Counts the write and removes the replaced bytes when they live under
+    /// another name.
+    async fn finish_with(&self, old_size: Option<u64>, record: &ObjectRecord) {
+        self.metrics
+            .object_written(&self.bucket, old_size, record.size);
+        let Some((old, _)) = &self.existing else {
+            return;
+        };
+        if old.location == record.location && old.data.locator == record.data.locator {
+            return;
+        }
+        let backend = self.old_backend.as_ref().unwrap_or(&self.backend);
+        if let Err(e) = backend.delete(&old.data).await {
+            tracing::warn!(location = %old.location, error = %e, "could not delete replaced data");
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The write path against its failure model, in process: a real gateway
+//! over a real sled store and a real `fs` location in a temporary directory.
+//!
+//! Races are repeated (50 times each) with the operations started together;
+//! cancellation drops each operation's future after every number of polls
+//! it takes, then checks that the key holds the old or the new object whole
+//! and that later writes go on.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use cloudmux_core::digest::BodyExpectations;
+use cloudmux_core::records::ObjectMeta;
+use cloudmux_core::{
+    Account, Accounts, CompletePart, CompleteUploadInput, CoreError, CreateUploadInput, Gateway,
+    GatewayConfig, GetObjectInput, Locations, Principal, PutObjectInput, UploadPartInput,
+    WriteConditions,
+};
+use cloudmux_data::fs::{FsBackend, FsConfig};
+use cloudmux_data::{Backend, BodyStream};
+use futures_util::StreamExt;
+
+const ROUNDS: usize = 50;
+
+struct World {
+    _dir: tempfile::TempDir,
+    gw: Arc<Gateway>,
+    who: Principal,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = cloudmux_meta::SledStore::open(&dir.path().join("meta")).expect("sled");
+    let fs = FsBackend::open(&FsConfig {
+        path: dir.path().join("objects"),
+    })
+    .expect("fs location");
+    let mut backends: HashMap<String, Arc<dyn Backend>> = HashMap::new();
+    backends.insert("local".into(), Arc::new(fs));
+    let gw = Gateway::new(
+        GatewayConfig {
+            region: "us-east-1".into(),
+        },
+        Arc::new(meta),
+        Accounts::new(vec![Account::new("alice", "AKALICE", "secret")]),
+        Locations::new(backends, "local".into()).expect("locations"),
+    );
+    let who = Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap());
+    World {
+        _dir: dir,
+        gw: Arc::new(gw),
+        who,
+    }
+}
+
+fn body(data: &[u8]) -> BodyStream {
+    let chunks: Vec<Result<Bytes, cloudmux_data::BodyError>> = data
+        .chunks(4096)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures_util::stream::iter(chunks).boxed()
+}
+
+fn put_input(bucket: &str, key: &str, data: &[u8]) -> PutObjectInput {
+    PutObjectInput {
+        bucket: bucket.into(),
+        key: key.into(),
+        body: body(data),
+        expect: BodyExpectations::default(),
+        meta: ObjectMeta::default(),
+        acl: None,
+        location: None,
+        conditions: WriteConditions::default(),
+    }
+}
+
+/// The object's bytes, `None` for NoSuchKey; any other error fails the test.
+async fn read(w: &World, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let out =
+        w.gw.get_object(
+            &w.who,
+            GetObjectInput {
+                bucket: bucket.into(),
+                key: key.into(),
+                range: None,
+                part_number: None,
+                conditions: Default::default(),
+                head: false,
+            },
+        )
+        .await;
+    match out {
+        Ok(o) => {
+            let mut data = Vec::new();
+            let mut b = o.body.expect("body");
+            while let Some(chunk) = b.next().await {
+                data.extend_from_slice(&chunk.expect("object bytes"));
+            }
+            assert_eq!(data.len() as u64, o.record.size, "size of {key}");
+            Some(data)
+        }
+        Err(CoreError::NoSuchKey(_)) => None,
+        Err(e) => panic!("reading {bucket}/{key}: {e}"),
+    }
+}
+
+fn pattern(tag: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| tag.wrapping_add((i % 251) as u8))
+        .collect()
+}
+
+/// Creates an upload of `key` with one part holding `data`; returns the
+/// upload id and the part's ETag.
+async fn one_part_upload(w: &World, key: &str, data: &[u8]) -> (String, String) {
+    let up =
+        w.gw.create_upload(
+            &w.who,
+            CreateUploadInput {
+                bucket: "bkt".into(),
+                key: key.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create upload");
+    let part =
+        w.gw.upload_part(
+            &w.who,
+            UploadPartInput {
+                bucket: "bkt".into(),
+                key: key.into(),
+                upload_id: up.upload_id.clone(),
+                part_number: 1,
+                body: body(data),
+                expect: BodyExpectations::default(),
+            },
+        )
+        .await
+        .expect("upload part");
+    (up.upload_id, part.etag)
+}
+
+fn complete_input(key: &str, upload_id: &str, etag: &str) -> CompleteUploadInput {
+    CompleteUploadInput {
+        bucket: "bkt".into(),
+        key: key.into(),
+        upload_id: upload_id.into(),
+        parts: vec![CompletePart {
+            part_number: 1,
+            etag: format!("\"{etag}\""),
+            checksums: Vec::new(),
+        }],
+        conditions: WriteConditions::default(),
+    }
+}
+
+async fn setup() -> World {
+    let w = world();
+    w.gw.create_bucket(&w.who, "bkt", None, None)
+        .await
+        .expect("create bucket");
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn double_complete_answers_alike_and_keeps_the_object() {
+    let w = setup().await;
+    for round in 0..ROUNDS {
+        let key = format!("k{round}");
+        let data = pattern(round as u8, 3000 + round);
+        let (id, etag) = one_part_upload(&w, &key, &data).await;
+        let (a, b) = tokio::join!(
+            w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag)),
+            w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag)),
+        );
+        let (a, b) = (a.expect("first Complete"), b.expect("second Complete"));
+        assert_eq!(a.etag, b.etag, "round {round}");
+        assert_eq!(read(&w, "bkt", &key).await.as_deref(), Some(&data[..]));
+        // A later retry answers the same, while the object is current.
+        let c =
+            w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag))
+                .await
+                .expect("sequential retry");
+        assert_eq!(c.etag, a.etag);
+        // A retry with other parts is not the same upload.
+        let other = complete_input(&key, &id, "00000000000000000000000000000000");
+        assert!(matches!(
+            w.gw.complete_upload(&w.who, other).await,
+            Err(CoreError::NoSuchUpload(_))
+        ));
+    }
+    // Once the key is overwritten, the upload is gone for good.
+    let (id, etag) = one_part_upload(&w, "over", b"first").await;
+    w.gw.complete_upload(&w.who, complete_input("over", &id, &etag))
+        .await
+        .expect("complete");
+    w.gw.put_object(&w.who, put_input("bkt", "over", b"second"))
+        .await
+        .expect("overwrite");
+    assert!(matches!(
+        w.gw.complete_upload(&w.who, complete_input("over", &id, &etag))
+            .await,
+        Err(CoreError::NoSuchUpload(_))
+    ));
+    assert_eq!(
+        read(&w, "bkt", "over").await.as_deref(),
+        Some(&b"second"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn complete_racing_abort_leaves_all_or_nothing() {
+    let w = setup().await;
+    let (mut completed, mut aborted) = (0, 0);
+    for round in 0..ROUNDS {
+        let key = format!("k{round}");
+        let data = pattern(round as u8, 2000);
+        let (id, etag) = one_part_upload(&w, &key, &data).await;
+        let (c, a) = tokio::join!(
+            w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag)),
+            w.gw.abort_upload(&w.who, "bkt", &key, &id),
+        );
+        match (c, a) {
+            (Ok(_), Err(CoreError::NoSuchUpload(_))) => {
+                completed += 1;
+                assert_eq!(read(&w, "bkt", &key).await.as_deref(), Some(&data[..]));
+            }
+            (Err(CoreError::NoSuchUpload(_)), Ok(())) => {
+                aborted += 1;
+                assert_eq!(read(&w, "bkt", &key).await, None);
+            }
+            (c, a) => panic!("round {round}: Complete {c:?}, Abort {a:?}"),
+        }
+    }
+    assert_eq!(completed + aborted, ROUNDS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overwrites_racing_a_delete_leave_one_whole_object_or_none() {
+    let w = setup().await;
+    for round in 0..ROUNDS {
+        let (a, b) = (pattern(1, 5000 + round), pattern(2, 7000 + round));
+        w.gw.put_object(&w.who, put_input("bkt", "key", b"old"))
+            .await
+            .expect("initial put");
+        let (ra, rb, rd) = tokio::join!(
+            w.gw.put_object(&w.who, put_input("bkt", "key", &a)),
+            w.gw.put_object(&w.who, put_input("bkt", "key", &b)),
+            w.gw.delete_object(&w.who, "bkt", "key", None),
+        );
+        ra.expect("put a");
+        rb.expect("put b");
+        rd.expect("delete");
+        match read(&w, "bkt", "key").await {
+            None => {}
+            Some(got) => assert!(got == a || got == b, "round {round}: a mix or old bytes"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_bucket_racing_a_put_never_hides_an_acknowledged_object() {
+    let w = world();
+    for round in 0..ROUNDS {
+        w.gw.create_bucket(&w.who, "race", None, None)
+            .await
+            .expect("create bucket");
+        let data = pattern(round as u8, 1000);
+        let (put, del) = tokio::join!(
+            w.gw.put_object(&w.who, put_input("race", "k", &data)),
+            w.gw.delete_bucket(&w.who, "race"),
+        );
+        match (put, del) {
+            (Ok(_), Err(CoreError::BucketNotEmpty(_) | CoreError::OperationAborted(_))) => {
+                assert_eq!(read(&w, "race", "k").await.as_deref(), Some(&data[..]));
+                w.gw.delete_object(&w.who, "race", "k", None)
+                    .await
+                    .expect("delete object");
+                w.gw.delete_bucket(&w.who, "race")
+                    .await
+                    .expect("delete bucket");
+            }
+            (Err(CoreError::NoSuchBucket(_) | CoreError::OperationAborted(_)), Ok(())) => {}
+            (Err(CoreError::OperationAborted(_)), Err(CoreError::OperationAborted(_))) => {
+                w.gw.delete_bucket(&w.who, "race")
+                    .await
+                    .expect("delete bucket");
+            }
+            (p, d) => panic!("round {round}: put {p:?}, delete bucket {d:?}"),
+        }
+        assert!(matches!(
+            read_bucket_gone(&w).await,
+            Err(CoreError::NoSuchBucket(_))
+        ));
+    }
+}
+
+async fn read_bucket_gone(w: &World) -> Result<(), CoreError> {
+    w.gw.put_object(&w.who, put_input("race", "after", b"x"))
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_part_uploaded_twice_at_once_keeps_one_whole_part() {
+    let w = setup().await;
+    for round in 0..ROUNDS {
+        let key = format!("p{round}");
+        let up =
+            w.gw.create_upload(
+                &w.who,
+                CreateUploadInput {
+                    bucket: "bkt".into(),
+                    key: key.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create upload");
+        let (x, y) = (pattern(3, 4000 + round), pattern(4, 6000 + round));
+        let part = |data: &[u8]| UploadPartInput {
+            bucket: "bkt".into(),
+            key: key.clone(),
+            upload_id: up.upload_id.clone(),
+            part_number: 1,
+            body: body(data),
+            expect: BodyExpectations::default(),
+        };
+        let (px, py) = tokio::join!(
+            w.gw.upload_part(&w.who, part(&x)),
+            w.gw.upload_part(&w.who, part(&y))
+        );
+        let (px, py) = (px.expect("part x"), py.expect("part y"));
+        // Exactly one of the two ETags completes the upload.
+        let cx =
+            w.gw.complete_upload(&w.who, complete_input(&key, &up.upload_id, &px.etag))
+                .await;
+        let done = match cx {
+            Ok(_) => x.clone(),
+            Err(CoreError::InvalidPart(_)) => {
+                w.gw.complete_upload(&w.who, complete_input(&key, &up.upload_id, &py.etag))
+                    .await
+                    .expect("complete with the other part");
+                y.clone()
+            }
+            Err(e) => panic!("round {round}: {e}"),
+        };
+        assert_eq!(read(&w, "bkt", &key).await, Some(done));
+    }
+}
+
+/// Drives `fut`, polling it only when it is woken, and drops it at its
+/// `polls`-th pending poll: each poll past the first resumes it from one of
+/// its await points. True if it finished first.
+async fn poll_then_drop<F: Future>(fut: F, polls: usize) -> bool {
+    let mut fut = pin!(fut);
+    let mut count = 0;
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        count += 1;
+        match fut.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(true),
+            Poll::Pending if count >= polls => Poll::Ready(false),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropped_writes_leave_old_or_new_whole_and_later_writes_proceed() {
+    let w = setup().await;
+    let old = pattern(7, 9000);
+    let new = pattern(8, 11000);
+    for op in ["put", "complete", "delete"] {
+        let mut polls = 1;
+        loop {
+            let key = format!("{op}-{polls}");
+            w.gw.put_object(&w.who, put_input("bkt", &key, &old))
+                .await
+                .expect("old object");
+            let upload = match op {
+                "complete" => Some(one_part_upload(&w, &key, &new).await),
+                _ => None,
+            };
+            let fut = async {
+                match op {
+                    "put" => {
+                        w.gw.put_object(&w.who, put_input("bkt", &key, &new))
+                            .await
+                            .map(|_| ())
+                    }
+                    "complete" => {
+                        let (id, etag) = upload.clone().expect("upload");
+                        w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag))
+                            .await
+                            .map(|_| ())
+                    }
+                    _ => w.gw.delete_object(&w.who, "bkt", &key, None).await,
+                }
+            };
+            let finished = poll_then_drop(fut, polls).await;
+            // A commit still running holds the key's lock; reads that find
+            // its bytes replaced wait for it.
+            let got = read(&w, "bkt", &key).await;
+            match (op, &got) {
+                ("delete", None) => {}
+                (_, Some(g)) if *g == old || *g == new => {}
+                _ => panic!(
+                    "{op} dropped after {polls} polls: {:?} bytes",
+                    got.map(|g| g.len())
+                ),
+            }
+            let later = pattern(9, 100 + polls);
+            w.gw.put_object(&w.who, put_input("bkt", &key, &later))
+                .await
+                .expect("a later write proceeds");
+            assert_eq!(read(&w, "bkt", &key).await, Some(later));
+            if finished {
+                break;
+            }
+            polls += 1;
+        }
+        assert!(
+            polls > 1,
+            "{op} finished on its first poll: nothing was dropped"
+        );
+        assert!(polls < 500, "{op} never finished");
+    }
+}
