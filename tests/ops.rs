@@ -534,7 +534,8 @@ fn serve_embedded(cwd: &std::path::Path) -> (std::process::Child, Vec<String>) {
         .expect("spawn cloudmux");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = Vec::new();
-    for line in std::io::BufReader::new(stdout).lines() {
+    let mut reader = std::io::BufReader::new(stdout).lines();
+    for line in reader.by_ref() {
         let line = line.expect("stdout line");
         let done = line.contains("secret key:");
         lines.push(line);
@@ -542,6 +543,8 @@ fn serve_embedded(cwd: &std::path::Path) -> (std::process::Child, Vec<String>) {
             break;
         }
     }
+    // Keep draining stdout: a closed pipe would make the server's next line fail.
+    std::thread::spawn(move || reader.for_each(drop));
     (child, lines)
 }
 
