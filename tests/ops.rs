@@ -79,7 +79,7 @@ async fn liveness_and_readiness_answer_anonymously() {
 }
 
 #[tokio::test]
-async fn readiness_fails_when_the_default_location_is_gone() {
+async fn a_lost_location_shows_on_its_health_route_not_on_readiness() {
     let s = TestServer::start();
     let health = |s: &TestServer| {
         std::process::Command::new(server_binary())
@@ -92,33 +92,58 @@ async fn readiness_fails_when_the_default_location_is_gone() {
     };
     // The image's HEALTHCHECK command.
     assert_eq!(health(&s), Some(0));
-    let objects = s.data_dir().join("objects");
-    std::fs::remove_dir_all(&objects).expect("remove the default location's root");
-    // The verdict comes from the background probe: wait for its next run.
-    let status = |s: &TestServer| {
-        let r = s.raw("GET", "/_/health/ready").anonymous();
+    let locations = |s: &TestServer| {
+        let r = s.raw("GET", "/_/health/locations").anonymous();
         async move {
             let r = r.send().await;
             (r.status, r.text())
         }
     };
+    assert_eq!(
+        locations(&s).await,
+        (200, "local up\nsecond up\n".to_owned())
+    );
+    let objects = s.data_dir().join("objects");
+    std::fs::remove_dir_all(&objects).expect("remove the default location's root");
+    // The verdicts come from the background probe: wait for its next run.
     let mut seen = (0, String::new());
     for _ in 0..100 {
-        seen = status(&s).await;
+        seen = locations(&s).await;
         if seen.0 == 503 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(seen, (503, "not ready\n".to_owned()));
-    assert_eq!(health(&s), Some(1));
-    // Liveness does not depend on the stores.
-    let r = s.raw("GET", "/_/health/live").anonymous().send().await;
-    assert_eq!(r.status, 200);
-    assert!(s.log().contains("readiness probe failed"), "{}", s.log());
+    assert_eq!(seen, (503, "local down\nsecond up\n".to_owned()));
+    // The process stays ready: the other location keeps serving.
+    assert_eq!(health(&s), Some(0));
+    let r = s.raw("GET", "/_/health/ready").anonymous().send().await;
+    assert_eq!((r.status, r.text()), (200, "ready\n".to_owned()));
+    let alice = s.client(ALICE);
+    ok(alice
+        .create_bucket()
+        .bucket("elsewhere")
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from("second"))
+                .build(),
+        )
+        .send()
+        .await);
+    put_object(&alice, "elsewhere", "k", b"still served").await;
+    let text = scrape(&s).await;
+    assert_eq!(
+        sample(&text, "cloudmux_location_up{location=\"local\"}"),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, "cloudmux_location_up{location=\"second\"}"),
+        1.0
+    );
+    assert!(s.log().contains("location probe failed"), "{}", s.log());
     std::fs::create_dir_all(objects.join(".cloudmux/tmp")).expect("restore");
     for _ in 0..100 {
-        seen = status(&s).await;
+        seen = locations(&s).await;
         if seen.0 == 200 {
             break;
         }
@@ -595,4 +620,77 @@ async fn generated_credentials_are_private_and_their_account_is_admin() {
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
     assert!(log.contains("readable by other users"), "{log}");
     assert!(!log.contains(&secret), "{log}");
+}
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
+struct TinyDisk(tempfile::TempDir);
+
+impl TinyDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (the test suite runs as root)"
+        );
+        TinyDisk(dir)
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_location_answers_slow_down_and_keeps_serving_reads() {
+    let disk = TinyDisk::mount("1m");
+    let s = TestServer::start_with(ServerOptions {
+        extra_config: format!(
+            "[locations.tiny]\ntype = \"fs\"\npath = \"{}\"\n",
+            disk.0.path().display()
+        ),
+        ..Default::default()
+    });
+    let alice = s.client(ALICE);
+    ok(alice
+        .create_bucket()
+        .bucket("cramped")
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from("tiny"))
+                .build(),
+        )
+        .send()
+        .await);
+    let small = random_bytes(100 * 1024);
+    put_object(&alice, "cramped", "small", &small).await;
+    let r = s
+        .raw("PUT", "/cramped/big")
+        .body(random_bytes(2 * 1024 * 1024))
+        .send()
+        .await;
+    r.assert_error(503, "SlowDown");
+    assert!(r.text().contains("tiny"), "{}", r.text());
+    // Reads go on, on the full location and elsewhere.
+    assert_eq!(get_object(&alice, "cramped", "small").await, small);
+    let head = alice
+        .head_object()
+        .bucket("cramped")
+        .key("big")
+        .send()
+        .await;
+    assert!(head.is_err(), "the refused object must not exist");
+    create_bucket(&alice, "roomy").await;
+    put_object(&alice, "roomy", "fine", b"fine").await;
+    assert_eq!(get_object(&alice, "roomy", "fine").await, b"fine");
+    drop(s);
 }

@@ -176,6 +176,9 @@ impl PublishJob {
                 location: self.record.location.clone(),
                 message,
             },
+            CoreError::StorageFull { .. } => CoreError::StorageFull {
+                location: self.record.location.clone(),
+            },
             other => other,
         }
     }

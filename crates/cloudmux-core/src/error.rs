@@ -90,6 +90,13 @@ pub enum CoreError {
         /// What failed.
         message: String,
     },
+    /// The location's storage is full (ENOSPC, EDQUOT): writes there fail,
+    /// reads go on.
+    #[error("location {location} is out of space")]
+    StorageFull {
+        /// Location name.
+        location: String,
+    },
     /// A tag set breaks AWS's tagging rules; the message says which.
     #[error("invalid tag: {0}")]
     InvalidTag(String),
@@ -124,9 +131,20 @@ impl From<DataError> for CoreError {
                 location: String::new(),
                 message: m,
             },
+            DataError::Io(e) if is_disk_full(&e) => CoreError::StorageFull {
+                location: String::new(),
+            },
             other => CoreError::Internal(format!("data: {other}")),
         }
     }
+}
+
+/// Whether an I/O error means the device or the quota is full.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Result alias for this crate.

@@ -147,19 +147,37 @@ impl Gateway {
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
-    /// Readiness: the metadata store answers a read and the default location
-    /// answers its probe. The error says which one failed.
+    /// Readiness: the metadata store answers a read. A failing location does
+    /// not make the process unready (the other locations keep serving); see
+    /// [`Gateway::location_health`].
     pub async fn ready(&self) -> std::result::Result<(), String> {
         self.meta
             .get(records::BUCKETS_PREFIX)
             .await
-            .map_err(|e| format!("metadata store: {e}"))?;
-        let name = self.locations.default_name();
-        let backend = self.locations.get(name).map_err(|e| e.to_string())?;
-        backend
-            .probe()
-            .await
-            .map_err(|e| format!("location {name}: {e}"))
+            .map(|_| ())
+            .map_err(|e| format!("metadata store: {e}"))
+    }
+
+    /// Probes every location at once (each bounded by `timeout`) and records
+    /// the results in the `cloudmux_location_up` metric. Answers each
+    /// location's name with its result, sorted by name.
+    pub async fn location_health(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Vec<(String, std::result::Result<(), String>)> {
+        let mut names: Vec<&String> = self.locations.backends.keys().collect();
+        names.sort();
+        let probes = names.into_iter().map(|name| async move {
+            let backend = &self.locations.backends[name];
+            let result = match tokio::time::timeout(timeout, backend.probe()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+            };
+            self.metrics.set_location_up(name, result.is_ok());
+            (name.clone(), result)
+        });
+        futures_util::future::join_all(probes).await
     }
     /// Seeds the per-bucket object count and bytes with one scan of every
     /// object record. Run once at startup, after [`Gateway::recover`] and

@@ -45,6 +45,12 @@ struct BackendLabels {
     operation: &'static str,
 }
 
+/// Labels of per-location health series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LocationLabels {
+    location: String,
+}
+
 /// Labels of per-bucket storage series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BucketLabels {
@@ -67,6 +73,7 @@ pub struct Metrics {
     backend_errors: Family<BackendLabels, Counter>,
     bucket_objects: Family<BucketLabels, Gauge>,
     bucket_bytes: Family<BucketLabels, Gauge>,
+    location_up: Family<LocationLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -99,6 +106,12 @@ impl Metrics {
         let backend_errors = Family::<BackendLabels, Counter>::default();
         let bucket_objects = Family::<BucketLabels, Gauge>::default();
         let bucket_bytes = Family::<BucketLabels, Gauge>::default();
+        let location_up = Family::<LocationLabels, Gauge>::default();
+        registry.register(
+            "location_up",
+            "1 when the location answered its last background probe, else 0",
+            location_up.clone(),
+        );
         registry.register(
             "requests",
             "S3 requests answered, by operation and HTTP status",
@@ -149,7 +162,17 @@ impl Metrics {
             backend_errors,
             bucket_objects,
             bucket_bytes,
+            location_up,
         }
+    }
+
+    /// Records the result of a location's health probe.
+    pub fn set_location_up(&self, location: &str, up: bool) {
+        self.location_up
+            .get_or_create(&LocationLabels {
+                location: location.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     /// Records one answered request.
@@ -343,9 +366,13 @@ impl Backend for InstrumentedBackend {
         r
     }
 
-    async fn locate(&self, target: ObjectPath<'_>, stamp: u64) -> DataResult<Option<DataRef>> {
+    async fn locate(
+        &self,
+        target: ObjectPath<'_>,
+        staged: &Staged,
+    ) -> DataResult<Option<DataRef>> {
         let start = Instant::now();
-        let r = self.inner.locate(target, stamp).await;
+        let r = self.inner.locate(target, staged).await;
         self.done("locate", start, &r);
         r
     }

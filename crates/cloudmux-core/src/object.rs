@@ -400,6 +400,9 @@ impl Gateway {
                 location: location.to_owned(),
                 message,
             },
+            CoreError::StorageFull { .. } => CoreError::StorageFull {
+                location: location.to_owned(),
+            },
             other => other,
         }
     }

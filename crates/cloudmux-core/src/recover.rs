@@ -42,7 +42,7 @@ pub(crate) async fn resolve_intent(
                 key,
                 meta: NativeMeta::none(),
             },
-            intent.staged.stamp,
+            &intent.staged,
         )
         .await
     {

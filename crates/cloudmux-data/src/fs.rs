@@ -369,8 +369,9 @@ impl Backend for FsBackend {
         }
     }
 
-    async fn locate(&self, target: ObjectPath<'_>, stamp: u64) -> Result<Option<DataRef>> {
+    async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>> {
         layout::check_bucket(target.bucket)?;
+        let stamp = staged.stamp;
         let root = self.root.clone();
         let bucket = target.bucket.to_owned();
         let key = target.key.to_owned();

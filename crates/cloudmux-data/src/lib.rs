@@ -225,10 +225,18 @@ pub trait Backend: Send + Sync + 'static {
     /// Concatenates pieces into new staged data, streaming.
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged>;
 
-    /// Finds where published data with this stamp landed for `target`, if
-    /// anywhere: used after a crash between publishing and committing
-    /// metadata. Backends whose publish is not a rename may answer `None`.
-    async fn locate(&self, target: ObjectPath<'_>, stamp: u64) -> Result<Option<DataRef>>;
+    /// Finds the data that [`publish`](Backend::publish) of `staged` put at
+    /// `target`, if it is there: used after a crash, or a publish that failed
+    /// part-way, between publishing and committing metadata. Answers the
+    /// [`DataRef`] that publish would have answered (locator, size, and the
+    /// stamp reads and deletes check) when `target` holds the bytes of
+    /// `staged`; `None` when `target` is absent or holds other data (never
+    /// published, or replaced since); [`DataError::Unavailable`] when the
+    /// location cannot be asked or cannot tell yet, so the caller keeps its
+    /// intent for later. Each backend documents how it recognises its
+    /// published data (`fs`: the inode; clouds: the staged id recorded in the
+    /// object's native metadata).
+    async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>>;
 
     /// Prepares the location for a new bucket (a directory, a prefix). The
     /// default does nothing.

@@ -357,6 +357,14 @@ impl From<CoreError> for S3Error {
                     "Please reduce your request rate.",
                 )
             }
+            CoreError::StorageFull { location } => {
+                tracing::warn!(%location, "location out of space");
+                S3Error::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    format!("Please reduce your request rate. The storage of location {location} is full."),
+                )
+            }
             CoreError::MalformedPolicy(m) => S3Error::new(S::BAD_REQUEST, "MalformedPolicy", m),
             CoreError::PolicyTooLarge => S3Error::new(
                 S::BAD_REQUEST,

@@ -8,8 +8,13 @@
 //!   bucket.
 //! - `GET`/`HEAD /_/health/ready`: open to anyone, answered from the last
 //!   result of a probe that [`Readiness`] runs in the background (the
-//!   metadata store answers a read and the default location its probe), so
-//!   an anonymous caller never causes a cloud request.
+//!   metadata store answers a read), so an anonymous caller never causes a
+//!   store or cloud request. A failing location does not make the process
+//!   unready: the other locations keep serving.
+//! - `GET`/`HEAD /_/health/locations`: open to anyone, one line per location,
+//!   `NAME up` or `NAME down`, from the same background probe (200 when all
+//!   are up, else 503); the reasons are in the log and `cloudmux_location_up`
+//!   is on `/metrics`.
 //! - `GET /metrics` without a query (or with only presigned-URL parameters):
 //!   the metrics in OpenMetrics text, for a request carrying
 //!   `Authorization: Bearer <server.metrics_token>` or signed (SigV4 or
@@ -34,6 +39,8 @@ use crate::body::{self, ResBody};
 pub const LIVE_PATH: &str = "/_/health/live";
 /// Path of the readiness probe.
 pub const READY_PATH: &str = "/_/health/ready";
+/// Path of the per-location health route.
+pub const LOCATIONS_PATH: &str = "/_/health/locations";
 /// Path of the metrics endpoint.
 pub const METRICS_PATH: &str = "/metrics";
 /// Prefix of the operational and admin routes.
@@ -54,6 +61,8 @@ pub enum OpsEndpoint {
     Live,
     /// `/_/health/ready`.
     Ready,
+    /// `/_/health/locations`.
+    Locations,
     /// `GET /metrics` without an S3 query.
     Metrics,
     /// Any other path under `/_/`: an admin route.
@@ -93,6 +102,7 @@ impl OpsEndpoint {
         match path {
             LIVE_PATH if head_or_get => Some(Self::Live),
             READY_PATH if head_or_get => Some(Self::Ready),
+            LOCATIONS_PATH if head_or_get => Some(Self::Locations),
             METRICS_PATH if *method == Method::GET && only_presign_params(req.uri().query()) => {
                 Some(Self::Metrics)
             }
@@ -104,7 +114,7 @@ impl OpsEndpoint {
     /// Who may call this endpoint.
     pub fn access(self) -> Access {
         match self {
-            Self::Live | Self::Ready => Access::Open,
+            Self::Live | Self::Ready | Self::Locations => Access::Open,
             Self::Metrics => Access::TokenOrAdmin,
             Self::Admin => Access::Admin,
         }
@@ -115,6 +125,7 @@ impl OpsEndpoint {
         match self {
             Self::Live => "HealthLive",
             Self::Ready => "HealthReady",
+            Self::Locations => "HealthLocations",
             Self::Metrics => "Metrics",
             Self::Admin => "Admin",
         }
@@ -136,6 +147,20 @@ impl OpsEndpoint {
                     "not ready\n".to_owned(),
                 ),
             },
+            Self::Locations => {
+                let locations = ready.locations();
+                let mut text = String::new();
+                for (name, result) in &locations {
+                    let state = if result.is_ok() { "up" } else { "down" };
+                    text.push_str(&format!("{name} {state}\n"));
+                }
+                let status = if !locations.is_empty() && locations.iter().all(|(_, r)| r.is_ok()) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, "text/plain; charset=utf-8", text)
+            }
             Self::Metrics => (StatusCode::OK, OPENMETRICS, gw.metrics().render()),
             Self::Admin => (
                 StatusCode::NOT_FOUND,
@@ -175,17 +200,28 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
         .then(|| value[7..].trim_ascii())
 }
 
-/// The last readiness verdict, refreshed by a background task so that probes
-/// (often anonymous, often frequent) never reach the stores themselves.
+/// The last readiness verdict and location health, refreshed by a background
+/// task so that probes (often anonymous, often frequent) never reach the
+/// stores themselves.
 #[derive(Debug, Clone)]
 pub struct Readiness {
-    state: Arc<Mutex<Result<(), String>>>,
+    state: Arc<Mutex<Health>>,
+}
+
+/// What the last background probe found.
+#[derive(Debug)]
+struct Health {
+    ready: Result<(), String>,
+    locations: Vec<(String, Result<(), String>)>,
 }
 
 impl Default for Readiness {
     fn default() -> Self {
         Self {
-            state: Arc::new(Mutex::new(Err("no probe has finished yet".into()))),
+            state: Arc::new(Mutex::new(Health {
+                ready: Err("no probe has finished yet".into()),
+                locations: Vec::new(),
+            })),
         }
     }
 }
@@ -196,21 +232,34 @@ impl Readiness {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .ready
             .clone()
     }
 
-    /// Runs one probe (bounded by [`READINESS_TIMEOUT`]) and records it;
-    /// logs a change of verdict.
+    /// The last result of each location's probe, by name.
+    pub fn locations(&self) -> Vec<(String, Result<(), String>)> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .locations
+            .clone()
+    }
+
+    /// Runs one probe of the metadata store and of every location (each
+    /// bounded by [`READINESS_TIMEOUT`]) and records them; logs changes.
     pub async fn refresh(&self, gw: &Gateway) {
-        let verdict = match tokio::time::timeout(READINESS_TIMEOUT, gw.ready()).await {
-            Ok(v) => v,
-            Err(_) => Err(format!(
-                "probe did not answer within {} s",
-                READINESS_TIMEOUT.as_secs()
-            )),
+        let ready = async {
+            match tokio::time::timeout(READINESS_TIMEOUT, gw.ready()).await {
+                Ok(v) => v,
+                Err(_) => Err(format!(
+                    "probe did not answer within {} s",
+                    READINESS_TIMEOUT.as_secs()
+                )),
+            }
         };
+        let (verdict, locations) = tokio::join!(ready, gw.location_health(READINESS_TIMEOUT));
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        match (&*state, &verdict) {
+        match (&state.ready, &verdict) {
             (Ok(()), Err(reason)) => tracing::warn!(%reason, "readiness probe failed"),
             (Err(_), Ok(())) => tracing::info!("readiness probe passed"),
             (Err(old), Err(reason)) if old != reason => {
@@ -218,7 +267,22 @@ impl Readiness {
             }
             _ => {}
         }
-        *state = verdict;
+        for (name, result) in &locations {
+            let before = state
+                .locations
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, r)| r);
+            match (before, result) {
+                (Some(Ok(())) | None, Err(reason)) => {
+                    tracing::warn!(location = %name, %reason, "location probe failed")
+                }
+                (Some(Err(_)), Ok(())) => tracing::info!(location = %name, "location is back"),
+                _ => {}
+            }
+        }
+        state.ready = verdict;
+        state.locations = locations;
     }
 
     /// Refreshes the verdict every [`READINESS_INTERVAL`] until the returned
