@@ -694,3 +694,107 @@ async fn a_full_location_answers_slow_down_and_keeps_serving_reads() {
     assert_eq!(get_object(&alice, "roomy", "fine").await, b"fine");
     drop(s);
 }
+
+#[tokio::test]
+async fn metadata_backup_restores_into_a_fresh_store_and_every_object_reads_back() {
+    let mut s = TestServer::start();
+    let alice = s.client(ALICE);
+    create_bucket(&alice, "kept").await;
+    let mut objects = Vec::new();
+    for i in 0..20 {
+        let data = random_bytes(100 + i * 997);
+        put_object(&alice, "kept", &format!("dir/k{i}"), &data).await;
+        objects.push((format!("dir/k{i}"), data));
+    }
+    // A multipart object (6 MiB makes two parts).
+    let big = random_bytes(6 * 1024 * 1024);
+    let up = ok(alice
+        .create_multipart_upload()
+        .bucket("kept")
+        .key("big")
+        .send()
+        .await);
+    let id = up.upload_id().unwrap().to_owned();
+    let mut parts = Vec::new();
+    for (n, chunk) in big.chunks(5 * 1024 * 1024).enumerate() {
+        let p = ok(alice
+            .upload_part()
+            .bucket("kept")
+            .key("big")
+            .upload_id(&id)
+            .part_number(n as i32 + 1)
+            .body(aws_sdk_s3::primitives::ByteStream::from(chunk.to_vec()))
+            .send()
+            .await);
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n as i32 + 1)
+                .e_tag(p.e_tag().unwrap())
+                .build(),
+        );
+    }
+    ok(alice
+        .complete_multipart_upload()
+        .bucket("kept")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await);
+    objects.push(("big".into(), big));
+    let export = |who: Account, file: &std::path::Path| {
+        std::process::Command::new(server_binary())
+            .args(["meta", "export"])
+            .arg(file)
+            .args(["--endpoint", &s.endpoint()])
+            .env("AWS_ACCESS_KEY_ID", who.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", who.secret_key)
+            .env("AWS_REGION", REGION)
+            .output()
+            .expect("run cloudmux meta export")
+    };
+    let backup = s.root().join("meta.backup");
+    // Only an admin may take the snapshot, online.
+    let denied = export(ALICE, &backup);
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("403"));
+    assert!(!backup.exists());
+    let out = export(ADMIN, &backup);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exported"));
+    // The metadata store is lost; the objects' bytes are still in place.
+    s.stop();
+    std::fs::remove_dir_all(s.data_dir().join("meta")).expect("remove the metadata store");
+    let import = || {
+        std::process::Command::new(server_binary())
+            .args(["meta", "import"])
+            .arg(&backup)
+            .arg("--config")
+            .arg(s.config_path())
+            .env("CLOUDMUX_TEST_CAROL_SECRET", CAROL_SECRET)
+            .output()
+            .expect("run cloudmux meta import")
+    };
+    let out = import();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second import into the restored (non-empty) store is refused.
+    assert!(!import().status.success());
+    s.spawn();
+    let alice = s.client(ALICE);
+    for (key, data) in &objects {
+        assert_eq!(&get_object(&alice, "kept", key).await, data, "{key}");
+    }
+    assert_eq!(list_keys(&alice, "kept").await.len(), objects.len());
+}

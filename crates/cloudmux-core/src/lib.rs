@@ -158,6 +158,13 @@ impl Gateway {
             .map_err(|e| format!("metadata store: {e}"))
     }
 
+    /// A consistent snapshot of the whole metadata store in the backup format
+    /// (`cloudmux_meta::backup`); commits wait while it is taken.
+    pub async fn export_metadata(&self) -> Result<Vec<u8>> {
+        let entries = self.meta.snapshot().await?;
+        Ok(cloudmux_meta::backup::encode(&entries))
+    }
+
     /// Probes every location at once (each bounded by `timeout`) and records
     /// the results in the `cloudmux_location_up` metric. Answers each
     /// location's name with its result, sorted by name.

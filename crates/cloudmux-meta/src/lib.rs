@@ -11,6 +11,7 @@
 //! model used as the reference in property tests). A PostgreSQL-wire engine for
 //! multi-node deployments will implement the same trait.
 
+pub mod backup;
 pub mod codec;
 mod mem;
 mod sled_engine;
@@ -134,6 +135,11 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Gives the lease up if `holder` has it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+
+    /// Every entry of the store, in ascending key order, as one consistent
+    /// snapshot: no commit is applied while it is taken (commits wait). Used
+    /// by the online metadata backup (`cloudmux meta export`).
+    async fn snapshot(&self) -> Result<Vec<Entry>>;
 }
 
 /// The exclusive upper bound of all keys starting with `prefix`, or `None` when

@@ -67,6 +67,11 @@ impl MetaStore for MemStore {
         Self::apply(&mut self.map.lock().unwrap(), txn)
     }
 
+    async fn snapshot(&self) -> Result<Vec<Entry>> {
+        let map = self.map.lock().unwrap();
+        Ok(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
         let key = crate::lease_key(name);
         let now = crate::now_ms();

@@ -119,6 +119,19 @@ impl MetaStore for SledStore {
         Ok(out)
     }
 
+    async fn snapshot(&self) -> Result<Vec<Entry>> {
+        let _serial = self.commits.lock().await;
+        self.healthy()?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            db.iter()
+                .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(engine))
+                .collect::<Result<Vec<Entry>>>()
+        })
+        .await
+        .map_err(engine)?
+    }
+
     async fn commit(&self, txn: Txn) -> Result<()> {
         let ticket = {
             let _serial = self.commits.lock().await;

@@ -24,7 +24,9 @@
 //!   another method) is the S3 operation on the bucket `metrics`.
 //! - Every other request whose path starts with `/_/` is an admin route: it
 //!   must be signed by an `admin = true` account (bearer tokens are refused
-//!   there), else 403 AccessDenied.
+//!   there), else 403 AccessDenied. `GET /_/meta/export` answers a consistent
+//!   snapshot of the metadata store in the backup format of
+//!   `cloudmux_meta::backup` (what `cloudmux meta export` saves).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -41,6 +43,8 @@ pub const LIVE_PATH: &str = "/_/health/live";
 pub const READY_PATH: &str = "/_/health/ready";
 /// Path of the per-location health route.
 pub const LOCATIONS_PATH: &str = "/_/health/locations";
+/// Path of the metadata export (admin).
+pub const META_EXPORT_PATH: &str = "/_/meta/export";
 /// Path of the metrics endpoint.
 pub const METRICS_PATH: &str = "/metrics";
 /// Prefix of the operational and admin routes.
@@ -65,6 +69,8 @@ pub enum OpsEndpoint {
     Locations,
     /// `GET /metrics` without an S3 query.
     Metrics,
+    /// `GET /_/meta/export`: the metadata backup (admin).
+    MetaExport,
     /// Any other path under `/_/`: an admin route.
     Admin,
 }
@@ -106,6 +112,7 @@ impl OpsEndpoint {
             METRICS_PATH if *method == Method::GET && only_presign_params(req.uri().query()) => {
                 Some(Self::Metrics)
             }
+            META_EXPORT_PATH if *method == Method::GET => Some(Self::MetaExport),
             p if p.starts_with(ADMIN_PREFIX) => Some(Self::Admin),
             _ => None,
         }
@@ -116,7 +123,7 @@ impl OpsEndpoint {
         match self {
             Self::Live | Self::Ready | Self::Locations => Access::Open,
             Self::Metrics => Access::TokenOrAdmin,
-            Self::Admin => Access::Admin,
+            Self::MetaExport | Self::Admin => Access::Admin,
         }
     }
 
@@ -127,12 +134,16 @@ impl OpsEndpoint {
             Self::Ready => "HealthReady",
             Self::Locations => "HealthLocations",
             Self::Metrics => "Metrics",
+            Self::MetaExport => "MetaExport",
             Self::Admin => "Admin",
         }
     }
 
     /// Answers a request that passed [`OpsEndpoint::access`].
-    pub fn answer(self, gw: &Gateway, ready: &Readiness, head: bool) -> Response<ResBody> {
+    pub async fn answer(self, gw: &Gateway, ready: &Readiness, head: bool) -> Response<ResBody> {
+        if self == Self::MetaExport {
+            return export(gw).await;
+        }
         let (status, content_type, text) = match self {
             Self::Live => (StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
             Self::Ready => match ready.current() {
@@ -162,7 +173,7 @@ impl OpsEndpoint {
                 (status, "text/plain; charset=utf-8", text)
             }
             Self::Metrics => (StatusCode::OK, OPENMETRICS, gw.metrics().render()),
-            Self::Admin => (
+            Self::MetaExport | Self::Admin => (
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
                 "no such admin route\n".into(),
@@ -182,6 +193,29 @@ impl OpsEndpoint {
         h.insert("cache-control", HeaderValue::from_static("no-store"));
         resp
     }
+}
+
+/// Answers the metadata backup, or 503 when the store cannot be read.
+async fn export(gw: &Gateway) -> Response<ResBody> {
+    let (status, content_type, bytes) = match gw.export_metadata().await {
+        Ok(b) => (StatusCode::OK, "application/octet-stream", b),
+        Err(e) => {
+            tracing::warn!(error = %e, "metadata export failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                b"metadata export failed\n".to_vec(),
+            )
+        }
+    };
+    let len = bytes.len();
+    let mut resp = Response::new(body::full(bytes));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(content_type));
+    h.insert("content-length", HeaderValue::from(len));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// The bearer token of an `Authorization: Bearer <token>` header, if the

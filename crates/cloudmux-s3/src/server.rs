@@ -343,7 +343,7 @@ impl S3Service {
                 }
                 let head = req.method() == Method::HEAD;
                 return (
-                    Ok(ops.answer(&self.gw, &self.ready, head)),
+                    Ok(ops.answer(&self.gw, &self.ready, head).await),
                     ops.name(),
                     None,
                 );

@@ -3,6 +3,7 @@
 
 mod config;
 mod locations;
+mod meta_cmd;
 mod preflight;
 
 use std::io::Write;
@@ -73,6 +74,35 @@ enum Command {
     Locations {
         #[command(subcommand)]
         command: LocationsCommand,
+    },
+    /// Backs up and restores the metadata store.
+    Meta {
+        #[command(subcommand)]
+        command: MetaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MetaCommand {
+    /// Saves a consistent snapshot of a running server's metadata store to
+    /// FILE (signed with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of an
+    /// `admin = true` account).
+    Export {
+        /// Where to write the backup.
+        file: PathBuf,
+        /// The server's endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        endpoint: String,
+    },
+    /// Loads a backup into the configured metadata store, which must be new
+    /// (empty); run it with the server stopped.
+    Import {
+        /// The backup written by `cloudmux meta export`.
+        file: PathBuf,
+        /// Configuration file (the same as `serve`'s); without one, the
+        /// embedded defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -347,6 +377,45 @@ fn main() -> std::process::ExitCode {
                 Err(e) => {
                     eprintln!("cloudmux: {e}");
                     std::process::ExitCode::from(2)
+                }
+            }
+        }
+        Command::Meta { command } => {
+            init_logs(LogFormat::Text);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            let result = rt.block_on(async {
+                match command {
+                    MetaCommand::Export { file, endpoint } => meta_cmd::export(&file, &endpoint)
+                        .await
+                        .map(|n| format!("exported {n} entries to {}", file.display())),
+                    MetaCommand::Import { file, config } => {
+                        let cfg = match &config {
+                            Some(p) => Config::load(Some(p)).map_err(|e| e.to_string())?,
+                            None => embedded_defaults()?.0,
+                        };
+                        meta_cmd::import(&file, &cfg).await.map(|n| {
+                            format!("imported {n} entries into {}", cfg.metadata.path.display())
+                        })
+                    }
+                }
+            });
+            match result {
+                Ok(line) => {
+                    println!("{line}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cloudmux: {e}");
+                    std::process::ExitCode::FAILURE
                 }
             }
         }
