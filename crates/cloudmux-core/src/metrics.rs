@@ -366,11 +366,7 @@ impl Backend for InstrumentedBackend {
         r
     }
 
-    async fn locate(
-        &self,
-        target: ObjectPath<'_>,
-        staged: &Staged,
-    ) -> DataResult<Option<DataRef>> {
+    async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> DataResult<Option<DataRef>> {
         let start = Instant::now();
         let r = self.inner.locate(target, staged).await;
         self.done("locate", start, &r);

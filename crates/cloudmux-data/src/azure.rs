@@ -34,6 +34,19 @@
 //!   implement Put Block From URL; parts stay staging blobs until the core
 //!   discards them (after Complete and on Abort). A whole published blob
 //!   alone (a copy) is copied server-side (Copy Blob) into the staging area.
+//!
+//! Finding published data after a crash: `publish` gives the target one
+//! more metadata entry, `x-ms-meta-cmx__staged: <Staged::id>` (the name
+//! [`STAGED_META`], a C# identifier that [`sign::encode_meta_name`] never
+//! makes and [`sign::decode_meta_name`] refuses, so it cannot collide with a
+//! client's metadata and [`decode_metadata`] leaves it out). A staged id
+//! names one write only, so [`locate`](crate::Backend::locate) reads the
+//! target's properties and answers it when that entry equals the staged
+//! handle's id, the copy has finished (`x-ms-copy-status` absent or
+//! `success`; `pending` is [`DataError::Unavailable`], to be asked again
+//! later; `failed` or `aborted` is not found) and the size matches.
+//! cloudmux answers S3 clients from its own records, never from native
+//! metadata; native tools see the entry as one more metadata field.
 
 #[path = "azure/sign.rs"]
 pub mod sign;
@@ -56,6 +69,9 @@ use crate::{
 pub const BLOCK_SIZE: usize = 8 << 20;
 /// The Blob service REST version cloudmux speaks.
 const API_VERSION: &str = "2021-08-06";
+/// The metadata name under which `publish` records the staged id of the
+/// bytes it published (see the [module documentation](self)).
+pub const STAGED_META: &str = "cmx__staged";
 
 /// `[locations.NAME]` with `type = "azure"`. Its `Debug` output leaves the
 /// account key and the SAS token out.
@@ -637,10 +653,13 @@ impl AzureBackend {
         })
     }
 
-    /// Copies `src` onto `dst` server-side with `meta`'s user metadata and
-    /// waits until the copy has finished.
+    /// Copies the staging blob `src` onto `dst` server-side with `meta`'s
+    /// user metadata and `src` as the [`STAGED_META`] entry, and waits until
+    /// the copy has finished.
     async fn copy_blob(&self, src: &str, dst: &str, meta: &NativeMeta) -> Result<()> {
-        let mut r = Req::new(Method::PUT, Some(dst)).h("x-ms-copy-source", self.source_url(src)?);
+        let mut r = Req::new(Method::PUT, Some(dst))
+            .h("x-ms-copy-source", self.source_url(src)?)
+            .h(&format!("x-ms-meta-{STAGED_META}"), src);
         for (n, v) in &meta.user {
             r = r.h(
                 &format!("x-ms-meta-{}", sign::encode_meta_name(n)),
@@ -648,6 +667,52 @@ impl AzureBackend {
             );
         }
         self.start_copy(dst, r).await
+    }
+
+    /// What [`Backend::locate`] answers from the properties of blob `name`.
+    async fn locate_blob(&self, name: String, staged: &Staged) -> Result<Option<DataRef>> {
+        let resp = self
+            .call(
+                "get blob properties",
+                true,
+                Req::new(Method::HEAD, Some(&name)),
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if s.is_success() => {}
+            _ => return Err(self.fail("get blob properties", resp).await),
+        }
+        let id = header(&resp, &format!("x-ms-meta-{STAGED_META}"));
+        if id.as_deref() != Some(staged.id.as_str()) {
+            return Ok(None);
+        }
+        match header(&resp, "x-ms-copy-status").as_deref() {
+            None | Some("success") => {}
+            Some("pending") => {
+                return Err(self
+                    .http
+                    .unavailable(format!("blob {name}: copy still pending")))
+            }
+            Some(_) => return Ok(None),
+        }
+        let size = header(&resp, "content-length").and_then(|v| v.parse::<u64>().ok());
+        let etag = header(&resp, "etag");
+        let (Some(size), Some(etag)) = (size, etag) else {
+            return Err(self
+                .http
+                .failed(format!("blob {name}: properties without size or ETag")));
+        };
+        if size != staged.size {
+            tracing::warn!(location = %self.http.location, blob = %name, size, staged = staged.size,
+                "published data has another size than was staged");
+            return Ok(None);
+        }
+        Ok(Some(DataRef {
+            locator: name,
+            size,
+            stamp: stamp_of(&etag),
+        }))
     }
 
     /// Sends a Copy Blob request onto `dst` and waits until the copy has
@@ -832,8 +897,12 @@ impl Backend for AzureBackend {
         })
     }
 
-    async fn locate(&self, _target: ObjectPath<'_>, _stamp: u64) -> Result<Option<DataRef>> {
-        Ok(None)
+    async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>> {
+        let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
+        self.locate_blob(name, staged).await.map_err(|e| match e {
+            DataError::Unavailable(m) => DataError::Unavailable(m),
+            e => DataError::Unavailable(e.to_string()),
+        })
     }
 
     async fn probe(&self) -> Result<()> {
@@ -863,4 +932,31 @@ pub fn decode_metadata<'a>(
             Some((sign::decode_meta_name(name)?, v.to_owned()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_staged_entry_is_never_a_client_name() {
+        assert_eq!(sign::decode_meta_name(STAGED_META), None);
+        for n in [
+            "staged",
+            "_staged",
+            "cmx__staged",
+            STAGED_META,
+            "cmx_staged",
+        ] {
+            assert_ne!(sign::encode_meta_name(n), STAGED_META, "{n}");
+        }
+        let headers = [
+            ("x-ms-meta-cmx__staged", ".cloudmux-staging/x"),
+            ("x-ms-meta-color", "blue"),
+        ];
+        assert_eq!(
+            decode_metadata(headers.into_iter()),
+            [("color".to_owned(), "blue".to_owned())]
+        );
+    }
 }

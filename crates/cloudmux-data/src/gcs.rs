@@ -32,6 +32,17 @@
 //!   next round has used them; a range of a published object is first
 //!   copied into its own temporary object (streamed through cloudmux, as
 //!   compose takes only whole objects).
+//!
+//! Finding published data after a crash: `publish` adds the staged id to the
+//! target's custom metadata under the reserved name [`STAGED_META`]
+//! (`"metadata": {"cloudmux-staged": "<Staged::id>"}`, replacing a client's
+//! entry of that name in the native copy; cloudmux's records keep the
+//! client's). A staged id names one write only, so
+//! [`locate`](crate::Backend::locate) reads the target's resource and answers
+//! it (generation as the stamp) when that entry equals the staged handle's id
+//! and the size matches. cloudmux answers S3 clients from its own records,
+//! never from this native metadata; native tools see the entry as one more
+//! custom metadata field.
 
 #[path = "gcs/auth.rs"]
 mod auth;
@@ -58,6 +69,9 @@ pub const MAX_COMPOSE: usize = 32;
 pub const UPLOAD_CHUNK: usize = 8 << 20;
 /// Compose calls run at once within one round.
 const COMPOSE_CONCURRENCY: usize = 8;
+/// The custom-metadata name under which `publish` records the staged id of
+/// the bytes it published (see the [module documentation](self)).
+pub const STAGED_META: &str = "cloudmux-staged";
 
 /// `[locations.NAME]` with `type = "gcs"`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -538,25 +552,32 @@ impl GcsBackend {
 
     /// The live generation of an object, `None` if it does not exist.
     async fn generation_of(&self, name: &str) -> Result<Option<u64>> {
+        match self.object_resource(name).await? {
+            Some(v) => Ok(Some(self.generation_and_size(&v)?.0)),
+            None => Ok(None),
+        }
+    }
+
+    /// The resource (JSON metadata) of an object, `None` if it does not
+    /// exist.
+    async fn object_resource(&self, name: &str) -> Result<Option<Value>> {
         let url = self.object_url(name, "");
         let resp = self
             .call("get object metadata", Method::GET, &url, None)
             .await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => {
-                let v: Value = resp.json().await.map_err(|e| {
-                    self.http
-                        .unavailable(format!("get object metadata: {}", e.without_url()))
-                })?;
-                Ok(Some(self.generation_and_size(&v)?.0))
-            }
+            s if s.is_success() => resp.json().await.map(Some).map_err(|e| {
+                self.http
+                    .unavailable(format!("get object metadata: {}", e.without_url()))
+            }),
             _ => Err(self.fail("get object metadata", resp).await),
         }
     }
 
-    /// The object resource fields that carry `meta`.
-    fn resource(meta: &NativeMeta) -> Value {
+    /// The object resource fields that carry `meta`, with `staged`'s id as
+    /// the [`STAGED_META`] entry.
+    fn resource(meta: &NativeMeta, staged: &Staged) -> Value {
         let mut r = serde_json::Map::new();
         let fields = [
             ("contentType", &meta.content_type),
@@ -570,14 +591,13 @@ impl GcsBackend {
                 r.insert(f.into(), Value::String(v.clone()));
             }
         }
-        if !meta.user.is_empty() {
-            let m: serde_json::Map<String, Value> = meta
-                .user
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            r.insert("metadata".into(), Value::Object(m));
-        }
+        let mut m: serde_json::Map<String, Value> = meta
+            .user
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        m.insert(STAGED_META.into(), Value::String(staged.id.clone()));
+        r.insert("metadata".into(), Value::Object(m));
         Value::Object(r)
     }
 
@@ -690,7 +710,7 @@ impl Backend for GcsBackend {
                 &staged.id,
                 staged.stamp,
                 &name,
-                &Self::resource(target.meta),
+                &Self::resource(target.meta, &staged),
             )
             .await?;
         let (generation, _) = self.generation_and_size(&resource)?;
@@ -789,8 +809,34 @@ impl Backend for GcsBackend {
         Ok(Staged { id, size, stamp })
     }
 
-    async fn locate(&self, _target: ObjectPath<'_>, _stamp: u64) -> Result<Option<DataRef>> {
-        Ok(None)
+    async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>> {
+        let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
+        let v = match self.object_resource(&name).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(None),
+            Err(DataError::Unavailable(m)) => return Err(DataError::Unavailable(m)),
+            Err(e) => return Err(DataError::Unavailable(e.to_string())),
+        };
+        let id = v
+            .get("metadata")
+            .and_then(|m| m.get(STAGED_META))
+            .and_then(Value::as_str);
+        if id != Some(staged.id.as_str()) {
+            return Ok(None);
+        }
+        let (generation, size) = self
+            .generation_and_size(&v)
+            .map_err(|e| DataError::Unavailable(e.to_string()))?;
+        if size != staged.size {
+            tracing::warn!(location = %self.http.location, object = %name, size, staged = staged.size,
+                "published data has another size than was staged");
+            return Ok(None);
+        }
+        Ok(Some(DataRef {
+            locator: name,
+            size,
+            stamp: generation,
+        }))
     }
 
     async fn probe(&self) -> Result<()> {

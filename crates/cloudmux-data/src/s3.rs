@@ -38,9 +38,24 @@
 //! the target reports it: reads fail with [`DataError::Stale`] when the ETag or
 //! the size no longer match the reference (the object was replaced), and
 //! [`delete`](crate::Backend::delete) leaves an object alone whose ETag differs
-//! from the reference's. A publish of data staged by multipart upload changes
-//! the ETag, so [`locate`](crate::Backend::locate) finds only data staged with
-//! a single PutObject after a crash.
+//! from the reference's.
+//!
+//! # Finding published data after a crash
+//!
+//! [`publish`](crate::Backend::publish) records the staged id in the object's
+//! native metadata: `x-amz-meta-cloudmux-staged: <Staged::id>` (the reserved
+//! name [`STAGED_META`]; a client's own metadata of that name is left out of
+//! the native copy, cloudmux's records keep it). The staged id is unique to
+//! one write, so [`locate`](crate::Backend::locate) HEADs the object and
+//! answers it when that entry equals the staged handle's id and the size
+//! matches, whatever way the bytes were staged (a multipart upload's temp
+//! object has another ETag than its published copy). S3 allows 2 KiB of user
+//! metadata: when the client's metadata leaves no room for the entry, the
+//! object is published without it and `locate` falls back to the ETag, which
+//! finds data staged with one PutObject (its copy keeps the ETag, the MD5 of
+//! the bytes) but not data staged by multipart upload. cloudmux answers S3
+//! clients from its own records, never from this native metadata, so the
+//! entry is only seen by native tools.
 
 use std::io;
 use std::path::PathBuf;
@@ -111,6 +126,11 @@ const MAX_PART: u64 = 5 << 30;
 const COPY_PART: u64 = 1 << 30;
 /// The most parts of one multipart upload.
 const MAX_PARTS: usize = 10_000;
+/// The user-metadata name (`x-amz-meta-cloudmux-staged`) under which
+/// `publish` records the staged id of the bytes it published.
+pub const STAGED_META: &str = "cloudmux-staged";
+/// The most bytes of user metadata (names and values) S3 keeps per object.
+const MAX_USER_METADATA: usize = 2048;
 /// Server-side part copies in flight at once.
 const COPY_CONCURRENCY: usize = 4;
 
@@ -346,6 +366,19 @@ impl S3Backend {
 
     /// The ETag and size of an object, or `None` if it does not exist.
     async fn head(&self, key: &str) -> Result<Option<(String, u64)>> {
+        Ok(self.head_object(key).await?.map(|o| {
+            (
+                o.e_tag().unwrap_or_default().to_owned(),
+                o.content_length().unwrap_or(0).max(0) as u64,
+            )
+        }))
+    }
+
+    /// The HeadObject answer of an object, or `None` if it does not exist.
+    async fn head_object(
+        &self,
+        key: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>> {
         let r = self
             .retry
             .run("HeadObject", || async {
@@ -359,10 +392,7 @@ impl S3Backend {
             })
             .await;
         match r {
-            Ok(o) => Ok(Some((
-                o.e_tag().unwrap_or_default().to_owned(),
-                o.content_length().unwrap_or(0).max(0) as u64,
-            ))),
+            Ok(o) => Ok(Some(o)),
             Err(DataError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -483,6 +513,21 @@ impl S3Backend {
     }
 }
 
+/// `meta` with the staged id recorded under [`STAGED_META`] (replacing a
+/// client's entry of that name), or without it when the client's metadata
+/// leaves no room within S3's 2 KiB (see the [module documentation](self)).
+fn marked(meta: &NativeMeta, staged: &Staged) -> NativeMeta {
+    let mut marked = meta.clone();
+    marked.user.retain(|(n, _)| n != STAGED_META);
+    let used: usize = marked.user.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if used + STAGED_META.len() + staged.id.len() <= MAX_USER_METADATA {
+        marked
+            .user
+            .push((STAGED_META.to_owned(), staged.id.clone()));
+    }
+    marked
+}
+
 /// The stamp of an object version: the first 8 bytes of the SHA-256 of its
 /// ETag (quotes removed).
 fn stamp_of(etag: &str) -> u64 {
@@ -535,7 +580,12 @@ impl Backend for S3Backend {
         cloud::check_temp_name(&staged.id)?;
         let dest = self.cloud.object_name(target.bucket, target.key);
         let etag = self
-            .copy_whole(&staged.id, staged.size, &dest, target.meta)
+            .copy_whole(
+                &staged.id,
+                staged.size,
+                &dest,
+                &marked(target.meta, &staged),
+            )
             .await?;
         if let Err(e) = self.delete_key(&staged.id).await {
             tracing::warn!(location = %self.name, key = %staged.id, error = %e, "could not delete a published temp object");
@@ -607,16 +657,33 @@ impl Backend for S3Backend {
         })
     }
 
-    async fn locate(&self, target: ObjectPath<'_>, stamp: u64) -> Result<Option<DataRef>> {
+    async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>> {
         let locator = self.cloud.object_name(target.bucket, target.key);
-        Ok(match self.head(&locator).await? {
-            Some((etag, size)) if stamp != 0 && stamp_of(&etag) == stamp => Some(DataRef {
-                locator,
-                size,
-                stamp,
-            }),
-            _ => None,
-        })
+        let head = match self.head_object(&locator).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(None),
+            Err(DataError::Unavailable(m)) => return Err(DataError::Unavailable(m)),
+            Err(e) => return Err(DataError::Unavailable(e.to_string())),
+        };
+        let etag = head.e_tag().unwrap_or_default();
+        let size = head.content_length().unwrap_or(0).max(0) as u64;
+        let ours = match head.metadata().and_then(|m| m.get(STAGED_META)) {
+            Some(id) => *id == staged.id,
+            None => staged.stamp != 0 && stamp_of(etag) == staged.stamp,
+        };
+        if !ours {
+            return Ok(None);
+        }
+        if size != staged.size {
+            tracing::warn!(location = %self.name, key = %locator, size, staged = staged.size,
+                "published data has another size than was staged");
+            return Ok(None);
+        }
+        Ok(Some(DataRef {
+            locator,
+            size,
+            stamp: stamp_of(etag),
+        }))
     }
 
     async fn probe(&self) -> Result<()> {
@@ -686,6 +753,43 @@ request_timeout_ms = 2000
             toml::from_str("bucket = \"tb\"\naccess_key = \"a\"\nsecret_key = \"s\"\n").unwrap();
         let b = S3Backend::new("l", &c).unwrap();
         assert_eq!(b.copy_source("a/b c+d?é"), "tb/a/b%20c%2Bd%3F%C3%A9");
+    }
+
+    #[test]
+    fn the_staged_id_replaces_a_client_entry_and_fits_in_2_kib() {
+        let staged = Staged {
+            id: cloud::temp_name(),
+            size: 1,
+            stamp: 0,
+        };
+        let meta = NativeMeta {
+            user: vec![
+                ("a".into(), "1".into()),
+                (STAGED_META.into(), "forged".into()),
+            ],
+            ..NativeMeta::default()
+        };
+        assert_eq!(
+            marked(&meta, &staged).user,
+            [
+                ("a".to_owned(), "1".to_owned()),
+                (STAGED_META.to_owned(), staged.id.clone())
+            ]
+        );
+        let room = MAX_USER_METADATA - STAGED_META.len() - staged.id.len();
+        let fits = NativeMeta {
+            user: vec![("b".into(), "v".repeat(room - 1))],
+            ..NativeMeta::default()
+        };
+        assert_eq!(marked(&fits, &staged).user.len(), 2);
+        let full = NativeMeta {
+            user: vec![
+                ("b".into(), "v".repeat(room)),
+                (STAGED_META.into(), "forged".into()),
+            ],
+            ..NativeMeta::default()
+        };
+        assert_eq!(marked(&full, &staged).user, full.user[..1]);
     }
 
     #[test]

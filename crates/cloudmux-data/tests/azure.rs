@@ -46,6 +46,7 @@ async fn round_trip_ranges_replace_delete() {
     suite::failed_body_leaves_nothing(&b, &list).await;
     suite::large_objects(&b, &list).await;
     suite::copy_within(&b, &list).await;
+    suite::locate_published(&b, &list).await;
     let odd =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
             Box::pin(async { b.list_names("odd/").await.unwrap() })
@@ -117,6 +118,12 @@ async fn outage_gives_unavailable_then_recovers() {
     suite::unavailable_within(limit, b.probe()).await;
     suite::unavailable_within(limit, b.stage(body(b"during", 3))).await;
     suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    let target = cloudmux_data::ObjectPath {
+        bucket: "bkt",
+        key: "k",
+        meta: cloudmux_data::NativeMeta::none(),
+    };
+    suite::unavailable_within(limit, b.locate(target, &s)).await;
     let err = b.probe().await.unwrap_err().to_string();
     assert!(
         err.contains("azure-test"),
@@ -136,6 +143,7 @@ async fn outage_gives_unavailable_then_recovers() {
     e.pause();
     suite::unavailable_within(limit, b.probe()).await;
     suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    suite::unavailable_within(limit, b.locate(target, &s)).await;
     e.resume();
     b.probe().await.unwrap();
     assert_eq!(

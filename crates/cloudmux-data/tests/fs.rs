@@ -15,6 +15,10 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
+mod common;
+#[path = "common/suite.rs"]
+mod suite;
+
 /// A backend rooted at `<outer>/root`, where `<outer>` is a fresh temp dir
 /// that must never hold anything but `root` (and what a test plants).
 struct Env {
@@ -642,6 +646,16 @@ async fn bucket_directories_are_created_and_removed() {
     assert!(env.root().join("c").is_dir());
     Backend::remove_bucket(&env.fs, "c").await.unwrap();
     assert!(!env.root().join("c").exists());
+}
+
+#[tokio::test]
+async fn locate_finds_published_data_by_its_staged_handle() {
+    let env = env();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { env.tmp_names() })
+        };
+    suite::locate_published(&env.fs, &list).await;
 }
 
 #[tokio::test]

@@ -261,3 +261,38 @@ pub fn start_azurite() -> Emulator {
         ],
     )
 }
+
+/// Starts moto's S3 server (`$MOTO_SERVER_BIN`, else `moto_server` from
+/// `PATH`, installed by scripts/install-test-deps.sh) with bucket `bucket`.
+pub async fn start_moto(bucket: &str) -> Emulator {
+    let cmd = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| "moto_server".into());
+    let e = Emulator::start(&cmd, &["-H", "127.0.0.1", "-p", "{port}"]);
+    make_moto_bucket(e.port, bucket).await;
+    e
+}
+
+/// Creates a bucket in moto (which does not check signatures).
+pub async fn make_moto_bucket(port: u16, bucket: &str) {
+    let r = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{port}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "create bucket: {}", r.status());
+}
+
+/// The keys under `prefix` in a moto bucket (one listing page).
+pub async fn moto_keys(port: u16, bucket: &str, prefix: &str) -> Vec<String> {
+    let r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/{bucket}"))
+        .query(&[("list-type", "2"), ("prefix", prefix)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "list: {}", r.status());
+    let text = r.text().await.unwrap();
+    text.split("<Key>")
+        .skip(1)
+        .filter_map(|s| s.split_once("</Key>").map(|(k, _)| k.to_owned()))
+        .collect()
+}
