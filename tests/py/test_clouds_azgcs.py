@@ -222,18 +222,30 @@ def _azure_meta_name(name: str) -> str:
     return out
 
 
+# The native metadata entry in which cloudmux records the staged id of the
+# published bytes (for crash recovery); every other entry is the client's.
+STAGED_MARKER = {"cmx__staged", "cloudmux-staged"}
+
+
+def _user_meta(meta: dict) -> dict:
+    """The client's metadata: the native metadata without cloudmux's marker,
+    which every object written through cloudmux carries."""
+    assert STAGED_MARKER & set(meta), f"no staged-id marker in {meta}"
+    return {k: v for k, v in meta.items() if k not in STAGED_MARKER}
+
+
 def _native(clouds, location: str, name: str):
     """(data, user metadata, content type, cache control) read natively."""
     if location.startswith("azure"):
         blob = clouds["container"].get_blob_client(name)
         props = blob.get_blob_properties()
         data = blob.download_blob().readall()
-        return data, dict(props.metadata), props.content_settings.content_type, \
+        return data, _user_meta(dict(props.metadata)), props.content_settings.content_type, \
             props.content_settings.cache_control
     blob = clouds["gcs"].get_blob(name)
     assert blob is not None, f"{name} is not in GCS"
     data = blob.download_as_bytes()
-    return data, dict(blob.metadata or {}), blob.content_type, blob.cache_control
+    return data, _user_meta(dict(blob.metadata or {})), blob.content_type, blob.cache_control
 
 
 def _staging(clouds, location: str) -> list[str]:

@@ -68,6 +68,9 @@ pub(crate) async fn resolve_intent(
                 ..intent.record
             };
             meta.commit(txn.put(okey, codec::encode(&record))).await?;
+            // A crash between the cloud copy and the removal of the staged
+            // copy left it behind; on `fs` the rename consumed it.
+            let _ = backend.discard(&intent.staged).await;
             Ok(Resolution::RolledForward {
                 record: Box::new(record),
                 old,

@@ -150,6 +150,54 @@ impl S3Error {
     pub fn cors_bad_request(msg: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", msg)
     }
+    /// 400 InvalidStorageClass.
+    pub fn invalid_storage_class() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidStorageClass",
+            "The storage class you specified is not valid",
+        )
+    }
+    /// 404 NoSuchVersion (cloudmux keeps only the `null` version until
+    /// versioning lands).
+    pub fn no_such_version() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchVersion",
+            "The specified version does not exist.",
+        )
+    }
+    /// 400 MissingSecurityHeader naming the header that was required.
+    pub fn missing_security_header(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MissingSecurityHeader",
+            "Your request was missing a required header",
+        )
+        .with("MissingHeaderName", name)
+    }
+    /// 404 for GET of a bucket subresource that is not configured, with the
+    /// code S3 uses for that subresource (`NoSuchCORSConfiguration`, ...).
+    pub fn config_not_found(sub: &str, bucket: &str) -> Self {
+        let code = match sub {
+            "cors" => "NoSuchCORSConfiguration",
+            "lifecycle" => "NoSuchLifecycleConfiguration",
+            "policy" => "NoSuchBucketPolicy",
+            "website" => "NoSuchWebsiteConfiguration",
+            "replication" => "ReplicationConfigurationNotFoundError",
+            "encryption" => "ServerSideEncryptionConfigurationNotFoundError",
+            "object-lock" => "ObjectLockConfigurationNotFoundError",
+            "publicAccessBlock" => "NoSuchPublicAccessBlockConfiguration",
+            "ownershipControls" => "OwnershipControlsNotFoundError",
+            _ => return Self::not_implemented(sub),
+        };
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code,
+            format!("The {sub} configuration does not exist"),
+        )
+        .with("BucketName", bucket)
+    }
     /// 403 AccessDenied with a message (POST policy failures).
     pub fn access_denied(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "AccessDenied", msg)

@@ -74,11 +74,7 @@ pub fn object_meta(req: &Req) -> S3Result<ObjectMeta> {
                 "EXPRESS_ONEZONE",
             ];
             if !CLASSES.contains(&c) {
-                return Err(S3Error::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "InvalidStorageClass",
-                    "The storage class you specified is not valid",
-                ));
+                return Err(S3Error::invalid_storage_class());
             }
             Some(c.to_owned())
         }
@@ -214,11 +210,7 @@ pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     let (path, query) = v.split_once('?').unwrap_or((v, ""));
     if let Some(version) = query.strip_prefix("versionId=") {
         if version != "null" {
-            return Err(S3Error::new(
-                http::StatusCode::NOT_FOUND,
-                "NoSuchVersion",
-                "The specified version does not exist.",
-            ));
+            return Err(S3Error::no_such_version());
         }
     }
     let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))

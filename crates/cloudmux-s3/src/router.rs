@@ -110,21 +110,18 @@ pub enum Endpoint {
     MethodNotAllowed,
 }
 
-/// Bucket subresources whose GET has a "not configured" answer, with its S3
-/// error code.
-const BUCKET_CONFIG: &[(&str, &str)] = &[
-    ("cors", "NoSuchCORSConfiguration"),
-    ("lifecycle", "NoSuchLifecycleConfiguration"),
-    ("policy", "NoSuchBucketPolicy"),
-    ("website", "NoSuchWebsiteConfiguration"),
-    ("replication", "ReplicationConfigurationNotFoundError"),
-    (
-        "encryption",
-        "ServerSideEncryptionConfigurationNotFoundError",
-    ),
-    ("object-lock", "ObjectLockConfigurationNotFoundError"),
-    ("publicAccessBlock", "NoSuchPublicAccessBlockConfiguration"),
-    ("ownershipControls", "OwnershipControlsNotFoundError"),
+/// Bucket subresources whose GET has a "not configured" answer (its S3
+/// error code is chosen by `S3Error::config_not_found`).
+const BUCKET_CONFIG: &[&str] = &[
+    "cors",
+    "lifecycle",
+    "policy",
+    "website",
+    "replication",
+    "encryption",
+    "object-lock",
+    "publicAccessBlock",
+    "ownershipControls",
 ];
 
 /// Other subresources S3 defines that cloudmux does not implement.
@@ -209,7 +206,7 @@ impl Endpoint {
                 _ => E::MethodNotAllowed,
             };
         }
-        for (sub, _) in BUCKET_CONFIG {
+        for sub in BUCKET_CONFIG {
             if has(sub) {
                 if key.is_none() && *method == Method::GET {
                     return E::GetBucketConfigNotSet(sub);
@@ -263,15 +260,6 @@ impl Endpoint {
                 _ => E::MethodNotAllowed,
             },
         }
-    }
-
-    /// The S3 error code for a [`Endpoint::GetBucketConfigNotSet`].
-    pub fn not_set_code(sub: &str) -> (&'static str, &'static str) {
-        BUCKET_CONFIG
-            .iter()
-            .find(|(s, _)| *s == sub)
-            .copied()
-            .unwrap_or(("", "NotImplemented"))
     }
 
     /// The operation name used in logs and metrics.

@@ -205,12 +205,7 @@ async fn requested_put_acl(gw: &Gateway, req: &mut Req) -> S3Result<AclRequest> 
     match (from_headers, body.iter().all(u8::is_ascii_whitespace)) {
         (Some(a), true) => Ok(a),
         (Some(_), false) => Err(S3Error::unexpected_content()),
-        (None, true) => Err(S3Error::new(
-            StatusCode::BAD_REQUEST,
-            "MissingSecurityHeader",
-            "Your request was missing a required header",
-        )
-        .with("MissingHeaderName", "x-amz-acl")),
+        (None, true) => Err(S3Error::missing_security_header("x-amz-acl")),
         (None, false) => Ok(AclRequest::Policy(parse_policy(gw, &body)?)),
     }
 }

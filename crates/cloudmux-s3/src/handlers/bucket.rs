@@ -8,7 +8,6 @@ use crate::body::{self, ResBody};
 use crate::context::Req;
 use crate::error::{S3Error, S3Result};
 use crate::headers::{self, iso_date};
-use crate::router::Endpoint;
 use crate::xml::{self as x, XmlWriter};
 
 pub(super) async fn list_buckets(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
@@ -144,11 +143,5 @@ pub(super) async fn config_not_set(
     sub: &'static str,
 ) -> S3Result<Response<ResBody>> {
     gw.bucket_location(&req.principal, req.bucket()).await?;
-    let (_, code) = Endpoint::not_set_code(sub);
-    Err(S3Error::new(
-        StatusCode::NOT_FOUND,
-        code,
-        format!("The {sub} configuration does not exist"),
-    )
-    .with("BucketName", req.bucket()))
+    Err(S3Error::config_not_found(sub, req.bucket()))
 }

@@ -27,13 +27,9 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
     use Endpoint as E;
     if let Some(v) = req.query.get("versionId") {
         if v != "null" && req.key.is_some() {
-            return Err(S3Error::new(
-                StatusCode::NOT_FOUND,
-                "NoSuchVersion",
-                "The specified version does not exist.",
-            )
-            .with("Key", req.key())
-            .with("VersionId", v));
+            return Err(S3Error::no_such_version()
+                .with("Key", req.key())
+                .with("VersionId", v));
         }
     }
     if let (Some(owner), Some(b)) = (
