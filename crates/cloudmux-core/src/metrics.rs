@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use cloudmux_data::{
     Backend, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Piece, Result as DataResult,
-    Staged,
+    Staged, StagedEntry,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -384,6 +384,13 @@ impl Backend for InstrumentedBackend {
         let start = Instant::now();
         let r = self.inner.remove_bucket(bucket).await;
         self.done("remove_bucket", start, &r);
+        r
+    }
+
+    async fn list_staged(&self) -> DataResult<Vec<StagedEntry>> {
+        let start = Instant::now();
+        let r = self.inner.list_staged().await;
+        self.done("list_staged", start, &r);
         r
     }
 

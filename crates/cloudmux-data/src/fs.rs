@@ -94,7 +94,7 @@ use futures_util::StreamExt;
 
 use crate::{
     Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, ObjectPath, Piece, Result,
-    Staged,
+    Staged, StagedEntry,
 };
 
 /// Size of the pieces written while staging.
@@ -408,6 +408,43 @@ impl Backend for FsBackend {
 
     /// The location answers when its temp area is still a directory: the root
     /// is mounted and reachable.
+    async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            let tmp = layout::tmp_dir(&root);
+            let mut dirs = vec![(tmp.clone(), None::<String>)];
+            for n in 0..layout::TMP_SHARDS {
+                dirs.push((tmp.join(layout::tmp_shard_name(n)), Some(layout::tmp_shard_name(n))));
+            }
+            for (dir, shard) in dirs {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                for entry in entries {
+                    let entry = entry?;
+                    let meta = entry.metadata()?;
+                    if !meta.file_type().is_file() {
+                        continue;
+                    }
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let id = match &shard {
+                        Some(s) => format!("{s}.{name}"),
+                        None => name,
+                    };
+                    out.push(StagedEntry {
+                        id,
+                        modified: meta.modified()?,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn probe(&self) -> Result<()> {
         let meta = tokio::fs::metadata(layout::tmp_dir(&self.root)).await?;
         if meta.is_dir() {

@@ -101,6 +101,15 @@ pub struct Staged {
     pub stamp: u64,
 }
 
+/// One entry of a location's staging area (see [`Backend::list_staged`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedEntry {
+    /// The id a [`Staged`] of this entry carries.
+    pub id: String,
+    /// When the entry was last written (or the upload started).
+    pub modified: std::time::SystemTime,
+}
+
 /// Where an object's data lives inside its location. Stored in the object's
 /// metadata record, so reads never have to guess.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +246,16 @@ pub trait Backend: Send + Sync + 'static {
     /// published data (`fs`: the inode; clouds: the staged id recorded in the
     /// object's native metadata).
     async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>>;
+
+    /// Everything in the location's staging area (staged bodies, parts,
+    /// assembled copies, and on clouds unfinished native multipart uploads
+    /// of staged data), for garbage collection: the caller decides from its
+    /// records which entries no record, intent or live upload names, and
+    /// [`discard`](Backend::discard)s those older than its age guard with a
+    /// [`Staged`] of the listed id. The default lists nothing.
+    async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
+        Ok(Vec::new())
+    }
 
     /// Prepares the location for a new bucket (a directory, a prefix). The
     /// default does nothing.
