@@ -124,7 +124,11 @@ async fn check_listing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_new_puts() {
-    let mut s = TestServer::start();
+    // Sweep every unreferenced staged leftover at startup.
+    let mut s = TestServer::start_with(ServerOptions {
+        extra_config: "[gc]\nmin_age_secs = 0\n".into(),
+        ..Default::default()
+    });
     create_bucket(&s.client(ALICE), "crash").await;
     let items = bodies("new");
     let acked = put_all_and_kill(&mut s, &items).await;
@@ -170,6 +174,29 @@ async fn sigkill_during_new_puts() {
             );
         }
     }
+    // After the startup sweep, the location holds exactly what the records
+    // name: no staged leftover, and one file per listed object.
+    let objects = s.data_dir().join("objects");
+    let leftovers: Vec<_> = walk(&objects.join(".cloudmux/tmp"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staged leftovers after GC: {leftovers:?}"
+    );
+    let files: BTreeSet<String> = walk(&objects.join("crash"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            p.strip_prefix(objects.join("crash"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    let listed_keys: BTreeSet<String> = listed.keys().cloned().collect();
+    assert_eq!(files, listed_keys, "raw listing vs records");
     // The server still works normally.
     put_object(&client, "crash", "after", b"after restart").await;
     assert_eq!(
@@ -251,7 +278,6 @@ fn run(cmd: &str, args: &[&str]) {
 /// An ext4 file system in an image file, loop-mounted on a directory, so that
 /// a copy of the image holds only what reached the (loop) device.
 struct Ext4Image {
-    image: std::path::PathBuf,
     mounted: Option<std::path::PathBuf>,
 }
 
@@ -264,9 +290,11 @@ impl Ext4Image {
 
     fn mount(image: std::path::PathBuf, on: &std::path::Path) -> Self {
         std::fs::create_dir_all(on).expect("mount point");
-        run("mount", &["-o", "loop", image.to_str().unwrap(), on.to_str().unwrap()]);
+        run(
+            "mount",
+            &["-o", "loop", image.to_str().unwrap(), on.to_str().unwrap()],
+        );
         Ext4Image {
-            image,
             mounted: Some(on.to_owned()),
         }
     }
@@ -281,7 +309,10 @@ impl Ext4Image {
 impl Drop for Ext4Image {
     fn drop(&mut self) {
         if let Some(on) = self.mounted.take() {
-            let _ = std::process::Command::new("umount").arg("-l").arg(on).status();
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(on)
+                .status();
         }
     }
 }
@@ -349,7 +380,11 @@ async fn power_loss_keeps_every_acknowledged_write() {
         let copy = s.root().join("disk-copy.img");
         run(
             "cp",
-            &["--sparse=always", image.to_str().unwrap(), copy.to_str().unwrap()],
+            &[
+                "--sparse=always",
+                image.to_str().unwrap(),
+                copy.to_str().unwrap(),
+            ],
         );
         s.kill9();
         set.abort_all();

@@ -9,9 +9,12 @@
 //!    is not being deleted, the conditional headers against the current
 //!    record, and (Complete) that the upload still exists. A refused write
 //!    discards its staged bytes and changes nothing.
-//! 2. **Announce** an overwrite: the staged bytes are made durable and an
-//!    intent record (the new record and the staged id) is committed before
-//!    the bytes replace the old ones at the native name.
+//! 2. **Announce** the write: an intent record (the new record and the
+//!    staged id) is committed before the bytes reach the native name; for an
+//!    overwrite the staged bytes are made durable first. After a crash,
+//!    recovery rolls an overwrite forward (its old bytes may be gone) and
+//!    removes a new key's published bytes (no record names them), so the
+//!    location never holds data that no record explains.
 //! 3. **Publish** the bytes at the object's native name.
 //! 4. **Commit** the record (removing the intent, and the upload record for
 //!    Complete) in one transaction. From step 3 on the write only rolls
@@ -186,19 +189,22 @@ impl PublishJob {
     async fn run(mut self) -> Result<PutObjectOutput> {
         let ikey = records::intent_key(&self.bucket, &self.key);
         let overwrite = self.existing.is_some();
+        // An overwrite's staged bytes are made durable first, since recovery
+        // rolls it forward; a new key's intent only lets recovery remove
+        // bytes published without a record, so it needs no persist.
         if overwrite {
             if let Err(e) = self.backend.persist(&self.staged).await {
                 let _ = self.backend.discard(&self.staged).await;
                 return Err(self.data_err(e));
             }
-            let intent = codec::encode(&records::IntentRecord {
-                record: self.record.clone(),
-                staged: self.staged.clone(),
-            });
-            if let Err(e) = self.meta.commit(Txn::new().put(ikey.clone(), intent)).await {
-                let _ = self.backend.discard(&self.staged).await;
-                return Err(e.into());
-            }
+        }
+        let intent = codec::encode(&records::IntentRecord {
+            record: self.record.clone(),
+            staged: self.staged.clone(),
+        });
+        if let Err(e) = self.meta.commit(Txn::new().put(ikey.clone(), intent)).await {
+            let _ = self.backend.discard(&self.staged).await;
+            return Err(e.into());
         }
         let published = self
             .backend
@@ -213,9 +219,10 @@ impl PublishJob {
             .await;
         let data = match published {
             Ok(d) => d,
-            Err(e) if overwrite => {
-                // The old bytes may already be replaced: finish the write as
-                // crash recovery would, from the intent.
+            Err(e) => {
+                // The publish may have got part-way (an overwrite may have
+                // replaced the old bytes): finish or undo the write as crash
+                // recovery would, from the intent.
                 let err = self.data_err(e);
                 let intent = records::IntentRecord {
                     record: self.record.clone(),
@@ -237,10 +244,6 @@ impl PublishJob {
                         Err(err)
                     }
                 };
-            }
-            Err(e) => {
-                let _ = self.backend.discard(&self.staged).await;
-                return Err(self.data_err(e));
             }
         };
         self.record.data = data;
@@ -268,9 +271,7 @@ impl PublishJob {
                 }
                 txn = txn.delete(ukey);
             }
-            if overwrite {
-                txn = txn.delete(ikey.clone());
-            }
+            txn = txn.delete(ikey.clone());
             match self.meta.commit(txn.put(okey.clone(), value.clone())).await {
                 Ok(()) => break,
                 Err(MetaError::Conflict) if overwrite => {
@@ -281,14 +282,15 @@ impl PublishJob {
                     // A new key: no record names the published bytes.
                     if let Err(e) = self.backend.delete(&self.record.data).await {
                         tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
-                            "could not remove the bytes of a refused write");
+                            "could not remove the bytes of a refused write; recovery will");
+                    } else {
+                        let _ = self.meta.commit(Txn::new().delete(ikey.clone())).await;
                     }
                     return Err(self.refusal().await);
                 }
                 Err(e) => {
                     // Whether the commit took effect is unknown, so the bytes
-                    // stay (and the intent, for an overwrite): recovery and
-                    // garbage collection decide from the records.
+                    // and the intent stay: recovery decides from the records.
                     tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
                         "object commit failed after publishing");
                     return Err(e.into());

@@ -30,6 +30,7 @@ pub mod checksum;
 mod commit;
 pub mod digest;
 mod error;
+mod gc;
 mod list;
 mod locks;
 pub mod metrics;
@@ -50,6 +51,7 @@ use cloudmux_meta::MetaStore;
 pub use account::{Account, Accounts, Principal};
 pub use bucket::{BucketInfo, BucketLocation};
 pub use error::{CoreError, Result};
+pub use gc::GcReport;
 pub use list::{ListObjectsInput, ListObjectsOutput, ListUploadsInput, ListUploadsOutput};
 pub use metrics::Metrics;
 pub use multipart::{

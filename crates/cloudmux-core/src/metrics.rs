@@ -51,6 +51,12 @@ struct LocationLabels {
     location: String,
 }
 
+/// Labels of the garbage collection counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GcLabels {
+    kind: &'static str,
+}
+
 /// Labels of per-bucket storage series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BucketLabels {
@@ -74,6 +80,7 @@ pub struct Metrics {
     bucket_objects: Family<BucketLabels, Gauge>,
     bucket_bytes: Family<BucketLabels, Gauge>,
     location_up: Family<LocationLabels, Gauge>,
+    gc_removed: Family<GcLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -107,6 +114,12 @@ impl Metrics {
         let bucket_objects = Family::<BucketLabels, Gauge>::default();
         let bucket_bytes = Family::<BucketLabels, Gauge>::default();
         let location_up = Family::<LocationLabels, Gauge>::default();
+        let gc_removed = Family::<GcLabels, Counter>::default();
+        registry.register(
+            "gc_removed",
+            "Garbage removed by the sweeps: staged leftovers (\"staged\") and part records whose upload is gone (\"part\")",
+            gc_removed.clone(),
+        );
         registry.register(
             "location_up",
             "1 when the location answered its last background probe, else 0",
@@ -163,7 +176,13 @@ impl Metrics {
             bucket_objects,
             bucket_bytes,
             location_up,
+            gc_removed,
         }
+    }
+
+    /// Counts garbage removed by a sweep (`kind`: `staged` or `part`).
+    pub fn gc_removed(&self, kind: &'static str, n: u64) {
+        self.gc_removed.get_or_create(&GcLabels { kind }).inc_by(n);
     }
 
     /// Records the result of a location's health probe.

@@ -22,9 +22,10 @@ pub(crate) enum Resolution {
     Dropped,
 }
 
-/// Finishes or drops one interrupted overwrite of `bucket/key`, from its
-/// intent: the write rolls forward when its bytes are at the native name,
-/// else the old object stays. Used at startup and by a write whose publish
+/// Finishes or undoes one interrupted write of `bucket/key`, from its
+/// intent: an overwrite rolls forward when its bytes are at the native name
+/// (the old bytes may be gone), else the old object stays; a new key whose
+/// record was never committed has its published bytes removed. Used at startup and by a write whose publish
 /// failed part-way. A location that cannot be asked is
 /// [`CoreError::Unavailable`], and the intent stays.
 pub(crate) async fn resolve_intent(
@@ -57,12 +58,20 @@ pub(crate) async fn resolve_intent(
     };
     let okey = records::object_key(bucket, key);
     let txn = Txn::new().delete(ikey);
+    let old = match meta.get(&okey).await? {
+        Some(raw) => Some(Box::new(codec::decode::<ObjectRecord>(&raw)?)),
+        None => None,
+    };
     match found {
+        // A new key never committed: nothing was acknowledged, and no record
+        // may name its bytes, so they go.
+        Some(data) if old.is_none() => {
+            backend.delete(&data).await?;
+            let _ = backend.discard(&intent.staged).await;
+            meta.commit(txn).await?;
+            Ok(Resolution::Dropped)
+        }
         Some(data) => {
-            let old = match meta.get(&okey).await? {
-                Some(raw) => Some(Box::new(codec::decode::<ObjectRecord>(&raw)?)),
-                None => None,
-            };
             let record = ObjectRecord {
                 data,
                 ..intent.record
@@ -103,10 +112,11 @@ impl Gateway {
     }
 
     /// Resolves every intent record left by a crash. Run once at startup,
-    /// before serving. If the new data was already published over the old,
-    /// the new record is committed (the old data is gone, so the object is
-    /// the new one, whole); otherwise the staged data is discarded and the old
-    /// object stays. An intent whose location cannot be asked (a cloud that
+    /// before serving. If an overwrite's new data was already published over
+    /// the old, the new record is committed (the old data is gone, so the
+    /// object is the new one, whole); otherwise the staged data is discarded
+    /// and the old object stays. A new key's published bytes are removed,
+    /// since its record was never committed. An intent whose location cannot be asked (a cloud that
     /// is down) is left for the next start, with a warning, so that one
     /// unreachable cloud does not keep cloudmux from starting. Returns how
     /// many intents were resolved.

@@ -27,14 +27,15 @@ use futures_util::StreamExt;
 const ROUNDS: usize = 50;
 
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     gw: Arc<Gateway>,
+    meta: Arc<cloudmux_meta::SledStore>,
     who: Principal,
 }
 
 fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta = cloudmux_meta::SledStore::open(&dir.path().join("meta")).expect("sled");
+    let meta = Arc::new(cloudmux_meta::SledStore::open(&dir.path().join("meta")).expect("sled"));
     let fs = FsBackend::open(&FsConfig {
         path: dir.path().join("objects"),
     })
@@ -45,14 +46,15 @@ fn world() -> World {
         GatewayConfig {
             region: "us-east-1".into(),
         },
-        Arc::new(meta),
+        meta.clone(),
         Accounts::new(vec![Account::new("alice", "AKALICE", "secret")]),
         Locations::new(backends, "local".into()).expect("locations"),
     );
     let who = Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap());
     World {
-        _dir: dir,
+        dir,
         gw: Arc::new(gw),
+        meta,
         who,
     }
 }
@@ -431,4 +433,61 @@ async fn dropped_writes_leave_old_or_new_whole_and_later_writes_proceed() {
         );
         assert!(polls < 500, "{op} never finished");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gc_removes_what_no_record_names_and_nothing_else() {
+    use cloudmux_meta::MetaStore;
+    let w = setup().await;
+    let fs = FsBackend::open(&FsConfig {
+        path: w.dir.path().join("objects"),
+    })
+    .expect("the location, opened a second time");
+    put_object_bytes(&w, "published", b"kept").await;
+    let live = pattern(5, 3000);
+    let (live_id, live_etag) = one_part_upload(&w, "live", &live).await;
+    // A crash between the upload record's removal and its parts' (inside
+    // Complete or Abort) leaves part records of a gone upload.
+    let (gone_id, _) = one_part_upload(&w, "gone", b"orphan part").await;
+    let mut gone_key = b"u/bkt/gone\0".to_vec();
+    gone_key.extend_from_slice(gone_id.as_bytes());
+    w.meta
+        .commit(
+            cloudmux_meta::Txn::new()
+                .require_present(gone_key.clone())
+                .delete(gone_key),
+        )
+        .await
+        .expect("drop the upload record");
+    // A staged body whose request died before any record named it.
+    fs.stage(body(b"abandoned")).await.expect("stage");
+    let young =
+        w.gw.gc_sweep(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap();
+    assert_eq!(
+        (young.parts_removed, young.staged_removed),
+        (1, 0),
+        "{young:?}"
+    );
+    assert_eq!(young.staged_young, 2, "{young:?}");
+    let report = w.gw.gc_sweep(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!((report.staged_removed, report.errors), (2, 0), "{report:?}");
+    // Only the live upload's part is left in the staging area.
+    assert_eq!(fs.list_staged().await.unwrap().len(), 1);
+    w.gw.complete_upload(&w.who, complete_input("live", &live_id, &live_etag))
+        .await
+        .expect("the live upload still completes");
+    assert_eq!(read(&w, "bkt", "live").await, Some(live));
+    assert_eq!(
+        read(&w, "bkt", "published").await.as_deref(),
+        Some(&b"kept"[..])
+    );
+    assert!(fs.list_staged().await.unwrap().is_empty());
+}
+
+async fn put_object_bytes(w: &World, key: &str, data: &[u8]) {
+    w.gw.put_object(&w.who, put_input("bkt", key, data))
+        .await
+        .expect("put");
 }

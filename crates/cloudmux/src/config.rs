@@ -33,6 +33,43 @@ pub struct Config {
     /// Named locations (`[locations.NAME]`); see [`LocationConfig`].
     #[serde(default)]
     pub locations: BTreeMap<String, toml::Table>,
+    /// Garbage collection of staged leftovers and orphan part records.
+    #[serde(default)]
+    pub gc: GcConfig,
+}
+
+/// `[gc]`: the sweep that removes what no record names (staged bodies left by
+/// a crash or a cancelled request, cloud temp objects, unfinished native
+/// multipart uploads of staged data, part records whose upload is gone). It
+/// runs at startup, after crash recovery, and then every `interval_secs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcConfig {
+    /// Seconds between sweeps (default 3600; 0 sweeps at startup only).
+    #[serde(default = "default_gc_interval")]
+    pub interval_secs: u64,
+    /// An unreferenced staged entry is removed only once it has not been
+    /// written for this many seconds (default 3600): a write between its
+    /// staging and its commit holds no record yet.
+    #[serde(default = "default_gc_min_age")]
+    pub min_age_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: default_gc_interval(),
+            min_age_secs: default_gc_min_age(),
+        }
+    }
+}
+
+fn default_gc_interval() -> u64 {
+    3600
+}
+
+fn default_gc_min_age() -> u64 {
+    3600
 }
 
 impl std::fmt::Debug for Config {
@@ -42,6 +79,7 @@ impl std::fmt::Debug for Config {
             .field("metadata", &self.metadata)
             .field("accounts", &self.accounts)
             .field("locations", &self.locations.keys().collect::<Vec<_>>())
+            .field("gc", &self.gc)
             .finish()
     }
 }

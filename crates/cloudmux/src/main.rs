@@ -248,6 +248,11 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     gw.load_usage()
         .await
         .map_err(|e| format!("bucket usage scan: {e}"))?;
+    let min_age = std::time::Duration::from_secs(cfg.gc.min_age_secs);
+    match gw.gc_sweep(min_age).await {
+        Ok(r) => tracing::info!(?r, "startup garbage collection"),
+        Err(e) => tracing::warn!(error = %e, "startup garbage collection failed"),
+    }
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
         (Some(c), Some(k)) => Some(
             cloudmux_s3::tls_acceptor(c, k).map_err(|e| format!("server.tls_cert/tls_key: {e}"))?,
@@ -274,8 +279,21 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
             }
         }
     }
+    let gw = Arc::new(gw);
+    let _gc = (cfg.gc.interval_secs > 0).then(|| {
+        let gw = gw.clone();
+        let every = std::time::Duration::from_secs(cfg.gc.interval_secs);
+        cloudmux_s3::ops::AbortOnDrop::new(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = gw.gc_sweep(min_age).await {
+                    tracing::warn!(error = %e, "garbage collection failed");
+                }
+            }
+        }))
+    });
     let svc = S3Service::new(
-        Arc::new(gw),
+        gw,
         FrontConfig {
             region: cfg.server.region.clone(),
             domains: cfg.server.domains.clone(),
