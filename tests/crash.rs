@@ -323,9 +323,10 @@ impl Drop for Ext4Image {
 /// copy holds only what reached the device, not what sat in the page cache
 /// of the mounted file system. A server started on the copy must read back
 /// every write acknowledged before the stop. Limit: the copy is not an atomic
-/// snapshot (the kernel may still write dirty pages back while it is taken),
-/// so it can only hold more than was synced, never less, and a torn copy is
-/// possible in principle. Rounds: `CLOUDMUX_POWER_LOSS_ROUNDS` (default 1;
+/// snapshot: the kernel may still write dirty pages back while it is taken
+/// (the image is mounted with `commit=600` so that jbd2 does not commit a
+/// journal transaction on its own meanwhile), so the copy may hold more than
+/// was synced, and a copy torn by such a writeback is possible in principle. Rounds: `CLOUDMUX_POWER_LOSS_ROUNDS` (default 1;
 /// the full fault matrix runs 20). Needs root (mount).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn power_loss_keeps_every_acknowledged_write() {
