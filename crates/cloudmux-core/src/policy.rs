@@ -208,10 +208,11 @@ pub async fn with_env<F: std::future::Future>(env: RequestEnv, fut: F) -> F::Out
     ENV.scope(Arc::new(env), fut).await
 }
 
-/// The environment of the request being handled; an empty one (no action,
-/// so no policy applies) outside [`with_env`].
-pub fn current_env() -> Arc<RequestEnv> {
-    ENV.try_with(Arc::clone).unwrap_or_default()
+/// The environment of the request being handled; `None` outside
+/// [`with_env`], which authorization treats as a refusal wherever a bucket
+/// policy exists (it fails closed, never skipping a Deny).
+pub fn current_env() -> Option<Arc<RequestEnv>> {
+    ENV.try_with(Arc::clone).ok()
 }
 
 #[derive(Debug, Clone)]

@@ -491,3 +491,42 @@ async fn put_object_bytes(w: &World, key: &str, data: &[u8]) {
         .await
         .expect("put");
 }
+
+#[tokio::test]
+async fn authorization_without_a_request_environment_fails_closed() {
+    let w = setup().await;
+    // No policy: the ACL decides, as before.
+    put_object_bytes(&w, "open", b"fine").await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::bkt/*"}]}"#;
+    w.gw.put_bucket_policy(&w.who, "bkt", policy)
+        .await
+        .expect("put policy");
+    // Called outside the front end's request environment, a write to a
+    // bucket with a policy is refused rather than skipping the Deny.
+    let r =
+        w.gw.put_object(&w.who, put_input("bkt", "denied", b"x"))
+            .await;
+    assert!(matches!(r, Err(CoreError::AccessDenied)), "{r:?}");
+    assert_eq!(read_outside(&w).await, None);
+}
+
+async fn read_outside(w: &World) -> Option<Vec<u8>> {
+    match w
+        .gw
+        .get_object(
+            &w.who,
+            GetObjectInput {
+                bucket: "bkt".into(),
+                key: "denied".into(),
+                range: None,
+                part_number: None,
+                conditions: Default::default(),
+                head: true,
+            },
+        )
+        .await
+    {
+        Ok(_) => Some(Vec::new()),
+        Err(_) => None,
+    }
+}
