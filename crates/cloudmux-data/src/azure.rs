@@ -35,6 +35,23 @@
 //!   discards them (after Complete and on Abort). A whole published blob
 //!   alone (a copy) is copied server-side (Copy Blob) into the staging area.
 //!
+//! Garbage collection: [`list_staged`](crate::Backend::list_staged) lists
+//! the blobs under [`remote::STAGING_PREFIX`] (List Blobs with that prefix
+//! and `include=uncommittedblobs`, every page), so a blob that holds only
+//! uncommitted blocks (a staging write cut off by a crash before its block
+//! list was committed) is listed too, each under its name (the
+//! [`Staged::id`](crate::Staged)) with its Last-Modified. Only staging names
+//! are listed, never a blob outside the prefix. `discard` deletes the blob;
+//! when Delete Blob finds none (the blob is gone, or holds only uncommitted
+//! blocks and the service does not count it as a blob; Azurite deletes such
+//! a blob) it commits an empty block list, which drops every uncommitted
+//! block, and deletes the empty blob. So a listed id alone (size 0, stamp 0)
+//! removes the entry completely, and `discard` refuses ids that are not
+//! staging names. Azure itself drops uncommitted blocks a week after the
+//! last Put Block. The Last-Modified of a blob of uncommitted blocks only
+//! may be that of its first block (Azurite's is), so the caller's age guard
+//! must be longer than its longest staging write.
+//!
 //! Finding published data after a crash: `publish` gives the target one
 //! more metadata entry, `x-ms-meta-cmx__staged: <Staged::id>` (the name
 //! [`STAGED_META`], a C# identifier that [`sign::encode_meta_name`] never
@@ -62,7 +79,7 @@ use sha2::{Digest, Sha256};
 use crate::remote::{self, Http, RemoteOptions};
 use crate::{
     Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Result,
-    Staged,
+    Staged, StagedEntry,
 };
 
 /// Largest block `stage` and `assemble` upload.
@@ -287,6 +304,17 @@ impl AzureBackend {
     /// Names of the blobs under `prefix`, including blobs that hold only
     /// uncommitted blocks (for `locations check` and tests).
     pub async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_blobs(prefix)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// The blobs under `prefix`, including blobs that hold only uncommitted
+    /// blocks, with their Last-Modified when it parses; every page.
+    async fn list_blobs(&self, prefix: &str) -> Result<Vec<(String, Option<SystemTime>)>> {
         let mut out = Vec::new();
         let mut marker = String::new();
         loop {
@@ -306,7 +334,15 @@ impl AzureBackend {
                 .text()
                 .await
                 .map_err(|e| self.http.unavailable(remote::describe(e)))?;
-            out.extend(xml_values(&text, "Name"));
+            for blob in xml_elements(&text, "Blob") {
+                let Some(name) = xml_values(blob, "Name").pop() else {
+                    continue;
+                };
+                let modified = xml_values(blob, "Last-Modified")
+                    .pop()
+                    .and_then(|t| httpdate::parse_http_date(&t).ok());
+                out.push((name, modified));
+            }
             marker = xml_values(&text, "NextMarker").pop().unwrap_or_default();
             if marker.is_empty() {
                 return Ok(out);
@@ -759,6 +795,22 @@ impl AzureBackend {
     }
 }
 
+/// The raw contents of every `<tag>` element in `xml` (not nested in
+/// itself), not unescaped.
+fn xml_elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(&rest[..j]);
+        rest = &rest[j + close.len()..];
+    }
+    out
+}
+
 /// The text of every `<tag>` element in `xml`, unescaped.
 fn xml_values(xml: &str, tag: &str) -> Vec<String> {
     let open = format!("<{tag}>");
@@ -837,7 +889,21 @@ impl Backend for AzureBackend {
     }
 
     async fn discard(&self, staged: &Staged) -> Result<()> {
-        self.delete_blob(&staged.id, None).await
+        remote::check_staging_name(&staged.id)?;
+        let resp = self
+            .call(
+                "delete blob",
+                true,
+                Req::new(Method::DELETE, Some(&staged.id)),
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            // Gone, or a blob of uncommitted blocks only, which Delete Blob
+            // does not see (see the module documentation).
+            StatusCode::NOT_FOUND => self.drop_blob(&staged.id).await,
+            _ => Err(self.fail("delete blob", resp).await),
+        }
     }
 
     async fn read(&self, data: &DataRef, range: Option<ByteRange>) -> Result<BodyStream> {
@@ -905,6 +971,21 @@ impl Backend for AzureBackend {
         })
     }
 
+    async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
+        Ok(self
+            .list_blobs(remote::STAGING_PREFIX)
+            .await?
+            .into_iter()
+            .filter(|(name, _)| remote::is_staging_name(name))
+            .map(|(id, modified)| StagedEntry {
+                id,
+                // No time reported: taken as written just now, so the entry
+                // waits for a sweep that sees one.
+                modified: modified.unwrap_or_else(SystemTime::now),
+            })
+            .collect())
+    }
+
     async fn probe(&self) -> Result<()> {
         let resp = self
             .call(
@@ -937,6 +1018,26 @@ pub fn decode_metadata<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_are_read_blob_by_blob() {
+        let xml = "<?xml version=\"1.0\"?><EnumerationResults><Prefix>.cloudmux-staging/</Prefix>\
+            <Blobs><Blob><Name>.cloudmux-staging/a&amp;b</Name><Properties>\
+            <Last-Modified>Thu, 03 Dec 2026 09:48:04 GMT</Last-Modified></Properties></Blob>\
+            <Blob><Name>.cloudmux-staging/c</Name><Properties></Properties></Blob></Blobs>\
+            <NextMarker>m1</NextMarker></EnumerationResults>";
+        let blobs = xml_elements(xml, "Blob");
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(xml_values(blobs[0], "Name"), [".cloudmux-staging/a&b"]);
+        assert_eq!(
+            xml_values(blobs[0], "Last-Modified")
+                .pop()
+                .map(|t| httpdate::parse_http_date(&t).unwrap()),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_291_284))
+        );
+        assert!(xml_values(blobs[1], "Last-Modified").is_empty());
+        assert_eq!(xml_values(xml, "NextMarker"), ["m1"]);
+    }
 
     #[test]
     fn the_staged_entry_is_never_a_client_name() {

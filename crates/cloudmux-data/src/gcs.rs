@@ -33,6 +33,17 @@
 //!   copied into its own temporary object (streamed through cloudmux, as
 //!   compose takes only whole objects).
 //!
+//! Garbage collection: [`list_staged`](crate::Backend::list_staged) lists
+//! the objects under [`remote::STAGING_PREFIX`] (objects.list with that
+//! prefix, every page), each under its name (the
+//! [`Staged::id`](crate::Staged)) with its `updated` time; only staging
+//! names are listed, never an object outside the prefix. `discard` deletes
+//! the object, so a listed id alone (size 0, stamp 0) removes it, and
+//! refuses ids that are not staging names. A
+//! resumable upload cut off by a crash is no object and is not listed: GCS
+//! expires an unfinished resumable upload session by itself a week after it
+//! started, and its bytes never become an object.
+//!
 //! Finding published data after a crash: `publish` adds the staged id to the
 //! target's custom metadata under the reserved name [`STAGED_META`]
 //! (`"metadata": {"cloudmux-staged": "<Staged::id>"}`, replacing a client's
@@ -48,6 +59,7 @@
 mod auth;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 
@@ -59,7 +71,7 @@ use serde_json::{json, Value};
 use crate::remote::{self, Http, RemoteOptions};
 use crate::{
     Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Result,
-    Staged,
+    Staged, StagedEntry,
 };
 
 /// Most sources one compose call accepts.
@@ -161,6 +173,17 @@ impl GcsBackend {
     /// Names of the objects under `prefix` (for `locations check` and
     /// tests).
     pub async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_objects(prefix)
+            .await?
+            .iter()
+            .filter_map(|item| item.get("name").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The object resources under `prefix`, every page.
+    async fn list_objects(&self, prefix: &str) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         let mut page = String::new();
         loop {
@@ -180,22 +203,15 @@ impl GcsBackend {
             if !resp.status().is_success() {
                 return Err(self.fail("list objects", resp).await);
             }
-            let v: Value = resp
+            let mut v: Value = resp
                 .json()
                 .await
                 .map_err(|e| self.http.unavailable(format!("list: {}", e.without_url())))?;
-            for item in v
-                .get("items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(n) = item.get("name").and_then(Value::as_str) {
-                    out.push(n.to_owned());
-                }
+            if let Some(Value::Array(items)) = v.get_mut("items").map(Value::take) {
+                out.extend(items);
             }
             match v.get("nextPageToken").and_then(Value::as_str) {
-                Some(t) if !t.is_empty() => page = t.to_owned(),
+                Some(t) if !t.is_empty() && t != page => page = t.to_owned(),
                 _ => return Ok(out),
             }
         }
@@ -725,6 +741,7 @@ impl Backend for GcsBackend {
     }
 
     async fn discard(&self, staged: &Staged) -> Result<()> {
+        remote::check_staging_name(&staged.id)?;
         self.delete_object(&staged.id, None).await
     }
 
@@ -839,6 +856,28 @@ impl Backend for GcsBackend {
         }))
     }
 
+    async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
+        let items = self.list_objects(remote::STAGING_PREFIX).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let id = item.get("name").and_then(Value::as_str)?;
+                if !remote::is_staging_name(id) {
+                    return None;
+                }
+                let time = |f: &str| item.get(f).and_then(Value::as_str).and_then(parse_rfc3339);
+                Some(StagedEntry {
+                    id: id.to_owned(),
+                    // No time reported: taken as written just now, so the
+                    // entry waits for a sweep that sees one.
+                    modified: time("updated")
+                        .or_else(|| time("timeCreated"))
+                        .unwrap_or_else(SystemTime::now),
+                })
+            })
+            .collect())
+    }
+
     async fn probe(&self) -> Result<()> {
         let url = format!("{}/storage/v1/b/{}", self.endpoint, Self::seg(&self.bucket));
         let resp = self.call("get bucket", Method::GET, &url, None).await?;
@@ -846,5 +885,108 @@ impl Backend for GcsBackend {
             return Err(self.fail("get bucket", resp).await);
         }
         Ok(())
+    }
+}
+
+/// Parses an RFC 3339 time as the JSON API writes it
+/// (`2026-12-03T09:48:04.123Z`, or with a `+hh:mm`/`-hh:mm` offset).
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let d = b.get(r)?;
+        if d.iter().all(u8::is_ascii_digit) {
+            std::str::from_utf8(d).ok()?.parse().ok()
+        } else {
+            None
+        }
+    };
+    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if sep(i, b".") {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        nanos *= 10u32.pow(9u32.saturating_sub((i - start) as u32));
+    }
+    let offset = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        c @ (b'+' | b'-') if i + 6 == b.len() && sep(i + 3, b":") => {
+            let o = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
+            if *c == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    // Days from 1970-01-01 to the civil date (proleptic Gregorian).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    let secs = u64::try_from(secs).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_parse() {
+        let at = |secs: u64, nanos: u32| Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), at(0, 0));
+        assert_eq!(
+            parse_rfc3339("2026-12-03T09:48:04.123Z"),
+            at(1_796_291_284, 123_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-03T09:48:04.123456789123Z"),
+            at(1_796_291_284, 123_456_789)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-03T10:48:04+01:00"),
+            at(1_796_291_284, 0)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-03T08:18:04-01:30"),
+            at(1_796_291_284, 0)
+        );
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), at(1_709_164_800, 0));
+        for bad in [
+            "",
+            "2026-12-03",
+            "2026-12-03T09:48:04",
+            "2026-13-03T09:48:04Z",
+            "2026-12-03T09:48:04.Z",
+            "2026-12-03T09:48:04Zx",
+            "2026-12-03T09:48:04+0100",
+            "1969-12-31T23:59:59Z",
+            "2026-12-03T09:4a:04Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

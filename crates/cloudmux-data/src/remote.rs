@@ -102,6 +102,26 @@ pub(crate) fn staging_name() -> String {
     format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Whether `name` is one [`staging_name`] makes: [`STAGING_PREFIX`] and 32
+/// lowercase hex digits. Garbage collection lists only such names, and
+/// discards refuse others, so a corrupted record or a stray object can never
+/// make a staging call delete data outside the staging area.
+pub(crate) fn is_staging_name(name: &str) -> bool {
+    name.strip_prefix(STAGING_PREFIX).is_some_and(|rest| {
+        rest.len() == 32 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Refuses an id that is not a staging name (see [`is_staging_name`]), like
+/// a missing staged body.
+pub(crate) fn check_staging_name(id: &str) -> crate::Result<()> {
+    if is_staging_name(id) {
+        Ok(())
+    } else {
+        Err(DataError::NotFound(format!("not a staged id: {id:?}")))
+    }
+}
+
 /// Reads a secret given inline, from a file or from an environment variable
 /// (exactly one), naming the config field in errors.
 pub fn resolve_secret(
@@ -292,6 +312,28 @@ mod tests {
     fn names_follow_bucket_match() {
         assert_eq!(object_name(true, "b", "k/x"), "k/x");
         assert_eq!(object_name(false, "b", "k/x"), "b/k/x");
+    }
+
+    #[test]
+    fn staging_names_are_recognised() {
+        let n = staging_name();
+        assert!(is_staging_name(&n));
+        check_staging_name(&n).unwrap();
+        for bad in [
+            "",
+            STAGING_PREFIX,
+            "b/.cloudmux-staging/0123456789abcdef0123456789abcdef",
+            ".cloudmux-staging/0123456789abcdef0123456789abcdeF",
+            ".cloudmux-staging/0123456789abcdef0123456789abcdef0",
+            ".cloudmux-staging/../0123456789abcdef0123456789abcd",
+            ".cloudmux/tmp/0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(!is_staging_name(bad), "{bad}");
+            assert!(matches!(
+                check_staging_name(bad),
+                Err(DataError::NotFound(_))
+            ));
+        }
     }
 
     #[test]

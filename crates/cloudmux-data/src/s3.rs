@@ -40,6 +40,38 @@
 //! [`delete`](crate::Backend::delete) leaves an object alone whose ETag differs
 //! from the reference's.
 //!
+//! # Garbage collection
+//!
+//! [`list_staged`](crate::Backend::list_staged) lists the staging area
+//! [`TMP_PREFIX`](crate::cloud::TMP_PREFIX) (`.cloudmux/tmp/`, the only
+//! staging prefix this location has ever used) in two parts, both paginated
+//! and both asked with that prefix, so nothing outside it is ever listed:
+//!
+//! - the temp objects (ListObjectsV2), each with its LastModified;
+//! - the unfinished native multipart uploads (ListMultipartUploads) of data
+//!   being staged or assembled, left behind by a crash (a failed or
+//!   cancelled write aborts its own). An upload is listed under its key,
+//!   the temp object name it would have completed into, which is the
+//!   [`Staged::id`](crate::Staged) of that data; its time is the newest of
+//!   its Initiated time and its parts' LastModified (ListParts), so a long
+//!   staging write that still sends parts never looks old (a service whose
+//!   ListParts answer the SDK cannot read, such as moto, gives the
+//!   Initiated time alone).
+//!
+//! A name with both a temp object and uploads is listed once, with the newest
+//! time. Names under the prefix that are not staged ids (`<prefix><uuid>`)
+//! are not listed: [`discard`](crate::Backend::discard) refuses them. With
+//! `bucket_match = true`, [`publish`](crate::Backend::publish) refuses a key
+//! under the prefix, so no object can be taken for staged data.
+//!
+//! `discard` deletes the temp object. A handle carrying only an id (size 0,
+//! stamp 0, as garbage collection passes for a listed entry) also aborts
+//! every unfinished multipart upload of that name first (ListMultipartUploads
+//! with the name as prefix). No staging call returns such a handle (an empty
+//! body is one PutObject whose stamp is that of its ETag), and a handle that
+//! staging returned has no unfinished upload left, so discards on the write
+//! path (failed commits, multipart Complete and Abort) cost no listing.
+//!
 //! # Finding published data after a crash
 //!
 //! [`publish`](crate::Backend::publish) records the staged id in the object's
@@ -57,8 +89,10 @@
 //! clients from its own records, never from this native metadata, so the
 //! entry is only seen by native tools.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use aws_sdk_s3::config::{
     timeout::TimeoutConfig, BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
@@ -68,7 +102,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use sha2::Digest;
@@ -76,7 +110,7 @@ use sha2::Digest;
 use crate::cloud::{self, CloudOptions, Retry};
 use crate::{
     Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
-    Result, Staged,
+    Result, Staged, StagedEntry,
 };
 
 /// Applies an object's native metadata to a PutObject, CopyObject or
@@ -455,6 +489,43 @@ impl S3Backend {
         )))
     }
 
+    /// The temp objects under [`cloud::TMP_PREFIX`] that are staged ids,
+    /// with their LastModified, every page of ListObjectsV2.
+    async fn list_temp_objects(&self) -> Result<Vec<(String, SystemTime)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .retry
+                .run("ListObjectsV2", || async {
+                    self.client
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(cloud::TMP_PREFIX)
+                        .set_continuation_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| self.sdk_error("ListObjectsV2", e))
+                })
+                .await?;
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                if cloud::check_temp_name(key).is_ok() {
+                    // No time reported: taken as written just now, so the
+                    // entry waits for a sweep that sees one.
+                    let modified = o.last_modified().and_then(multipart::time);
+                    out.push((key.to_owned(), modified.unwrap_or_else(SystemTime::now)));
+                }
+            }
+            match page.next_continuation_token().filter(|t| !t.is_empty()) {
+                Some(t) if page.is_truncated() == Some(true) && token.as_deref() != Some(t) => {
+                    token = Some(t.to_owned());
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// The key and range of a piece, and its length.
     fn piece_source(piece: &Piece) -> Result<(CopySource, u64)> {
         match piece {
@@ -579,6 +650,16 @@ impl Backend for S3Backend {
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
         cloud::check_temp_name(&staged.id)?;
         let dest = self.cloud.object_name(target.bucket, target.key);
+        if dest.starts_with(cloud::TMP_PREFIX) {
+            // Only with bucket_match = true: an object there would be taken
+            // for staged data, and garbage collection would remove it.
+            return Err(DataError::Io(io::Error::other(format!(
+                "location {}: key {:?} is inside the reserved staging prefix {}",
+                self.name,
+                target.key,
+                cloud::TMP_PREFIX
+            ))));
+        }
         let etag = self
             .copy_whole(
                 &staged.id,
@@ -599,6 +680,11 @@ impl Backend for S3Backend {
 
     async fn discard(&self, staged: &Staged) -> Result<()> {
         cloud::check_temp_name(&staged.id)?;
+        if staged.size == 0 && staged.stamp == 0 {
+            // An id-only handle (garbage collection): the name may be an
+            // upload a crash left unfinished (see the module documentation).
+            self.abort_uploads_of(&staged.id).await?;
+        }
         self.delete_key(&staged.id).await
     }
 
@@ -684,6 +770,36 @@ impl Backend for S3Backend {
             size,
             stamp: stamp_of(etag),
         }))
+    }
+
+    async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
+        let mut newest: BTreeMap<String, SystemTime> = BTreeMap::new();
+        let mut note = |id: String, t: SystemTime| {
+            let e = newest.entry(id).or_insert(t);
+            *e = (*e).max(t);
+        };
+        let uploads = self.list_uploads(cloud::TMP_PREFIX).await?;
+        let written: Vec<(String, Option<SystemTime>)> = futures_util::stream::iter(uploads)
+            .filter(|(key, _, _)| std::future::ready(cloud::check_temp_name(key).is_ok()))
+            .map(|(key, upload_id, initiated)| async move {
+                let t = self.upload_written(&key, &upload_id, initiated).await?;
+                Ok::<_, DataError>((key, t))
+            })
+            .buffered(COPY_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (key, t) in written {
+            if let Some(t) = t {
+                note(key, t);
+            }
+        }
+        for (key, t) in self.list_temp_objects().await? {
+            note(key, t);
+        }
+        Ok(newest
+            .into_iter()
+            .map(|(id, modified)| StagedEntry { id, modified })
+            .collect())
     }
 
     async fn probe(&self) -> Result<()> {

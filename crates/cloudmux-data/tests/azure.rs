@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use cloudmux_data::azure::{AzureBackend, AzureConfig};
 use cloudmux_data::remote::STAGING_PREFIX;
-use cloudmux_data::Backend;
-use common::{body, start_azurite, Emulator, AZURITE_KEY};
+use cloudmux_data::{Backend, Staged};
+use common::{body, data, start_azurite, Emulator, AZURITE_KEY};
+use futures_util::StreamExt;
 
 fn config(e: &Emulator, timeout_ms: u64) -> AzureConfig {
     toml::from_str(&format!(
@@ -47,6 +48,7 @@ async fn round_trip_ranges_replace_delete() {
     suite::large_objects(&b, &list).await;
     suite::copy_within(&b, &list).await;
     suite::locate_published(&b, &list).await;
+    suite::staged_listing_for_gc(&b, &list).await;
     let odd =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
             Box::pin(async { b.list_names("odd/").await.unwrap() })
@@ -64,6 +66,66 @@ async fn multipart_reverse_order_complete_and_abort() {
         };
     suite::multipart(&b, &list).await;
     suite::many_parts(&b, &list, 40).await;
+}
+
+#[tokio::test]
+async fn gc_lists_and_drops_a_blob_of_uncommitted_blocks() {
+    let e = start_azurite();
+    let b = backend(&e).await;
+    let since = std::time::SystemTime::now();
+    // A staging write cut off after its first 8 MiB block was uploaded, as
+    // by a crash: the blob holds uncommitted blocks only.
+    let bytes = data(9 * 1024 * 1024, 70);
+    let endless = body(&bytes, 1024 * 1024).chain(futures_util::stream::pending());
+    let writer = b.clone();
+    let task = tokio::spawn(async move { writer.stage(Box::pin(endless)).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let names = loop {
+        let names = b.list_names(STAGING_PREFIX).await.unwrap();
+        if !names.is_empty() {
+            break names;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the block never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    task.abort();
+    assert!(task.await.is_err());
+    assert_eq!(names.len(), 1);
+
+    let listed = b.list_staged().await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, [names[0].as_str()]);
+    suite::written_recently(&listed[0], since);
+    let id_only = Staged {
+        id: names[0].clone(),
+        size: 0,
+        stamp: 0,
+    };
+    b.discard(&id_only).await.unwrap();
+    assert_eq!(
+        b.list_names(STAGING_PREFIX).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    b.discard(&id_only).await.unwrap();
+    assert_eq!(
+        b.list_names(STAGING_PREFIX).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // Ids that are not staging names are neither listed nor discarded.
+    let outside = Staged {
+        id: "bkt/k".into(),
+        size: 0,
+        stamp: 0,
+    };
+    assert!(matches!(
+        b.discard(&outside).await,
+        Err(cloudmux_data::DataError::NotFound(_))
+    ));
 }
 
 #[tokio::test]

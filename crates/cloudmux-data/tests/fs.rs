@@ -659,6 +659,16 @@ async fn locate_finds_published_data_by_its_staged_handle() {
 }
 
 #[tokio::test]
+async fn list_staged_shows_garbage_collection_the_staging_area() {
+    let env = env();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { env.tmp_names() })
+        };
+    suite::staged_listing_for_gc(&env.fs, &list).await;
+}
+
+#[tokio::test]
 async fn open_removes_unfinished_deletes_and_keeps_staged_data() {
     let env = env();
     let staged = env.stage(b"keep me").await;

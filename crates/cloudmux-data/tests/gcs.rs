@@ -39,6 +39,7 @@ async fn round_trip_ranges_replace_delete() {
     suite::large_objects(&b, &list).await;
     suite::copy_within(&b, &list).await;
     suite::locate_published(&b, &list).await;
+    suite::staged_listing_for_gc(&b, &list).await;
     let odd =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
             Box::pin(async { b.list_names("odd/").await.unwrap() })

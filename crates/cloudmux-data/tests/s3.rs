@@ -6,9 +6,11 @@ mod suite;
 
 use std::time::Duration;
 
-use cloudmux_data::cloud::TMP_PREFIX;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use cloudmux_data::cloud::{self, TMP_PREFIX};
 use cloudmux_data::s3::{S3Backend, S3Config, STAGED_META};
-use cloudmux_data::{Backend, NativeMeta, ObjectPath};
+use cloudmux_data::{Backend, DataError, NativeMeta, ObjectPath, Staged};
 use common::{body, collect, data, moto_keys, start_moto, Emulator};
 
 const BUCKET: &str = "target";
@@ -87,4 +89,173 @@ async fn locate_finds_published_data_then_outage_is_unavailable() {
     let limit = Duration::from_secs(4);
     e.stop();
     suite::unavailable_within(limit, b.locate(at("k", NativeMeta::none()), &s)).await;
+}
+
+/// A plain SDK client of the moto bucket, to act behind cloudmux's back.
+fn sdk(e: &Emulator) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(format!("http://127.0.0.1:{}", e.port))
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The keys of the unfinished multipart uploads under `prefix`.
+async fn upload_keys(c: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
+    let out = c
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = out
+        .uploads()
+        .iter()
+        .filter_map(|u| u.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Starts a multipart upload of `key` behind cloudmux's back and sends one
+/// part, as a staging write cut off by a crash leaves it.
+async fn unfinished_upload(c: &aws_sdk_s3::Client, key: &str) {
+    let id = c
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    c.upload_part()
+        .bucket(BUCKET)
+        .key(key)
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"abandoned part"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
+    let e = start_moto(BUCKET).await;
+    let b = S3Backend::new("s3-test", &config(&e, 10_000)).unwrap();
+    let c = sdk(&e);
+    let port = e.port;
+    let client = &c;
+    // The raw staging area: temp objects and unfinished uploads.
+    let staging =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async move {
+                let mut all = moto_keys(port, BUCKET, TMP_PREFIX).await;
+                all.extend(upload_keys(client, TMP_PREFIX).await);
+                all
+            })
+        };
+    suite::staged_listing_for_gc(&b, &staging).await;
+
+    let since = std::time::SystemTime::now();
+    // An upload of staged data a crash left unfinished; a name with both a
+    // temp object and an unfinished upload; and what must never be listed:
+    // uploads and objects outside the staging area, names under the prefix
+    // that are no staged id, published data.
+    let lone = cloud::temp_name();
+    let both = cloud::temp_name();
+    unfinished_upload(&c, &lone).await;
+    unfinished_upload(&c, &both).await;
+    c.put_object()
+        .bucket(BUCKET)
+        .key(&both)
+        .body(ByteStream::from_static(b"temp"))
+        .send()
+        .await
+        .unwrap();
+    let stray = format!("{TMP_PREFIX}not-a-staged-id");
+    unfinished_upload(&c, "bkt/user-upload").await;
+    unfinished_upload(&c, &stray).await;
+    for key in ["bkt/plain", &stray] {
+        c.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let s = b.stage(common::body(b"published", 4)).await.unwrap();
+    let published = b
+        .publish(s, at("published", NativeMeta::none()))
+        .await
+        .unwrap();
+
+    let listed = b.list_staged().await.unwrap();
+    let mut want = vec![lone.clone(), both.clone()];
+    want.sort();
+    let ids: Vec<String> = listed.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids, want);
+    // A name listed twice has the newest time: moto reports every upload as
+    // initiated in 2010 (and answers ListParts, which S3 uses for the time
+    // of an upload's newest part, with a document the SDK cannot read, so
+    // the upload's start stands), the temp object was written just now.
+    let entry = |id: &str| listed.iter().find(|e| e.id == id).unwrap();
+    suite::written_recently(entry(&both), since);
+    assert!(entry(&lone).modified <= std::time::SystemTime::now());
+
+    for id in [&lone, &both] {
+        let id_only = Staged {
+            id: id.clone(),
+            size: 0,
+            stamp: 0,
+        };
+        b.discard(&id_only).await.unwrap();
+        b.discard(&id_only).await.unwrap();
+    }
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    assert_eq!(
+        upload_keys(&c, "").await,
+        [stray.clone(), "bkt/user-upload".to_owned()]
+    );
+    assert_eq!(moto_keys(port, BUCKET, TMP_PREFIX).await, [stray.as_str()]);
+    assert_eq!(
+        moto_keys(port, BUCKET, "bkt/").await,
+        ["bkt/plain", "bkt/published"]
+    );
+    assert_eq!(
+        collect(b.read(&published, None).await.unwrap()).await,
+        b"published"
+    );
+    for id in [stray.as_str(), "bkt/plain", &published.locator] {
+        let r = b
+            .discard(&Staged {
+                id: id.to_owned(),
+                size: 0,
+                stamp: 0,
+            })
+            .await;
+        assert!(matches!(r, Err(DataError::NotFound(_))), "{id}: {r:?}");
+    }
+
+    // With bucket_match = true no key can put an object into the staging
+    // area, where it would be taken for staged data.
+    let mut cfg = config(&e, 10_000);
+    cfg.cloud.bucket_match = true;
+    let matched = S3Backend::new("s3-test", &cfg).unwrap();
+    let s = matched.stage(common::body(b"y", 1)).await.unwrap();
+    let inside = cloud::temp_name();
+    assert!(matched
+        .publish(s.clone(), at(&inside, NativeMeta::none()))
+        .await
+        .is_err());
+    matched.discard(&s).await.unwrap();
+    assert_eq!(matched.list_staged().await.unwrap(), []);
 }

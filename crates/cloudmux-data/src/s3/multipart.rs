@@ -1,9 +1,11 @@
 //! Native multipart uploads and server-side copies of the `s3` location:
 //! staging a large body as a multipart upload of [`PART_SIZE`] parts, copying
-//! objects and pieces with CopyObject and UploadPartCopy, and cleaning up a
-//! write that failed or was cancelled.
+//! objects and pieces with CopyObject and UploadPartCopy, cleaning up a
+//! write that failed or was cancelled, and finding (for garbage collection)
+//! and aborting unfinished uploads of staged data.
 
 use std::io;
+use std::time::SystemTime;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -13,6 +15,11 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::{S3Backend, COPY_CONCURRENCY, COPY_PART, MAX_PART, MAX_PARTS, PART_SIZE};
 use crate::{BodyError, BodyStream, ByteRange, DataError, NativeMeta, Result};
+
+/// A time the service reported, if it is one a [`SystemTime`] can hold.
+pub(super) fn time(t: &aws_sdk_s3::primitives::DateTime) -> Option<SystemTime> {
+    SystemTime::try_from(*t).ok()
+}
 
 /// One part of a server-side multipart copy: a source object and a range.
 #[derive(Debug, Clone)]
@@ -181,6 +188,128 @@ impl S3Backend {
                 }
             })
             .await
+    }
+
+    /// The unfinished multipart uploads whose key starts with `prefix`, as
+    /// (key, upload id, Initiated), every page of ListMultipartUploads.
+    pub(super) async fn list_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, Option<SystemTime>)>> {
+        let mut out = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .retry
+                .run("ListMultipartUploads", || async {
+                    self.client
+                        .list_multipart_uploads()
+                        .bucket(&self.bucket)
+                        .prefix(prefix)
+                        .set_key_marker(markers.0.clone())
+                        .set_upload_id_marker(markers.1.clone())
+                        .send()
+                        .await
+                        .map_err(|e| self.sdk_error("ListMultipartUploads", e))
+                })
+                .await?;
+            for u in page.uploads() {
+                let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
+                    continue;
+                };
+                // The prefix is filtered again: a service that ignored it
+                // must not make garbage collection see other uploads.
+                if key.starts_with(prefix) {
+                    out.push((key.to_owned(), id.to_owned(), u.initiated().and_then(time)));
+                }
+            }
+            let next = (
+                page.next_key_marker().filter(|m| !m.is_empty()),
+                page.next_upload_id_marker().filter(|m| !m.is_empty()),
+            );
+            match next {
+                (Some(k), id) if page.is_truncated() == Some(true) => {
+                    let next = (Some(k.to_owned()), id.map(str::to_owned));
+                    if next == markers {
+                        return Err(DataError::Io(io::Error::other(format!(
+                            "location {}: ListMultipartUploads: the listing does not advance",
+                            self.name
+                        ))));
+                    }
+                    markers = next;
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// When an unfinished upload was last written: the newest of its start
+    /// and its parts' LastModified (every page of ListParts), so that a
+    /// long staging write still sending parts never looks old. `None` when
+    /// the upload is gone (completed or aborted since it was listed). A
+    /// service whose ListParts answer the SDK cannot read (moto answers
+    /// with another root element) gives its start.
+    pub(super) async fn upload_written(
+        &self,
+        key: &str,
+        upload_id: &str,
+        initiated: Option<SystemTime>,
+    ) -> Result<Option<SystemTime>> {
+        let mut newest = initiated;
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .retry
+                .run("ListParts", || async {
+                    match self
+                        .client
+                        .list_parts()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .set_part_number_marker(marker.clone())
+                        .send()
+                        .await
+                    {
+                        Ok(p) => Ok(Some(p)),
+                        Err(SdkError::ServiceError(se))
+                            if se.raw().status().as_u16() == 200 && se.err().code().is_none() =>
+                        {
+                            Ok(None)
+                        }
+                        Err(e) => Err(self.sdk_error("ListParts", e)),
+                    }
+                })
+                .await;
+            let page = match page {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    tracing::debug!(location = %self.name, key, "ListParts answer unreadable: the upload's start is its time");
+                    return Ok(Some(initiated.unwrap_or_else(SystemTime::now)));
+                }
+                Err(DataError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            for part in page.parts() {
+                newest = newest.max(part.last_modified().and_then(time));
+            }
+            match page.next_part_number_marker().filter(|m| !m.is_empty()) {
+                Some(m) if page.is_truncated() == Some(true) && marker.as_deref() != Some(m) => {
+                    marker = Some(m.to_owned());
+                }
+                _ => return Ok(Some(newest.unwrap_or_else(SystemTime::now))),
+            }
+        }
+    }
+
+    /// Aborts every unfinished multipart upload of exactly `key`.
+    pub(super) async fn abort_uploads_of(&self, key: &str) -> Result<()> {
+        for (k, id, _) in self.list_uploads(key).await? {
+            if k == key {
+                self.abort_upload(&k, &id).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Copies `sources` server-side, in order, into the new object `dest`

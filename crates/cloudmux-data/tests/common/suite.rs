@@ -6,9 +6,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use cloudmux_data::{Backend, ByteRange, DataError, NativeMeta, ObjectPath, Piece, Staged};
+use cloudmux_data::{
+    Backend, ByteRange, DataError, NativeMeta, ObjectPath, Piece, Staged, StagedEntry,
+};
 
 use crate::common::{body, collect, data, failing_body};
 
@@ -386,4 +388,68 @@ pub async fn locate_published(b: &dyn Backend, staging: Lister<'_>) {
         b.read(&last, None).await,
         Err(DataError::NotFound(_))
     ));
+}
+
+/// Asserts that a listed entry was written between `since` and now (with a
+/// minute of slack for clocks and whole-second times).
+pub fn written_recently(e: &StagedEntry, since: SystemTime) {
+    let slack = Duration::from_secs(60);
+    assert!(
+        e.modified >= since - slack && e.modified <= SystemTime::now() + slack,
+        "{}: modified {:?}, expected about {since:?}",
+        e.id,
+        e.modified
+    );
+}
+
+/// Garbage collection's view of the staging area: a small body and one of
+/// 9 MiB (several blocks, a resumable upload, or a native multipart upload)
+/// are staged and the small one is published; `list_staged` then lists
+/// exactly the other staged id (not the published object, nothing outside
+/// the staging area) with a recent time, and `discard` of a handle carrying
+/// only that id (size 0, stamp 0, as garbage collection makes it) removes
+/// it completely, twice without error, leaving the published data intact.
+pub async fn staged_listing_for_gc(b: &dyn Backend, staging: Lister<'_>) {
+    let since = SystemTime::now();
+    assert_eq!(
+        b.list_staged().await.unwrap(),
+        [],
+        "the staging area is not empty to begin with"
+    );
+    let m = meta();
+    b.create_bucket("gc").await.unwrap();
+    let small = data(1000, 60);
+    let big = data(9 * 1024 * 1024, 61);
+    let s_small = b.stage(body(&small, 64 * 1024)).await.unwrap();
+    let s_big = b.stage(body(&big, 256 * 1024)).await.unwrap();
+    b.persist(&s_big).await.unwrap();
+    let published = b.publish(s_small, at("gc", "published", &m)).await.unwrap();
+
+    let listed = b.list_staged().await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, [s_big.id.as_str()], "list_staged");
+    written_recently(&listed[0], since);
+    assert_eq!(staging().await.len(), 1, "the raw staging area");
+
+    let id_only = Staged {
+        id: listed[0].id.clone(),
+        size: 0,
+        stamp: 0,
+    };
+    b.discard(&id_only).await.unwrap();
+    assert_eq!(b.list_staged().await.unwrap(), [], "left after discard");
+    assert!(staging().await.is_empty(), "discard left staged data");
+    assert!(matches!(
+        b.read_staged(&s_big, None).await,
+        Err(DataError::NotFound(_))
+    ));
+    b.discard(&id_only).await.unwrap();
+    assert!(staging().await.is_empty(), "a second discard left data");
+
+    assert_eq!(
+        collect(b.read(&published, None).await.unwrap()).await,
+        small
+    );
+    b.delete(&published).await.unwrap();
+    assert_eq!(b.list_staged().await.unwrap(), []);
 }
