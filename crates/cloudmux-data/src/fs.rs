@@ -406,8 +406,9 @@ impl Backend for FsBackend {
         self.remove_bucket_dir(bucket).await
     }
 
-    /// The location answers when its temp area is still a directory: the root
-    /// is mounted and reachable.
+    /// Lists the files of the temp area and its shard directories (ids
+    /// `<shard>.<uuid>`, or a bare name for files made before the temp area
+    /// was split), with their modification times.
     async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
         let root = self.root.clone();
         blocking(move || {
@@ -415,7 +416,10 @@ impl Backend for FsBackend {
             let tmp = layout::tmp_dir(&root);
             let mut dirs = vec![(tmp.clone(), None::<String>)];
             for n in 0..layout::TMP_SHARDS {
-                dirs.push((tmp.join(layout::tmp_shard_name(n)), Some(layout::tmp_shard_name(n))));
+                dirs.push((
+                    tmp.join(layout::tmp_shard_name(n)),
+                    Some(layout::tmp_shard_name(n)),
+                ));
             }
             for (dir, shard) in dirs {
                 let entries = match std::fs::read_dir(&dir) {
@@ -445,6 +449,8 @@ impl Backend for FsBackend {
         .await
     }
 
+    /// The location answers when its temp area is still a directory: the root
+    /// is mounted and reachable.
     async fn probe(&self) -> Result<()> {
         let meta = tokio::fs::metadata(layout::tmp_dir(&self.root)).await?;
         if meta.is_dir() {
