@@ -8,6 +8,7 @@ mod floor;
 mod report;
 mod rss;
 mod sigv4;
+mod slowbody;
 mod worker;
 mod workload;
 
@@ -46,6 +47,10 @@ enum Command {
     Smoke,
     /// Combines `load --json` files into the side-by-side table and one JSON.
     Report(ReportArgs),
+    /// Measures a normal client's PUT/GET p99 on the idle server, then with
+    /// `--slow` slow-body uploads open, and compares them (fails over
+    /// `--max-ratio`). `benches/limits/run.sh` starts a server and runs it.
+    SlowBodies(slowbody::SlowBodiesArgs),
 }
 
 #[derive(Args)]
@@ -291,6 +296,7 @@ fn main() -> ExitCode {
                     }
                     Command::Load(a) => load(a).await,
                     Command::Smoke => smoke().await,
+                    Command::SlowBodies(a) => slowbody::run(a).await,
                     Command::Report(_) => unreachable!("handled above"),
                 }
             })

@@ -289,6 +289,24 @@ impl S3Error {
         )
         .with("MaxSizeAllowed", "2048")
     }
+    /// 400 RequestTimeout: a request body that sent nothing for the body
+    /// timeout (`[limits] body_timeout_secs`).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "RequestTimeout",
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+        )
+    }
+    /// 503 SlowDown: a request over a resource limit (request body memory,
+    /// requests in flight per account).
+    pub fn slow_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Please reduce your request rate.",
+        )
+    }
     /// 500 InternalError, with the cause logged.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

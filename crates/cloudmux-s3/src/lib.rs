@@ -22,6 +22,7 @@ pub mod context;
 pub mod error;
 mod handlers;
 pub mod headers;
+pub mod limits;
 pub mod ops;
 mod policy_env;
 pub mod router;

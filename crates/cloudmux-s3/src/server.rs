@@ -20,6 +20,9 @@ use crate::body::{self, ResBody};
 use crate::context::{Query, Req};
 use crate::error::{S3Error, S3Result};
 use crate::handlers;
+use crate::limits::{
+    self, Admission, BusyGuard, ConnState, Expiry, Held, Limits, Tracker, Watched,
+};
 use crate::ops::{self, Access, OpsEndpoint, Readiness};
 use crate::router::Endpoint;
 use crate::xml::XmlWriter;
@@ -36,6 +39,8 @@ pub struct FrontConfig {
     pub domains: Vec<String>,
     /// The bearer token that may read `/metrics` (`[server] metrics_token`).
     pub metrics_token: Option<String>,
+    /// Connection, timeout, body memory and per-account limits (`[limits]`).
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for FrontConfig {
@@ -47,6 +52,7 @@ impl std::fmt::Debug for FrontConfig {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -66,6 +72,7 @@ pub struct S3Service {
     gw: Arc<Gateway>,
     cfg: FrontConfig,
     ready: Readiness,
+    admission: Admission,
 }
 
 struct AccountCredentials<'a>(&'a Gateway);
@@ -88,6 +95,7 @@ impl S3Service {
     pub fn new(gw: Arc<Gateway>, cfg: FrontConfig) -> Arc<Self> {
         Arc::new(Self {
             gw,
+            admission: Admission::new(&cfg.limits),
             cfg,
             ready: Readiness::default(),
         })
@@ -98,6 +106,10 @@ impl S3Service {
     /// keep-alive connections are closed, and requests in flight may finish
     /// for up to `grace`. Connections still open after `grace` are dropped
     /// and their number is logged. With `tls`, every connection is TLS.
+    ///
+    /// At most `[limits] max_connections` connections are open: a new one
+    /// closes the connection idle the longest, or waits while every
+    /// connection is busy.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
@@ -109,6 +121,7 @@ impl S3Service {
         self.ready.refresh(&self.gw).await;
         let _refresher = self.ready.spawn_refresher(self.gw.clone());
         let (drain_tx, drain) = watch::channel(false);
+        let tracker = Tracker::new(self.cfg.limits.max_connections);
         let mut conns = JoinSet::new();
         loop {
             let (stream, peer) = tokio::select! {
@@ -123,26 +136,35 @@ impl S3Service {
                 Some(_) = conns.join_next(), if !conns.is_empty() => continue,
                 () = &mut shutdown => break,
             };
+            let admitted = tokio::select! {
+                a = tracker.admit() => a,
+                () = &mut shutdown => break,
+            };
             let _ = stream.set_nodelay(true);
             let me = self.clone();
             let tls = tls.clone();
             let mut drain = drain.clone();
             conns.spawn(async move {
+                let state = admitted.state().clone();
                 match tls {
                     Some(acceptor) => {
                         let handshake = tokio::select! {
-                            r = acceptor.accept(stream) => r,
+                            r = tokio::time::timeout(limits::HEADER_TIMEOUT, acceptor.accept(stream)) => r,
                             () = drained(&mut drain) => return,
+                            () = state.close_requested() => return,
                         };
                         match handshake {
-                            Ok(s) => {
+                            Ok(Ok(s)) => {
                                 let conn = Conn {
                                     peer: Some(peer),
                                     secure: true,
                                 };
-                                me.connection(TokioIo::new(s), conn, drain).await
+                                me.connection(s, conn, drain, state).await
                             }
-                            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
                     }
                     None => {
@@ -150,9 +172,10 @@ impl S3Service {
                             peer: Some(peer),
                             secure: false,
                         };
-                        me.connection(TokioIo::new(stream), conn, drain).await
+                        me.connection(stream, conn, drain, state).await
                     }
                 }
+                drop(admitted);
             });
         }
         drop(listener);
@@ -184,30 +207,73 @@ impl S3Service {
         Ok(())
     }
 
-    /// Serves one connection until it ends. Once the server drains, the
-    /// connection finishes the request in flight, if any, and closes.
-    async fn connection<I>(self: Arc<Self>, io: I, conn: Conn, mut drain: watch::Receiver<bool>)
-    where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    /// Serves one connection until it ends. Once the server drains, or the
+    /// connection limit needs its place, or it has been idle for
+    /// `[limits] idle_timeout_secs`, the connection finishes the request in
+    /// flight, if any, and closes. A header section still incomplete
+    /// [`limits::HEADER_TIMEOUT`] after its first byte drops the connection;
+    /// a request whose body or response stalls for
+    /// `[limits] body_timeout_secs` fails (see [`Watched`]).
+    async fn connection<S>(
+        self: Arc<Self>,
+        io: S,
+        conn: Conn,
+        mut drain: watch::Receiver<bool>,
+        state: Arc<ConnState>,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let peer = conn.peer.map(|p| p.to_string()).unwrap_or_default();
-        let svc = service_fn(move |req| {
-            let me = self.clone();
-            async move { Ok::<_, Infallible>(me.handle(req, conn).await) }
-        });
+        let limits = self.cfg.limits.clone();
+        let io = TokioIo::new(Watched::new(io, state.clone(), limits.body_timeout));
+        let svc = {
+            let state = state.clone();
+            service_fn(move |req| {
+                let me = self.clone();
+                let busy = state.begin();
+                async move { Ok::<_, Infallible>(me.respond(req, conn, Some(busy)).await) }
+            })
+        };
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
+            .header_read_timeout(None)
+            .half_close(true)
             .max_headers(256)
-            .max_buf_size(256 * 1024);
+            .max_buf_size(limits::READ_BUFFER_BYTES);
         let served = builder.serve_connection(io, svc);
         tokio::pin!(served);
-        let result = tokio::select! {
-            r = served.as_mut() => r,
-            () = drained(&mut drain) => {
-                served.as_mut().graceful_shutdown();
-                served.await
+        let mut closing_since: Option<Instant> = None;
+        let result = loop {
+            let deadline = state.deadline(limits.idle_timeout, closing_since);
+            let timer = async {
+                match deadline {
+                    Some((at, _)) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = served.as_mut() => break r,
+                () = drained(&mut drain), if closing_since.is_none() => {
+                    served.as_mut().graceful_shutdown();
+                    closing_since = Some(Instant::now());
+                }
+                () = state.close_requested(), if closing_since.is_none() => {
+                    served.as_mut().graceful_shutdown();
+                    closing_since = Some(Instant::now());
+                }
+                () = state.changed() => {}
+                () = timer => match state.deadline(limits.idle_timeout, closing_since) {
+                    Some((at, Expiry::Idle)) if at <= Instant::now() => {
+                        served.as_mut().graceful_shutdown();
+                        closing_since = Some(Instant::now());
+                    }
+                    Some((at, Expiry::Hard)) if at <= Instant::now() => {
+                        tracing::debug!(%peer, "connection dropped: header section or close too slow");
+                        return;
+                    }
+                    _ => {}
+                },
             }
         };
         if let Err(e) = result {
@@ -217,6 +283,17 @@ impl S3Service {
 
     /// Handles one request end to end.
     pub async fn handle(&self, req: Request<Incoming>, conn: Conn) -> Response<ResBody> {
+        self.respond(req, conn, None).await
+    }
+
+    /// Handles one request; `busy` marks its connection busy until the
+    /// response has been sent, as do the permits `route` takes.
+    async fn respond(
+        &self,
+        req: Request<Incoming>,
+        conn: Conn,
+        busy: Option<BusyGuard>,
+    ) -> Response<ResBody> {
         let id = request_id();
         let start = Instant::now();
         let method = req.method().clone();
@@ -227,7 +304,14 @@ impl S3Service {
             .get("origin")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (result, op, bucket) = self.route(req, conn).await;
+        let mut held = Held {
+            busy,
+            ..Held::default()
+        };
+        let (mut result, op, bucket) = self.route(req, conn, &mut held).await;
+        if result.is_err() && held.body_timed_out() {
+            result = Err(S3Error::request_timeout());
+        }
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => error_response(e, &resource, &id, method == Method::HEAD),
@@ -263,7 +347,7 @@ impl S3Service {
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );
-        resp
+        held.attach(resp)
     }
 
     fn addressing(
@@ -319,10 +403,13 @@ impl S3Service {
         })
     }
 
+    /// Authenticates and dispatches a request. Past authentication it takes
+    /// the account's request permit and the body memory permit into `held`.
     async fn route(
         &self,
         req: Request<Incoming>,
         conn: Conn,
+        held: &mut Held,
     ) -> (S3Result<Response<ResBody>>, &'static str, Option<String>) {
         let header_bytes: usize = req
             .headers()
@@ -376,6 +463,20 @@ impl S3Service {
             query.get("list-type"),
             parts.headers.contains_key("x-amz-copy-source"),
         );
+        if let Principal::Account(a) = &principal {
+            match self.admission.account(&a.canonical_id) {
+                Ok(p) => held.account = Some(p),
+                Err(e) => return (Err(e), ep.name(), bucket),
+            }
+        }
+        match self
+            .admission
+            .body(limits::declared_body(&parts.headers))
+            .await
+        {
+            Ok(p) => held.body = p,
+            Err(e) => return (Err(e), ep.name(), bucket),
+        }
         let env = crate::policy_env::request_env(ep, conn, &query, &parts.headers);
         let r = Req {
             method: parts.method,

@@ -36,6 +36,110 @@ pub struct Config {
     /// Garbage collection of staged leftovers and orphan part records.
     #[serde(default)]
     pub gc: GcConfig,
+    /// Resource limits: connections, timeouts, body memory, requests per
+    /// account.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: what one client, or many, may hold of the server. Over a
+/// limit, requests get `503 SlowDown` (body memory, requests per account) or
+/// `400 RequestTimeout` (a stalled body), and connections are closed (idle
+/// ones, to make room or after `idle_timeout_secs`). Every value must be at
+/// least 1.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Open client connections at most (default 4096). At the limit a new
+    /// connection closes the one that has been idle the longest; while every
+    /// connection is busy, new ones wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a keep-alive connection may wait for its next request before
+    /// it is closed (default 60). Once a request's first byte has arrived,
+    /// its header section must be complete within 30 s.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may send nothing (default 30): the request is
+    /// then answered `400 RequestTimeout` and its connection closed. A
+    /// response the client takes nothing of for as long is cut too.
+    #[serde(default = "default_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+    /// Bytes that the bodies of requests in flight may hold in memory
+    /// (default 268435456, 256 MiB). Each request with a body is charged its
+    /// `Content-Length`, at most 512 KiB (the most the front end buffers of
+    /// one body), from authentication until its response is sent; one that
+    /// cannot be charged within 1 s gets `503 SlowDown`.
+    #[serde(default = "default_max_inflight_body_bytes")]
+    pub max_inflight_body_bytes: u64,
+    /// Requests one authenticated account may have in flight, from
+    /// authentication until the response is sent (default 1024); more get
+    /// `503 SlowDown` at once. Anonymous requests are not counted.
+    #[serde(default = "default_max_requests_per_account")]
+    pub max_requests_per_account: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: default_max_connections(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            body_timeout_secs: default_body_timeout_secs(),
+            max_inflight_body_bytes: default_max_inflight_body_bytes(),
+            max_requests_per_account: default_max_requests_per_account(),
+        }
+    }
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_idle_timeout_secs() -> u64 {
+    60
+}
+
+fn default_body_timeout_secs() -> u64 {
+    30
+}
+
+fn default_max_inflight_body_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+
+fn default_max_requests_per_account() -> usize {
+    1024
+}
+
+impl LimitsConfig {
+    /// Checks that every limit is at least 1, naming the field otherwise.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fields = [
+            ("max_connections", self.max_connections as u64),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("max_inflight_body_bytes", self.max_inflight_body_bytes),
+            (
+                "max_requests_per_account",
+                self.max_requests_per_account as u64,
+            ),
+        ];
+        match fields.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(err(format!("limits.{name}: must be at least 1"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The limits as the front end takes them.
+    pub fn front(&self) -> cloudmux_s3::limits::Limits {
+        cloudmux_s3::limits::Limits {
+            max_connections: self.max_connections,
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_secs),
+            max_inflight_body_bytes: self.max_inflight_body_bytes,
+            max_requests_per_account: self.max_requests_per_account,
+        }
+    }
 }
 
 /// `[gc]`: the sweep that removes what no record names (staged bodies left by
@@ -80,6 +184,7 @@ impl std::fmt::Debug for Config {
             .field("accounts", &self.accounts)
             .field("locations", &self.locations.keys().collect::<Vec<_>>())
             .field("gc", &self.gc)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -373,6 +478,7 @@ impl Config {
             return Err(err("server: tls_cert and tls_key must be given together"));
         }
         cfg.server.metrics_token()?;
+        cfg.limits.validate()?;
         Ok(cfg)
     }
 
@@ -554,6 +660,40 @@ mod tests {
             panic!("not fs")
         };
         assert_eq!(fs.path, PathBuf::from("/srv/objects"));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_overrides_and_refuse_zero() {
+        let c = Config::parse("", std::iter::empty()).unwrap();
+        let d = c.limits.front();
+        assert_eq!(d.max_connections, 4096);
+        assert_eq!(d.idle_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(d.body_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(d.max_inflight_body_bytes, 256 * 1024 * 1024);
+        assert_eq!(d.max_requests_per_account, 1024);
+        let sample = Config::parse(SAMPLE, std::iter::empty()).unwrap().limits;
+        assert_eq!(
+            format!("{sample:?}"),
+            format!("{:?}", c.limits),
+            "the sample documents the defaults"
+        );
+        let c = Config::parse(
+            "[limits]\nmax_connections = 50\nbody_timeout_secs = 2\n",
+            [(
+                "CLOUDMUX__LIMITS__MAX_REQUESTS_PER_ACCOUNT".to_owned(),
+                "3".to_owned(),
+            )]
+            .into_iter(),
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_connections, 50);
+        assert_eq!(c.limits.body_timeout_secs, 2);
+        assert_eq!(c.limits.max_requests_per_account, 3);
+        assert_eq!(c.limits.idle_timeout_secs, 60);
+        let e = Config::parse("[limits]\nidle_timeout_secs = 0\n", std::iter::empty()).unwrap_err();
+        assert!(e.0.contains("limits.idle_timeout_secs"), "{e}");
+        let e = Config::parse("[limits]\nmax_conections = 5\n", std::iter::empty()).unwrap_err();
+        assert!(e.0.contains("max_conections"), "{e}");
     }
 
     #[test]

@@ -298,6 +298,7 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
             region: cfg.server.region.clone(),
             domains: cfg.server.domains.clone(),
             metrics_token: cfg.server.metrics_token().map_err(|e| e.to_string())?,
+            limits: cfg.limits.front(),
         },
     );
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_timeout_secs);
