@@ -756,3 +756,57 @@ async fn tagging_and_attributes_follow_the_policy() {
         .await);
     assert_eq!(still.tag_set().len(), 1);
 }
+
+/// `aws:SourceIp` is the TCP peer, unless the peer is a trusted proxy: then
+/// `X-Forwarded-For` names the client. From an untrusted peer the header is
+/// ignored, so a client cannot choose its own address.
+#[tokio::test]
+async fn source_ip_follows_forwarded_headers_from_trusted_proxies_only() {
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::fwd/*","Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}]}"#;
+    for trusted in [true, false] {
+        let s = TestServer::start_with(ServerOptions {
+            env: if trusted {
+                vec![(
+                    "CLOUDMUX__SERVER__TRUSTED_PROXIES".into(),
+                    "[\"127.0.0.0/8\"]".into(),
+                )]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        });
+        let alice = s.client(ALICE);
+        create_bucket(&alice, "fwd").await;
+        put_object(&alice, "fwd", "k", b"data").await;
+        ok(alice
+            .put_bucket_policy()
+            .bucket("fwd")
+            .policy(policy)
+            .send()
+            .await);
+        let get = |xff: Option<&str>| {
+            let mut r = s.raw("GET", "/fwd/k").anonymous();
+            if let Some(v) = xff {
+                r = r.header("x-forwarded-for", v);
+            }
+            r.send()
+        };
+        let forwarded = get(Some("203.0.113.5")).await;
+        let forged_chain = get(Some("203.0.113.5, 198.51.100.9")).await;
+        let direct = get(None).await;
+        assert_eq!(
+            direct.status, 403,
+            "the peer 127.0.0.1 is outside the range"
+        );
+        if trusted {
+            assert_eq!(forwarded.status, 200, "{}", forwarded.text());
+            // The nearest untrusted hop is the client, not the first entry.
+            assert_eq!(forged_chain.status, 403);
+        } else {
+            assert_eq!(
+                forwarded.status, 403,
+                "an untrusted peer's header is ignored"
+            );
+        }
+    }
+}

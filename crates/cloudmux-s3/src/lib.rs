@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client_ip;
 pub mod context;
 pub mod error;
 mod handlers;

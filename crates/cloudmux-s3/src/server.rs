@@ -41,6 +41,9 @@ pub struct FrontConfig {
     pub metrics_token: Option<String>,
     /// Connection, timeout, body memory and per-account limits (`[limits]`).
     pub limits: Limits,
+    /// Proxies whose `X-Forwarded-For` and `Forwarded` headers are believed
+    /// (`[server] trusted_proxies`), for `aws:SourceIp` and the logs.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for FrontConfig {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for FrontConfig {
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
             .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -299,6 +303,12 @@ impl S3Service {
         let method = req.method().clone();
         let resource = req.uri().path().to_owned();
         let received = declared_length(req.headers());
+        let mut conn = conn;
+        if let Some(peer) = conn.peer {
+            let ip =
+                crate::client_ip::client_ip(peer.ip(), req.headers(), &self.cfg.trusted_proxies);
+            conn.peer = Some(SocketAddr::new(ip, peer.port()));
+        }
         let origin = req
             .headers()
             .get("origin")
@@ -339,6 +349,7 @@ impl S3Service {
             .record_request(op, status, elapsed, received, sent);
         tracing::info!(
             request_id = %id,
+            client = %conn.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
             op,
             bucket = bucket.as_deref().unwrap_or(""),
             status,

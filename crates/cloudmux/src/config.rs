@@ -221,6 +221,13 @@ pub struct ServerConfig {
     /// (Kubernetes `terminationGracePeriodSeconds`, Compose `stop_grace_period`).
     #[serde(default = "default_shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
+    /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose
+    /// `X-Forwarded-For` and `Forwarded` headers name the client, for the
+    /// `aws:SourceIp` policy condition and the request log. From any other
+    /// address the headers are ignored and the TCP peer is the client.
+    /// Default: none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -235,6 +242,7 @@ impl Default for ServerConfig {
             metrics_token_file: None,
             metrics_token_env: None,
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -254,6 +262,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("metrics_token_file", &self.metrics_token_file)
             .field("metrics_token_env", &self.metrics_token_env)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -478,6 +487,8 @@ impl Config {
             return Err(err("server: tls_cert and tls_key must be given together"));
         }
         cfg.server.metrics_token()?;
+        cloudmux_s3::client_ip::parse_trusted(&cfg.server.trusted_proxies)
+            .map_err(|e| err(format!("server.trusted_proxies: {e}")))?;
         cfg.limits.validate()?;
         Ok(cfg)
     }

@@ -299,6 +299,8 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
             domains: cfg.server.domains.clone(),
             metrics_token: cfg.server.metrics_token().map_err(|e| e.to_string())?,
             limits: cfg.limits.front(),
+            trusted_proxies: cloudmux_s3::client_ip::parse_trusted(&cfg.server.trusted_proxies)
+                .map_err(|e| format!("server.trusted_proxies: {e}"))?,
         },
     );
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_timeout_secs);
