@@ -26,7 +26,9 @@ const SIZE: usize = 16 * 1024 * 1024;
 const PART: usize = SIZE / 2;
 const CHUNK: usize = 256 * 1024;
 /// The configured `shutdown_timeout_secs`.
-const DEADLINE: Duration = Duration::from_secs(10);
+/// Generous, so that the parts in flight finish even on a loaded 2-core
+/// machine, where 20 concurrent uploads make the syncs slow.
+const DEADLINE: Duration = Duration::from_secs(20);
 /// How late after the deadline the process may exit.
 const MARGIN: Duration = Duration::from_secs(5);
 
