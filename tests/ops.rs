@@ -92,29 +92,17 @@ async fn a_lost_location_shows_on_its_health_route_not_on_readiness() {
     };
     // The image's HEALTHCHECK command.
     assert_eq!(health(&s), Some(0));
-    let locations = |s: &TestServer| {
-        let r = s.raw("GET", "/_/health/locations").anonymous();
-        async move {
-            let r = r.send().await;
-            (r.status, r.text())
-        }
-    };
     assert_eq!(
-        locations(&s).await,
+        locations_until(&s, 200).await,
         (200, "local up\nsecond up\n".to_owned())
     );
     let objects = s.data_dir().join("objects");
     std::fs::remove_dir_all(&objects).expect("remove the default location's root");
     // The verdicts come from the background probe: wait for its next run.
-    let mut seen = (0, String::new());
-    for _ in 0..100 {
-        seen = locations(&s).await;
-        if seen.0 == 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(seen, (503, "local down\nsecond up\n".to_owned()));
+    assert_eq!(
+        locations_until(&s, 503).await,
+        (503, "local down\nsecond up\n".to_owned())
+    );
     // The process stays ready: the other location keeps serving.
     assert_eq!(health(&s), Some(0));
     let r = s.raw("GET", "/_/health/ready").anonymous().send().await;
@@ -142,14 +130,23 @@ async fn a_lost_location_shows_on_its_health_route_not_on_readiness() {
     );
     assert!(s.log().contains("location probe failed"), "{}", s.log());
     std::fs::create_dir_all(objects.join(".cloudmux/tmp")).expect("restore");
+    let seen = locations_until(&s, 200).await;
+    assert_eq!(seen.0, 200, "{}", seen.1);
+}
+
+/// Polls `/_/health/locations` (answered from a background probe) for up
+/// to 10 s until it answers `status`; returns the last answer.
+async fn locations_until(s: &TestServer, status: u16) -> (u16, String) {
+    let mut seen = (0, String::new());
     for _ in 0..100 {
-        seen = locations(&s).await;
-        if seen.0 == 200 {
+        let r = s.raw("GET", "/_/health/locations").anonymous().send().await;
+        seen = (r.status, r.text());
+        if seen.0 == status {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(seen.0, 200, "{}", seen.1);
+    seen
 }
 
 #[tokio::test]

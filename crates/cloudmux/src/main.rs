@@ -334,6 +334,21 @@ async fn shutdown_signal() {
 /// response goes out only after its data and metadata are durable.
 const SHUTDOWN_LEFTOVERS: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The multi-threaded runtime of the one-shot subcommands; `None` (after
+/// printing why) when it cannot be built.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("cloudmux: {e}");
+            None
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -382,15 +397,8 @@ fn main() -> std::process::ExitCode {
             command: LocationsCommand::Check { config },
         } => {
             init_logs(LogFormat::Text);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cloudmux: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
+            let Some(rt) = runtime() else {
+                return std::process::ExitCode::FAILURE;
             };
             match rt.block_on(locations_check(config)) {
                 Ok(true) => std::process::ExitCode::SUCCESS,
@@ -403,15 +411,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::Meta { command } => {
             init_logs(LogFormat::Text);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cloudmux: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
+            let Some(rt) = runtime() else {
+                return std::process::ExitCode::FAILURE;
             };
             let result = rt.block_on(async {
                 match command {
