@@ -116,18 +116,6 @@ path_style = true
     })
 }
 
-async fn create_bucket_on(c: &Client, bucket: &str, location: &str) {
-    ok(c.create_bucket()
-        .bucket(bucket)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(location))
-                .build(),
-        )
-        .send()
-        .await);
-}
-
 async fn body_of(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use cloudmux_e2e::*;
 
 /// Scrapes `/metrics` with the bearer token and checks the exposition's framing.
@@ -108,16 +107,7 @@ async fn a_lost_location_shows_on_its_health_route_not_on_readiness() {
     let r = s.raw("GET", "/_/health/ready").anonymous().send().await;
     assert_eq!((r.status, r.text()), (200, "ready\n".to_owned()));
     let alice = s.client(ALICE);
-    ok(alice
-        .create_bucket()
-        .bucket("elsewhere")
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from("second"))
-                .build(),
-        )
-        .send()
-        .await);
+    create_bucket_on(&alice, "elsewhere", "second").await;
     put_object(&alice, "elsewhere", "k", b"still served").await;
     let text = scrape(&s).await;
     assert_eq!(
@@ -331,16 +321,7 @@ async fn metrics_count_real_requests_bytes_backends_and_bucket_usage() {
         .key("b")
         .send()
         .await);
-    ok(alice
-        .create_bucket()
-        .bucket("elsewhere")
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from("second"))
-                .build(),
-        )
-        .send()
-        .await);
+    create_bucket_on(&alice, "elsewhere", "second").await;
     put_object(&alice, "elsewhere", "x", b"0123456789").await;
     let now = scrape(&s).await;
     assert_eq!(
@@ -658,16 +639,7 @@ async fn a_full_location_answers_slow_down_and_keeps_serving_reads() {
         ..Default::default()
     });
     let alice = s.client(ALICE);
-    ok(alice
-        .create_bucket()
-        .bucket("cramped")
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from("tiny"))
-                .build(),
-        )
-        .send()
-        .await);
+    create_bucket_on(&alice, "cramped", "tiny").await;
     let small = random_bytes(100 * 1024);
     put_object(&alice, "cramped", "small", &small).await;
     let r = s

@@ -1123,6 +1123,21 @@ pub async fn create_bucket(client: &Client, bucket: &str) {
     ok(client.create_bucket().bucket(bucket).send().await);
 }
 
+/// Creates a bucket in the named location (its LocationConstraint),
+/// panicking on failure.
+pub async fn create_bucket_on(client: &Client, bucket: &str, location: &str) {
+    ok(client
+        .create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(location))
+                .build(),
+        )
+        .send()
+        .await);
+}
+
 /// Puts an object, panicking on failure; returns the ETag.
 pub async fn put_object(client: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
     let out = ok(client
