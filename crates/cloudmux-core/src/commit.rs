@@ -198,11 +198,16 @@ impl PublishJob {
                 return Err(self.data_err(e));
             }
         }
-        let intent = codec::encode(&records::IntentRecord {
+        let intent = records::IntentRecord {
             record: self.record.clone(),
             staged: self.staged.clone(),
-        });
-        if let Err(e) = self.meta.commit(Txn::new().put(ikey.clone(), intent)).await {
+        };
+        let encoded = codec::encode(&intent);
+        if let Err(e) = self
+            .meta
+            .commit(Txn::new().put(ikey.clone(), encoded))
+            .await
+        {
             let _ = self.backend.discard(&self.staged).await;
             return Err(e.into());
         }
@@ -224,10 +229,6 @@ impl PublishJob {
                 // replaced the old bytes): finish or undo the write as crash
                 // recovery would, from the intent.
                 let err = self.data_err(e);
-                let intent = records::IntentRecord {
-                    record: self.record.clone(),
-                    staged: self.staged.clone(),
-                };
                 let resolved =
                     resolve_intent(&*self.meta, &*self.backend, &self.bucket, &self.key, intent)
                         .await;

@@ -72,6 +72,11 @@ pub(crate) async fn resolve_intent(
             Ok(Resolution::Dropped)
         }
         Some(data) => {
+            // A Complete rolled forward ends its upload, as its commit would.
+            let txn = match &intent.record.upload_id {
+                Some(id) => txn.delete(records::upload_key(bucket, key, id)),
+                None => txn,
+            };
             let record = ObjectRecord {
                 data,
                 ..intent.record
