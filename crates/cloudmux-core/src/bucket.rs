@@ -199,7 +199,19 @@ impl Gateway {
         let prefix = records::objects_prefix(name);
         let task = tokio::spawn(async move {
             let end = prefix_end(&prefix).unwrap_or_default();
-            let empty = meta.scan(&prefix, &end, 1).await.map(|v| v.is_empty());
+            let injected: Result<()> = async {
+                crate::fault!("bucket.marked");
+                Ok(())
+            }
+            .await;
+            let empty = match injected {
+                Ok(()) => meta
+                    .scan(&prefix, &end, 1)
+                    .await
+                    .map(|v| v.is_empty())
+                    .map_err(CoreError::from),
+                Err(e) => Err(e),
+            };
             let txn = match empty {
                 Ok(true) => Txn::new()
                     .require_equals(key.clone(), raw)

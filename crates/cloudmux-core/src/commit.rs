@@ -36,7 +36,7 @@ use crate::acl::Permission;
 use crate::locks::KeyGuard;
 use crate::metrics::Metrics;
 use crate::object::{check_write_conditions, native_meta, PutObjectOutput, WriteConditions};
-use crate::records::{self, ObjectRecord};
+use crate::records::{self, GarbageRecord, ObjectRecord};
 use crate::recover::{resolve_intent, Resolution};
 use crate::{CoreError, Gateway, Principal, Result};
 
@@ -128,6 +128,7 @@ impl Gateway {
         {
             return Err(CoreError::OperationAborted(w.bucket.to_owned()));
         }
+        self.settle_intent(w.bucket, w.key).await?;
         let existing = self.object(w.bucket, w.key).await?;
         if let Some(id) = &w.upload {
             let ukey = records::upload_key(w.bucket, w.key, id);
@@ -145,6 +146,15 @@ impl Gateway {
         check_write_conditions(w.conditions, existing.as_ref().map(|(r, _)| r))?;
         Ok(Checked::Proceed(Box::new(existing)))
     }
+}
+
+/// Why a record commit failed.
+enum CommitFailure {
+    /// The commit was refused (a condition did not hold); nothing changed
+    /// and the published bytes are removed.
+    Refused(CoreError),
+    /// Whether the commit took effect is unknown.
+    Unknown(CoreError),
 }
 
 /// What the checks decided.
@@ -187,32 +197,76 @@ impl PublishJob {
     }
 
     async fn run(mut self) -> Result<PutObjectOutput> {
-        let ikey = records::intent_key(&self.bucket, &self.key);
-        let overwrite = self.existing.is_some();
-        // An overwrite's staged bytes are made durable first, since recovery
-        // rolls it forward; a new key's intent only lets recovery remove
-        // bytes published without a record, so it needs no persist.
-        if overwrite {
-            if let Err(e) = self.backend.persist(&self.staged).await {
-                let _ = self.backend.discard(&self.staged).await;
-                return Err(self.data_err(e));
-            }
+        if let Err(e) = self.announce().await {
+            let _ = self.backend.discard(&self.staged).await;
+            return Err(e);
         }
         let intent = records::IntentRecord {
             record: self.record.clone(),
             staged: self.staged.clone(),
         };
-        let encoded = codec::encode(&intent);
-        if let Err(e) = self
-            .meta
-            .commit(Txn::new().put(ikey.clone(), encoded))
-            .await
-        {
-            let _ = self.backend.discard(&self.staged).await;
-            return Err(e.into());
+        let published = match self.publish().await {
+            Ok(data) => data,
+            Err(err) => {
+                // The publish may have got part-way (an overwrite may have
+                // replaced the old bytes): finish or undo the write as crash
+                // recovery would, from the intent.
+                return self.resolve(intent, err).await;
+            }
+        };
+        self.record.data = published;
+        match self.commit_record().await {
+            Ok(garbage) => {
+                let record = self.record.clone();
+                self.metrics.object_written(
+                    &self.bucket,
+                    self.existing.as_ref().map(|(r, _)| r.size),
+                    record.size,
+                );
+                crate::fault!("commit.committed");
+                if let Some((gkey, garbage)) = garbage {
+                    let backend = self.old_backend.as_ref().unwrap_or(&self.backend);
+                    let _ = crate::garbage::remove(&*self.meta, &**backend, gkey, &garbage).await;
+                }
+                Ok(output_of(&record))
+            }
+            Err(CommitFailure::Refused(err)) => Err(err),
+            // Whether the commit took effect is unknown (an I/O error): settle
+            // the write from its intent now, as recovery would; if the store
+            // cannot even do that, the intent stays for recovery.
+            Err(CommitFailure::Unknown(err)) => self.resolve(intent, err).await,
         }
-        let published = self
-            .backend
+    }
+
+    /// Step 2: makes an overwrite's staged bytes durable, then commits the
+    /// intent.
+    async fn announce(&self) -> Result<()> {
+        crate::fault!("commit.checked");
+        // An overwrite's staged bytes are made durable first, since recovery
+        // rolls it forward; a new key's intent only lets recovery remove
+        // bytes published without a record, so it needs no persist.
+        if self.existing.is_some() {
+            self.backend
+                .persist(&self.staged)
+                .await
+                .map_err(|e| self.data_err(e))?;
+            crate::fault!("commit.persisted");
+        }
+        let intent = records::IntentRecord {
+            record: self.record.clone(),
+            staged: self.staged.clone(),
+        };
+        let ikey = records::intent_key(&self.bucket, &self.key);
+        self.meta
+            .commit(Txn::new().put(ikey, codec::encode(&intent)))
+            .await?;
+        Ok(())
+    }
+
+    /// Step 3: the bytes at the native name.
+    async fn publish(&self) -> Result<cloudmux_data::DataRef> {
+        crate::fault!("commit.intent");
+        self.backend
             .publish(
                 self.staged.clone(),
                 ObjectPath {
@@ -221,33 +275,25 @@ impl PublishJob {
                     meta: &native_meta(&self.record),
                 },
             )
-            .await;
-        let data = match published {
-            Ok(d) => d,
-            Err(e) => {
-                // The publish may have got part-way (an overwrite may have
-                // replaced the old bytes): finish or undo the write as crash
-                // recovery would, from the intent.
-                let err = self.data_err(e);
-                let resolved =
-                    resolve_intent(&*self.meta, &*self.backend, &self.bucket, &self.key, intent)
-                        .await;
-                return match resolved {
-                    Ok(Resolution::RolledForward { record, .. }) => {
-                        let old_size = self.existing.as_ref().map(|(r, _)| r.size);
-                        self.finish_with(old_size, &record).await;
-                        Ok(output_of(&record))
-                    }
-                    Ok(Resolution::Dropped) => Err(err),
-                    Err(e) => {
-                        tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
-                            "an interrupted overwrite is left for recovery");
-                        Err(err)
-                    }
-                };
-            }
-        };
-        self.record.data = data;
+            .await
+            .map_err(|e| self.data_err(e))
+    }
+
+    /// Step 4: commits the record, removing the intent (and the upload for
+    /// Complete), with the garbage record of replaced bytes stored under
+    /// another name. Returns that garbage record.
+    async fn commit_record(
+        &self,
+    ) -> std::result::Result<Option<(Vec<u8>, GarbageRecord)>, CommitFailure> {
+        let unknown = CommitFailure::Unknown;
+        let injected: Result<()> = async {
+            crate::fault!("commit.published");
+            Ok(())
+        }
+        .await;
+        injected.map_err(unknown)?;
+        let overwrite = self.existing.is_some();
+        let ikey = records::intent_key(&self.bucket, &self.key);
         let okey = records::object_key(&self.bucket, &self.key);
         let value = codec::encode(&self.record);
         let mut attempt = 0;
@@ -272,9 +318,19 @@ impl PublishJob {
                 }
                 txn = txn.delete(ukey);
             }
-            txn = txn.delete(ikey.clone());
-            match self.meta.commit(txn.put(okey.clone(), value.clone())).await {
-                Ok(()) => break,
+            txn = txn.delete(ikey.clone()).put(okey.clone(), value.clone());
+            let (txn, garbage) = match &self.existing {
+                Some((old, _))
+                    if old.location != self.record.location
+                        || old.data.locator != self.record.data.locator =>
+                {
+                    let (txn, gkey, g) = crate::garbage::release(txn, &self.bucket, &self.key, old);
+                    (txn, Some((gkey, g)))
+                }
+                _ => (txn, None),
+            };
+            match self.meta.commit(txn).await {
+                Ok(()) => return Ok(garbage),
                 Err(MetaError::Conflict) if overwrite => {
                     tracing::warn!(bucket = %self.bucket, key = %self.key, attempt,
                         "an overwrite's commit conflicted; rolling forward");
@@ -287,21 +343,50 @@ impl PublishJob {
                     } else {
                         let _ = self.meta.commit(Txn::new().delete(ikey.clone())).await;
                     }
-                    return Err(self.refusal().await);
+                    return Err(CommitFailure::Refused(self.refusal().await));
                 }
                 Err(e) => {
-                    // Whether the commit took effect is unknown, so the bytes
-                    // and the intent stay: recovery decides from the records.
                     tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
                         "object commit failed after publishing");
-                    return Err(e.into());
+                    return Err(unknown(e.into()));
                 }
             }
         }
-        let old_size = self.existing.as_ref().map(|(r, _)| r.size);
-        let record = self.record.clone();
-        self.finish_with(old_size, &record).await;
-        Ok(output_of(&record))
+    }
+
+    /// Settles a write whose publish or commit failed, from its intent: an
+    /// overwrite whose bytes are at the native name is committed (its old
+    /// bytes may be gone), anything else is undone. Answers `err` unless the
+    /// write was committed.
+    async fn resolve(
+        &self,
+        intent: records::IntentRecord,
+        err: CoreError,
+    ) -> Result<PutObjectOutput> {
+        let resolved =
+            resolve_intent(&*self.meta, &*self.backend, &self.bucket, &self.key, intent).await;
+        match resolved {
+            Ok(Resolution::RolledForward {
+                record, garbage, ..
+            }) => {
+                self.metrics.object_written(
+                    &self.bucket,
+                    self.existing.as_ref().map(|(r, _)| r.size),
+                    record.size,
+                );
+                if let Some((gkey, garbage)) = garbage {
+                    let backend = self.old_backend.as_ref().unwrap_or(&self.backend);
+                    let _ = crate::garbage::remove(&*self.meta, &**backend, gkey, &garbage).await;
+                }
+                Ok(output_of(&record))
+            }
+            Ok(Resolution::Dropped) => Err(err),
+            Err(e) => {
+                tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
+                    "an interrupted write is left for recovery");
+                Err(err)
+            }
+        }
     }
 
     /// Why the commit of a new key was refused.
@@ -320,22 +405,5 @@ impl PublishJob {
             }
         }
         CoreError::OperationAborted(self.bucket.clone())
-    }
-
-    /// Counts the write and removes the replaced bytes when they live under
-    /// another name.
-    async fn finish_with(&self, old_size: Option<u64>, record: &ObjectRecord) {
-        self.metrics
-            .object_written(&self.bucket, old_size, record.size);
-        let Some((old, _)) = &self.existing else {
-            return;
-        };
-        if old.location == record.location && old.data.locator == record.data.locator {
-            return;
-        }
-        let backend = self.old_backend.as_ref().unwrap_or(&self.backend);
-        if let Err(e) = backend.delete(&old.data).await {
-            tracing::warn!(location = %old.location, error = %e, "could not delete replaced data");
-        }
     }
 }

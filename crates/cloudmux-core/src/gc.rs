@@ -30,6 +30,9 @@ pub struct GcReport {
     /// Unreferenced staged entries kept because they are younger than the
     /// age guard.
     pub staged_young: u64,
+    /// Released bytes (of deleted or replaced objects) whose removal was
+    /// interrupted, now settled.
+    pub garbage_removed: u64,
     /// Part records removed because their upload is gone.
     pub parts_removed: u64,
     /// Locations or entries that could not be listed or removed (logged).
@@ -65,7 +68,10 @@ impl Gateway {
     /// One garbage collection pass (see the module documentation); its
     /// figures also go to the `cloudmux_gc_removed` metric.
     pub async fn gc_sweep(&self, min_age: Duration) -> Result<GcReport> {
-        let mut report = GcReport::default();
+        let mut report = GcReport {
+            garbage_removed: self.collect_garbage().await?,
+            ..GcReport::default()
+        };
         let before = self.live_uploads().await?;
         let parts = self.scan_all(b"p/").await?;
         let after = self.live_uploads().await?;
@@ -135,8 +141,10 @@ impl Gateway {
         }
         self.metrics.gc_removed("staged", report.staged_removed);
         self.metrics.gc_removed("part", report.parts_removed);
-        if report.staged_removed + report.parts_removed > 0 {
+        self.metrics.gc_removed("released", report.garbage_removed);
+        if report.staged_removed + report.parts_removed + report.garbage_removed > 0 {
             tracing::info!(
+                released = report.garbage_removed,
                 staged = report.staged_removed,
                 parts = report.parts_removed,
                 "gc: removed garbage"

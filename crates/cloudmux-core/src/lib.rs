@@ -21,6 +21,25 @@
 //!   names bytes that match it.
 //! - Every stored value is a versioned record from [`records`].
 
+/// Runs a failpoint of [`faults`] (with the `failpoints` feature): an armed
+/// point returns its injected error from the enclosing function, panics or
+/// exits. Without the feature it expands to nothing.
+#[cfg(feature = "failpoints")]
+#[macro_export]
+macro_rules! fault {
+    ($name:literal) => {
+        $crate::faults::hit($name).await?
+    };
+}
+
+/// Runs a failpoint of `faults` (with the `failpoints` feature); without the
+/// feature it expands to nothing.
+#[cfg(not(feature = "failpoints"))]
+#[macro_export]
+macro_rules! fault {
+    ($name:literal) => {};
+}
+
 pub mod account;
 pub mod acl;
 mod authz;
@@ -30,6 +49,9 @@ pub mod checksum;
 mod commit;
 pub mod digest;
 mod error;
+#[cfg(feature = "failpoints")]
+pub mod faults;
+mod garbage;
 mod gc;
 mod list;
 mod locks;

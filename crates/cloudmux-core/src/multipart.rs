@@ -348,6 +348,7 @@ impl Gateway {
             let _ = backend.discard(&part.staged).await;
             return Err(self.data_err(&upload.location, e));
         }
+        crate::fault!("part.persisted");
         let pkey = records::part_key(upload_id, number);
         let ukey = records::upload_key(bucket, key, upload_id);
         let value = codec::encode(&part);
@@ -376,6 +377,7 @@ impl Gateway {
             }
         };
         drop(guard);
+        crate::fault!("part.committed");
         if let Some(old) = previous {
             let old: PartRecord = codec::decode(&old)?;
             if old.staged != part.staged {
@@ -551,6 +553,7 @@ impl Gateway {
             )
             .await
             .map_err(|e| self.data_err(&upload.location, e))?;
+        crate::fault!("complete.assembled");
         let record = ObjectRecord {
             size,
             etag,
@@ -583,6 +586,7 @@ impl Gateway {
                 },
             )
             .await?;
+        crate::fault!("complete.committed");
         self.drop_parts(&upload.location, &input.upload_id).await?;
         Ok(out)
     }
@@ -634,6 +638,7 @@ impl Gateway {
             Err(MetaError::Conflict) => return Err(CoreError::NoSuchUpload(upload_id.to_owned())),
             Err(e) => return Err(e.into()),
         }
+        crate::fault!("abort.committed");
         self.drop_parts(&upload.location, upload_id).await
     }
 

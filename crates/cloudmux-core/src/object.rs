@@ -341,6 +341,7 @@ impl Gateway {
         bucket.refuse_public(&acl)?;
         let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
         let record = fresh_record(&d, owner, acl, input.meta, location);
+        crate::fault!("put.staged");
         self.commit_object(
             who,
             &input.bucket,
@@ -381,17 +382,6 @@ impl Gateway {
             },
         )
         .await
-    }
-
-    pub(crate) async fn delete_data(&self, rec: &ObjectRecord) {
-        match self.locations.get(&rec.location) {
-            Ok(b) => {
-                if let Err(e) = b.delete(&rec.data).await {
-                    tracing::warn!(location = %rec.location, error = %e, "could not delete replaced data");
-                }
-            }
-            Err(e) => tracing::warn!(location = %rec.location, error = %e, "unknown location"),
-        }
     }
 
     pub(crate) fn data_err(&self, location: &str, e: DataError) -> CoreError {
@@ -490,6 +480,7 @@ impl Gateway {
         let (b, _) = self.bucket(bucket).await?;
         names::validate_key(key)?;
         let _guard = self.locks.lock(bucket, key).await;
+        self.settle_intent(bucket, key).await?;
         let Some((rec, raw)) = self.object(bucket, key).await? else {
             self.authorize(
                 who,
@@ -513,18 +504,18 @@ impl Gateway {
         if if_match.is_some_and(|m| !etag_matches(m, &rec.etag)) {
             return Err(CoreError::PreconditionFailed);
         }
+        crate::fault!("delete.checked");
         let okey = records::object_key(bucket, key);
-        match self
-            .meta
-            .commit(Txn::new().require_equals(okey.clone(), raw).delete(okey))
-            .await
-        {
+        let txn = Txn::new().require_equals(okey.clone(), raw).delete(okey);
+        let (txn, gkey, garbage) = crate::garbage::release(txn, bucket, key, &rec);
+        match self.meta.commit(txn).await {
             Ok(()) => self.metrics.object_removed(bucket, rec.size),
             // Someone else changed the record: its bytes are theirs now.
             Err(MetaError::Conflict) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        self.delete_data(&rec).await;
+        crate::fault!("delete.committed");
+        self.remove_garbage(gkey, &garbage).await;
         Ok(())
     }
 
@@ -672,6 +663,7 @@ impl Gateway {
             ..Default::default()
         };
         let (backend, staged, d) = self.stage_verified(&location, body, expect).await?;
+        crate::fault!("copy.staged");
         let record = fresh_record(&d, owner, acl, meta, location);
         self.commit_object(
             who,
@@ -720,6 +712,7 @@ impl Gateway {
             .assemble(vec![Piece::Published(src.data.clone(), None)])
             .await
             .map_err(|e| self.data_err(location, e))?;
+        crate::fault!("copy.staged");
         let d = Digests {
             md5,
             size: src.size,
@@ -756,6 +749,7 @@ impl Gateway {
         acl: Acl,
     ) -> Result<PutObjectOutput> {
         let _guard = self.locks.lock(&input.bucket, &input.key).await;
+        self.settle_intent(&input.bucket, &input.key).await?;
         let (cur, raw) = self
             .object(&input.bucket, &input.key)
             .await?
@@ -819,6 +813,7 @@ impl Gateway {
     ) -> Result<()> {
         let (b, _) = self.bucket(bucket).await?;
         let _guard = self.locks.lock(bucket, key).await;
+        self.settle_intent(bucket, key).await?;
         let (mut rec, raw) = self
             .object(bucket, key)
             .await?

@@ -8,6 +8,8 @@
 //!   fixed-width timestamp, so one key's uploads sort by initiation time.
 //! - `p/<upload-id>/<part number, 5 digits>`: [`PartRecord`].
 //! - `w/<bucket>/<key>`: [`IntentRecord`], an overwrite in flight.
+//! - `g/<uuid>`: [`GarbageRecord`], bytes that no record names any more
+//!   (deleted or replaced), committed with the change that released them.
 //!
 //! Every value is encoded with `cloudmux_meta::codec`, whose first byte is the
 //! record's format version.
@@ -434,6 +436,36 @@ pub const INTENTS_PREFIX: &[u8] = b"w/";
 /// Key of the intent record of an object.
 pub fn intent_key(bucket: &str, key: &str) -> Vec<u8> {
     [b"w/", bucket.as_bytes(), b"/", key.as_bytes()].concat()
+}
+
+/// Bytes that a committed change released (a deleted object's, or an
+/// overwritten object's stored under another name): committed in the same
+/// transaction as that change, removed once the bytes are gone. Recovery and
+/// garbage collection remove what a crash or a failed removal left, after
+/// checking under the key's lock that no record or intent of the key names
+/// the same bytes again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GarbageRecord {
+    /// The bucket whose key held the bytes.
+    pub bucket: String,
+    /// The key that held them.
+    pub key: String,
+    /// The location holding them.
+    pub location: String,
+    /// The bytes.
+    pub data: DataRef,
+}
+
+impl Record for GarbageRecord {
+    const VERSION: u8 = 1;
+}
+
+/// Prefix of all garbage records.
+pub const GARBAGE_PREFIX: &[u8] = b"g/";
+
+/// A new, unique garbage record key.
+pub fn new_garbage_key() -> Vec<u8> {
+    [GARBAGE_PREFIX, uuid::Uuid::new_v4().to_string().as_bytes()].concat()
 }
 
 /// Prefix of the markers of buckets being deleted.

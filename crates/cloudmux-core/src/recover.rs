@@ -4,7 +4,7 @@
 use cloudmux_data::{Backend, DataError, NativeMeta, ObjectPath};
 use cloudmux_meta::{codec, prefix_end, MetaStore, Txn};
 
-use crate::records::{self, IntentRecord, ObjectRecord};
+use crate::records::{self, GarbageRecord, IntentRecord, ObjectRecord};
 use crate::{CoreError, Gateway, Result};
 
 /// How an intent was resolved.
@@ -14,8 +14,9 @@ pub(crate) enum Resolution {
     RolledForward {
         /// The committed record.
         record: Box<ObjectRecord>,
-        /// The record it replaced, if any.
-        old: Option<Box<ObjectRecord>>,
+        /// The garbage record of the replaced bytes, committed with it when
+        /// they live under another name.
+        garbage: Option<(Vec<u8>, GarbageRecord)>,
     },
     /// The new bytes were never published: the staged copy and the intent
     /// are gone and the old object stays.
@@ -81,13 +82,24 @@ pub(crate) async fn resolve_intent(
                 data,
                 ..intent.record
             };
-            meta.commit(txn.put(okey, codec::encode(&record))).await?;
+            let txn = txn.put(okey, codec::encode(&record));
+            let (txn, garbage) = match old.as_deref() {
+                Some(old)
+                    if old.location != record.location
+                        || old.data.locator != record.data.locator =>
+                {
+                    let (txn, gkey, g) = crate::garbage::release(txn, bucket, key, old);
+                    (txn, Some((gkey, g)))
+                }
+                _ => (txn, None),
+            };
+            meta.commit(txn).await?;
             // A crash between the cloud copy and the removal of the staged
             // copy left it behind; on `fs` the rename consumed it.
             let _ = backend.discard(&intent.staged).await;
             Ok(Resolution::RolledForward {
                 record: Box::new(record),
-                old,
+                garbage,
             })
         }
         None => {
@@ -99,6 +111,28 @@ pub(crate) async fn resolve_intent(
 }
 
 impl Gateway {
+    /// Settles an intent of `bucket/key` that its own write left unresolved
+    /// (the write's task panicked, or the store failed it twice). The caller
+    /// holds the key's lock, so no write of the key is in flight: every
+    /// write and delete of a key starts with this, so that a stale intent is
+    /// never rolled forward over a later acknowledged change.
+    pub(crate) async fn settle_intent(&self, bucket: &str, key: &str) -> Result<()> {
+        let Some(raw) = self.meta.get(&records::intent_key(bucket, key)).await? else {
+            return Ok(());
+        };
+        let intent: IntentRecord = codec::decode(&raw)?;
+        let backend = self.locations.get(&intent.record.location)?.clone();
+        tracing::warn!(bucket, key, "settling a write its request left unresolved");
+        if let Resolution::RolledForward {
+            garbage: Some((gkey, garbage)),
+            ..
+        } = resolve_intent(&*self.meta, &*backend, bucket, key, intent).await?
+        {
+            self.remove_garbage(gkey, &garbage).await;
+        }
+        Ok(())
+    }
+
     /// Removes the markers of DeleteBucket calls that a crash interrupted:
     /// at startup no DeleteBucket is in progress.
     async fn clear_deleting_markers(&self) -> Result<()> {
@@ -124,7 +158,8 @@ impl Gateway {
     /// since its record was never committed. An intent whose location cannot be asked (a cloud that
     /// is down) is left for the next start, with a warning, so that one
     /// unreachable cloud does not keep cloudmux from starting. Returns how
-    /// many intents were resolved.
+    /// many intents were resolved. Then finishes the removals of released
+    /// bytes that the crash interrupted ([`Gateway::collect_garbage`]).
     pub async fn recover(&self) -> Result<usize> {
         self.clear_deleting_markers().await?;
         let end = prefix_end(records::INTENTS_PREFIX).unwrap_or_default();
@@ -133,7 +168,7 @@ impl Gateway {
         loop {
             let batch = self.meta.scan(&start, &end, 100).await?;
             let Some((last, _)) = batch.last() else {
-                return Ok(done);
+                break;
             };
             start = last.clone();
             start.push(0);
@@ -144,13 +179,9 @@ impl Gateway {
                 let intent: IntentRecord = codec::decode(&value)?;
                 let backend = self.locations.get(&intent.record.location)?.clone();
                 match resolve_intent(&*self.meta, &*backend, bucket, key, intent).await {
-                    Ok(Resolution::RolledForward { record, old }) => {
-                        if let Some(old) = old {
-                            if old.data.locator != record.data.locator
-                                || old.location != record.location
-                            {
-                                self.delete_data(&old).await;
-                            }
+                    Ok(Resolution::RolledForward { garbage, .. }) => {
+                        if let Some((gkey, garbage)) = garbage {
+                            self.remove_garbage(gkey, &garbage).await;
                         }
                         tracing::warn!(
                             bucket,
@@ -174,5 +205,8 @@ impl Gateway {
                 done += 1;
             }
         }
+        // Bytes released by a change whose cleanup the crash interrupted.
+        self.collect_garbage().await?;
+        Ok(done)
     }
 }

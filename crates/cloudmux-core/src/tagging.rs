@@ -119,6 +119,7 @@ impl Gateway {
     ) -> Result<()> {
         validate_tags(&tags, MAX_OBJECT_TAGS)?;
         let _guard = self.locks.lock(bucket, key).await;
+        self.settle_intent(bucket, key).await?;
         let (mut rec, raw) = self.tagged_object(who, bucket, key, true).await?;
         rec.meta.tags = tags;
         self.rewrite_object(bucket, key, raw, &rec).await

@@ -129,6 +129,16 @@ pub trait MetaStore: Send + Sync + 'static {
     /// [`MetaError::Conflict`] (and writes nothing) if a condition does not hold.
     async fn commit(&self, txn: Txn) -> Result<()>;
 
+    /// Applies a transaction atomically, like [`commit`](Self::commit), but
+    /// returns before it is durable: it becomes durable with the next durable
+    /// commit (engines apply commits in order), and a crash before that may
+    /// lose it. Only for changes whose loss a restart repairs, such as
+    /// removing a finished cleanup task whose redo is harmless. Engines
+    /// without a cheaper path commit durably.
+    async fn commit_relaxed(&self, txn: Txn) -> Result<()> {
+        self.commit(txn).await
+    }
+
     /// Takes or renews the lease `name` for `holder` for `ttl`. Returns `false`
     /// when another holder has an unexpired lease.
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool>;

@@ -147,23 +147,17 @@ impl MetaStore for SledStore {
     async fn commit(&self, txn: Txn) -> Result<()> {
         let ticket = {
             let _serial = self.commits.lock().await;
-            self.healthy()?;
-            for c in &txn.conditions {
-                if !self.check(c)? {
-                    return Err(MetaError::Conflict);
-                }
-            }
-            let mut batch = sled::Batch::default();
-            for m in txn.mutations {
-                match m {
-                    Mutation::Put(k, v) => batch.insert(k, v),
-                    Mutation::Delete(k) => batch.remove(k),
-                }
-            }
-            self.db.apply_batch(batch).map_err(engine)?;
+            self.apply(txn)?;
             self.group.join()
         };
         ticket.wait().await
+    }
+
+    /// Applies without joining a group flush: the next durable commit's
+    /// flush covers it, since sled's log is written in order.
+    async fn commit_relaxed(&self, txn: Txn) -> Result<()> {
+        let _serial = self.commits.lock().await;
+        self.apply(txn)
     }
 
     async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
@@ -279,6 +273,27 @@ impl Ticket {
                 "group commit stopped before flushing (runtime shut down)",
             )),
         }
+    }
+}
+
+impl SledStore {
+    /// Checks a transaction's conditions and applies it, with the commit
+    /// lock held by the caller.
+    fn apply(&self, txn: Txn) -> Result<()> {
+        self.healthy()?;
+        for c in &txn.conditions {
+            if !self.check(c)? {
+                return Err(MetaError::Conflict);
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for m in txn.mutations {
+            match m {
+                Mutation::Put(k, v) => batch.insert(k, v),
+                Mutation::Delete(k) => batch.remove(k),
+            }
+        }
+        self.db.apply_batch(batch).map_err(engine)
     }
 }
 

@@ -45,6 +45,11 @@ pub const READY_PATH: &str = "/_/health/ready";
 pub const LOCATIONS_PATH: &str = "/_/health/locations";
 /// Path of the metadata export (admin).
 pub const META_EXPORT_PATH: &str = "/_/meta/export";
+
+/// Prefix of the failpoint routes of test builds (the `failpoints` feature):
+/// `PUT /_/failpoints/NAME?action=ACTION` arms a point, `DELETE
+/// /_/failpoints` disarms every point (admin).
+pub const FAILPOINTS_PATH: &str = "/_/failpoints";
 /// Path of the metrics endpoint.
 pub const METRICS_PATH: &str = "/metrics";
 /// Prefix of the operational and admin routes.
@@ -71,6 +76,8 @@ pub enum OpsEndpoint {
     Metrics,
     /// `GET /_/meta/export`: the metadata backup (admin).
     MetaExport,
+    /// `/_/failpoints...`: arming failpoints in test builds (admin).
+    Failpoints,
     /// Any other path under `/_/`: an admin route.
     Admin,
 }
@@ -113,6 +120,7 @@ impl OpsEndpoint {
                 Some(Self::Metrics)
             }
             META_EXPORT_PATH if *method == Method::GET => Some(Self::MetaExport),
+            p if p == FAILPOINTS_PATH || p.starts_with("/_/failpoints/") => Some(Self::Failpoints),
             p if p.starts_with(ADMIN_PREFIX) => Some(Self::Admin),
             _ => None,
         }
@@ -123,7 +131,7 @@ impl OpsEndpoint {
         match self {
             Self::Live | Self::Ready | Self::Locations => Access::Open,
             Self::Metrics => Access::TokenOrAdmin,
-            Self::MetaExport | Self::Admin => Access::Admin,
+            Self::MetaExport | Self::Failpoints | Self::Admin => Access::Admin,
         }
     }
 
@@ -135,6 +143,7 @@ impl OpsEndpoint {
             Self::Locations => "HealthLocations",
             Self::Metrics => "Metrics",
             Self::MetaExport => "MetaExport",
+            Self::Failpoints => "Failpoints",
             Self::Admin => "Admin",
         }
     }
@@ -173,7 +182,7 @@ impl OpsEndpoint {
                 (status, "text/plain; charset=utf-8", text)
             }
             Self::Metrics => (StatusCode::OK, OPENMETRICS, gw.metrics().render()),
-            Self::MetaExport | Self::Admin => (
+            Self::MetaExport | Self::Failpoints | Self::Admin => (
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
                 "no such admin route\n".into(),
@@ -193,6 +202,56 @@ impl OpsEndpoint {
         h.insert("cache-control", HeaderValue::from_static("no-store"));
         resp
     }
+}
+
+/// Answers a failpoint route (see [`FAILPOINTS_PATH`]); 404 in builds
+/// without the `failpoints` feature.
+pub fn failpoints<B>(req: &Request<B>) -> Response<ResBody> {
+    let (status, text) = arm_failpoint(req);
+    let mut resp = Response::new(body::full(text));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+#[cfg(feature = "failpoints")]
+fn arm_failpoint<B>(req: &Request<B>) -> (StatusCode, String) {
+    use cloudmux_core::faults;
+    let path = req.uri().path();
+    if *req.method() == Method::DELETE && path == FAILPOINTS_PATH {
+        faults::clear();
+        return (StatusCode::OK, "cleared\n".into());
+    }
+    let name = path.strip_prefix("/_/failpoints/").unwrap_or_default();
+    let action = req
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == "action")
+        .map(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned());
+    match (req.method().clone(), action) {
+        (Method::PUT, Some(action)) => match faults::configure(name, &action) {
+            Ok(()) => (StatusCode::OK, format!("{name}={action}\n")),
+            Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
+        },
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "PUT /_/failpoints/NAME?action=ACTION or DELETE /_/failpoints\n".into(),
+        ),
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn arm_failpoint<B>(_req: &Request<B>) -> (StatusCode, String) {
+    (
+        StatusCode::NOT_FOUND,
+        "this build has no failpoints (cargo feature `failpoints`)\n".into(),
+    )
 }
 
 /// Answers the metadata backup, or 503 when the store cannot be read.

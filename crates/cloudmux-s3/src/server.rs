@@ -439,6 +439,9 @@ impl S3Service {
                 if let Err(e) = self.ops_access(ops.access(), &req, vhost_bucket.as_deref()) {
                     return (Err(e), ops.name(), None);
                 }
+                if ops == OpsEndpoint::Failpoints {
+                    return (Ok(ops::failpoints(&req)), ops.name(), None);
+                }
                 let head = req.method() == Method::HEAD;
                 return (
                     Ok(ops.answer(&self.gw, &self.ready, head).await),

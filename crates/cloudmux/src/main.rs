@@ -224,6 +224,14 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         Some(p) => (Config::load(Some(p)).map_err(|e| e.to_string())?, None),
         None => embedded_defaults()?,
     };
+    #[cfg(feature = "failpoints")]
+    {
+        cloudmux_core::faults::setup_from_env().map_err(|e| format!("FAILPOINTS: {e}"))?;
+        tracing::warn!(
+            registered = cloudmux_core::faults::REGISTRY.len(),
+            "failpoints compiled in: a test build, not for production"
+        );
+    }
     let accounts = cfg.accounts().map_err(|e| e.to_string())?;
     let locations = cfg.locations().map_err(|e| e.to_string())?;
     let (backends, default) = locations::open_all(&locations)?;

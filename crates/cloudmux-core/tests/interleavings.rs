@@ -1,0 +1,461 @@
+//! Races with each interleaving forced, in process: one request is held at a
+//! failpoint gate (`cloudmux_core::faults::gate`) at a chosen step while the
+//! other runs as far as it can, then the first is let go. Each interleaving
+//! of `tests/write_safety.rs`'s free races is thus run deterministically, not
+//! left to chance on two cores.
+//!
+//! Needs the `failpoints` feature (`scripts/test.sh` builds with it).
+#![cfg(feature = "failpoints")]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloudmux_core::digest::BodyExpectations;
+use cloudmux_core::faults;
+use cloudmux_core::records::ObjectMeta;
+use cloudmux_core::{
+    Account, Accounts, CompletePart, CompleteUploadInput, CoreError, CreateUploadInput, Gateway,
+    GatewayConfig, GetObjectInput, ListPartsInput, Locations, Principal, PutObjectInput,
+    UploadPartInput, WriteConditions,
+};
+use cloudmux_data::fs::{FsBackend, FsConfig};
+use cloudmux_data::{Backend, BodyStream};
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
+
+/// Gates are process-wide: the tests of this file take turns.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long a request that must be blocked gets to run before the test
+/// checks that it is still waiting.
+const SETTLE: Duration = Duration::from_millis(100);
+
+struct World {
+    dir: tempfile::TempDir,
+    gw: Arc<Gateway>,
+    who: Principal,
+}
+
+async fn world() -> World {
+    faults::clear();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = Arc::new(cloudmux_meta::SledStore::open(&dir.path().join("meta")).expect("sled"));
+    let fs = FsBackend::open(&FsConfig {
+        path: dir.path().join("objects"),
+    })
+    .expect("fs location");
+    let mut backends: HashMap<String, Arc<dyn Backend>> = HashMap::new();
+    backends.insert("local".into(), Arc::new(fs));
+    let gw = Gateway::new(
+        GatewayConfig {
+            region: "us-east-1".into(),
+        },
+        meta,
+        Accounts::new(vec![Account::new("alice", "AKALICE", "secret")]),
+        Locations::new(backends, "local".into()).expect("locations"),
+    );
+    let who = Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap());
+    gw.create_bucket(&who, "bkt", None, None)
+        .await
+        .expect("create bucket");
+    World {
+        dir,
+        gw: Arc::new(gw),
+        who,
+    }
+}
+
+fn body(data: &[u8]) -> BodyStream {
+    let chunk: Result<Bytes, cloudmux_data::BodyError> = Ok(Bytes::copy_from_slice(data));
+    futures_util::stream::iter(vec![chunk]).boxed()
+}
+
+fn pattern(tag: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| tag.wrapping_add((i % 251) as u8))
+        .collect()
+}
+
+fn put_input(bucket: &str, key: &str, data: &[u8]) -> PutObjectInput {
+    PutObjectInput {
+        bucket: bucket.into(),
+        key: key.into(),
+        body: body(data),
+        expect: BodyExpectations::default(),
+        meta: ObjectMeta::default(),
+        acl: None,
+        location: None,
+        conditions: WriteConditions::default(),
+    }
+}
+
+/// The object's bytes, `None` for NoSuchKey (or NoSuchBucket).
+async fn read(w: &World, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let input = GetObjectInput {
+        bucket: bucket.into(),
+        key: key.into(),
+        range: None,
+        part_number: None,
+        conditions: Default::default(),
+        head: false,
+    };
+    match w.gw.get_object(&w.who, input).await {
+        Ok(o) => {
+            let mut data = Vec::new();
+            let mut b = o.body.expect("body");
+            while let Some(chunk) = b.next().await {
+                data.extend_from_slice(&chunk.expect("object bytes"));
+            }
+            assert_eq!(data.len() as u64, o.record.size, "size of {key}");
+            Some(data)
+        }
+        Err(CoreError::NoSuchKey(_) | CoreError::NoSuchBucket(_)) => None,
+        Err(e) => panic!("reading {bucket}/{key}: {e}"),
+    }
+}
+
+/// Every regular file under the location's bucket directories (the staging
+/// area excluded), relative to the location root.
+fn published_files(w: &World) -> Vec<String> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let root = w.dir.path().join("objects");
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out.sort();
+    out
+}
+
+async fn upload_with_part(w: &World, key: &str, data: &[u8]) -> (String, String) {
+    let up =
+        w.gw.create_upload(
+            &w.who,
+            CreateUploadInput {
+                bucket: "bkt".into(),
+                key: key.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create upload");
+    let part =
+        w.gw.upload_part(&w.who, part_input(key, &up.upload_id, data))
+            .await
+            .expect("upload part");
+    (up.upload_id, part.etag)
+}
+
+fn part_input(key: &str, upload_id: &str, data: &[u8]) -> UploadPartInput {
+    UploadPartInput {
+        bucket: "bkt".into(),
+        key: key.into(),
+        upload_id: upload_id.into(),
+        part_number: 1,
+        body: body(data),
+        expect: BodyExpectations::default(),
+    }
+}
+
+fn complete_input(key: &str, upload_id: &str, etag: &str) -> CompleteUploadInput {
+    CompleteUploadInput {
+        bucket: "bkt".into(),
+        key: key.into(),
+        upload_id: upload_id.into(),
+        parts: vec![CompletePart {
+            part_number: 1,
+            etag: format!("\"{etag}\""),
+            checksums: Vec::new(),
+        }],
+        conditions: WriteConditions::default(),
+    }
+}
+
+/// Asserts that `task` is still waiting (blocked behind the held request).
+async fn assert_waiting<T>(task: &JoinHandle<T>, what: &str) {
+    tokio::time::sleep(SETTLE).await;
+    assert!(
+        !task.is_finished(),
+        "{what} should wait for the held request"
+    );
+}
+
+fn spawn_complete(
+    w: &World,
+    key: &str,
+    id: &str,
+    etag: &str,
+) -> JoinHandle<Result<String, CoreError>> {
+    let (gw, who, input) = (w.gw.clone(), w.who.clone(), complete_input(key, id, etag));
+    tokio::spawn(async move { gw.complete_upload(&who, input).await.map(|o| o.etag) })
+}
+
+fn spawn_put(w: &World, key: &str, data: &[u8]) -> JoinHandle<Result<String, CoreError>> {
+    let (gw, who, input) = (w.gw.clone(), w.who.clone(), put_input("bkt", key, data));
+    tokio::spawn(async move { gw.put_object(&who, input).await.map(|o| o.etag) })
+}
+
+fn spawn_delete(w: &World, key: &str) -> JoinHandle<Result<(), CoreError>> {
+    let (gw, who, key) = (w.gw.clone(), w.who.clone(), key.to_owned());
+    tokio::spawn(async move { gw.delete_object(&who, "bkt", &key, None).await })
+}
+
+fn spawn_abort(w: &World, key: &str, id: &str) -> JoinHandle<Result<(), CoreError>> {
+    let (gw, who, key, id) = (w.gw.clone(), w.who.clone(), key.to_owned(), id.to_owned());
+    tokio::spawn(async move { gw.abort_upload(&who, "bkt", &key, &id).await })
+}
+
+/// The second Complete arrives while the first is between publishing and
+/// committing: it waits, then answers as the first did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_complete_during_the_first_commit_answers_alike() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let data = pattern(7, 3000);
+    let (id, etag) = upload_with_part(&w, "k", &data).await;
+    let gate = faults::gate("commit.published");
+    let first = spawn_complete(&w, "k", &id, &etag);
+    gate.reached().await;
+    let second = spawn_complete(&w, "k", &id, &etag);
+    assert_waiting(&second, "the retried Complete").await;
+    gate.open();
+    let a = first.await.unwrap().expect("first Complete");
+    let b = second.await.unwrap().expect("retried Complete");
+    assert_eq!(a, b);
+    assert_eq!(read(&w, "bkt", "k").await, Some(data));
+    faults::clear();
+}
+
+/// Abort arrives while Complete holds the key: the object is whole and the
+/// Abort finds no upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abort_during_complete_finds_no_upload() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let data = pattern(8, 2000);
+    let (id, etag) = upload_with_part(&w, "k", &data).await;
+    let gate = faults::gate("complete.assembled");
+    let complete = spawn_complete(&w, "k", &id, &etag);
+    gate.reached().await;
+    let abort = spawn_abort(&w, "k", &id);
+    assert_waiting(&abort, "the Abort").await;
+    gate.open();
+    complete.await.unwrap().expect("Complete");
+    assert!(matches!(
+        abort.await.unwrap(),
+        Err(CoreError::NoSuchUpload(_))
+    ));
+    assert_eq!(read(&w, "bkt", "k").await, Some(data));
+    faults::clear();
+}
+
+/// Complete arrives while Abort holds the key: no object, and the Complete
+/// finds no upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn complete_during_abort_finds_no_upload() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let (id, etag) = upload_with_part(&w, "k", &pattern(9, 2000)).await;
+    let gate = faults::gate("abort.committed");
+    let abort = spawn_abort(&w, "k", &id);
+    gate.reached().await;
+    let complete = spawn_complete(&w, "k", &id, &etag);
+    assert_waiting(&complete, "the Complete").await;
+    gate.open();
+    abort.await.unwrap().expect("Abort");
+    assert!(matches!(
+        complete.await.unwrap(),
+        Err(CoreError::NoSuchUpload(_))
+    ));
+    assert_eq!(read(&w, "bkt", "k").await, None);
+    assert_eq!(published_files(&w), Vec::<String>::new());
+    faults::clear();
+}
+
+/// Overwrite B and DELETE C arrive while overwrite A is between publishing
+/// and committing: both wait, and the key ends as B or deleted, never as the
+/// old object or A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overwrite_and_delete_during_an_overwrite_apply_after_it() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    w.gw.put_object(&w.who, put_input("bkt", "k", b"old"))
+        .await
+        .expect("initial put");
+    let (a, b) = (pattern(1, 5000), pattern(2, 7000));
+    let gate = faults::gate("commit.published");
+    let put_a = spawn_put(&w, "k", &a);
+    gate.reached().await;
+    let put_b = spawn_put(&w, "k", &b);
+    let del = spawn_delete(&w, "k");
+    assert_waiting(&put_b, "overwrite B").await;
+    assert!(!del.is_finished(), "the DELETE should wait");
+    gate.open();
+    put_a.await.unwrap().expect("overwrite A");
+    put_b.await.unwrap().expect("overwrite B");
+    del.await.unwrap().expect("DELETE");
+    match read(&w, "bkt", "k").await {
+        None => assert_eq!(published_files(&w), Vec::<String>::new()),
+        Some(got) => {
+            assert!(got == b, "the key holds the old object or A");
+            assert_eq!(published_files(&w).len(), 1);
+        }
+    }
+    faults::clear();
+}
+
+/// A PUT arrives while a DELETE of the key has committed but not yet
+/// removed the bytes: the DELETE's cleanup never removes the new object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_put_during_a_delete_keeps_its_bytes() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    w.gw.put_object(&w.who, put_input("bkt", "k", b"old"))
+        .await
+        .expect("initial put");
+    let new = pattern(3, 4000);
+    let gate = faults::gate("delete.committed");
+    let del = spawn_delete(&w, "k");
+    gate.reached().await;
+    let put = spawn_put(&w, "k", &new);
+    assert_waiting(&put, "the PUT").await;
+    gate.open();
+    del.await.unwrap().expect("DELETE");
+    put.await.unwrap().expect("PUT");
+    assert_eq!(read(&w, "bkt", "k").await, Some(new.clone()));
+    // A sweep settles nothing that a record names.
+    w.gw.gc_sweep(Duration::ZERO).await.expect("gc");
+    assert_eq!(read(&w, "bkt", "k").await, Some(new));
+    faults::clear();
+}
+
+/// A PUT arrives while DeleteBucket has marked the bucket: it is refused
+/// with OperationAborted, and the bucket goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_put_during_delete_bucket_is_refused() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let gate = faults::gate("bucket.marked");
+    let (gw, who) = (w.gw.clone(), w.who.clone());
+    let del = tokio::spawn(async move { gw.delete_bucket(&who, "bkt").await });
+    gate.reached().await;
+    let put =
+        w.gw.put_object(&w.who, put_input("bkt", "k", b"data"))
+            .await;
+    assert!(
+        matches!(put, Err(CoreError::OperationAborted(_))),
+        "PUT during DeleteBucket: {put:?}"
+    );
+    gate.open();
+    del.await.unwrap().expect("DeleteBucket");
+    assert_eq!(read(&w, "bkt", "k").await, None);
+    assert_eq!(published_files(&w), Vec::<String>::new());
+    faults::clear();
+}
+
+/// DeleteBucket arrives while a PUT of a new key is between publishing and
+/// committing: either the PUT is acknowledged and the bucket stays with the
+/// object, or the PUT fails and nothing of it is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_bucket_during_a_put_never_hides_an_acknowledged_object() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let data = pattern(4, 3000);
+    let gate = faults::gate("commit.published");
+    let put = spawn_put(&w, "k", &data);
+    gate.reached().await;
+    let (gw, who) = (w.gw.clone(), w.who.clone());
+    let del = tokio::spawn(async move { gw.delete_bucket(&who, "bkt").await });
+    // DeleteBucket does not take object locks: let it run to its end first.
+    let del = del.await.unwrap();
+    gate.open();
+    let put = put.await.unwrap();
+    match (put, del) {
+        (Ok(_), Err(CoreError::BucketNotEmpty(_) | CoreError::OperationAborted(_))) => {
+            assert_eq!(read(&w, "bkt", "k").await, Some(data));
+        }
+        (Err(CoreError::NoSuchBucket(_) | CoreError::OperationAborted(_)), Ok(())) => {
+            assert_eq!(read(&w, "bkt", "k").await, None);
+            assert_eq!(published_files(&w), Vec::<String>::new());
+        }
+        (p, d) => panic!("PUT {p:?}, DeleteBucket {d:?}"),
+    }
+    faults::clear();
+}
+
+/// The same part number uploaded twice, the second while the first waits
+/// between making its bytes durable and committing its record: exactly one
+/// whole part is kept, and it completes the upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_part_twice_keeps_the_last_committed() {
+    let _serial = SERIAL.lock().await;
+    let w = world().await;
+    let up =
+        w.gw.create_upload(
+            &w.who,
+            CreateUploadInput {
+                bucket: "bkt".into(),
+                key: "k".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create upload");
+    let (x, y) = (pattern(5, 4000), pattern(6, 6000));
+    let gate = faults::gate("part.persisted");
+    let (gw, who, input) = (
+        w.gw.clone(),
+        w.who.clone(),
+        part_input("k", &up.upload_id, &x),
+    );
+    let first = tokio::spawn(async move { gw.upload_part(&who, input).await });
+    gate.reached().await;
+    let second =
+        w.gw.upload_part(&w.who, part_input("k", &up.upload_id, &y))
+            .await
+            .expect("second part");
+    gate.open();
+    let first = first.await.unwrap().expect("first part");
+    let parts =
+        w.gw.list_parts(
+            &w.who,
+            ListPartsInput {
+                bucket: "bkt".into(),
+                key: "k".into(),
+                upload_id: up.upload_id.clone(),
+                marker: 0,
+                max_parts: 1000,
+            },
+        )
+        .await
+        .expect("list parts");
+    assert_eq!(parts.parts.len(), 1);
+    assert_eq!(parts.parts[0].etag, first.etag, "the last committed part");
+    assert!(matches!(
+        w.gw.complete_upload(&w.who, complete_input("k", &up.upload_id, &second.etag))
+            .await,
+        Err(CoreError::InvalidPart(_))
+    ));
+    w.gw.complete_upload(&w.who, complete_input("k", &up.upload_id, &first.etag))
+        .await
+        .expect("complete");
+    assert_eq!(read(&w, "bkt", "k").await, Some(x));
+    faults::clear();
+}
