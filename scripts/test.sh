@@ -6,10 +6,14 @@
 # Steps (each one runs even if an earlier one failed, except where it needs
 # the server binary):
 #   1. scripts/install-test-deps.sh        (fast no-op when all is installed)
-#   2. cargo build --bin cloudmux           (debug server binary)
-#   3. Rust tests: cargo nextest run --workspace (cargo test --workspace if
-#      nextest is absent)
-#   4. cargo clippy --workspace --all-targets -- -D warnings
+#   2. cargo build --bin cloudmux --features failpoints  (debug server
+#      binary; the failpoints are inert until a test arms them, and release
+#      builds leave them out)
+#   3. Rust tests: cargo nextest run --workspace --all-features (cargo test
+#      if nextest is absent); tests/faults.rs runs the whole fault matrix on
+#      `fs` and a seeded sample on the clouds
+#   4. cargo clippy --workspace --all-targets, with and without
+#      --all-features, -D warnings
 #   5. cargo fmt --all --check
 #   6. Python client tests: pytest tests/py against target/debug/cloudmux
 #      (CLOUDMUX_BIN), aws CLI v1 + boto3 over HTTPS
@@ -82,7 +86,7 @@ if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; fi
 
 # ---- 2. build -------------------------------------------------------------------
 BUILD_OK=1
-run_check build "$LOGS/build.log" cargo build --bin cloudmux || BUILD_OK=0
+run_check build "$LOGS/build.log" cargo build --bin cloudmux --features failpoints || BUILD_OK=0
 BIN="$TARGET/debug/cloudmux"
 export CLOUDMUX_BIN="$BIN"
 
@@ -95,7 +99,7 @@ else
     log="$LOGS/rust-tests.log"
     set +e
     if cargo nextest --version >/dev/null 2>&1; then
-        timeout --kill-after=30 2400 cargo nextest run --workspace --no-fail-fast \
+        timeout --kill-after=30 2400 cargo nextest run --workspace --all-features --no-fail-fast \
             --no-tests=warn 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
         # "Summary [ 1.2s] 45 tests run: 43 passed, 2 failed, 1 skipped"
@@ -105,7 +109,7 @@ else
         sk=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
         if [ -n "$run" ] && [ -n "$ok" ]; then bad=$((run - ok)); else ok=0 bad=0; fi
     else
-        timeout --kill-after=30 2400 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+        timeout --kill-after=30 2400 cargo test --workspace --all-features --no-fail-fast 2>&1 | tee "$log"
         rc=${PIPESTATUS[0]}
         # "test result: ok. 12 passed; 0 failed; 1 ignored; ..." per test binary
         read -r ok bad sk < <(awk '/^test result: /{
@@ -131,7 +135,8 @@ if [ "${SKIP_RUST:-0}" = 1 ]; then
     add_result clippy skipped 0 0 0 0
     add_result fmt skipped 0 0 0 0
 else
-    run_check clippy "$LOGS/clippy.log" cargo clippy --workspace --all-targets -- -D warnings || true
+    run_check clippy "$LOGS/clippy.log" cargo clippy --workspace --all-targets --all-features -- -D warnings || true
+    run_check clippy-nofeat "$LOGS/clippy-nofeat.log" cargo clippy --workspace --all-targets -- -D warnings || true
     run_check fmt "$LOGS/fmt.log" cargo fmt --all --check || true
 fi
 

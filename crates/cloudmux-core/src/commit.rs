@@ -110,9 +110,21 @@ impl Gateway {
             },
             _ => job,
         };
-        tokio::spawn(job.run())
-            .await
-            .map_err(|e| CoreError::Internal(format!("object commit task failed: {e}")))?
+        let (bucket, key) = (w.bucket, w.key);
+        match tokio::spawn(job.run()).await {
+            Ok(result) => result,
+            Err(e) => {
+                // The task died (a panic) and released the key's lock on
+                // the way: settle what it left before anyone reads a record
+                // whose bytes it may have replaced.
+                let _guard = self.locks.lock(bucket, key).await;
+                if let Err(settle) = self.settle_intent(bucket, key).await {
+                    tracing::warn!(bucket, key, error = %settle,
+                        "a failed write is left for recovery");
+                }
+                Err(CoreError::Internal(format!("object commit task failed: {e}")))
+            }
+        }
     }
 
     /// Step 1: everything that may refuse the write, before anything

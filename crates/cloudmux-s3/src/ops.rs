@@ -47,8 +47,9 @@ pub const LOCATIONS_PATH: &str = "/_/health/locations";
 pub const META_EXPORT_PATH: &str = "/_/meta/export";
 
 /// Prefix of the failpoint routes of test builds (the `failpoints` feature):
-/// `PUT /_/failpoints/NAME?action=ACTION` arms a point, `DELETE
-/// /_/failpoints` disarms every point (admin).
+/// `GET /_/failpoints` lists the registered points, `PUT
+/// /_/failpoints/NAME?action=ACTION` arms one, `DELETE /_/failpoints`
+/// disarms every point (admin).
 pub const FAILPOINTS_PATH: &str = "/_/failpoints";
 /// Path of the metrics endpoint.
 pub const METRICS_PATH: &str = "/metrics";
@@ -221,9 +222,21 @@ pub fn failpoints<B>(req: &Request<B>) -> Response<ResBody> {
 fn arm_failpoint<B>(req: &Request<B>) -> (StatusCode, String) {
     use cloudmux_core::faults;
     let path = req.uri().path();
-    if *req.method() == Method::DELETE && path == FAILPOINTS_PATH {
-        faults::clear();
-        return (StatusCode::OK, "cleared\n".into());
+    if path == FAILPOINTS_PATH {
+        return match *req.method() {
+            Method::DELETE => {
+                faults::clear();
+                (StatusCode::OK, "cleared\n".into())
+            }
+            Method::GET => (
+                StatusCode::OK,
+                faults::REGISTRY
+                    .iter()
+                    .map(|(name, step)| format!("{name}\t{step}\n"))
+                    .collect(),
+            ),
+            _ => (StatusCode::METHOD_NOT_ALLOWED, "GET or DELETE\n".into()),
+        };
     }
     let name = path.strip_prefix("/_/failpoints/").unwrap_or_default();
     let action = req

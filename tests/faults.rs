@@ -1,0 +1,576 @@
+//! The fault matrix: at every registered failpoint of the write paths
+//! (`cloudmux_core::faults::REGISTRY`), each operation that passes it is run
+//! with the point armed to inject an error, a panic or a process exit. Then
+//! the server is killed and started again (recovery and a GC sweep run at
+//! startup, with `[gc] min_age_secs = 0`), and the invariant is checked:
+//! - the key holds the old object or the new one, whole (an acknowledged
+//!   write: the new one), and every listed object reads back whole;
+//! - no intent and no garbage record is left;
+//! - the location's raw listing equals what the records name: every file
+//!   outside the staging area is the data of an object record, and every
+//!   staged entry is a part of a live upload.
+//!
+//! A point that no case reaches fails the test, so a new step cannot go
+//! untested. The server must be built with the `failpoints` feature
+//! (`cargo build --bin cloudmux --features failpoints`; `scripts/test.sh`
+//! does). In CI a seeded sample runs that still reaches every point
+//! (`CLOUDMUX_FAULTS=sample`, the default, with `CLOUDMUX_FAULTS_SEED`); the
+//! whole matrix is `CLOUDMUX_FAULTS=full` (see `scripts/fault-matrix.sh`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use cloudmux_core::records::{self, GarbageRecord, ObjectRecord, PartRecord};
+use cloudmux_e2e::{ServerOptions, TestServer, ADMIN, ALICE};
+use cloudmux_meta::codec;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+/// The operations of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    PutNew,
+    PutOverwrite,
+    CopyNew,
+    CopyOverwrite,
+    Complete,
+    Abort,
+    PartReplace,
+    Delete,
+    DeleteObjects,
+    DeleteBucket,
+}
+
+impl Op {
+    /// The failpoints each operation passes, in order.
+    fn points(self) -> &'static [&'static str] {
+        match self {
+            Op::PutNew => &[
+                "put.staged",
+                "commit.checked",
+                "commit.intent",
+                "commit.published",
+                "commit.committed",
+            ],
+            Op::PutOverwrite => &[
+                "put.staged",
+                "commit.checked",
+                "commit.persisted",
+                "commit.intent",
+                "commit.published",
+                "commit.committed",
+            ],
+            Op::CopyNew => &[
+                "copy.staged",
+                "commit.checked",
+                "commit.intent",
+                "commit.published",
+            ],
+            Op::CopyOverwrite => &[
+                "copy.staged",
+                "commit.persisted",
+                "commit.intent",
+                "commit.published",
+                "commit.committed",
+            ],
+            Op::Complete => &[
+                "complete.assembled",
+                "commit.checked",
+                "commit.intent",
+                "commit.published",
+                "commit.committed",
+                "complete.committed",
+            ],
+            Op::Abort => &["abort.committed"],
+            Op::PartReplace => &["part.persisted", "part.committed"],
+            Op::Delete | Op::DeleteObjects => {
+                &["delete.checked", "delete.committed", "garbage.removed"]
+            }
+            Op::DeleteBucket => &["bucket.marked"],
+        }
+    }
+
+    const ALL: [Op; 10] = [
+        Op::PutNew,
+        Op::PutOverwrite,
+        Op::CopyNew,
+        Op::CopyOverwrite,
+        Op::Complete,
+        Op::Abort,
+        Op::PartReplace,
+        Op::Delete,
+        Op::DeleteObjects,
+        Op::DeleteBucket,
+    ];
+}
+
+const ACTIONS: [&str; 3] = ["error", "panic", "exit"];
+
+/// One cell of the matrix.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    op: Op,
+    point: &'static str,
+    action: &'static str,
+}
+
+/// The cases to run: every cell, or a seeded sample that still reaches
+/// every registered point with some action.
+fn cases() -> Vec<Case> {
+    let all: Vec<Case> = Op::ALL
+        .iter()
+        .flat_map(|&op| {
+            op.points().iter().flat_map(move |&point| {
+                ACTIONS
+                    .iter()
+                    .map(move |&action| Case { op, point, action })
+            })
+        })
+        .collect();
+    if std::env::var("CLOUDMUX_FAULTS").as_deref() == Ok("full") {
+        return all;
+    }
+    let seed: u64 = std::env::var("CLOUDMUX_FAULTS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("fault matrix sample, seed {seed} (CLOUDMUX_FAULTS_SEED={seed} replays it)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut shuffled = all.clone();
+    shuffled.shuffle(&mut rng);
+    let mut picked = Vec::new();
+    let mut covered = BTreeSet::new();
+    for case in &shuffled {
+        if covered.insert(case.point) {
+            picked.push(*case);
+        }
+    }
+    // Every action also runs at least once per operation.
+    for op in Op::ALL {
+        for action in ACTIONS {
+            if !picked.iter().any(|c| c.op == op && c.action == action) {
+                let c = shuffled
+                    .iter()
+                    .find(|c| c.op == op && c.action == action)
+                    .expect("a cell");
+                picked.push(*c);
+            }
+        }
+    }
+    picked
+}
+
+/// The check after the restart (the last one of a case).
+const AFTER: &str = "after the restart";
+
+const OLD: &[u8] = b"the old object, acknowledged before the fault";
+
+fn new_body() -> Vec<u8> {
+    (0..70_000u32).map(|i| (i % 241) as u8).collect()
+}
+
+fn src_body() -> Vec<u8> {
+    (0..50_000u32).map(|i| (i % 239) as u8 ^ 0x5a).collect()
+}
+
+fn part_body(tag: u8) -> Vec<u8> {
+    (0..30_000u32)
+        .map(|i| tag.wrapping_add((i % 233) as u8))
+        .collect()
+}
+
+/// What a case set up, for its checks.
+#[derive(Default)]
+struct Setup {
+    upload_id: Option<String>,
+}
+
+async fn setup(c: &Client, bucket: &str, op: Op) -> Setup {
+    cloudmux_e2e::create_bucket(c, bucket).await;
+    let mut s = Setup::default();
+    match op {
+        Op::PutOverwrite | Op::CopyOverwrite | Op::Delete | Op::DeleteObjects => {
+            cloudmux_e2e::put_object(c, bucket, "k", OLD).await;
+        }
+        _ => {}
+    }
+    if matches!(op, Op::CopyNew | Op::CopyOverwrite) {
+        cloudmux_e2e::put_object(c, bucket, "src", &src_body()).await;
+    }
+    if matches!(op, Op::Complete | Op::Abort | Op::PartReplace) {
+        let up = cloudmux_e2e::ok(
+            c.create_multipart_upload()
+                .bucket(bucket)
+                .key("k")
+                .send()
+                .await,
+        );
+        let id = up.upload_id().expect("upload id").to_owned();
+        upload_part(c, bucket, &id, &part_body(1)).await;
+        s.upload_id = Some(id);
+    }
+    s
+}
+
+async fn upload_part(c: &Client, bucket: &str, id: &str, data: &[u8]) -> Result<String, String> {
+    c.upload_part()
+        .bucket(bucket)
+        .key("k")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .map(|o| o.e_tag().unwrap_or_default().to_owned())
+        .map_err(|e| format!("{e:?}"))
+}
+
+async fn complete(c: &Client, bucket: &str, id: &str) -> Result<(), String> {
+    let parts = c
+        .list_parts()
+        .bucket(bucket)
+        .key("k")
+        .upload_id(id)
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let done = CompletedMultipartUpload::builder()
+        .set_parts(Some(
+            parts
+                .parts()
+                .iter()
+                .map(|p| {
+                    CompletedPart::builder()
+                        .part_number(p.part_number().unwrap_or(1))
+                        .e_tag(p.e_tag().unwrap_or_default())
+                        .build()
+                })
+                .collect(),
+        ))
+        .build();
+    c.complete_multipart_upload()
+        .bucket(bucket)
+        .key("k")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Runs the operation; `Ok` when the server acknowledged it.
+async fn run_op(c: &Client, bucket: &str, op: Op, s: &Setup) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    match op {
+        Op::PutNew | Op::PutOverwrite => c
+            .put_object()
+            .bucket(bucket)
+            .key("k")
+            .body(ByteStream::from(new_body()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::CopyNew | Op::CopyOverwrite => c
+            .copy_object()
+            .bucket(bucket)
+            .key("k")
+            .copy_source(format!("{bucket}/src"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::Complete => complete(c, bucket, s.upload_id.as_deref().unwrap()).await,
+        Op::Abort => c
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key("k")
+            .upload_id(s.upload_id.as_deref().unwrap())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::PartReplace => upload_part(c, bucket, s.upload_id.as_deref().unwrap(), &part_body(2))
+            .await
+            .map(|_| ()),
+        Op::Delete => c
+            .delete_object()
+            .bucket(bucket)
+            .key("k")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::DeleteObjects => {
+            let out = c
+                .delete_objects()
+                .bucket(bucket)
+                .delete(
+                    Delete::builder()
+                        .objects(ObjectIdentifier::builder().key("k").build().unwrap())
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .map_err(|e| err(&e))?;
+            if out.errors().is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{:?}", out.errors()))
+            }
+        }
+        Op::DeleteBucket => c
+            .delete_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+    }
+}
+
+/// The object's bytes, `None` when it does not exist; panics on any other
+/// error (an unreadable record).
+async fn read(c: &Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    match c.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => {
+            let size = o.content_length().unwrap_or(-1);
+            let data = o.body.collect().await.expect("object body").to_vec();
+            assert_eq!(data.len() as i64, size, "{bucket}/{key}: size");
+            Some(data)
+        }
+        Err(e) => {
+            let code = e.as_service_error().and_then(|s| {
+                use aws_sdk_s3::error::ProvideErrorMetadata;
+                s.code().map(str::to_owned)
+            });
+            match code.as_deref() {
+                Some("NoSuchKey" | "NoSuchBucket") => None,
+                _ => panic!("reading {bucket}/{key}: {e:?}"),
+            }
+        }
+    }
+}
+
+/// Checks the key's contents against what the operation allows.
+async fn check_key(c: &Client, bucket: &str, case: Case, acked: bool, s: &Setup, when: &str) {
+    let got = read(c, bucket, "k").await;
+    let new = new_body();
+    let src = src_body();
+    let ctx = format!("{case:?} ({when}, acknowledged: {acked})");
+    let allowed: Vec<Option<Vec<u8>>> = match case.op {
+        Op::PutNew if acked => vec![Some(new)],
+        Op::PutNew => vec![None, Some(new)],
+        Op::PutOverwrite if acked => vec![Some(new)],
+        Op::PutOverwrite => vec![Some(OLD.to_vec()), Some(new)],
+        Op::CopyNew if acked => vec![Some(src)],
+        Op::CopyNew => vec![None, Some(src)],
+        Op::CopyOverwrite if acked => vec![Some(src)],
+        Op::CopyOverwrite => vec![Some(OLD.to_vec()), Some(src)],
+        Op::Complete if acked => vec![Some(part_body(1))],
+        Op::Complete => vec![None, Some(part_body(1))],
+        Op::Abort | Op::PartReplace | Op::DeleteBucket => vec![None],
+        Op::Delete | Op::DeleteObjects if acked => vec![None],
+        Op::Delete | Op::DeleteObjects => vec![None, Some(OLD.to_vec())],
+    };
+    assert!(
+        allowed.contains(&got),
+        "{ctx}: the key holds {:?} bytes, none of the allowed outcomes",
+        got.as_ref().map(Vec::len)
+    );
+    if matches!(case.op, Op::CopyNew | Op::CopyOverwrite) {
+        assert_eq!(
+            read(c, bucket, "src").await,
+            Some(src_body()),
+            "{ctx}: source"
+        );
+    }
+    if case.op == Op::PartReplace && when == AFTER {
+        // The upload holds one whole part, the old or (acknowledged) the new
+        // one, and completes to it.
+        let id = s.upload_id.as_deref().unwrap();
+        complete(c, bucket, id)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: completing after the fault: {e}"));
+        let got = read(c, bucket, "k").await;
+        let ok = if acked {
+            got == Some(part_body(2))
+        } else {
+            got == Some(part_body(1)) || got == Some(part_body(2))
+        };
+        assert!(ok, "{ctx}: the completed upload is not one whole part");
+        c.delete_object().bucket(bucket).key("k").send().await.ok();
+    }
+    if case.op == Op::Abort && acked {
+        let uploads = cloudmux_e2e::ok(c.list_multipart_uploads().bucket(bucket).send().await);
+        assert!(
+            uploads.uploads().is_empty(),
+            "{ctx}: the aborted upload is listed"
+        );
+    }
+    if case.op == Op::DeleteBucket && acked {
+        assert!(
+            c.head_bucket().bucket(bucket).send().await.is_err(),
+            "{ctx}: the deleted bucket is still there"
+        );
+    }
+}
+
+/// The metadata store's entries, from the admin export.
+async fn export(server: &TestServer) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let resp = server
+        .raw("GET", "/_/meta/export")
+        .signed_by(ADMIN)
+        .send()
+        .await;
+    assert_eq!(resp.status, 200, "export: {}", resp.text());
+    cloudmux_meta::backup::decode(&resp.body).expect("decode export")
+}
+
+/// Files under `root`, relative, with `/` separators.
+fn files(root: &Path) -> BTreeSet<String> {
+    cloudmux_e2e::walk(root)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The raw listing of the fs location `local` against the records.
+async fn check_raw_listing(server: &TestServer, ctx: &str) {
+    let entries = export(server).await;
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    let mut staged: BTreeSet<String> = BTreeSet::new();
+    let mut left: BTreeMap<String, usize> = BTreeMap::new();
+    for (k, v) in &entries {
+        if k.starts_with(b"o/") {
+            let rec: ObjectRecord = codec::decode(v).expect("object record");
+            if rec.location == "local" {
+                named.insert(rec.data.locator.clone());
+            }
+        } else if k.starts_with(b"p/") {
+            let part: PartRecord = codec::decode(v).expect("part record");
+            staged.insert(part.staged.id.clone());
+        } else if k.starts_with(records::INTENTS_PREFIX) {
+            *left.entry("intent".into()).or_default() += 1;
+        } else if k.starts_with(records::GARBAGE_PREFIX) {
+            let g: GarbageRecord = codec::decode(v).expect("garbage record");
+            *left
+                .entry(format!("garbage {}", g.data.locator))
+                .or_default() += 1;
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "{ctx}: records left after recovery and GC: {left:?}"
+    );
+    let root = server.data_dir().join("objects");
+    let all = files(&root);
+    let published: BTreeSet<String> = all
+        .iter()
+        .filter(|p| !p.starts_with(".cloudmux/"))
+        .cloned()
+        .collect();
+    assert_eq!(published, named, "{ctx}: published files vs object records");
+    let in_tmp: BTreeSet<String> = all
+        .iter()
+        .filter_map(|p| p.strip_prefix(".cloudmux/tmp/"))
+        .map(|p| p.replacen('/', ".", 1))
+        .collect();
+    assert_eq!(
+        in_tmp, staged,
+        "{ctx}: staging area vs part records of live uploads"
+    );
+}
+
+/// The server's registered failpoints.
+async fn registry(server: &TestServer) -> Vec<String> {
+    let resp = server
+        .raw("GET", "/_/failpoints")
+        .signed_by(ADMIN)
+        .send()
+        .await;
+    assert_eq!(
+        resp.status,
+        200,
+        "{} (build the server with `cargo build --bin cloudmux --features failpoints`)",
+        resp.text()
+    );
+    resp.text()
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Arms `point` to fire once with `action`.
+async fn arm(server: &TestServer, point: &str, action: &str) {
+    let resp = server
+        .raw(
+            "PUT",
+            &format!("/_/failpoints/{point}?action=1*return%28{action}%29"),
+        )
+        .signed_by(ADMIN)
+        .send()
+        .await;
+    assert_eq!(
+        resp.status,
+        200,
+        "arming {point}: {} (is the server built with --features failpoints?)",
+        resp.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_failpoint_keeps_the_invariant() {
+    let cases = cases();
+    let mut server = TestServer::start_with(ServerOptions {
+        extra_config: "[gc]\nmin_age_secs = 0\n".into(),
+        ..Default::default()
+    });
+    let registry = registry(&server).await;
+    let mut reached: BTreeSet<&str> = BTreeSet::new();
+    eprintln!("{} cases", cases.len());
+    for (n, case) in cases.iter().enumerate() {
+        let bucket = format!("fault-{n}");
+        let ctx = format!("case {n} {case:?}");
+        let c = server.client(ALICE);
+        let s = setup(&c, &bucket, case.op).await;
+        let log_before = server.log().len();
+        arm(&server, case.point, case.action).await;
+        let acked = tokio::time::timeout(Duration::from_secs(60), run_op(&c, &bucket, case.op, &s))
+            .await
+            .unwrap_or_else(|_| panic!("{ctx}: the operation hung"))
+            .is_ok();
+        let fired = format!("failpoint fired: {} {}", case.point, case.action);
+        // An exit may beat the log line to the file; the server's exit shows it.
+        let log = server.log();
+        let hit = log[log_before.min(log.len())..].contains(&fired);
+        assert!(hit, "{ctx}: the point was not reached by the operation");
+        reached.insert(case.point);
+        if case.action != "exit" {
+            // The running server already answers consistently.
+            check_key(&c, &bucket, *case, acked, &s, "before the restart").await;
+        }
+        server.kill9();
+        server.spawn();
+        let c = server.client(ALICE);
+        check_key(&c, &bucket, *case, acked, &s, AFTER).await;
+        check_raw_listing(&server, &ctx).await;
+    }
+    let never: Vec<String> = registry
+        .iter()
+        .filter(|name| !reached.contains(name.as_str()))
+        .cloned()
+        .collect();
+    assert!(
+        never.is_empty(),
+        "registered failpoints never reached: {never:?}"
+    );
+}
