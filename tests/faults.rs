@@ -210,7 +210,9 @@ async fn setup(c: &Client, bucket: &str, op: Op) -> Setup {
                 .await,
         );
         let id = up.upload_id().expect("upload id").to_owned();
-        upload_part(c, bucket, &id, &part_body(1)).await;
+        upload_part(c, bucket, &id, &part_body(1))
+            .await
+            .expect("upload part 1");
         s.upload_id = Some(id);
     }
     s
