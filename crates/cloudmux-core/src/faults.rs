@@ -91,6 +91,14 @@ pub const REGISTRY: &[(&str, &str)] = &[
         "DeleteObject and DeleteObjects: the record is gone, before the bytes are removed",
     ),
     (
+        "meta.flush",
+        "every durable metadata commit: sled's group flush, before it runs (cloudmux-meta)",
+    ),
+    (
+        "fs.sync",
+        "every durable write on fs: the group syncfs, before it runs (cloudmux-data)",
+    ),
+    (
         "garbage.removed",
         "removing replaced or deleted bytes: they are gone, before their garbage record",
     ),

@@ -66,6 +66,13 @@ impl SledStore {
         std::fs::create_dir_all(path).map_err(engine)?;
         let dir = std::fs::File::open(path).map_err(engine)?;
         Self::open_with_flush(path, move |db| {
+            #[cfg(feature = "failpoints")]
+            if let Some(action) = fail::eval("meta.flush", |v| v.unwrap_or_default()) {
+                tracing::warn!("failpoint fired: meta.flush {action}");
+                return Err(sled::Error::Io(std::io::Error::other(
+                    "failpoint meta.flush: injected error",
+                )));
+            }
             db.flush()?;
             rustix::fs::syncfs(&dir).map_err(|e| sled::Error::Io(std::io::Error::from(e)))
         })

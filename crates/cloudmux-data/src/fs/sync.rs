@@ -92,7 +92,14 @@ impl SyncGroup {
     /// `syncfs` of it.
     pub(crate) fn open(root: &Path) -> io::Result<Self> {
         let root = std::fs::File::open(root)?;
-        Ok(Self::with_flush(move || Ok(rustix::fs::syncfs(&root)?)))
+        Ok(Self::with_flush(move || {
+            #[cfg(feature = "failpoints")]
+            if let Some(action) = fail::eval("fs.sync", |v| v.unwrap_or_default()) {
+                tracing::warn!("failpoint fired: fs.sync {action}");
+                return Err(io::Error::other("failpoint fs.sync: injected error"));
+            }
+            Ok(rustix::fs::syncfs(&root)?)
+        }))
     }
 
     /// A group whose flush is `flush`, which must make every write finished
