@@ -134,6 +134,10 @@ impl From<DataError> for CoreError {
             DataError::Io(e) if is_disk_full(&e) => CoreError::StorageFull {
                 location: String::new(),
             },
+            // A cloud refused the location's credentials: a configuration
+            // error, not an outage, so not 503. The message names the
+            // location, and the front end logs it with the InternalError.
+            e @ DataError::Misconfigured { .. } => CoreError::Internal(e.to_string()),
             other => CoreError::Internal(format!("data: {other}")),
         }
     }
@@ -149,3 +153,24 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 
 /// Result alias for this crate.
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misconfigured_location_is_an_internal_error_naming_it() {
+        let e = CoreError::from(DataError::Misconfigured {
+            location: "aws-east".into(),
+            message: "HeadBucket: HTTP 403 InvalidAccessKeyId".into(),
+        });
+        match e {
+            CoreError::Internal(m) => {
+                assert!(m.contains("location aws-east"), "{m}");
+                assert!(m.contains("configuration error"), "{m}");
+                assert!(m.contains("403 InvalidAccessKeyId"), "{m}");
+            }
+            other => panic!("expected Internal, got {other:?}"),
+        }
+    }
+}

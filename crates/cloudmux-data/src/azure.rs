@@ -1,14 +1,15 @@
 //! Azure Blob Storage location (`type = "azure"`).
 //!
 //! Each S3 object is one block blob in the configured container, named by
-//! [`remote::object_name`] (`<bucket>/<key>`, or `<key>` with
-//! `bucket_match = true`). Content-Type, Cache-Control, Content-Disposition,
-//! Content-Encoding, Content-Language and Content-MD5 become the blob's
-//! properties; user metadata becomes blob metadata with names encoded by
-//! [`sign::encode_meta_name`] (Azure metadata names must be C# identifiers)
-//! and values that are not printable ASCII as RFC 2047 encoded words
-//! ([`sign::encode_meta_value`]).
-//! Expires has no blob property and is kept only in cloudmux's metadata.
+//! the [cloud layer](crate::cloud) (`<bucket>/<key>`, or `<key>` with
+//! `bucket_match = true`), which also gives the staging area, timeouts,
+//! retries and the reading of error answers. Content-Type, Cache-Control,
+//! Content-Disposition, Content-Encoding, Content-Language and Content-MD5
+//! become the blob's properties; user metadata becomes blob metadata with
+//! names encoded by [`sign::encode_meta_name`] (Azure metadata names must be
+//! C# identifiers) and values that are not printable ASCII as RFC 2047
+//! encoded words ([`sign::encode_meta_value`]). Expires has no blob property
+//! and is kept only in cloudmux's metadata.
 //!
 //! The client is a thin REST client over `reqwest` signing with Shared Key
 //! (or appending a SAS token); see ARCHITECTURE.md for why no SDK crate.
@@ -16,17 +17,19 @@
 //! Writes:
 //! - `stage` streams the body as blocks of at most 8 MiB (each block buffered,
 //!   so memory is bounded and every block upload can be retried; the next
-//!   block is read while the previous one uploads) onto a fresh
-//!   blob under [`remote::STAGING_PREFIX`], then commits the block list.
+//!   block is read while the previous one uploads) onto a fresh blob under
+//!   [`STAGING_PREFIX`](cloud::STAGING_PREFIX), then commits the block list.
 //!   `Staged::id` is that staging blob's name. A body that fails commits an
 //!   empty block list and deletes the blob, which drops every uploaded block.
 //! - `publish` sets the content properties on the staging blob, copies it
 //!   server-side onto the target (Copy Blob, with the encoded metadata), waits
-//!   for the copy to finish and deletes the staging blob. The target appears
-//!   at once with its properties. `DataRef::locator` is the blob name and
-//!   `DataRef::stamp` the first 8 bytes of SHA-256 of the blob's ETag, which
-//!   reads and deletes check so that data replaced behind cloudmux's back is
-//!   never served as, or deleted for, an older version.
+//!   for the copy to finish (a copy still pending after four times
+//!   `request_timeout_ms` is [`DataError::Unavailable`]) and deletes the
+//!   staging blob. The target appears at once with its properties.
+//!   `DataRef::locator` is the blob name and `DataRef::stamp` the first 8
+//!   bytes of SHA-256 of the blob's ETag, which reads and deletes check so
+//!   that data replaced behind cloudmux's back is never served as, or deleted
+//!   for, an older version.
 //! - `assemble` (multipart Complete) writes a new staging blob whose blocks
 //!   are the pieces in order, each piece split into blocks of at most 8 MiB
 //!   (well under the 100 MiB a block may hold), and commits the block list.
@@ -36,21 +39,22 @@
 //!   alone (a copy) is copied server-side (Copy Blob) into the staging area.
 //!
 //! Garbage collection: [`list_staged`](crate::Backend::list_staged) lists
-//! the blobs under [`remote::STAGING_PREFIX`] (List Blobs with that prefix
-//! and `include=uncommittedblobs`, every page), so a blob that holds only
-//! uncommitted blocks (a staging write cut off by a crash before its block
-//! list was committed) is listed too, each under its name (the
-//! [`Staged::id`](crate::Staged)) with its Last-Modified. Only staging names
-//! are listed, never a blob outside the prefix. `discard` deletes the blob;
-//! when Delete Blob finds none (the blob is gone, or holds only uncommitted
-//! blocks and the service does not count it as a blob; Azurite deletes such
-//! a blob) it commits an empty block list, which drops every uncommitted
-//! block, and deletes the empty blob. So a listed id alone (size 0, stamp 0)
-//! removes the entry completely, and `discard` refuses ids that are not
-//! staging names. Azure itself drops uncommitted blocks a week after the
-//! last Put Block. The Last-Modified of a blob of uncommitted blocks only
-//! may be that of its first block (Azurite's is), so the caller's age guard
-//! must be longer than its longest staging write.
+//! the blobs under each of [`STAGING_PREFIXES`]
+//! (List Blobs with the prefix and `include=uncommittedblobs`, every page),
+//! so a blob that holds only uncommitted blocks (a staging write cut off by
+//! a crash before its block list was committed) is listed too, each under
+//! its name (the [`Staged::id`](crate::Staged)) with its Last-Modified. Only
+//! staging names are listed, never a blob outside the staging area.
+//! `discard` deletes the blob; when Delete Blob finds none (the blob is
+//! gone, or holds only uncommitted blocks and the service does not count it
+//! as a blob; Azurite deletes such a blob) it commits an empty block list,
+//! which drops every uncommitted block, and deletes the empty blob. So a
+//! listed id alone (size 0, stamp 0) removes the entry completely, and
+//! `discard` refuses ids that are not staging names. Azure itself drops
+//! uncommitted blocks a week after the last Put Block. The Last-Modified of
+//! a blob of uncommitted blocks only may be that of its first block
+//! (Azurite's is), so the caller's age guard must be longer than its longest
+//! staging write.
 //!
 //! Finding published data after a crash: `publish` gives the target one
 //! more metadata entry, `x-ms-meta-cmx__staged: <Staged::id>` (the name
@@ -76,7 +80,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 
-use crate::remote::{self, Http, RemoteOptions};
+use crate::cloud::http::{self, Http};
+use crate::cloud::{self, CloudOptions, STAGING_PREFIXES};
 use crate::{
     Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Result,
     Staged, StagedEntry,
@@ -118,20 +123,10 @@ pub struct AzureConfig {
     pub endpoint: Option<String>,
     /// The container holding the objects; it must exist.
     pub container: String,
-    /// `true`: the blob name is the S3 key; `false` (default): `<bucket>/<key>`,
-    /// so several buckets can share the container.
-    #[serde(default)]
-    pub bucket_match: bool,
-    /// Connection timeout in milliseconds (default 5000).
-    #[serde(default = "remote::default_connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// Timeout of one backend call, or of each wait for streamed bytes, in
-    /// milliseconds (default 30000).
-    #[serde(default = "remote::default_request_timeout_ms")]
-    pub request_timeout_ms: u64,
-    /// Retries of an idempotent call after a transient failure (default 3).
-    #[serde(default = "remote::default_max_retries")]
-    pub max_retries: u32,
+    /// Options shared by all cloud locations (`bucket_match`,
+    /// `connect_timeout_ms`, `request_timeout_ms`, `max_retries`).
+    #[serde(flatten)]
+    pub cloud: CloudOptions,
 }
 
 impl std::fmt::Debug for AzureConfig {
@@ -145,23 +140,8 @@ impl std::fmt::Debug for AzureConfig {
             .field("sas_token", &redacted(&self.sas_token))
             .field("endpoint", &self.endpoint)
             .field("container", &self.container)
-            .field("bucket_match", &self.bucket_match)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("max_retries", &self.max_retries)
+            .field("cloud", &self.cloud)
             .finish()
-    }
-}
-
-impl AzureConfig {
-    /// The shared cloud options of this config.
-    pub fn options(&self) -> RemoteOptions {
-        RemoteOptions::new(
-            self.bucket_match,
-            self.connect_timeout_ms,
-            self.request_timeout_ms,
-            self.max_retries,
-        )
     }
 }
 
@@ -249,7 +229,7 @@ impl AzureBackend {
     /// its file or environment variable; does not contact Azure (see
     /// [`Backend::probe`]).
     pub fn new(name: &str, config: &AzureConfig) -> std::result::Result<Self, String> {
-        let key = remote::resolve_secret(
+        let key = cloud::resolve_secret(
             "account_key",
             config.account_key.as_deref(),
             config.account_key_file.as_deref(),
@@ -276,7 +256,7 @@ impl AzureBackend {
             .to_owned();
         reqwest::Url::parse(&endpoint).map_err(|e| format!("endpoint: {e}"))?;
         Ok(Self {
-            http: Http::new(name, config.options())?,
+            http: Http::new(name, &config.cloud)?,
             account: config.account.clone(),
             auth,
             endpoint,
@@ -297,7 +277,7 @@ impl AzureBackend {
         match resp.status() {
             s if s.is_success() => Ok(()),
             StatusCode::CONFLICT => Ok(()),
-            _ => Err(self.fail("create container", resp).await),
+            _ => Err(self.http.refused("create container", resp).await),
         }
     }
 
@@ -328,12 +308,12 @@ impl AzureBackend {
             }
             let resp = self.call("list blobs", true, r).await?;
             if !resp.status().is_success() {
-                return Err(self.fail("list blobs", resp).await);
+                return Err(self.http.refused("list blobs", resp).await);
             }
             let text = resp
                 .text()
                 .await
-                .map_err(|e| self.http.unavailable(remote::describe(e)))?;
+                .map_err(|e| self.http.unavailable(http::describe(e)))?;
             for blob in xml_elements(&text, "Blob") {
                 let Some(name) = xml_values(blob, "Name").pop() else {
                     continue;
@@ -430,21 +410,6 @@ impl AzureBackend {
             .await
     }
 
-    /// Fails with the response's status and error text.
-    async fn fail(&self, what: &str, resp: reqwest::Response) -> DataError {
-        let status = resp.status();
-        let text = remote::error_text(resp).await;
-        match status {
-            StatusCode::NOT_FOUND => {
-                DataError::NotFound(format!("location {}: {what}: {text}", self.http.location))
-            }
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => self
-                .http
-                .unavailable(format!("{what}: access denied ({text})")),
-            _ => self.http.failed(format!("{what}: {text}")),
-        }
-    }
-
     /// The block id of block `n` of a blob (all ids of a blob have one length).
     fn block_id(n: usize) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("blk{n:010}"))
@@ -463,7 +428,7 @@ impl AzureBackend {
             )
             .await?;
         if !resp.status().is_success() {
-            return Err(self.fail("put block", resp).await);
+            return Err(self.http.refused("put block", resp).await);
         }
         Ok(())
     }
@@ -488,7 +453,7 @@ impl AzureBackend {
             )
             .await?;
         if !resp.status().is_success() {
-            return Err(self.fail("put block list", resp).await);
+            return Err(self.http.refused("put block list", resp).await);
         }
         Ok(())
     }
@@ -504,7 +469,7 @@ impl AzureBackend {
         match resp.status() {
             s if s.is_success() => Ok(()),
             StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(()),
-            _ => Err(self.fail("delete blob", resp).await),
+            _ => Err(self.http.refused("delete blob", resp).await),
         }
     }
 
@@ -527,7 +492,7 @@ impl AzureBackend {
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(header(&resp, "etag")),
-            _ => Err(self.fail("get blob properties", resp).await),
+            _ => Err(self.http.refused("get blob properties", resp).await),
         }
     }
 
@@ -571,7 +536,7 @@ impl AzureBackend {
         let mut carry = None;
         let mut size = 0u64;
         let mut buf = BytesMut::with_capacity(BLOCK_SIZE);
-        let mut more = remote::fill(&mut body, &mut buf, BLOCK_SIZE, &mut carry)
+        let mut more = http::fill(&mut body, &mut buf, BLOCK_SIZE, &mut carry)
             .await
             .map_err(lift)?;
         while !buf.is_empty() {
@@ -585,7 +550,7 @@ impl AzureBackend {
             let mut next = BytesMut::with_capacity(BLOCK_SIZE);
             let (put, read) = futures_util::future::join(
                 self.put_block(blob, *n, block),
-                remote::fill(&mut body, &mut next, BLOCK_SIZE, &mut carry),
+                http::fill(&mut body, &mut next, BLOCK_SIZE, &mut carry),
             )
             .await;
             *n += 1;
@@ -604,7 +569,7 @@ impl AzureBackend {
         }
         let resp = self.call_streaming("get blob", r).await?;
         if !resp.status().is_success() {
-            return Err(self.fail("get blob", resp).await);
+            return Err(self.http.refused("get blob", resp).await);
         }
         if stamp != 0 && header(&resp, "etag").map(|e| stamp_of(&e)) != Some(stamp) {
             return Err(DataError::Stale(format!(
@@ -612,7 +577,7 @@ impl AzureBackend {
                 self.http.location
             )));
         }
-        Ok(remote::response_stream(&self.http.location, resp))
+        Ok(http::response_stream(&self.http.location, resp))
     }
 
     /// Sends a request whose answer is streamed: only the wait for the
@@ -659,7 +624,7 @@ impl AzureBackend {
                 self.http.location, src.locator
             )));
         }
-        let blob = remote::staging_name();
+        let blob = cloud::staging_name();
         let res = async {
             let r = Req::new(Method::PUT, Some(&blob))
                 .h("x-ms-copy-source", self.source_url(&src.locator)?)
@@ -673,7 +638,7 @@ impl AzureBackend {
                 )
                 .await?;
             if !resp.status().is_success() {
-                return Err(self.fail("set blob metadata", resp).await);
+                return Err(self.http.refused("set blob metadata", resp).await);
             }
             Ok(())
         }
@@ -717,7 +682,7 @@ impl AzureBackend {
         match resp.status() {
             StatusCode::NOT_FOUND => return Ok(None),
             s if s.is_success() => {}
-            _ => return Err(self.fail("get blob properties", resp).await),
+            _ => return Err(self.http.refused("get blob properties", resp).await),
         }
         let id = header(&resp, &format!("x-ms-meta-{STAGED_META}"));
         if id.as_deref() != Some(staged.id.as_str()) {
@@ -756,10 +721,10 @@ impl AzureBackend {
     async fn start_copy(&self, dst: &str, r: Req<'_>) -> Result<()> {
         let resp = self.call("copy blob", true, r).await?;
         if !resp.status().is_success() {
-            return Err(self.fail("copy blob", resp).await);
+            return Err(self.http.refused("copy blob", resp).await);
         }
         let mut status = header(&resp, "x-ms-copy-status").unwrap_or_default();
-        let deadline = tokio::time::Instant::now() + self.http.opts.request_timeout * 4;
+        let deadline = tokio::time::Instant::now() + self.http.opts.request_timeout() * 4;
         while status == "pending" {
             if tokio::time::Instant::now() > deadline {
                 return Err(self.http.unavailable("copy blob: still pending"));
@@ -773,7 +738,7 @@ impl AzureBackend {
                 )
                 .await?;
             if !resp.status().is_success() {
-                return Err(self.fail("get blob properties", resp).await);
+                return Err(self.http.refused("get blob properties", resp).await);
             }
             status = header(&resp, "x-ms-copy-status").unwrap_or_default();
         }
@@ -783,13 +748,17 @@ impl AzureBackend {
         Ok(())
     }
 
-    /// Where a piece's bytes are: blob name, stamp to check, and range.
-    fn piece_source(piece: &Piece) -> (String, u64, Option<ByteRange>, u64) {
+    /// Where a piece's bytes are: blob name, stamp to check, range, and
+    /// length. A staged piece must have a staging name.
+    fn piece_source(piece: &Piece) -> Result<(String, u64, Option<ByteRange>, u64)> {
         match piece {
-            Piece::Staged(s) => (s.id.clone(), 0, None, s.size),
+            Piece::Staged(s) => {
+                cloud::check_staging_name(&s.id)?;
+                Ok((s.id.clone(), 0, None, s.size))
+            }
             Piece::Published(d, r) => {
                 let len = r.map_or(d.size, |r| r.last - r.first + 1);
-                (d.locator.clone(), d.stamp, *r, len)
+                Ok((d.locator.clone(), d.stamp, *r, len))
             }
         }
     }
@@ -850,7 +819,7 @@ pub(crate) fn stamp_of(etag: &str) -> u64 {
 #[async_trait::async_trait]
 impl Backend for AzureBackend {
     async fn stage(&self, body: BodyStream) -> Result<Staged> {
-        let blob = remote::staging_name();
+        let blob = cloud::staging_name();
         let size = self.write_blocks(&blob, body).await?;
         Ok(Staged {
             id: blob,
@@ -864,14 +833,18 @@ impl Backend for AzureBackend {
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
-        let name = remote::target_name(&self.http, target.bucket, target.key)?;
+        cloud::check_staging_name(&staged.id)?;
+        let name = self
+            .http
+            .opts
+            .target_name(&self.http.location, target.bucket, target.key)?;
         let r = Self::property_headers(
             Req::new(Method::PUT, Some(&staged.id)).q("comp", "properties"),
             target.meta,
         );
         let resp = self.call("set blob properties", true, r).await?;
         if !resp.status().is_success() {
-            return Err(self.fail("set blob properties", resp).await);
+            return Err(self.http.refused("set blob properties", resp).await);
         }
         self.copy_blob(&staged.id, &name, target.meta).await?;
         let etag = self
@@ -889,7 +862,7 @@ impl Backend for AzureBackend {
     }
 
     async fn discard(&self, staged: &Staged) -> Result<()> {
-        remote::check_staging_name(&staged.id)?;
+        cloud::check_staging_name(&staged.id)?;
         let resp = self
             .call(
                 "delete blob",
@@ -902,7 +875,7 @@ impl Backend for AzureBackend {
             // Gone, or a blob of uncommitted blocks only, which Delete Blob
             // does not see (see the module documentation).
             StatusCode::NOT_FOUND => self.drop_blob(&staged.id).await,
-            _ => Err(self.fail("delete blob", resp).await),
+            _ => Err(self.http.refused("delete blob", resp).await),
         }
     }
 
@@ -911,6 +884,7 @@ impl Backend for AzureBackend {
     }
 
     async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
+        cloud::check_staging_name(&staged.id)?;
         self.get(&staged.id, 0, range).await
     }
 
@@ -928,12 +902,12 @@ impl Backend for AzureBackend {
         if let [Piece::Published(d, None)] = pieces.as_slice() {
             return self.copy_to_staging(d).await;
         }
-        let blob = remote::staging_name();
+        let blob = cloud::staging_name();
         let mut n = 0usize;
         let mut size = 0u64;
         let res: Result<()> = async {
             for piece in &pieces {
-                let (src, stamp, range, len) = Self::piece_source(piece);
+                let (src, stamp, range, len) = Self::piece_source(piece)?;
                 if len == 0 {
                     continue;
                 }
@@ -964,7 +938,7 @@ impl Backend for AzureBackend {
     }
 
     async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>> {
-        let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
+        let name = self.http.opts.object_name(target.bucket, target.key);
         self.locate_blob(name, staged).await.map_err(|e| match e {
             DataError::Unavailable(m) => DataError::Unavailable(m),
             e => DataError::Unavailable(e.to_string()),
@@ -972,18 +946,20 @@ impl Backend for AzureBackend {
     }
 
     async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
-        Ok(self
-            .list_blobs(remote::STAGING_PREFIX)
-            .await?
-            .into_iter()
-            .filter(|(name, _)| remote::is_staging_name(name))
-            .map(|(id, modified)| StagedEntry {
-                id,
-                // No time reported: taken as written just now, so the entry
-                // waits for a sweep that sees one.
-                modified: modified.unwrap_or_else(SystemTime::now),
-            })
-            .collect())
+        let mut out = Vec::new();
+        for prefix in STAGING_PREFIXES {
+            for (id, modified) in self.list_blobs(prefix).await? {
+                if cloud::is_staging_name(&id) {
+                    out.push(StagedEntry {
+                        id,
+                        // No time reported: taken as written just now, so
+                        // the entry waits for a sweep that sees one.
+                        modified: modified.unwrap_or_else(SystemTime::now),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn probe(&self) -> Result<()> {
@@ -995,7 +971,10 @@ impl Backend for AzureBackend {
             )
             .await?;
         if !resp.status().is_success() {
-            return Err(self.fail("get container properties", resp).await);
+            return cloud::container_call(Err(self
+                .http
+                .refused("get container properties", resp)
+                .await));
         }
         Ok(())
     }

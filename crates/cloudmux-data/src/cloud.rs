@@ -1,6 +1,11 @@
-//! Pieces shared by the cloud locations (`s3`, `azure`, `gcs`): the options
-//! every cloud type accepts, the rule that names an object in the cloud, the
-//! retry policy, and the classification of cloud failures into [`DataError`].
+//! The one cloud layer: what every cloud location (`s3`, `azure`, `gcs`)
+//! shares. The options each cloud type's config carries ([`CloudOptions`]),
+//! the rule that names an S3 object in the cloud, the staging area and the
+//! guard that keeps keys out of it, the one classification of cloud answers
+//! ([`classify`]), the one retry loop ([`Retry`], in `cloud/retry.rs`) and the
+//! HTTP client of the REST locations (`cloud/http.rs`, used by Azure and GCS;
+//! the `s3` location speaks through `aws-sdk-s3` with the SDK's own retries
+//! turned off, so the same loop and the same classification apply to it).
 //!
 //! # Cloud object names
 //!
@@ -10,66 +15,138 @@
 //! `bucket_match = true` it is the cloud object `KEY`: the cloud container
 //! mirrors exactly one S3 bucket.
 //!
-//! Data that is not yet an object (uploads in flight, multipart parts) lives
-//! under the reserved prefix [`TMP_PREFIX`] (`.cloudmux/tmp/`). No bucket name
-//! starts with `.`, so with `bucket_match = false` no S3 key can reach it; with
-//! `bucket_match = true` keys under `.cloudmux/` must not be used.
+//! # The staging area
+//!
+//! Data that is not yet an object (uploads in flight, multipart parts, copies
+//! and compose intermediates) lives in the location's own bucket or container
+//! under [`STAGING_PREFIX`] (`.cloudmux-staging/`), as objects named by
+//! [`staging_name`]: the prefix and 32 lowercase hex digits (a random UUID).
+//! That name is the [`Staged::id`](crate::Staged).
+//!
+//! Before the cloud layers were merged the `s3` location staged under
+//! `.cloudmux/tmp/` with hyphenated UUIDs. [`LEGACY_STAGING_PREFIXES`] keeps
+//! that prefix: every cloud location still lists, reads, persists,
+//! publishes, assembles and discards names of either form
+//! ([`is_staging_name`]), so records and leftovers written by an older
+//! cloudmux keep working and are collected; nothing new is written there.
+//! Every staging call refuses an id that is not a staging name, as a missing
+//! staged body ([`check_staging_name`]), so a corrupted record can never make
+//! one reach an object.
+//!
+//! With `bucket_match = false` no object name can fall in the staging area:
+//! every name starts with a bucket name, and no bucket name starts with `.`.
+//! With `bucket_match = true`, [`CloudOptions::target_name`] (the one guard,
+//! used by every cloud's publish) refuses a key under any staging prefix,
+//! current or legacy, since such an object would be taken for staged data
+//! and garbage collection would remove it.
 //!
 //! # Failures
 //!
-//! Transport failures (connection refused or reset, DNS, TLS), timeouts,
-//! HTTP 5xx, 408 and 429 are [`DataError::Unavailable`], which the S3 front end
-//! answers with `503 ServiceUnavailable`; so is a missing cloud bucket or
-//! container (the location is not ready, which says nothing about the S3
-//! object asked for). A missing object (404) is
-//! [`DataError::NotFound`], a failed precondition (412) [`DataError::Stale`],
-//! and anything else (403 for wrong credentials) an
-//! I/O error, which clients see as `500 InternalError` while the log names the
-//! location and the cloud's error code. Messages never include credentials.
+//! [`classify`] is the one reading of a cloud's error answers:
 //!
-//! # Retries and timeouts
+//! - transport failures (connection refused or reset, DNS, TLS), no answer
+//!   in time, and HTTP 408, 429 and every 5xx but 501:
+//!   [`DataError::Unavailable`] (retried when the call is idempotent), which
+//!   the S3 front end answers with `503 ServiceUnavailable`;
+//! - a 404 naming the location's own bucket or container (`NoSuchBucket`,
+//!   `ContainerNotFound`, or any 404 to a probe; see [`container_call`]):
+//!   `Unavailable` too, since the location is not ready, which says nothing
+//!   about the object asked for;
+//! - 401 and 403: [`DataError::Misconfigured`] (wrong or expired
+//!   credentials, missing rights), answered `500 InternalError`;
+//! - any other 404: [`DataError::NotFound`]; 412: [`DataError::Stale`];
+//! - anything else: [`DataError::Io`], answered `500 InternalError`.
 //!
-//! [`Retry::run`] retries idempotent calls that failed with
+//! Only `Unavailable` is retried. A 401 or 403 is a configuration error at
+//! the location, not an outage: it is never retried, the client gets
+//! `500 InternalError`, the log line names the location and the cloud's
+//! error code, and [`Backend::probe`](crate::Backend::probe) fails with it,
+//! so `/_/health/locations` and `cloudmux_location_up` show the location
+//! down. [`Backend::locate`](crate::Backend::locate) answers every failure
+//! as `Unavailable` (recovery then keeps its intent for later). Messages
+//! name the location and the call, never credentials, a URL (a SAS token
+//! lives in the query string) or a header.
+//!
+//! # Timeouts and retries
+//!
+//! `request_timeout_ms` is the longest one call to the cloud may take,
+//! retries and the waits between them included: one request of the cloud's
+//! API (a PutObject, a Put Block, a rewrite step), not a whole
+//! [`Backend`](crate::Backend) operation, which may make several. It runs
+//! from the call's start until the whole answer has arrived, or, for reads
+//! that stream a body, until the answer's status and headers have arrived;
+//! such a body is not bounded as a whole (a large GET may take longer), but
+//! each wait for its next bytes is, so a stream that stalls for longer ends
+//! with an error. A call that runs out of time fails with
+//! [`DataError::Unavailable`]. `connect_timeout_ms` bounds each TCP (and
+//! TLS) connection inside that.
+//!
+//! [`Retry::run`] retries an idempotent call that failed with
 //! [`DataError::Unavailable`], at most `max_retries` times, waiting a random
-//! time between zero and an exponentially growing cap (full jitter: 100 ms,
-//! 200 ms, 400 ms... at most 5 s) between attempts. The whole call, retries
-//! included, is bounded by `request_timeout_ms`; when that runs out the call
-//! fails with [`DataError::Unavailable`]. Streaming a response body after it
-//! started is not bounded by it (a large GET may take longer); a connection
-//! that breaks mid-body ends the stream with an error.
+//! time between zero and an exponentially growing ceiling before each retry
+//! (full jitter: the ceiling is 100 ms, 200 ms, 400 ms... at most 5 s), and
+//! gives up with the last error when the next wait would pass the deadline.
+//! Calls that are not idempotent run once ([`Retry::once`]), within the same
+//! deadline. The loop is a few lines of our own: `backon`'s jitter adds a
+//! random delay on top of the exponential one instead of drawing below it,
+//! and neither it nor the unmaintained `backoff` crate bounds retries and
+//! waits by one deadline.
 
-use std::future::Future;
+pub(crate) mod http;
+mod retry;
+
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::DataError;
 
-/// Prefix of the cloud objects that hold staged data (uploads in flight and
-/// multipart parts) inside the location's bucket or container.
-pub const TMP_PREFIX: &str = ".cloudmux/tmp/";
+pub use retry::Retry;
+
+/// Prefix, inside a location's bucket or container, of the objects that hold
+/// staged data (see the [module documentation](self)).
+pub const STAGING_PREFIX: &str = ".cloudmux-staging/";
+
+/// Staging prefixes an older cloudmux wrote (`.cloudmux/tmp/`, the `s3`
+/// location's, with hyphenated UUIDs): still listed, read and discarded,
+/// never written.
+pub const LEGACY_STAGING_PREFIXES: [&str; 1] = [".cloudmux/tmp/"];
+
+/// Every staging prefix, the current one first.
+pub const STAGING_PREFIXES: [&str; 2] = [STAGING_PREFIX, LEGACY_STAGING_PREFIXES[0]];
+
+/// Default for `connect_timeout_ms`.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Default for `request_timeout_ms`.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
+/// Default for `max_retries`.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
 
 /// Options shared by every cloud location type, flattened into its
-/// `[locations.NAME]` table.
+/// `[locations.NAME]` table. The names are part of the config file format.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CloudOptions {
     /// `true`: the cloud object is named exactly like the S3 key, so the cloud
-    /// container mirrors one bucket. `false` (the default): the cloud object
-    /// is `<bucket>/<key>`, so several buckets can share one container.
+    /// container mirrors one bucket, and keys under the staging prefixes are
+    /// refused. `false` (the default): the cloud object is `<bucket>/<key>`,
+    /// so several buckets can share one container.
     #[serde(default)]
     pub bucket_match: bool,
     /// How long to wait for a TCP (and TLS) connection to the cloud, in
     /// milliseconds (default 5000).
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
-    /// The longest one backend call may take, retries included, in
-    /// milliseconds (default 60000); a call that runs out of time gives the
-    /// client `503 ServiceUnavailable`. Streaming a response body is not
-    /// bounded by it.
+    /// The longest one call to the cloud may take, retries and the waits
+    /// between them included, in milliseconds (default 60000): until the
+    /// whole answer has arrived, or for a streamed read until its headers
+    /// have, after which each wait for the next bytes is bounded by it (see
+    /// the [module documentation](self)). A call that runs out of time gives
+    /// the client `503 ServiceUnavailable`.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// How many times an idempotent call that failed transiently (connection
-    /// errors, timeouts, 5xx, 429) is retried (default 3).
+    /// errors, timeouts, 408, 429, 5xx) is retried within
+    /// `request_timeout_ms`, with full-jitter exponential backoff (default 3).
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
 }
@@ -78,30 +155,48 @@ impl Default for CloudOptions {
     fn default() -> Self {
         Self {
             bucket_match: false,
-            connect_timeout_ms: default_connect_timeout_ms(),
-            request_timeout_ms: default_request_timeout_ms(),
-            max_retries: default_max_retries(),
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            max_retries: DEFAULT_MAX_RETRIES,
         }
     }
 }
 
 fn default_connect_timeout_ms() -> u64 {
-    crate::remote::DEFAULT_CONNECT_TIMEOUT_MS
+    DEFAULT_CONNECT_TIMEOUT_MS
 }
 
 fn default_request_timeout_ms() -> u64 {
-    60_000
+    DEFAULT_REQUEST_TIMEOUT_MS
 }
 
 fn default_max_retries() -> u32 {
-    crate::remote::DEFAULT_MAX_RETRIES
+    DEFAULT_MAX_RETRIES
 }
 
 impl CloudOptions {
     /// The cloud object name of S3 object `key` in `bucket` (see the
     /// [module documentation](self)).
     pub fn object_name(&self, bucket: &str, key: &str) -> String {
-        crate::remote::object_name(self.bucket_match, bucket, key)
+        if self.bucket_match {
+            key.to_owned()
+        } else {
+            format!("{bucket}/{key}")
+        }
+    }
+
+    /// The cloud object name a publish of `key` in `bucket` writes, refusing
+    /// (only possible with `bucket_match = true`) a name under any staging
+    /// prefix, which would be taken for staged data. The error names
+    /// `location`.
+    pub fn target_name(&self, location: &str, bucket: &str, key: &str) -> crate::Result<String> {
+        let name = self.object_name(bucket, key);
+        match STAGING_PREFIXES.iter().find(|p| name.starts_with(*p)) {
+            Some(prefix) => Err(DataError::Io(std::io::Error::other(format!(
+                "location {location}: key {key:?} is inside the reserved staging prefix {prefix}"
+            )))),
+            None => Ok(name),
+        }
     }
 
     /// The connect timeout as a [`Duration`].
@@ -109,122 +204,131 @@ impl CloudOptions {
         Duration::from_millis(self.connect_timeout_ms.max(1))
     }
 
+    /// `request_timeout_ms` as a [`Duration`].
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.max(1))
+    }
+
     /// The retry policy these options describe, for the location `location`.
     pub fn retry(&self, location: &str) -> Retry {
-        Retry {
-            location: location.to_owned(),
-            max_retries: self.max_retries,
-            timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(5),
+        Retry::new(location, self.max_retries, self.request_timeout())
+    }
+}
+
+/// A fresh name in the staging area: [`STAGING_PREFIX`] and a random UUID
+/// as 32 lowercase hex digits.
+pub fn staging_name() -> String {
+    format!("{STAGING_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Whether `name` names staged data: [`STAGING_PREFIX`] and 32 lowercase hex
+/// digits (what [`staging_name`] makes), or a legacy prefix and a
+/// hyphenated lowercase UUID (what an older `s3` location made). Garbage
+/// collection lists only such names, and staging calls refuse others.
+pub fn is_staging_name(name: &str) -> bool {
+    let hex = |s: &str| s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if let Some(rest) = name.strip_prefix(STAGING_PREFIX) {
+        return rest.len() == 32 && hex(rest);
+    }
+    LEGACY_STAGING_PREFIXES.iter().any(|p| {
+        name.strip_prefix(p).is_some_and(|rest| {
+            let groups: Vec<&str> = rest.split('-').collect();
+            groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
+        })
+    })
+}
+
+/// Refuses an id that is not a staging name (see [`is_staging_name`]), like
+/// a missing staged body.
+pub fn check_staging_name(id: &str) -> crate::Result<()> {
+    if is_staging_name(id) {
+        Ok(())
+    } else {
+        Err(DataError::NotFound(format!("not a staged id: {id:?}")))
+    }
+}
+
+/// Cloud error codes meaning that the location's own bucket or container is
+/// missing (S3's and Azure's), which says nothing about the object asked for.
+const MISSING_CONTAINER: [&str; 2] = ["NoSuchBucket", "ContainerNotFound"];
+
+/// Whether an HTTP status means "try again later" (408, 429, and every 5xx
+/// but 501 Not Implemented).
+pub fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502..=599)
+}
+
+/// Classifies an HTTP error answer of the cloud of location `location` to
+/// call `what` (see the [module documentation](self)). `code` is the cloud's
+/// error code and `text` its message, when it gives them; neither may carry
+/// credentials.
+pub fn classify(
+    location: &str,
+    what: &str,
+    status: u16,
+    code: Option<&str>,
+    text: &str,
+) -> DataError {
+    let mut message = format!("{what}: HTTP {status}");
+    for part in [code.unwrap_or_default(), text.trim()] {
+        if !part.is_empty() {
+            message.push(' ');
+            message.push_str(part);
         }
     }
-}
-
-/// A new name for staged data: [`TMP_PREFIX`] followed by a random UUID.
-pub fn temp_name() -> String {
-    format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4().hyphenated())
-}
-
-/// Checks that a staged id names staged data, so that a corrupted record can
-/// never make a backend delete or read an object through the staging calls.
-pub fn check_temp_name(id: &str) -> crate::Result<()> {
-    match id.strip_prefix(TMP_PREFIX) {
-        Some(rest) if uuid::Uuid::parse_str(rest).is_ok() => Ok(()),
-        _ => Err(DataError::NotFound(format!("not a staged id: {id:?}"))),
-    }
-}
-
-/// Bounded retries with exponential backoff and full jitter, and a deadline
-/// for the whole call (see the [module documentation](self)).
-#[derive(Debug, Clone)]
-pub struct Retry {
-    location: String,
-    max_retries: u32,
-    timeout: Duration,
-    base: Duration,
-    cap: Duration,
-}
-
-impl Retry {
-    /// Runs an idempotent call, retrying it after transient failures
-    /// ([`DataError::Unavailable`]) until it succeeds, fails otherwise, has
-    /// been retried `max_retries` times, or the deadline passes. `what` names
-    /// the call in errors.
-    pub async fn run<T, F, Fut>(&self, what: &str, mut call: F) -> crate::Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = crate::Result<T>>,
-    {
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut attempt = 0u32;
-        loop {
-            let result = match tokio::time::timeout_at(deadline, call()).await {
-                Ok(r) => r,
-                Err(_) => return Err(self.timed_out(what)),
-            };
-            match result {
-                Err(DataError::Unavailable(msg)) if attempt < self.max_retries => {
-                    let wait = self.backoff(attempt);
-                    if tokio::time::Instant::now() + wait >= deadline {
-                        return Err(DataError::Unavailable(msg));
-                    }
-                    tracing::debug!(location = %self.location, what, attempt, error = %msg, "retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Runs a call that is not idempotent once, bounded by the deadline.
-    pub async fn once<T, Fut>(&self, what: &str, call: Fut) -> crate::Result<T>
-    where
-        Fut: Future<Output = crate::Result<T>>,
-    {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(r) => r,
-            Err(_) => Err(self.timed_out(what)),
-        }
-    }
-
-    fn timed_out(&self, what: &str) -> DataError {
-        DataError::Unavailable(format!(
-            "location {}: {what}: no answer within {} ms",
-            self.location,
-            self.timeout.as_millis()
-        ))
-    }
-
-    /// The wait before retry number `attempt + 1`: uniform in
-    /// `[0, min(cap, base * 2^attempt)]`.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(self.cap);
-        let nanos = ceiling.as_nanos().min(u64::MAX as u128) as u64;
-        Duration::from_nanos(rand::random_range(0..=nanos))
-    }
-}
-
-/// Classifies an HTTP error answer from a cloud (see the
-/// [module documentation](self)). `detail` should name the location, the call
-/// and the cloud's error code, never credentials.
-pub fn status_error(status: u16, detail: String) -> DataError {
+    let at = || format!("location {location}: {message}");
     match status {
-        404 => DataError::NotFound(detail),
-        412 => DataError::Stale(detail),
-        408 | 429 | 500..=599 => DataError::Unavailable(detail),
-        _ => DataError::Io(std::io::Error::other(detail)),
+        401 | 403 => DataError::Misconfigured {
+            location: location.to_owned(),
+            message,
+        },
+        404 if code.is_some_and(|c| MISSING_CONTAINER.contains(&c)) => DataError::Unavailable(at()),
+        404 => DataError::NotFound(at()),
+        412 => DataError::Stale(at()),
+        s if is_transient(s) => DataError::Unavailable(at()),
+        _ => DataError::Io(std::io::Error::other(at())),
+    }
+}
+
+/// The outcome of a call on the location's own bucket or container (a
+/// probe), where a 404 ([`DataError::NotFound`]) can only mean that the
+/// bucket or container is missing, whether or not the cloud named an error
+/// code (answers to HEAD have no body): the location is not ready, which is
+/// [`DataError::Unavailable`].
+pub fn container_call<T>(outcome: crate::Result<T>) -> crate::Result<T> {
+    outcome.map_err(|e| match e {
+        DataError::NotFound(m) => DataError::Unavailable(m),
+        e => e,
+    })
+}
+
+/// Reads a secret given inline, from a file (trimmed) or from an environment
+/// variable (at most one of the three), naming the config field in errors,
+/// never the secret.
+pub fn resolve_secret(
+    field: &str,
+    inline: Option<&str>,
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> std::result::Result<Option<String>, String> {
+    match (inline, file, env) {
+        (None, None, None) => Ok(None),
+        (Some(s), None, None) => Ok(Some(s.to_owned())),
+        (None, Some(f), None) => std::fs::read_to_string(f)
+            .map(|s| Some(s.trim().to_owned()))
+            .map_err(|e| format!("{field}_file: {}: {e}", f.display())),
+        (None, None, Some(v)) => std::env::var(v)
+            .map(Some)
+            .map_err(|_| format!("{field}_env: environment variable {v} is not set")),
+        _ => Err(format!(
+            "{field}: give exactly one of {field}, {field}_file, {field}_env"
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -239,10 +343,16 @@ mod tests {
         let o: Outer = toml::from_str("bucket = \"b\"").unwrap();
         assert_eq!(o.bucket, "b");
         assert_eq!(o.cloud, CloudOptions::default());
-        let o: Outer =
-            toml::from_str("bucket = \"b\"\nbucket_match = true\nmax_retries = 0\n").unwrap();
+        assert_eq!(o.cloud.request_timeout_ms, 60_000);
+        let o: Outer = toml::from_str(
+            "bucket = \"b\"\nbucket_match = true\nmax_retries = 0\nrequest_timeout_ms = 250\n\
+             connect_timeout_ms = 100\n",
+        )
+        .unwrap();
         assert!(o.cloud.bucket_match);
         assert_eq!(o.cloud.max_retries, 0);
+        assert_eq!(o.cloud.request_timeout(), Duration::from_millis(250));
+        assert_eq!(o.cloud.connect_timeout(), Duration::from_millis(100));
         assert!(toml::from_str::<Outer>("bucket = \"b\"\ncolour = 1\n").is_err());
     }
 
@@ -255,95 +365,122 @@ mod tests {
     }
 
     #[test]
-    fn temp_names_are_checked() {
-        let t = temp_name();
-        check_temp_name(&t).unwrap();
-        assert!(check_temp_name("b/key").is_err());
-        assert!(check_temp_name(".cloudmux/tmp/../x").is_err());
-    }
-
-    #[test]
-    fn statuses_are_classified() {
-        assert!(matches!(
-            status_error(503, "x".into()),
-            DataError::Unavailable(_)
-        ));
-        assert!(matches!(
-            status_error(429, "x".into()),
-            DataError::Unavailable(_)
-        ));
-        assert!(matches!(
-            status_error(404, "x".into()),
-            DataError::NotFound(_)
-        ));
-        assert!(matches!(status_error(412, "x".into()), DataError::Stale(_)));
-        assert!(matches!(status_error(403, "x".into()), DataError::Io(_)));
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        let r = CloudOptions::default().retry("l");
-        for attempt in 0..40 {
-            assert!(r.backoff(attempt) <= Duration::from_secs(5));
+    fn keys_inside_a_staging_prefix_are_refused() {
+        let shared = CloudOptions::default();
+        let matched = CloudOptions {
+            bucket_match: true,
+            ..CloudOptions::default()
+        };
+        for key in [
+            ".cloudmux-staging/x",
+            ".cloudmux-staging/",
+            ".cloudmux/tmp/x",
+            &staging_name(),
+        ] {
+            assert_eq!(
+                shared.target_name("l", "b", key).unwrap(),
+                format!("b/{key}")
+            );
+            let e = matched.target_name("l", "b", key).unwrap_err();
+            assert!(matches!(e, DataError::Io(_)), "{key}: {e:?}");
+            assert!(e.to_string().contains("location l"), "{e}");
         }
-        assert!(r.backoff(0) <= Duration::from_millis(100));
+        for key in [
+            ".cloudmux-stagingx",
+            ".cloudmux/keys/x",
+            "a/.cloudmux-staging/x",
+        ] {
+            assert_eq!(matched.target_name("l", "b", key).unwrap(), key);
+        }
     }
 
-    #[tokio::test]
-    async fn retries_transient_failures_only_and_stops() {
-        let opts = CloudOptions {
-            max_retries: 2,
-            ..CloudOptions::default()
-        };
-        let calls = AtomicU32::new(0);
-        let r: crate::Result<()> = opts
-            .retry("l")
-            .run("op", || async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err(DataError::Unavailable("down".into()))
-            })
-            .await;
-        assert!(matches!(r, Err(DataError::Unavailable(_))));
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    #[test]
+    fn staging_names_of_every_prefix_are_recognised() {
+        let n = staging_name();
+        assert!(n.starts_with(STAGING_PREFIX));
+        assert!(is_staging_name(&n));
+        check_staging_name(&n).unwrap();
+        let legacy = format!(".cloudmux/tmp/{}", uuid::Uuid::new_v4().hyphenated());
+        assert!(is_staging_name(&legacy));
+        for bad in [
+            "",
+            STAGING_PREFIX,
+            "b/.cloudmux-staging/0123456789abcdef0123456789abcdef",
+            ".cloudmux-staging/0123456789abcdef0123456789abcdeF",
+            ".cloudmux-staging/0123456789abcdef0123456789abcdef0",
+            ".cloudmux-staging/../0123456789abcdef0123456789abcd",
+            ".cloudmux-staging/01234567-89ab-cdef-0123-456789abcdef",
+            ".cloudmux/tmp/0123456789abcdef0123456789abcdef",
+            ".cloudmux/tmp/01234567-89ab-cdef-0123-456789abcdeF",
+            ".cloudmux/tmp/../x",
+            ".cloudmux/tmp/not-a-staged-id",
+            "b/key",
+        ] {
+            assert!(!is_staging_name(bad), "{bad}");
+            assert!(matches!(
+                check_staging_name(bad),
+                Err(DataError::NotFound(_))
+            ));
+        }
+    }
 
-        calls.store(0, Ordering::SeqCst);
-        let r: crate::Result<()> = opts
-            .retry("l")
-            .run("op", || async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err(DataError::NotFound("gone".into()))
-            })
-            .await;
-        assert!(matches!(r, Err(DataError::NotFound(_))));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-
-        calls.store(0, Ordering::SeqCst);
-        let r = opts
-            .retry("l")
-            .run("op", || async {
-                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    Err(DataError::Unavailable("blip".into()))
-                } else {
-                    Ok(7)
+    #[test]
+    fn answers_are_classified() {
+        let c = |status, code| classify("loc", "op", status, code, "");
+        for s in [408, 429, 500, 502, 503, 504, 599] {
+            assert!(matches!(c(s, None), DataError::Unavailable(_)), "{s}");
+            assert!(is_transient(s));
+        }
+        assert!(!is_transient(501));
+        assert!(matches!(c(501, None), DataError::Io(_)));
+        for s in [401, 403] {
+            match c(s, Some("InvalidAccessKeyId")) {
+                DataError::Misconfigured { location, message } => {
+                    assert_eq!(location, "loc");
+                    assert_eq!(message, format!("op: HTTP {s} InvalidAccessKeyId"));
+                    let e = classify("loc", "op", s, None, " denied ");
+                    assert_eq!(
+                        e.to_string(),
+                        format!("location loc: configuration error: op: HTTP {s} denied")
+                    );
                 }
-            })
-            .await;
-        assert_eq!(r.unwrap(), 7);
+                e => panic!("{s}: {e:?}"),
+            }
+        }
+        assert!(
+            matches!(c(404, Some("NoSuchKey")), DataError::NotFound(m) if m.contains("location loc"))
+        );
+        assert!(matches!(
+            c(404, Some("NoSuchBucket")),
+            DataError::Unavailable(_)
+        ));
+        assert!(matches!(
+            c(404, Some("ContainerNotFound")),
+            DataError::Unavailable(_)
+        ));
+        assert!(matches!(c(412, None), DataError::Stale(_)));
+        assert!(matches!(c(400, None), DataError::Io(_)));
+        assert!(matches!(c(409, None), DataError::Io(_)));
+        assert!(matches!(
+            container_call::<()>(Err(c(404, None))),
+            Err(DataError::Unavailable(_))
+        ));
+        assert!(matches!(
+            container_call::<()>(Err(c(403, None))),
+            Err(DataError::Misconfigured { .. })
+        ));
     }
 
-    #[tokio::test]
-    async fn the_deadline_bounds_a_hung_call() {
-        let opts = CloudOptions {
-            request_timeout_ms: 300,
-            ..CloudOptions::default()
-        };
-        let start = tokio::time::Instant::now();
-        let r: crate::Result<()> = opts.retry("l").run("op", std::future::pending).await;
-        assert!(matches!(r, Err(DataError::Unavailable(m)) if m.contains("location l")));
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
-            "{took:?}"
+    #[test]
+    fn secrets_come_from_at_most_one_source() {
+        assert_eq!(resolve_secret("k", None, None, None), Ok(None));
+        assert_eq!(
+            resolve_secret("k", Some("s"), None, None),
+            Ok(Some("s".into()))
         );
+        let e = resolve_secret("k", Some("s"), None, Some("V")).unwrap_err();
+        assert!(e.contains("exactly one of k, k_file, k_env"), "{e}");
+        let e = resolve_secret("k", None, None, Some("CMX_NOPE_UNSET")).unwrap_err();
+        assert!(e.starts_with("k_env"), "{e}");
     }
 }

@@ -1,22 +1,26 @@
 //! Google Cloud Storage location (`type = "gcs"`).
 //!
-//! Each S3 object is one object in the configured GCS bucket, named by
-//! [`remote::object_name`] (`<bucket>/<key>`, or `<key>` with
-//! `bucket_match = true`). Content-Type, Cache-Control, Content-Disposition,
-//! Content-Encoding and Content-Language become the object's own fields and
-//! user metadata its custom `metadata` map, names and values unchanged.
+//! Each S3 object is one object in the configured GCS bucket, named by the
+//! [cloud layer](crate::cloud) (`<bucket>/<key>`, or `<key>` with
+//! `bucket_match = true`), which also gives the staging area, timeouts,
+//! retries and the reading of error answers (GCS names no error code that
+//! tells a missing bucket from a missing object, so outside a probe both are
+//! [`DataError::NotFound`]). Content-Type, Cache-Control,
+//! Content-Disposition, Content-Encoding and Content-Language become the
+//! object's own fields and user metadata its custom `metadata` map, names
+//! and values unchanged.
 //! Reads always send `Accept-Encoding: gzip`, so GCS never transcodes an
 //! object stored with `Content-Encoding: gzip` and ranges stay byte-exact.
 //!
 //! The client is a thin client of the GCS JSON API over `reqwest` (see
 //! ARCHITECTURE.md for why not the `google-cloud-storage` crate). With a
 //! `credentials_file` (a service-account key) requests carry OAuth tokens
-//! minted by [`auth`]; without one they are anonymous (emulators).
+//! minted by `gcs/auth.rs`; without one they are anonymous (emulators).
 //!
 //! Writes:
 //! - `stage` uploads the body to a fresh object under
-//!   [`remote::STAGING_PREFIX`]: one media upload when it fits in
-//!   [`UPLOAD_CHUNK`] (8 MiB), else a resumable upload sent in 8 MiB chunks,
+//!   [`STAGING_PREFIX`](cloud::STAGING_PREFIX): one media upload when it fits
+//!   in [`UPLOAD_CHUNK`] (8 MiB), else a resumable upload sent in 8 MiB chunks,
 //!   each buffered (bounded memory) and retried on its own. `Staged::id` is
 //!   the object's name and `Staged::stamp` its generation.
 //! - `publish` rewrites the staging object onto the target server-side
@@ -34,15 +38,15 @@
 //!   compose takes only whole objects).
 //!
 //! Garbage collection: [`list_staged`](crate::Backend::list_staged) lists
-//! the objects under [`remote::STAGING_PREFIX`] (objects.list with that
+//! the objects under each of [`STAGING_PREFIXES`] (objects.list with the
 //! prefix, every page), each under its name (the
 //! [`Staged::id`](crate::Staged)) with its `updated` time; only staging
-//! names are listed, never an object outside the prefix. `discard` deletes
-//! the object, so a listed id alone (size 0, stamp 0) removes it, and
-//! refuses ids that are not staging names. A
-//! resumable upload cut off by a crash is no object and is not listed: GCS
-//! expires an unfinished resumable upload session by itself a week after it
-//! started, and its bytes never become an object.
+//! names are listed, never an object outside the staging area. `discard`
+//! deletes the object, so a listed id alone (size 0, stamp 0) removes it,
+//! and refuses ids that are not staging names. A resumable upload cut off
+//! by a crash is no object and is not listed: GCS expires an unfinished
+//! resumable upload session by itself a week after it started, and its
+//! bytes never become an object.
 //!
 //! Finding published data after a crash: `publish` adds the staged id to the
 //! target's custom metadata under the reserved name [`STAGED_META`]
@@ -68,7 +72,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::remote::{self, Http, RemoteOptions};
+use crate::cloud::http::{self, Http};
+use crate::cloud::{self, CloudOptions, STAGING_PREFIXES};
 use crate::{
     Backend, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Result,
     Staged, StagedEntry,
@@ -99,32 +104,10 @@ pub struct GcsConfig {
     /// an emulator).
     #[serde(default)]
     pub credentials_file: Option<std::path::PathBuf>,
-    /// `true`: the object name is the S3 key; `false` (default):
-    /// `<bucket>/<key>`, so several buckets can share the GCS bucket.
-    #[serde(default)]
-    pub bucket_match: bool,
-    /// Connection timeout in milliseconds (default 5000).
-    #[serde(default = "remote::default_connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// Timeout of one backend call, or of each wait for streamed bytes, in
-    /// milliseconds (default 30000).
-    #[serde(default = "remote::default_request_timeout_ms")]
-    pub request_timeout_ms: u64,
-    /// Retries of an idempotent call after a transient failure (default 3).
-    #[serde(default = "remote::default_max_retries")]
-    pub max_retries: u32,
-}
-
-impl GcsConfig {
-    /// The shared cloud options of this config.
-    pub fn options(&self) -> RemoteOptions {
-        RemoteOptions::new(
-            self.bucket_match,
-            self.connect_timeout_ms,
-            self.request_timeout_ms,
-            self.max_retries,
-        )
-    }
+    /// Options shared by all cloud locations (`bucket_match`,
+    /// `connect_timeout_ms`, `request_timeout_ms`, `max_retries`).
+    #[serde(flatten)]
+    pub cloud: CloudOptions,
 }
 
 /// Characters escaped in a path segment (everything but unreserved).
@@ -163,7 +146,7 @@ impl GcsBackend {
             None => None,
         };
         Ok(Self {
-            http: Http::new(name, config.options())?,
+            http: Http::new(name, &config.cloud)?,
             endpoint,
             bucket: config.bucket.clone(),
             account,
@@ -201,7 +184,7 @@ impl GcsBackend {
                 .call("list objects", Method::GET, url.as_str(), None)
                 .await?;
             if !resp.status().is_success() {
-                return Err(self.fail("list objects", resp).await);
+                return Err(self.http.refused("list objects", resp).await);
             }
             let mut v: Value = resp
                 .json()
@@ -258,24 +241,6 @@ impl GcsBackend {
             .await
     }
 
-    /// Fails with the response's status and error text.
-    async fn fail(&self, what: &str, resp: reqwest::Response) -> DataError {
-        let status = resp.status();
-        let text = remote::error_text(resp).await;
-        match status {
-            StatusCode::NOT_FOUND => {
-                DataError::NotFound(format!("location {}: {what}: {text}", self.http.location))
-            }
-            StatusCode::PRECONDITION_FAILED => {
-                DataError::Stale(format!("location {}: {what}: {text}", self.http.location))
-            }
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => self
-                .http
-                .unavailable(format!("{what}: access denied ({text})")),
-            _ => self.http.failed(format!("{what}: {text}")),
-        }
-    }
-
     /// Parses an object resource's generation and size.
     fn generation_and_size(&self, v: &Value) -> Result<(u64, u64)> {
         let num = |f: &str| {
@@ -297,7 +262,7 @@ impl GcsBackend {
     async fn upload(&self, name: &str, mut body: BodyStream) -> Result<(u64, u64)> {
         let mut carry = None;
         let mut buf = BytesMut::with_capacity(UPLOAD_CHUNK);
-        let more = remote::fill(&mut body, &mut buf, UPLOAD_CHUNK, &mut carry).await?;
+        let more = http::fill(&mut body, &mut buf, UPLOAD_CHUNK, &mut carry).await?;
         let first = buf.freeze();
         if !more {
             return self.upload_small(name, first).await;
@@ -311,7 +276,7 @@ impl GcsBackend {
                 .http
                 .client
                 .delete(session.as_str())
-                .timeout(self.http.opts.request_timeout);
+                .timeout(self.http.opts.request_timeout());
             if let Ok(Some(t)) = self.token().await {
                 rb = rb.bearer_auth(t);
             }
@@ -363,7 +328,7 @@ impl GcsBackend {
             .call("start upload", Method::POST, url.as_str(), Some(&json!({})))
             .await?;
         if !resp.status().is_success() {
-            return Err(self.fail("start upload", resp).await);
+            return Err(self.http.refused("start upload", resp).await);
         }
         let loc = resp
             .headers()
@@ -387,7 +352,7 @@ impl GcsBackend {
         let mut chunk = first;
         loop {
             let mut next = BytesMut::with_capacity(UPLOAD_CHUNK);
-            let more = remote::fill(body, &mut next, UPLOAD_CHUNK, carry).await?;
+            let more = http::fill(body, &mut next, UPLOAD_CHUNK, carry).await?;
             let last = !more && next.is_empty();
             let len = chunk.len() as u64;
             let range = match (len, last) {
@@ -415,7 +380,7 @@ impl GcsBackend {
                 return self.uploaded("resumable upload", resp, offset).await;
             }
             if resp.status().as_u16() != 308 {
-                return Err(self.fail("upload chunk", resp).await);
+                return Err(self.http.refused("upload chunk", resp).await);
             }
             chunk = next.freeze();
         }
@@ -429,7 +394,7 @@ impl GcsBackend {
         expected: u64,
     ) -> Result<(u64, u64)> {
         if !resp.status().is_success() {
-            return Err(self.fail(what, resp).await);
+            return Err(self.http.refused(what, resp).await);
         }
         let v: Value = resp.json().await.map_err(|e| {
             self.http
@@ -468,7 +433,7 @@ impl GcsBackend {
         match resp.status() {
             s if s.is_success() => Ok(()),
             StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED => Ok(()),
-            _ => Err(self.fail("delete object", resp).await),
+            _ => Err(self.http.refused("delete object", resp).await),
         }
     }
 
@@ -504,7 +469,7 @@ impl GcsBackend {
             })
             .await?;
         if !resp.status().is_success() {
-            return Err(self.fail("get object", resp).await);
+            return Err(self.http.refused("get object", resp).await);
         }
         let got = resp
             .headers()
@@ -517,7 +482,7 @@ impl GcsBackend {
                 self.http.location
             )));
         }
-        Ok(remote::response_stream(&self.http.location, resp))
+        Ok(http::response_stream(&self.http.location, resp))
     }
 
     /// Copies object `src` (only generation `src_gen`, when non-zero) onto
@@ -547,7 +512,7 @@ impl GcsBackend {
                 .call("rewrite", Method::POST, &u, Some(resource))
                 .await?;
             if !resp.status().is_success() {
-                return Err(self.fail("rewrite", resp).await);
+                return Err(self.http.refused("rewrite", resp).await);
             }
             let v: Value = resp.json().await.map_err(|e| {
                 self.http
@@ -587,7 +552,7 @@ impl GcsBackend {
                 self.http
                     .unavailable(format!("get object metadata: {}", e.without_url()))
             }),
-            _ => Err(self.fail("get object metadata", resp).await),
+            _ => Err(self.http.refused("get object metadata", resp).await),
         }
     }
 
@@ -619,7 +584,7 @@ impl GcsBackend {
 
     /// Composes `sources` (name, generation) into a new staging object.
     async fn compose(&self, sources: &[(String, u64)]) -> Result<(String, u64, u64)> {
-        let dest = remote::staging_name();
+        let dest = cloud::staging_name();
         let src: Vec<Value> = sources
             .iter()
             .map(|(n, g)| {
@@ -639,7 +604,7 @@ impl GcsBackend {
             .call("compose", Method::POST, &url, Some(&body))
             .await?;
         if !resp.status().is_success() {
-            return Err(self.fail("compose", resp).await);
+            return Err(self.http.refused("compose", resp).await);
         }
         let v: Value = resp.json().await.map_err(|e| {
             self.http
@@ -706,7 +671,7 @@ impl GcsBackend {
 #[async_trait::async_trait]
 impl Backend for GcsBackend {
     async fn stage(&self, body: BodyStream) -> Result<Staged> {
-        let name = remote::staging_name();
+        let name = cloud::staging_name();
         let (generation, size) = self.upload(&name, body).await?;
         Ok(Staged {
             id: name,
@@ -720,7 +685,11 @@ impl Backend for GcsBackend {
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
-        let name = remote::target_name(&self.http, target.bucket, target.key)?;
+        cloud::check_staging_name(&staged.id)?;
+        let name = self
+            .http
+            .opts
+            .target_name(&self.http.location, target.bucket, target.key)?;
         let resource = self
             .rewrite(
                 &staged.id,
@@ -741,7 +710,7 @@ impl Backend for GcsBackend {
     }
 
     async fn discard(&self, staged: &Staged) -> Result<()> {
-        remote::check_staging_name(&staged.id)?;
+        cloud::check_staging_name(&staged.id)?;
         self.delete_object(&staged.id, None).await
     }
 
@@ -750,6 +719,7 @@ impl Backend for GcsBackend {
     }
 
     async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
+        cloud::check_staging_name(&staged.id)?;
         self.get(&staged.id, 0, range).await
     }
 
@@ -775,7 +745,7 @@ impl Backend for GcsBackend {
                     self.http.location, d.locator
                 )));
             }
-            let name = remote::staging_name();
+            let name = cloud::staging_name();
             let v = self.rewrite(&d.locator, d.stamp, &name, &json!({})).await?;
             let (stamp, size) = self.generation_and_size(&v)?;
             return Ok(Staged {
@@ -789,10 +759,10 @@ impl Backend for GcsBackend {
         let mut fail = None;
         for p in pieces {
             let src = match p {
-                Piece::Staged(s) => Ok((s.id, s.stamp)),
+                Piece::Staged(s) => cloud::check_staging_name(&s.id).map(|()| (s.id, s.stamp)),
                 Piece::Published(d, None) => Ok((d.locator, d.stamp)),
                 Piece::Published(d, Some(r)) => {
-                    let name = remote::staging_name();
+                    let name = cloud::staging_name();
                     match self.get(&d.locator, d.stamp, Some(r)).await {
                         Ok(body) => self.upload(&name, body).await.map(|(g, _)| {
                             copies.push((name.clone(), g));
@@ -816,7 +786,7 @@ impl Backend for GcsBackend {
         }
         let out = if sources.is_empty() {
             let empty: BodyStream = Box::pin(futures_util::stream::empty());
-            let name = remote::staging_name();
+            let name = cloud::staging_name();
             self.upload(&name, empty).await.map(|(g, s)| (name, g, s))
         } else {
             self.compose_all(sources).await
@@ -827,7 +797,7 @@ impl Backend for GcsBackend {
     }
 
     async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>> {
-        let name = remote::object_name(self.http.opts.bucket_match, target.bucket, target.key);
+        let name = self.http.opts.object_name(target.bucket, target.key);
         let v = match self.object_resource(&name).await {
             Ok(Some(v)) => v,
             Ok(None) => return Ok(None),
@@ -857,12 +827,15 @@ impl Backend for GcsBackend {
     }
 
     async fn list_staged(&self) -> Result<Vec<StagedEntry>> {
-        let items = self.list_objects(remote::STAGING_PREFIX).await?;
+        let mut items = Vec::new();
+        for prefix in STAGING_PREFIXES {
+            items.extend(self.list_objects(prefix).await?);
+        }
         Ok(items
             .iter()
             .filter_map(|item| {
                 let id = item.get("name").and_then(Value::as_str)?;
-                if !remote::is_staging_name(id) {
+                if !cloud::is_staging_name(id) {
                     return None;
                 }
                 let time = |f: &str| item.get(f).and_then(Value::as_str).and_then(parse_rfc3339);
@@ -882,7 +855,7 @@ impl Backend for GcsBackend {
         let url = format!("{}/storage/v1/b/{}", self.endpoint, Self::seg(&self.bucket));
         let resp = self.call("get bucket", Method::GET, &url, None).await?;
         if !resp.status().is_success() {
-            return Err(self.fail("get bucket", resp).await);
+            return cloud::container_call(Err(self.http.refused("get bucket", resp).await));
         }
         Ok(())
     }

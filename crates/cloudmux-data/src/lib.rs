@@ -2,9 +2,10 @@
 //!
 //! This crate owns the [`Backend`] trait and its implementations (the local
 //! filesystem in [`fs`], S3 and S3-compatible services in [`s3`], Azure Blob
-//! Storage in [`azure`], Google Cloud Storage in [`gcs`], with the pieces
-//! every cloud location shares in [`cloud`] and the HTTP pieces of the REST
-//! clients in [`remote`]). A backend stores and
+//! Storage in [`azure`], Google Cloud Storage in [`gcs`], with the one cloud
+//! layer every cloud location shares in [`cloud`]: options, object names,
+//! the staging area, retries, timeouts and the classification of cloud
+//! errors). A backend stores and
 //! streams bytes and nothing else: it knows no metadata store, no accounts, no
 //! S3 protocol. It never reads a whole object into memory.
 //!
@@ -18,7 +19,6 @@ pub mod azure;
 pub mod cloud;
 pub mod fs;
 pub mod gcs;
-pub mod remote;
 pub mod s3;
 
 use std::pin::Pin;
@@ -80,6 +80,17 @@ pub enum DataError {
     /// The backend is unreachable or refused service (transient).
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// The location is configured wrongly: its cloud refused the configured
+    /// credentials or their rights (HTTP 401 or 403). Not transient and not
+    /// the client's fault: the S3 front end answers `500 InternalError` and
+    /// logs the message, which names the location.
+    #[error("location {location}: configuration error: {message}")]
+    Misconfigured {
+        /// The location's name.
+        location: String,
+        /// What failed and what the cloud answered (never credentials).
+        message: String,
+    },
     /// Any other I/O failure.
     #[error("backend I/O: {0}")]
     Io(#[from] std::io::Error),

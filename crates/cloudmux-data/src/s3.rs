@@ -6,8 +6,12 @@
 //! ```text
 //! <bucket>/<key>                 an object (bucket_match = false, the default)
 //! <key>                          an object (bucket_match = true)
-//! .cloudmux/tmp/<uuid>           staged data: uploads in flight, multipart parts
+//! .cloudmux-staging/<uuid>       staged data: uploads in flight, multipart parts
+//! .cloudmux/tmp/<uuid>           staged data an older cloudmux wrote (still read)
 //! ```
+//!
+//! Names, the staging area, timeouts, retries and the reading of error
+//! answers are the [cloud layer](crate::cloud)'s, as for every cloud.
 //!
 //! Each object carries its S3 metadata natively: user metadata as
 //! `x-amz-meta-*`, Content-Type, Cache-Control, Content-Disposition,
@@ -27,8 +31,9 @@
 //! S3 cannot take as parts (a part under 5 MiB before the last one, an empty
 //! piece) are concatenated by streaming instead. Abort and Complete delete
 //! every temp object through [`discard`](crate::Backend::discard). A write
-//! that fails or is cancelled aborts its multipart upload or deletes its temp
-//! object.
+//! that fails aborts its multipart upload or deletes its temp object before
+//! the failure is answered (in the background when the cloud is unavailable,
+//! as for a cancelled write), so a failed body leaves nothing behind.
 //!
 //! # Identifiers
 //!
@@ -36,16 +41,18 @@
 //! [`DataRef::locator`](crate::DataRef) is the object's name in the target
 //! bucket. Stamps are the first 8 bytes of the SHA-256 of the object's ETag as
 //! the target reports it: reads fail with [`DataError::Stale`] when the ETag or
-//! the size no longer match the reference (the object was replaced), and
-//! [`delete`](crate::Backend::delete) leaves an object alone whose ETag differs
-//! from the reference's.
+//! the size no longer match the reference (the object was replaced),
+//! server-side copies of published data check the stamp and send the ETag as
+//! `x-amz-copy-source-if-match`, and [`delete`](crate::Backend::delete)
+//! leaves an object alone whose ETag differs from the reference's.
 //!
 //! # Garbage collection
 //!
-//! [`list_staged`](crate::Backend::list_staged) lists the staging area
-//! [`TMP_PREFIX`](crate::cloud::TMP_PREFIX) (`.cloudmux/tmp/`, the only
-//! staging prefix this location has ever used) in two parts, both paginated
-//! and both asked with that prefix, so nothing outside it is ever listed:
+//! [`list_staged`](crate::Backend::list_staged) lists the staging area under
+//! each of [`STAGING_PREFIXES`] (the current `.cloudmux-staging/` and the
+//! `.cloudmux/tmp/` this location used before) in two parts, both paginated
+//! and both asked with the prefix, so nothing outside the staging area is
+//! ever listed:
 //!
 //! - the temp objects (ListObjectsV2), each with its LastModified;
 //! - the unfinished native multipart uploads (ListMultipartUploads) of data
@@ -59,10 +66,11 @@
 //!   Initiated time alone).
 //!
 //! A name with both a temp object and uploads is listed once, with the newest
-//! time. Names under the prefix that are not staged ids (`<prefix><uuid>`)
-//! are not listed: [`discard`](crate::Backend::discard) refuses them. With
+//! time. Names under a prefix that are not staged ids
+//! ([`is_staging_name`](crate::cloud::is_staging_name)) are not listed:
+//! [`discard`](crate::Backend::discard) refuses them. With
 //! `bucket_match = true`, [`publish`](crate::Backend::publish) refuses a key
-//! under the prefix, so no object can be taken for staged data.
+//! under any staging prefix, so no object can be taken for staged data.
 //!
 //! `discard` deletes the temp object. A handle carrying only an id (size 0,
 //! stamp 0, as garbage collection passes for a listed entry) also aborts
@@ -107,7 +115,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use sha2::Digest;
 
-use crate::cloud::{self, CloudOptions, Retry};
+use crate::cloud::{self, CloudOptions, Retry, STAGING_PREFIXES};
 use crate::{
     Backend, BodyError, BodyStream, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece,
     Result, Staged, StagedEntry,
@@ -236,24 +244,13 @@ impl S3Config {
     /// `secret_key_file` (trimmed) and `secret_key_env`. The error names the
     /// field, never the secret.
     pub fn secret(&self) -> std::result::Result<String, String> {
-        let secret =
-            match (
-                &self.secret_key,
-                &self.secret_key_file,
-                &self.secret_key_env,
-            ) {
-                (Some(s), None, None) => s.clone(),
-                (None, Some(f), None) => std::fs::read_to_string(f)
-                    .map_err(|e| format!("secret_key_file: {}: {e}", f.display()))?
-                    .trim()
-                    .to_owned(),
-                (None, None, Some(v)) => std::env::var(v)
-                    .map_err(|_| format!("secret_key_env: environment variable {v} is not set"))?,
-                _ => return Err(
-                    "secret_key: give exactly one of secret_key, secret_key_file, secret_key_env"
-                        .into(),
-                ),
-            };
+        let secret = cloud::resolve_secret(
+            "secret_key",
+            self.secret_key.as_deref(),
+            self.secret_key_file.as_deref(),
+            self.secret_key_env.as_deref(),
+        )?
+        .ok_or("secret_key: give exactly one of secret_key, secret_key_file, secret_key_env")?;
         if secret.is_empty() {
             return Err("secret_key: must not be empty".into());
         }
@@ -335,16 +332,12 @@ impl S3Backend {
         match &e {
             SdkError::ServiceError(se) => {
                 let status = se.raw().status().as_u16();
-                let code = se.err().code().unwrap_or("no error code");
+                let code = se.err().code();
                 let message = match se.err().message() {
                     Some(m) => m.to_owned(),
                     None => DisplayErrorContext(se.err()).to_string(),
                 };
-                let detail = detail(format!("HTTP {status} {code} {message}"));
-                if code == "NoSuchBucket" {
-                    return DataError::Unavailable(detail);
-                }
-                cloud::status_error(status, detail)
+                cloud::classify(&self.name, what, status, code, &message)
             }
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
@@ -468,30 +461,54 @@ impl S3Backend {
             }
         }
         let location = self.name.clone();
-        let body = out.body;
+        let idle = self.cloud.request_timeout();
         Ok(Box::pin(futures_util::stream::unfold(
-            body,
-            move |mut body| {
+            Some(out.body),
+            move |body| {
                 let location = location.clone();
                 async move {
-                    match body.next().await {
-                        None => None,
-                        Some(Ok(b)) => Some((Ok(b), body)),
-                        Some(Err(e)) => Some((
-                            Err(BodyError::Io(format!(
-                                "location {location}: read failed: {e}"
-                            ))),
-                            body,
-                        )),
+                    let mut body = body?;
+                    let failed = |e: String| {
+                        let e = BodyError::Io(format!("location {location}: read failed: {e}"));
+                        Some((Err(e), None))
+                    };
+                    match tokio::time::timeout(idle, body.next()).await {
+                        Err(_) => failed(format!("no bytes within {} ms", idle.as_millis())),
+                        Ok(None) => None,
+                        Ok(Some(Ok(b))) => Some((Ok(b), Some(body))),
+                        Ok(Some(Err(e))) => failed(e.to_string()),
                     }
                 }
             },
         )))
     }
 
-    /// The temp objects under [`cloud::TMP_PREFIX`] that are staged ids,
-    /// with their LastModified, every page of ListObjectsV2.
-    async fn list_temp_objects(&self) -> Result<Vec<(String, SystemTime)>> {
+    /// The ETag of the published data `data` names, checked against its
+    /// stamp and size: [`DataError::Stale`] when the object was replaced,
+    /// [`DataError::NotFound`] when it is gone. Server-side copies send it
+    /// as `x-amz-copy-source-if-match`, so a replacement racing the copy
+    /// fails it too.
+    async fn published_etag(&self, data: &DataRef) -> Result<String> {
+        match self.head(&data.locator).await? {
+            None => Err(DataError::NotFound(format!(
+                "location {}: {} is gone",
+                self.name, data.locator
+            ))),
+            Some((etag, size))
+                if size != data.size || (data.stamp != 0 && stamp_of(&etag) != data.stamp) =>
+            {
+                Err(DataError::Stale(format!(
+                    "location {}: {} was replaced",
+                    self.name, data.locator
+                )))
+            }
+            Some((etag, _)) => Ok(etag),
+        }
+    }
+
+    /// The temp objects under the staging prefix `prefix` that are staged
+    /// ids, with their LastModified, every page of ListObjectsV2.
+    async fn list_temp_objects(&self, prefix: &str) -> Result<Vec<(String, SystemTime)>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -501,7 +518,7 @@ impl S3Backend {
                     self.client
                         .list_objects_v2()
                         .bucket(&self.bucket)
-                        .prefix(cloud::TMP_PREFIX)
+                        .prefix(prefix)
                         .set_continuation_token(token.clone())
                         .send()
                         .await
@@ -510,7 +527,7 @@ impl S3Backend {
                 .await?;
             for o in page.contents() {
                 let Some(key) = o.key() else { continue };
-                if cloud::check_temp_name(key).is_ok() {
+                if cloud::is_staging_name(key) {
                     // No time reported: taken as written just now, so the
                     // entry waits for a sweep that sees one.
                     let modified = o.last_modified().and_then(multipart::time);
@@ -526,15 +543,16 @@ impl S3Backend {
         }
     }
 
-    /// The key and range of a piece, and its length.
-    fn piece_source(piece: &Piece) -> Result<(CopySource, u64)> {
+    /// The key, range and expected ETag of a piece, and its length.
+    async fn piece_source(&self, piece: &Piece) -> Result<(CopySource, u64)> {
         match piece {
             Piece::Staged(s) => {
-                cloud::check_temp_name(&s.id)?;
+                cloud::check_staging_name(&s.id)?;
                 Ok((
                     CopySource {
                         key: s.id.clone(),
                         range: None,
+                        if_match: None,
                     },
                     s.size,
                 ))
@@ -552,6 +570,7 @@ impl S3Backend {
                     CopySource {
                         key: d.locator.clone(),
                         range,
+                        if_match: Some(self.published_etag(d).await?),
                     },
                     len,
                 ))
@@ -609,7 +628,7 @@ fn stamp_of(etag: &str) -> u64 {
 #[async_trait::async_trait]
 impl Backend for S3Backend {
     async fn stage(&self, mut body: BodyStream) -> Result<Staged> {
-        let key = cloud::temp_name();
+        let key = cloud::staging_name();
         let mut buf = BytesMut::new();
         while buf.len() < PART_SIZE {
             match body.next().await {
@@ -617,9 +636,10 @@ impl Backend for S3Backend {
                 Some(Err(e)) => return Err(DataError::Body(e)),
                 None => {
                     let size = buf.len() as u64;
-                    let mut guard = Cleanup::new(self, &key, None);
-                    let etag = self.put_bytes(&key, buf.freeze()).await?;
-                    guard.disarm();
+                    let guard = Cleanup::new(self, &key, None);
+                    let put = self.put_bytes(&key, buf.freeze()).await;
+                    guard.settle(&put).await;
+                    let etag = put?;
                     return Ok(Staged {
                         id: key,
                         size,
@@ -644,25 +664,18 @@ impl Backend for S3Backend {
     }
 
     async fn persist(&self, staged: &Staged) -> Result<()> {
-        cloud::check_temp_name(&staged.id)
+        cloud::check_staging_name(&staged.id)
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
-        cloud::check_temp_name(&staged.id)?;
-        let dest = self.cloud.object_name(target.bucket, target.key);
-        if dest.starts_with(cloud::TMP_PREFIX) {
-            // Only with bucket_match = true: an object there would be taken
-            // for staged data, and garbage collection would remove it.
-            return Err(DataError::Io(io::Error::other(format!(
-                "location {}: key {:?} is inside the reserved staging prefix {}",
-                self.name,
-                target.key,
-                cloud::TMP_PREFIX
-            ))));
-        }
+        cloud::check_staging_name(&staged.id)?;
+        let dest = self
+            .cloud
+            .target_name(&self.name, target.bucket, target.key)?;
         let etag = self
             .copy_whole(
                 &staged.id,
+                None,
                 staged.size,
                 &dest,
                 &marked(target.meta, &staged),
@@ -679,7 +692,7 @@ impl Backend for S3Backend {
     }
 
     async fn discard(&self, staged: &Staged) -> Result<()> {
-        cloud::check_temp_name(&staged.id)?;
+        cloud::check_staging_name(&staged.id)?;
         if staged.size == 0 && staged.stamp == 0 {
             // An id-only handle (garbage collection): the name may be an
             // upload a crash left unfinished (see the module documentation).
@@ -694,7 +707,7 @@ impl Backend for S3Backend {
     }
 
     async fn read_staged(&self, staged: &Staged, range: Option<ByteRange>) -> Result<BodyStream> {
-        cloud::check_temp_name(&staged.id)?;
+        cloud::check_staging_name(&staged.id)?;
         self.get(&staged.id, range, None).await
     }
 
@@ -709,8 +722,9 @@ impl Backend for S3Backend {
     async fn assemble(&self, pieces: Vec<Piece>) -> Result<Staged> {
         if let [Piece::Published(d, None)] = pieces.as_slice() {
             if d.size > 0 {
-                let key = cloud::temp_name();
-                self.copy_whole(&d.locator, d.size, &key, NativeMeta::none())
+                let etag = self.published_etag(d).await?;
+                let key = cloud::staging_name();
+                self.copy_whole(&d.locator, Some(&etag), d.size, &key, NativeMeta::none())
                     .await?;
                 return Ok(Staged {
                     id: key,
@@ -723,7 +737,7 @@ impl Backend for S3Backend {
         let mut size = 0u64;
         let mut native = !pieces.is_empty() && pieces.len() <= MAX_PARTS;
         for (i, piece) in pieces.iter().enumerate() {
-            let (src, len) = Self::piece_source(piece)?;
+            let (src, len) = self.piece_source(piece).await?;
             let last = i + 1 == pieces.len();
             if len == 0 || len > MAX_PART || (!last && len < MIN_PART) {
                 native = false;
@@ -734,7 +748,7 @@ impl Backend for S3Backend {
         if !native {
             return self.assemble_streaming(pieces).await;
         }
-        let key = cloud::temp_name();
+        let key = cloud::staging_name();
         self.copy_parts(&key, NativeMeta::none(), sources).await?;
         Ok(Staged {
             id: key,
@@ -778,9 +792,12 @@ impl Backend for S3Backend {
             let e = newest.entry(id).or_insert(t);
             *e = (*e).max(t);
         };
-        let uploads = self.list_uploads(cloud::TMP_PREFIX).await?;
+        let mut uploads = Vec::new();
+        for prefix in STAGING_PREFIXES {
+            uploads.extend(self.list_uploads(prefix).await?);
+        }
         let written: Vec<(String, Option<SystemTime>)> = futures_util::stream::iter(uploads)
-            .filter(|(key, _, _)| std::future::ready(cloud::check_temp_name(key).is_ok()))
+            .filter(|(key, _, _)| std::future::ready(cloud::is_staging_name(key)))
             .map(|(key, upload_id, initiated)| async move {
                 let t = self.upload_written(&key, &upload_id, initiated).await?;
                 Ok::<_, DataError>((key, t))
@@ -793,8 +810,10 @@ impl Backend for S3Backend {
                 note(key, t);
             }
         }
-        for (key, t) in self.list_temp_objects().await? {
-            note(key, t);
+        for prefix in STAGING_PREFIXES {
+            for (key, t) in self.list_temp_objects(prefix).await? {
+                note(key, t);
+            }
         }
         Ok(newest
             .into_iter()
@@ -803,17 +822,19 @@ impl Backend for S3Backend {
     }
 
     async fn probe(&self) -> Result<()> {
-        self.retry
-            .run("HeadBucket", || async {
-                self.client
-                    .head_bucket()
-                    .bucket(&self.bucket)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| self.sdk_error("HeadBucket", e))
-            })
-            .await
+        cloud::container_call(
+            self.retry
+                .run("HeadBucket", || async {
+                    self.client
+                        .head_bucket()
+                        .bucket(&self.bucket)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| self.sdk_error("HeadBucket", e))
+                })
+                .await,
+        )
     }
 }
 
@@ -874,7 +895,7 @@ request_timeout_ms = 2000
     #[test]
     fn the_staged_id_replaces_a_client_entry_and_fits_in_2_kib() {
         let staged = Staged {
-            id: cloud::temp_name(),
+            id: cloud::staging_name(),
             size: 1,
             stamp: 0,
         };

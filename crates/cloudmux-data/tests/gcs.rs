@@ -6,8 +6,8 @@ mod suite;
 
 use std::time::Duration;
 
+use cloudmux_data::cloud::STAGING_PREFIXES;
 use cloudmux_data::gcs::{GcsBackend, GcsConfig};
-use cloudmux_data::remote::STAGING_PREFIX;
 use cloudmux_data::Backend;
 use common::{body, make_gcs_bucket, start_gcs, Emulator};
 
@@ -25,13 +25,22 @@ fn config(e: &Emulator, timeout_ms: u64) -> GcsConfig {
     .unwrap()
 }
 
+/// Every object under every staging prefix.
+async fn staging_area(b: &GcsBackend) -> Vec<String> {
+    let mut all = Vec::new();
+    for prefix in STAGING_PREFIXES {
+        all.extend(b.list_names(prefix).await.unwrap());
+    }
+    all
+}
+
 #[tokio::test]
 async fn round_trip_ranges_replace_delete() {
     let e = start_gcs("cloudmux").await;
     let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
     let list =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+            Box::pin(staging_area(&b))
         };
     suite::round_trip(&b, &list).await;
     suite::buckets_share_the_container(&b).await;
@@ -40,6 +49,24 @@ async fn round_trip_ranges_replace_delete() {
     suite::copy_within(&b, &list).await;
     suite::locate_published(&b, &list).await;
     suite::staged_listing_for_gc(&b, &list).await;
+    let port = e.port;
+    let plant = |name: String,
+                 bytes: Vec<u8>|
+     -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let r = reqwest::Client::new()
+                .post(format!(
+                    "http://127.0.0.1:{port}/upload/storage/v1/b/cloudmux/o"
+                ))
+                .query(&[("uploadType", "media"), ("name", name.as_str())])
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "plant {name}: {}", r.status());
+        })
+    };
+    suite::legacy_staging_is_still_read(&b, &list, &plant).await;
     let odd =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
             Box::pin(async { b.list_names("odd/").await.unwrap() })
@@ -53,7 +80,7 @@ async fn multipart_reverse_order_complete_and_abort() {
     let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
     let list =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+            Box::pin(staging_area(&b))
         };
     suite::multipart(&b, &list).await;
 }
@@ -64,10 +91,23 @@ async fn compose_in_rounds_of_32() {
     let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
     let list =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-            Box::pin(async { b.list_names(STAGING_PREFIX).await.unwrap() })
+            Box::pin(staging_area(&b))
         };
     // 1,100 parts need three rounds: 35 composes, then 2, then 1.
     suite::many_parts(&b, &list, 1_100).await;
+}
+
+#[tokio::test]
+async fn bucket_match_refuses_keys_in_the_staging_area() {
+    let e = start_gcs("cloudmux").await;
+    let mut cfg = config(&e, 5_000);
+    cfg.cloud.bucket_match = true;
+    let b = GcsBackend::new("gcs-test", &cfg).unwrap();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(staging_area(&b))
+        };
+    suite::reserved_keys_are_refused(&b, &list).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The S3 backend against moto (one server for the whole test binary).
+//! The S3 backend against moto (started on a free port per test): the
+//! scenario suite every cloud backend passes, then what is S3's own.
 
 mod common;
 #[path = "common/suite.rs"]
@@ -8,10 +9,13 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use cloudmux_data::cloud::{self, TMP_PREFIX};
+use cloudmux_data::cloud::{self, STAGING_PREFIX, STAGING_PREFIXES};
 use cloudmux_data::s3::{S3Backend, S3Config, STAGED_META};
 use cloudmux_data::{Backend, DataError, NativeMeta, ObjectPath, Staged};
-use common::{body, collect, data, moto_keys, start_moto, Emulator};
+use common::{body, collect, data, make_moto_bucket, moto_keys, start_moto, Emulator};
+
+/// The legacy staging prefix (`.cloudmux/tmp/`).
+const LEGACY: &str = cloud::LEGACY_STAGING_PREFIXES[0];
 
 const BUCKET: &str = "target";
 
@@ -32,6 +36,144 @@ fn config(e: &Emulator, timeout_ms: u64) -> S3Config {
     .unwrap()
 }
 
+/// Everything in the staging area, as moto holds it: the objects and the
+/// unfinished multipart uploads under every staging prefix.
+async fn staging_area(e: &Emulator) -> Vec<String> {
+    let c = sdk(e);
+    let mut all = Vec::new();
+    for prefix in STAGING_PREFIXES {
+        all.extend(moto_keys(e.port, BUCKET, prefix).await);
+        all.extend(upload_keys(&c, prefix).await);
+    }
+    all
+}
+
+#[tokio::test]
+async fn round_trip_ranges_replace_delete() {
+    let e = start_moto(BUCKET).await;
+    let b = S3Backend::new("s3-test", &config(&e, 10_000)).unwrap();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(staging_area(&e))
+        };
+    suite::round_trip(&b, &list).await;
+    suite::buckets_share_the_container(&b).await;
+    suite::failed_body_leaves_nothing(&b, &list).await;
+    suite::large_objects(&b, &list).await;
+    suite::copy_within(&b, &list).await;
+    suite::locate_published(&b, &list).await;
+    suite::staged_listing_for_gc(&b, &list).await;
+    let c = sdk(&e);
+    let plant = |key: String,
+                 bytes: Vec<u8>|
+     -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        let c = c.clone();
+        Box::pin(async move {
+            c.put_object()
+                .bucket(BUCKET)
+                .key(key)
+                .body(ByteStream::from(bytes))
+                .send()
+                .await
+                .unwrap();
+        })
+    };
+    suite::legacy_staging_is_still_read(&b, &list, &plant).await;
+    let port = e.port;
+    let odd =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(moto_keys(port, BUCKET, "odd/"))
+        };
+    suite::odd_keys(&b, &odd).await;
+}
+
+#[tokio::test]
+async fn multipart_reverse_order_complete_and_abort() {
+    let e = start_moto(BUCKET).await;
+    let b = S3Backend::new("s3-test", &config(&e, 10_000)).unwrap();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(staging_area(&e))
+        };
+    suite::multipart(&b, &list).await;
+    suite::many_parts(&b, &list, 40).await;
+}
+
+#[tokio::test]
+async fn bucket_match_refuses_keys_in_the_staging_area() {
+    let e = start_moto(BUCKET).await;
+    let mut cfg = config(&e, 10_000);
+    cfg.cloud.bucket_match = true;
+    let b = S3Backend::new("s3-test", &cfg).unwrap();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(staging_area(&e))
+        };
+    suite::reserved_keys_are_refused(&b, &list).await;
+}
+
+#[tokio::test]
+async fn outage_gives_unavailable_then_recovers() {
+    let mut e = start_moto(BUCKET).await;
+    let b = S3Backend::new("s3-test", &config(&e, 1_000)).unwrap();
+    b.probe().await.unwrap();
+    let s = b.stage(body(b"before", 3)).await.unwrap();
+    let limit = Duration::from_secs(4);
+
+    e.stop();
+    suite::unavailable_within(limit, b.probe()).await;
+    suite::unavailable_within(limit, b.stage(body(b"during", 3))).await;
+    suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    suite::unavailable_within(limit, b.locate(at("k", NativeMeta::none()), &s)).await;
+    let err = b.probe().await.unwrap_err().to_string();
+    assert!(err.contains("s3-test"), "error names the location: {err}");
+
+    // moto keeps no state: the target bucket is missing after a restart,
+    // which is the location not being ready, not a missing object.
+    e.restart();
+    suite::unavailable_within(limit, b.probe()).await;
+    suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    make_moto_bucket(e.port, BUCKET).await;
+    b.probe().await.unwrap();
+    let s = b.stage(body(b"after", 3)).await.unwrap();
+    assert_eq!(
+        collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
+
+    e.pause();
+    suite::unavailable_within(limit, b.probe()).await;
+    suite::unavailable_within(limit, b.read_staged(&s, None)).await;
+    suite::unavailable_within(limit, b.locate(at("k", NativeMeta::none()), &s)).await;
+    e.resume();
+    b.probe().await.unwrap();
+    assert_eq!(
+        collect(b.read_staged(&s, None).await.unwrap()).await,
+        b"after"
+    );
+}
+
+#[tokio::test]
+async fn refused_credentials_are_a_configuration_error() {
+    let e = common::start_moto_checking_credentials(BUCKET).await;
+    let secret = "wrong-secret-never-shown";
+    let cfg: S3Config = toml::from_str(&format!(
+        r#"
+        endpoint = "http://127.0.0.1:{}"
+        bucket = "{BUCKET}"
+        access_key = "AKIAWRONGKEY"
+        secret_key = "{secret}"
+        path_style = true
+        request_timeout_ms = 30000
+        max_retries = 10
+        "#,
+        e.port
+    ))
+    .unwrap();
+    let b = S3Backend::new("s3-denied", &cfg).unwrap();
+    suite::refused_credentials_are_a_configuration_error(&b, "s3-denied", secret).await;
+}
+
 fn at<'a>(key: &'a str, meta: &'a NativeMeta) -> ObjectPath<'a> {
     ObjectPath {
         bucket: "bkt",
@@ -47,7 +189,7 @@ async fn locate_finds_published_data_then_outage_is_unavailable() {
     let port = e.port;
     let list =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-            Box::pin(async move { moto_keys(port, BUCKET, TMP_PREFIX).await })
+            Box::pin(async move { moto_keys(port, BUCKET, STAGING_PREFIX).await })
         };
     suite::locate_published(&b, &list).await;
 
@@ -152,27 +294,25 @@ async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
     let b = S3Backend::new("s3-test", &config(&e, 10_000)).unwrap();
     let c = sdk(&e);
     let port = e.port;
-    let client = &c;
     // The raw staging area: temp objects and unfinished uploads.
     let staging =
         || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
-            Box::pin(async move {
-                let mut all = moto_keys(port, BUCKET, TMP_PREFIX).await;
-                all.extend(upload_keys(client, TMP_PREFIX).await);
-                all
-            })
+            Box::pin(staging_area(&e))
         };
     suite::staged_listing_for_gc(&b, &staging).await;
 
     let since = std::time::SystemTime::now();
-    // An upload of staged data a crash left unfinished; a name with both a
-    // temp object and an unfinished upload; and what must never be listed:
-    // uploads and objects outside the staging area, names under the prefix
-    // that are no staged id, published data.
-    let lone = cloud::temp_name();
-    let both = cloud::temp_name();
+    // Uploads of staged data a crash left unfinished, under the current and
+    // the legacy prefix; a name with both a temp object and an unfinished
+    // upload; and what must never be listed: uploads and objects outside
+    // the staging area, names under a prefix that are no staged id,
+    // published data.
+    let lone = cloud::staging_name();
+    let both = cloud::staging_name();
+    let old = format!("{LEGACY}{}", uuid::Uuid::new_v4().hyphenated());
     unfinished_upload(&c, &lone).await;
     unfinished_upload(&c, &both).await;
+    unfinished_upload(&c, &old).await;
     c.put_object()
         .bucket(BUCKET)
         .key(&both)
@@ -180,7 +320,7 @@ async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
         .send()
         .await
         .unwrap();
-    let stray = format!("{TMP_PREFIX}not-a-staged-id");
+    let stray = format!("{STAGING_PREFIX}not-a-staged-id");
     unfinished_upload(&c, "bkt/user-upload").await;
     unfinished_upload(&c, &stray).await;
     for key in ["bkt/plain", &stray] {
@@ -199,7 +339,7 @@ async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
         .unwrap();
 
     let listed = b.list_staged().await.unwrap();
-    let mut want = vec![lone.clone(), both.clone()];
+    let mut want = vec![lone.clone(), both.clone(), old.clone()];
     want.sort();
     let ids: Vec<String> = listed.iter().map(|e| e.id.clone()).collect();
     assert_eq!(ids, want);
@@ -211,7 +351,7 @@ async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
     suite::written_recently(entry(&both), since);
     assert!(entry(&lone).modified <= std::time::SystemTime::now());
 
-    for id in [&lone, &both] {
+    for id in [&lone, &both, &old] {
         let id_only = Staged {
             id: id.clone(),
             size: 0,
@@ -225,7 +365,11 @@ async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
         upload_keys(&c, "").await,
         [stray.clone(), "bkt/user-upload".to_owned()]
     );
-    assert_eq!(moto_keys(port, BUCKET, TMP_PREFIX).await, [stray.as_str()]);
+    assert_eq!(
+        moto_keys(port, BUCKET, STAGING_PREFIX).await,
+        [stray.as_str()]
+    );
+    assert_eq!(moto_keys(port, BUCKET, LEGACY).await, Vec::<String>::new());
     assert_eq!(
         moto_keys(port, BUCKET, "bkt/").await,
         ["bkt/plain", "bkt/published"]
@@ -244,18 +388,4 @@ async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
             .await;
         assert!(matches!(r, Err(DataError::NotFound(_))), "{id}: {r:?}");
     }
-
-    // With bucket_match = true no key can put an object into the staging
-    // area, where it would be taken for staged data.
-    let mut cfg = config(&e, 10_000);
-    cfg.cloud.bucket_match = true;
-    let matched = S3Backend::new("s3-test", &cfg).unwrap();
-    let s = matched.stage(common::body(b"y", 1)).await.unwrap();
-    let inside = cloud::temp_name();
-    assert!(matched
-        .publish(s.clone(), at(&inside, NativeMeta::none()))
-        .await
-        .is_err());
-    matched.discard(&s).await.unwrap();
-    assert_eq!(matched.list_staged().await.unwrap(), []);
 }

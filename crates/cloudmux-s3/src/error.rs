@@ -548,3 +548,20 @@ impl From<AuthError> for S3Error {
 
 /// Result alias for handlers.
 pub type S3Result<T> = Result<T, S3Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cloud_refusing_its_credentials_is_a_500_internal_error() {
+        let data = cloudmux_data::DataError::Misconfigured {
+            location: "aws-east".into(),
+            message: "PutObject: HTTP 403 InvalidAccessKeyId".into(),
+        };
+        let e = S3Error::from(CoreError::from(data));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code, "InternalError");
+        assert!(!e.message.contains("aws-east"), "{}", e.message);
+    }
+}

@@ -611,7 +611,7 @@ mod tests {
             panic!("azure-main is not azure")
         };
         assert_eq!(a.container, "cloudmux");
-        assert!(!a.bucket_match);
+        assert!(!a.cloud.bucket_match);
         let gcs = locs.iter().find(|l| l.name == "gcs-main").unwrap();
         let LocationKind::Gcs(g) = &gcs.kind else {
             panic!("gcs-main is not gcs")

@@ -26,8 +26,9 @@ const STANDARD: [&str; 11] = [
 ///
 /// `path` is the URL path exactly as sent (percent-encoded), `query` the
 /// decoded query parameters, `headers` every header sent with lower-case
-/// names.
-pub(crate) fn shared_key(
+/// names. Public for tools and tests that act on a container behind
+/// cloudmux's back.
+pub fn shared_key(
     account: &str,
     key: &[u8],
     method: &str,

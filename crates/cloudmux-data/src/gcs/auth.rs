@@ -10,7 +10,7 @@ use base64::Engine as _;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use tokio::sync::Mutex;
 
-use crate::remote::Http;
+use crate::cloud::http::Http;
 use crate::{DataError, Result};
 
 /// The OAuth scope cloudmux asks for.
@@ -105,9 +105,19 @@ impl ServiceAccount {
                     .body(form.clone()))
             })
             .await?;
+        if resp.status().is_client_error() {
+            // The token endpoint refused the service account's key (a 400
+            // invalid_grant as much as a 401 or 403): the location's
+            // credentials are wrong, which no retry mends.
+            let status = resp.status().as_u16();
+            let text = crate::cloud::http::error_text(resp).await;
+            return Err(DataError::Misconfigured {
+                location: http.location.clone(),
+                message: format!("token exchange: HTTP {status} {text}"),
+            });
+        }
         if !resp.status().is_success() {
-            let text = crate::remote::error_text(resp).await;
-            return Err(http.unavailable(format!("token exchange refused: {text}")));
+            return Err(http.refused("token exchange", resp).await);
         }
         let answer: TokenAnswer = resp
             .json()

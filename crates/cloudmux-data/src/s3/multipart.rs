@@ -21,11 +21,13 @@ pub(super) fn time(t: &aws_sdk_s3::primitives::DateTime) -> Option<SystemTime> {
     SystemTime::try_from(*t).ok()
 }
 
-/// One part of a server-side multipart copy: a source object and a range.
+/// One part of a server-side multipart copy: a source object, a range, and
+/// the ETag the source must still have (published data).
 #[derive(Debug, Clone)]
 pub(super) struct CopySource {
     pub(super) key: String,
     pub(super) range: Option<ByteRange>,
+    pub(super) if_match: Option<String>,
 }
 
 impl S3Backend {
@@ -38,38 +40,42 @@ impl S3Backend {
         mut body: BodyStream,
     ) -> Result<u64> {
         let upload_id = self.create_upload(key, NativeMeta::none()).await?;
-        let mut guard = Cleanup::new(self, key, Some(upload_id.clone()));
-        let mut parts = Vec::new();
-        let mut size = first.len() as u64;
-        parts.push(self.upload_part(key, &upload_id, 1, first).await?);
-        let mut buf = BytesMut::with_capacity(PART_SIZE);
-        let mut ended = false;
-        while !ended {
-            while buf.len() < PART_SIZE {
-                match body.next().await {
-                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                    Some(Err(e)) => return Err(DataError::Body(e)),
-                    None => {
-                        ended = true;
-                        break;
+        let guard = Cleanup::new(self, key, Some(upload_id.clone()));
+        let upload_id = &upload_id;
+        let written = async {
+            let mut parts = Vec::new();
+            let mut size = first.len() as u64;
+            parts.push(self.upload_part(key, upload_id, 1, first).await?);
+            let mut buf = BytesMut::with_capacity(PART_SIZE);
+            let mut ended = false;
+            while !ended {
+                while buf.len() < PART_SIZE {
+                    match body.next().await {
+                        Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                        Some(Err(e)) => return Err(DataError::Body(e)),
+                        None => {
+                            ended = true;
+                            break;
+                        }
                     }
                 }
+                if buf.is_empty() {
+                    break;
+                }
+                let part = buf.split().freeze();
+                size += part.len() as u64;
+                let number = parts.len() as i32 + 1;
+                if number as usize > MAX_PARTS {
+                    return Err(DataError::Body(BodyError::TooLarge));
+                }
+                parts.push(self.upload_part(key, upload_id, number, part).await?);
             }
-            if buf.is_empty() {
-                break;
-            }
-            let part = buf.split().freeze();
-            size += part.len() as u64;
-            let number = parts.len() as i32 + 1;
-            if number as usize > MAX_PARTS {
-                return Err(DataError::Body(BodyError::TooLarge));
-            }
-            parts.push(self.upload_part(key, &upload_id, number, part).await?);
+            self.complete_upload(key, upload_id, parts).await?;
+            Ok(size)
         }
-        self.complete_upload(key, &upload_id, parts).await?;
-        guard.upload_id = None;
-        guard.disarm();
-        Ok(size)
+        .await;
+        guard.settle(&written).await;
+        written
     }
 
     async fn create_upload(&self, key: &str, meta: &NativeMeta) -> Result<String> {
@@ -321,8 +327,21 @@ impl S3Backend {
         sources: Vec<CopySource>,
     ) -> Result<String> {
         let upload_id = self.create_upload(dest, meta).await?;
-        let mut guard = Cleanup::new(self, dest, Some(upload_id.clone()));
+        let guard = Cleanup::new(self, dest, Some(upload_id.clone()));
         let upload_id = &upload_id;
+        let copied = self.copy_into(dest, upload_id, sources).await;
+        guard.settle(&copied).await;
+        copied
+    }
+
+    /// Copies `sources` as the parts of upload `upload_id` of `dest` and
+    /// completes it; returns the new ETag.
+    async fn copy_into(
+        &self,
+        dest: &str,
+        upload_id: &str,
+        sources: Vec<CopySource>,
+    ) -> Result<String> {
         let parts: Vec<CompletedPart> = futures_util::stream::iter(sources.into_iter().enumerate())
             .map(|(i, src)| async move {
                 let number = i as i32 + 1;
@@ -340,6 +359,7 @@ impl S3Backend {
                         if let Some(r) = src.range {
                             req = req.copy_source_range(format!("bytes={}-{}", r.first, r.last));
                         }
+                        req = req.set_copy_source_if_match(src.if_match.clone());
                         req.send()
                             .await
                             .map(|o| {
@@ -361,17 +381,16 @@ impl S3Backend {
             .buffered(COPY_CONCURRENCY)
             .try_collect()
             .await?;
-        let etag = self.complete_upload(dest, upload_id, parts).await?;
-        guard.upload_id = None;
-        guard.disarm();
-        Ok(etag)
+        self.complete_upload(dest, upload_id, parts).await
     }
 
-    /// Copies the whole object `src` of `size` bytes server-side onto `dest`
-    /// with `meta`; returns the new ETag.
+    /// Copies the whole object `src` of `size` bytes (only while its ETag is
+    /// `src_etag`, when given) server-side onto `dest` with `meta`; returns
+    /// the new ETag.
     pub(super) async fn copy_whole(
         &self,
         src: &str,
+        src_etag: Option<&str>,
         size: u64,
         dest: &str,
         meta: &NativeMeta,
@@ -384,6 +403,7 @@ impl S3Backend {
                         first: i * COPY_PART,
                         last: ((i + 1) * COPY_PART).min(size) - 1,
                     }),
+                    if_match: src_etag.map(str::to_owned),
                 })
                 .collect();
             return self.copy_parts(dest, meta, sources).await;
@@ -397,6 +417,7 @@ impl S3Backend {
                     .bucket(&self.bucket)
                     .key(dest)
                     .copy_source(&source)
+                    .set_copy_source_if_match(src_etag.map(str::to_owned))
                     .metadata_directive(MetadataDirective::Replace);
                 let req = with_meta!(req, meta);
                 req.send()
@@ -413,8 +434,9 @@ impl S3Backend {
     }
 }
 
-/// Removes a temp object or aborts a multipart upload when a write fails or
-/// its future is dropped, unless disarmed.
+/// Removes a temp object or aborts a multipart upload when a write fails
+/// (see [`settle`](Self::settle)) or its future is dropped (in a spawned
+/// task).
 pub(super) struct Cleanup {
     backend: Option<S3Backend>,
     key: String,
@@ -430,8 +452,35 @@ impl Cleanup {
         }
     }
 
-    pub(super) fn disarm(&mut self) {
-        self.backend = None;
+    /// Ends the guard with the write's `outcome`: nothing to do after a
+    /// success; after a failure the cleanup runs before the failure is
+    /// answered, so nothing is left behind by then, except when the cloud is
+    /// unavailable: waiting for it again would double the time the caller
+    /// waits, so the cleanup then runs in the background, as for a dropped
+    /// write (garbage collection takes what it cannot remove).
+    pub(super) async fn settle<T>(mut self, outcome: &Result<T>) {
+        match outcome {
+            Ok(_) => self.backend = None,
+            Err(DataError::Unavailable(_)) => {}
+            Err(_) => {
+                if let Some(backend) = self.backend.take() {
+                    let upload_id = self.upload_id.take();
+                    clean(&backend, &self.key, upload_id.as_deref()).await;
+                }
+            }
+        }
+    }
+}
+
+/// Aborts upload `upload_id` of `key`, or deletes the object `key`, logging
+/// a failure.
+async fn clean(backend: &S3Backend, key: &str, upload_id: Option<&str>) {
+    let r = match upload_id {
+        Some(id) => backend.abort_upload(key, id).await,
+        None => backend.delete_key(key).await,
+    };
+    if let Err(e) = r {
+        tracing::warn!(location = %backend.name, key, error = %e, "could not clean up an unfinished write");
     }
 }
 
@@ -445,14 +494,6 @@ impl Drop for Cleanup {
         };
         let key = std::mem::take(&mut self.key);
         let upload_id = self.upload_id.take();
-        rt.spawn(async move {
-            let r = match &upload_id {
-                Some(id) => backend.abort_upload(&key, id).await,
-                None => backend.delete_key(&key).await,
-            };
-            if let Err(e) = r {
-                tracing::warn!(location = %backend.name, key, error = %e, "could not clean up an unfinished write");
-            }
-        });
+        rt.spawn(async move { clean(&backend, &key, upload_id.as_deref()).await });
     }
 }

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 pub struct Emulator {
     cmd: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     /// The port it listens on (127.0.0.1).
     pub port: u16,
     child: Option<Child>,
@@ -36,6 +37,11 @@ impl Emulator {
     /// Starts `cmd args` (`{port}` and `{dir}` in args are replaced by the
     /// port and a fresh temporary directory) and waits for the port.
     pub fn start(cmd: &str, args: &[&str]) -> Self {
+        Self::start_with_env(cmd, args, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_with_env(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let args = args
@@ -48,6 +54,10 @@ impl Emulator {
         let mut e = Self {
             cmd: cmd.to_owned(),
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             port,
             child: None,
             _dir: dir,
@@ -60,6 +70,7 @@ impl Emulator {
     pub fn restart(&mut self) {
         let child = Command::new(&self.cmd)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -271,7 +282,23 @@ pub async fn start_moto(bucket: &str) -> Emulator {
     e
 }
 
-/// Creates a bucket in moto (which does not check signatures).
+/// Starts moto's S3 server checking credentials, as AWS does: its first
+/// request (creating bucket `bucket`, unsigned) is let through, every later
+/// one must be signed by a key of moto's IAM, which has none, so every
+/// signed request is refused with `403 InvalidAccessKeyId`.
+pub async fn start_moto_checking_credentials(bucket: &str) -> Emulator {
+    let cmd = std::env::var("MOTO_SERVER_BIN").unwrap_or_else(|_| "moto_server".into());
+    let e = Emulator::start_with_env(
+        &cmd,
+        &["-H", "127.0.0.1", "-p", "{port}"],
+        &[("INITIAL_NO_AUTH_ACTION_COUNT", "1")],
+    );
+    make_moto_bucket(e.port, bucket).await;
+    e
+}
+
+/// Creates a bucket in moto (which does not check signatures unless told
+/// to).
 pub async fn make_moto_bucket(port: u16, bucket: &str) {
     let r = reqwest::Client::new()
         .put(format!("http://127.0.0.1:{port}/{bucket}"))

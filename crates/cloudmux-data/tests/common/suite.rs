@@ -18,6 +18,11 @@ use crate::common::{body, collect, data, failing_body};
 pub type Lister<'a> =
     &'a (dyn Fn() -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> + Sync);
 
+/// Writes a native object of the given name and bytes behind the backend's
+/// back.
+pub type Planter<'a> =
+    &'a (dyn Fn(String, Vec<u8>) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> + Sync);
+
 /// Metadata as a client would send it.
 pub fn meta() -> NativeMeta {
     NativeMeta {
@@ -452,4 +457,166 @@ pub async fn staged_listing_for_gc(b: &dyn Backend, staging: Lister<'_>) {
     );
     b.delete(&published).await.unwrap();
     assert_eq!(b.list_staged().await.unwrap(), []);
+}
+
+/// With `bucket_match = true` (which `b` must have), a key under any staging
+/// prefix, the current one or the legacy `.cloudmux/tmp/`, is refused at
+/// publish, naming the prefix, and leaves nothing behind once its staged
+/// data is discarded; keys merely near the prefixes are ordinary keys.
+pub async fn reserved_keys_are_refused(b: &dyn Backend, staging: Lister<'_>) {
+    let current = cloudmux_data::cloud::staging_name();
+    let legacy = format!(".cloudmux/tmp/{}", uuid::Uuid::new_v4().hyphenated());
+    for key in [
+        ".cloudmux-staging/x",
+        current.as_str(),
+        ".cloudmux/tmp/x",
+        legacy.as_str(),
+    ] {
+        let s = b.stage(body(b"y", 1)).await.unwrap();
+        let r = b
+            .publish(s.clone(), at("bkt", key, NativeMeta::none()))
+            .await;
+        match r {
+            Err(DataError::Io(e)) => assert!(
+                e.to_string().contains("reserved staging prefix"),
+                "{key}: {e}"
+            ),
+            other => panic!("{key}: a key in the staging area was not refused: {other:?}"),
+        }
+        b.discard(&s).await.unwrap();
+    }
+    assert!(staging().await.is_empty(), "a refused key left data");
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    for key in [".cloudmux-stagingx", ".cloudmux/keys/x"] {
+        let s = b.stage(body(key.as_bytes(), 3)).await.unwrap();
+        let d = b
+            .publish(s, at("bkt", key, NativeMeta::none()))
+            .await
+            .unwrap();
+        assert_eq!(d.locator, key);
+        assert_eq!(
+            collect(b.read(&d, None).await.unwrap()).await,
+            key.as_bytes()
+        );
+        b.delete(&d).await.unwrap();
+    }
+}
+
+/// Staged data under the legacy prefix (`.cloudmux/tmp/<hyphenated uuid>`,
+/// as an older `s3` location staged it) is still listed for garbage
+/// collection, read, persisted, assembled, published and discarded. No
+/// call of the backend can write such a name (publish refuses it), so
+/// `plant` writes it natively.
+pub async fn legacy_staging_is_still_read(
+    b: &dyn Backend,
+    staging: Lister<'_>,
+    plant: Planter<'_>,
+) {
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    let plant = |bytes: Vec<u8>| async move {
+        let id = format!(".cloudmux/tmp/{}", uuid::Uuid::new_v4().hyphenated());
+        let size = bytes.len() as u64;
+        plant(id.clone(), bytes).await;
+        Staged { id, size, stamp: 0 }
+    };
+    let (one, two, three) = (data(1000, 80), data(2000, 81), data(10, 82));
+    let a = plant(one.clone()).await;
+    let c = plant(two.clone()).await;
+    let left = plant(three).await;
+
+    let mut listed: Vec<String> = b
+        .list_staged()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    listed.sort();
+    let mut want = vec![a.id.clone(), c.id.clone(), left.id.clone()];
+    want.sort();
+    assert_eq!(listed, want, "legacy staged data is listed for GC");
+
+    b.persist(&a).await.unwrap();
+    assert_eq!(collect(b.read_staged(&a, None).await.unwrap()).await, one);
+    let whole = b
+        .assemble(vec![Piece::Staged(a.clone()), Piece::Staged(c.clone())])
+        .await
+        .unwrap();
+    assert!(whole.id.starts_with(cloudmux_data::cloud::STAGING_PREFIX));
+    let m = meta();
+    let joined = b
+        .publish(whole, at("bkt", "legacy-joined", &m))
+        .await
+        .unwrap();
+    assert_eq!(
+        collect(b.read(&joined, None).await.unwrap()).await,
+        [one.as_slice(), two.as_slice()].concat()
+    );
+    let published = b.publish(a, at("bkt", "legacy", &m)).await.unwrap();
+    assert_eq!(collect(b.read(&published, None).await.unwrap()).await, one);
+
+    b.discard(&c).await.unwrap();
+    let id_only = Staged {
+        id: left.id.clone(),
+        size: 0,
+        stamp: 0,
+    };
+    b.discard(&id_only).await.unwrap();
+    b.discard(&id_only).await.unwrap();
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    assert!(staging().await.is_empty(), "legacy staged data left behind");
+    b.delete(&joined).await.unwrap();
+    b.delete(&published).await.unwrap();
+}
+
+/// A location whose cloud refuses its credentials (HTTP 401 or 403) fails
+/// every call with [`DataError::Misconfigured`] naming it, never
+/// `Unavailable` (which would be retried and answered 503), and without the
+/// secret in the message; `probe` fails too, so its health shows it down.
+/// `locate` answers `Unavailable`, so recovery keeps its intent for later.
+pub async fn refused_credentials_are_a_configuration_error(
+    b: &dyn Backend,
+    location: &str,
+    secret: &str,
+) {
+    let misconfigured = |what: &str, e: DataError| {
+        let shown = e.to_string();
+        assert!(
+            matches!(&e, DataError::Misconfigured { location: l, .. } if l == location),
+            "{what}: expected Misconfigured at {location}, got {e:?}"
+        );
+        assert!(shown.contains(&format!("location {location}")), "{shown}");
+        assert!(shown.contains("403") || shown.contains("401"), "{shown}");
+        assert!(!shown.contains(secret), "{what} shows the secret: {shown}");
+    };
+    let start = Instant::now();
+    misconfigured("probe", b.probe().await.unwrap_err());
+    misconfigured("stage", b.stage(body(b"small", 2)).await.unwrap_err());
+    let big = data(9 * 1024 * 1024, 90);
+    misconfigured(
+        "large stage",
+        b.stage(body(&big, 1 << 20)).await.unwrap_err(),
+    );
+    let gone = cloudmux_data::DataRef {
+        locator: "bkt/k".into(),
+        size: 1,
+        stamp: 0,
+    };
+    misconfigured("read", b.read(&gone, None).await.err().unwrap());
+    misconfigured("list_staged", b.list_staged().await.unwrap_err());
+    let staged = Staged {
+        id: cloudmux_data::cloud::staging_name(),
+        size: 1,
+        stamp: 0,
+    };
+    misconfigured("discard", b.discard(&staged).await.unwrap_err());
+    match b.locate(at("bkt", "k", NativeMeta::none()), &staged).await {
+        Err(DataError::Unavailable(m)) => assert!(m.contains(location), "{m}"),
+        other => panic!("locate: expected Unavailable, got {other:?}"),
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "refused calls took {:?}",
+        start.elapsed()
+    );
 }
