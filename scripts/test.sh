@@ -83,6 +83,8 @@ export PYTHON
 # ---- 1. dependencies ----------------------------------------------------------
 run_check deps "$LOGS/deps.log" scripts/install-test-deps.sh || true
 if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; fi
+# The emulators and clients installed into the project's virtualenv come first.
+export PATH="$ROOT/.venv/bin:$PATH"
 
 # ---- 2. build -------------------------------------------------------------------
 BUILD_OK=1

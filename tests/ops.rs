@@ -767,3 +767,31 @@ async fn metadata_backup_restores_into_a_fresh_store_and_every_object_reads_back
     }
     assert_eq!(list_keys(&alice, "kept").await.len(), objects.len());
 }
+
+/// `[metrics] per_bucket = false` keeps bucket names out of the scrape; by
+/// default each bucket has its storage series.
+#[tokio::test]
+async fn per_bucket_series_can_be_turned_off() {
+    for per_bucket in [true, false] {
+        let s = TestServer::start_with(ServerOptions {
+            extra_config: format!("[metrics]\nper_bucket = {per_bucket}\n"),
+            ..Default::default()
+        });
+        let c = s.client(ALICE);
+        create_bucket(&c, "payroll-2026-secret-merger").await;
+        put_object(&c, "payroll-2026-secret-merger", "k", b"12345").await;
+        let text = scrape(&s).await;
+        assert_eq!(
+            text.contains("payroll-2026-secret-merger"),
+            per_bucket,
+            "per_bucket = {per_bucket}"
+        );
+        assert_eq!(
+            text.contains("cloudmux_bucket_bytes{bucket=\"payroll-2026-secret-merger\"} 5"),
+            per_bucket,
+            "per_bucket = {per_bucket}: {text}"
+        );
+        // The other series are there either way.
+        assert!(text.contains("cloudmux_requests_total"), "{text}");
+    }
+}

@@ -79,6 +79,8 @@ pub struct Metrics {
     backend_errors: Family<BackendLabels, Counter>,
     bucket_objects: Family<BucketLabels, Gauge>,
     bucket_bytes: Family<BucketLabels, Gauge>,
+    /// Whether per-bucket series are kept (`[metrics] per_bucket`).
+    per_bucket: std::sync::atomic::AtomicBool,
     location_up: Family<LocationLabels, Gauge>,
     gc_removed: Family<GcLabels, Counter>,
 }
@@ -175,6 +177,7 @@ impl Metrics {
             backend_errors,
             bucket_objects,
             bucket_bytes,
+            per_bucket: std::sync::atomic::AtomicBool::new(true),
             location_up,
             gc_removed,
         }
@@ -237,8 +240,27 @@ impl Metrics {
         }
     }
 
+    /// Turns the per-bucket storage series on or off (`[metrics] per_bucket`;
+    /// on by default). Turned off, no series names a bucket, so bucket names
+    /// never reach a scrape; call it before `Gateway::load_usage`.
+    pub fn set_per_bucket(&self, on: bool) {
+        self.per_bucket
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        if !on {
+            self.bucket_objects.clear();
+            self.bucket_bytes.clear();
+        }
+    }
+
+    fn per_bucket(&self) -> bool {
+        self.per_bucket.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Makes a bucket's storage series exist (at zero) when it is created.
     pub(crate) fn bucket_created(&self, bucket: &str) {
+        if !self.per_bucket() {
+            return;
+        }
         let labels = BucketLabels {
             bucket: bucket.to_owned(),
         };
@@ -258,6 +280,9 @@ impl Metrics {
     /// Accounts for a committed object write: `replaced` is the size of the
     /// object it replaced, if any.
     pub(crate) fn object_written(&self, bucket: &str, replaced: Option<u64>, size: u64) {
+        if !self.per_bucket() {
+            return;
+        }
         let labels = BucketLabels {
             bucket: bucket.to_owned(),
         };
@@ -270,6 +295,9 @@ impl Metrics {
 
     /// Accounts for a committed object delete.
     pub(crate) fn object_removed(&self, bucket: &str, size: u64) {
+        if !self.per_bucket() {
+            return;
+        }
         let labels = BucketLabels {
             bucket: bucket.to_owned(),
         };
@@ -279,6 +307,9 @@ impl Metrics {
 
     /// Sets a bucket's figures (the startup scan).
     pub(crate) fn set_bucket_usage(&self, bucket: &str, objects: u64, bytes: u64) {
+        if !self.per_bucket() {
+            return;
+        }
         let labels = BucketLabels {
             bucket: bucket.to_owned(),
         };

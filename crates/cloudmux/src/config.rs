@@ -40,6 +40,31 @@ pub struct Config {
     /// account.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// What `/metrics` exposes.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: what `/metrics` exposes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Per-bucket series (`cloudmux_bucket_objects`, `cloudmux_bucket_bytes`,
+    /// labelled with the bucket's name). Default true; false keeps bucket
+    /// names out of every scrape and the series count flat with many
+    /// buckets.
+    #[serde(default = "default_true")]
+    pub per_bucket: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { per_bucket: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[limits]`: what one client, or many, may hold of the server. Over a
@@ -185,6 +210,7 @@ impl std::fmt::Debug for Config {
             .field("locations", &self.locations.keys().collect::<Vec<_>>())
             .field("gc", &self.gc)
             .field("limits", &self.limits)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }

@@ -253,6 +253,7 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
     if recovered > 0 {
         tracing::warn!(recovered, "resolved writes interrupted by a crash");
     }
+    gw.metrics().set_per_bucket(cfg.metrics.per_bucket);
     gw.load_usage()
         .await
         .map_err(|e| format!("bucket usage scan: {e}"))?;
