@@ -795,3 +795,86 @@ async fn per_bucket_series_can_be_turned_off() {
         assert!(text.contains("cloudmux_requests_total"), "{text}");
     }
 }
+
+/// The admin address the server printed (`  admin: http://...`).
+fn admin_addr(s: &TestServer) -> std::net::SocketAddr {
+    let log = s.log();
+    let line = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("admin:"))
+        .unwrap_or_else(|| panic!("no admin line in {log}"));
+    line.trim()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("admin address")
+}
+
+/// `[server] admin_listen` serves health, `/metrics` and the admin routes on
+/// a second address with the same access rules, and nothing else; with
+/// `admin_on_s3_port = false` the S3 port keeps only S3 and health, and
+/// `/metrics` there is the bucket of that name.
+#[tokio::test]
+async fn an_admin_listener_takes_metrics_and_admin_routes_off_the_s3_port() {
+    let s = TestServer::start_with(ServerOptions {
+        env: vec![
+            (
+                "CLOUDMUX__SERVER__ADMIN_LISTEN".into(),
+                "127.0.0.1:0".into(),
+            ),
+            ("CLOUDMUX__SERVER__ADMIN_ON_S3_PORT".into(), "false".into()),
+        ],
+        ..Default::default()
+    });
+    let admin = admin_addr(&s);
+    let token = format!("Bearer {METRICS_TOKEN}");
+    // The admin port: health open, metrics with the token, admin routes
+    // with an admin signature, and no S3.
+    let live = Raw::to(admin, "GET", "/_/health/live")
+        .anonymous()
+        .send()
+        .await;
+    assert_eq!(live.status, 200);
+    let m = Raw::to(admin, "GET", "/metrics")
+        .anonymous()
+        .header("authorization", &token)
+        .send()
+        .await;
+    assert_eq!(m.status, 200, "{}", m.text());
+    assert!(m.text().contains("cloudmux_requests_total"));
+    let anon = Raw::to(admin, "GET", "/metrics").anonymous().send().await;
+    assert_eq!(anon.status, 403);
+    let export = Raw::to(admin, "GET", "/_/meta/export")
+        .signed_by(ADMIN)
+        .send()
+        .await;
+    assert_eq!(export.status, 200);
+    let denied = Raw::to(admin, "GET", "/_/meta/export")
+        .signed_by(ALICE)
+        .send()
+        .await;
+    assert_eq!(denied.status, 403);
+    let s3 = Raw::to(admin, "GET", "/").signed_by(ALICE).send().await;
+    s3.assert_error(404, "NotFound");
+    // The S3 port: health stays, /metrics is a bucket name, admin routes
+    // are not served.
+    let ready = s.raw("GET", "/_/health/live").anonymous().send().await;
+    assert_eq!(ready.status, 200);
+    let c = s.client(ALICE);
+    create_bucket(&c, "metrics").await;
+    put_object(&c, "metrics", "k", b"v").await;
+    let listed = s.raw("GET", "/metrics").signed_by(ALICE).send().await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert!(listed.text().contains("<Key>k</Key>"), "{}", listed.text());
+    let scrape = s
+        .raw("GET", "/metrics")
+        .anonymous()
+        .header("authorization", &token)
+        .send()
+        .await;
+    assert_ne!(scrape.status, 200, "metrics still served on the S3 port");
+    let export = s.raw("GET", "/_/meta/export").signed_by(ADMIN).send().await;
+    assert_ne!(
+        export.status, 200,
+        "admin routes still served on the S3 port"
+    );
+}

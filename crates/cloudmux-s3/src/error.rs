@@ -49,6 +49,16 @@ impl S3Error {
         self
     }
 
+    /// 404 on the admin listener for anything but the health routes,
+    /// `/metrics` and the admin routes.
+    pub fn not_an_admin_route() -> Self {
+        S3Error::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "The admin listener serves only /_/health/*, /metrics and /_/ routes",
+        )
+    }
+
     /// 400 InvalidArgument.
     pub fn invalid_argument(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidArgument", msg)

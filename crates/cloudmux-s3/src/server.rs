@@ -44,6 +44,11 @@ pub struct FrontConfig {
     /// Proxies whose `X-Forwarded-For` and `Forwarded` headers are believed
     /// (`[server] trusted_proxies`), for `aws:SourceIp` and the logs.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether `/metrics` and the admin routes under `/_/` are also served on
+    /// the S3 listener (`[server] admin_on_s3_port`, default true). When
+    /// false they are served only by [`S3Service::serve_admin`]; the health
+    /// routes stay on both.
+    pub admin_on_s3_port: bool,
 }
 
 impl std::fmt::Debug for FrontConfig {
@@ -57,6 +62,7 @@ impl std::fmt::Debug for FrontConfig {
             )
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("admin_on_s3_port", &self.admin_on_s3_port)
             .finish()
     }
 }
@@ -69,6 +75,19 @@ pub struct Conn {
     pub peer: Option<SocketAddr>,
     /// Whether the connection is TLS.
     pub secure: bool,
+    /// Which listener accepted it.
+    pub listener: Listener,
+}
+
+/// The listeners a service serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Listener {
+    /// The S3 listener (`[server] listen`).
+    #[default]
+    S3,
+    /// The admin listener (`[server] admin_listen`): the health routes,
+    /// `/metrics` and the admin routes under `/_/`, nothing else.
+    Admin,
 }
 
 /// The S3 service: the gateway plus front-end settings.
@@ -121,9 +140,36 @@ impl S3Service {
         shutdown: impl std::future::Future<Output = ()>,
         grace: Duration,
     ) -> std::io::Result<()> {
-        tokio::pin!(shutdown);
         self.ready.refresh(&self.gw).await;
         let _refresher = self.ready.spawn_refresher(self.gw.clone());
+        self.serve_on(listener, tls, shutdown, grace, Listener::S3)
+            .await
+    }
+
+    /// Serves the admin listener (`[server] admin_listen`): the health
+    /// routes, `/metrics` and the admin routes, with the same access rules
+    /// as on the S3 listener; any other request is 404. Shuts down like
+    /// [`S3Service::serve`]; run it beside that, which keeps readiness fresh.
+    pub async fn serve_admin(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        shutdown: impl std::future::Future<Output = ()>,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        self.serve_on(listener, tls, shutdown, grace, Listener::Admin)
+            .await
+    }
+
+    async fn serve_on(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        shutdown: impl std::future::Future<Output = ()>,
+        grace: Duration,
+        kind: Listener,
+    ) -> std::io::Result<()> {
+        tokio::pin!(shutdown);
         let (drain_tx, drain) = watch::channel(false);
         let tracker = Tracker::new(self.cfg.limits.max_connections);
         let mut conns = JoinSet::new();
@@ -162,6 +208,7 @@ impl S3Service {
                                 let conn = Conn {
                                     peer: Some(peer),
                                     secure: true,
+                                    listener: kind,
                                 };
                                 me.connection(s, conn, drain, state).await
                             }
@@ -175,6 +222,7 @@ impl S3Service {
                         let conn = Conn {
                             peer: Some(peer),
                             secure: false,
+                            listener: kind,
                         };
                         me.connection(stream, conn, drain, state).await
                     }
@@ -434,8 +482,23 @@ impl S3Service {
             Ok(x) => x,
             Err(e) => return (Err(e), "-", None),
         };
-        if vhost_bucket.is_none() {
-            if let Some(ops) = OpsEndpoint::classify(&req) {
+        let ops = match OpsEndpoint::classify(&req).filter(|_| vhost_bucket.is_none()) {
+            // With `admin_on_s3_port = false` the S3 listener keeps only the
+            // health routes; `/metrics` is then an ordinary bucket name.
+            Some(ops)
+                if conn.listener == Listener::S3
+                    && !self.cfg.admin_on_s3_port
+                    && ops.access() != Access::Open =>
+            {
+                None
+            }
+            other => other,
+        };
+        if ops.is_none() && conn.listener == Listener::Admin {
+            return (Err(S3Error::not_an_admin_route()), "-", None);
+        }
+        {
+            if let Some(ops) = ops {
                 if let Err(e) = self.ops_access(ops.access(), &req, vhost_bucket.as_deref()) {
                     return (Err(e), ops.name(), None);
                 }

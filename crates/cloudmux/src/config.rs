@@ -254,6 +254,16 @@ pub struct ServerConfig {
     /// Default: none.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// A second address (`127.0.0.1:9000`) serving only the health routes,
+    /// `/metrics` and the admin routes under `/_/`, with the same access
+    /// rules and TLS settings as the S3 listener. Default: none.
+    pub admin_listen: Option<String>,
+    /// Whether `/metrics` and the admin routes stay on the S3 listener too
+    /// (default true). With false (and `admin_listen` set) the S3 port
+    /// serves only S3 and the health routes, and `/metrics` is an ordinary
+    /// bucket name there.
+    #[serde(default = "default_true")]
+    pub admin_on_s3_port: bool,
 }
 
 impl Default for ServerConfig {
@@ -269,6 +279,8 @@ impl Default for ServerConfig {
             metrics_token_env: None,
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
             trusted_proxies: Vec::new(),
+            admin_listen: None,
+            admin_on_s3_port: true,
         }
     }
 }
@@ -289,6 +301,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("metrics_token_env", &self.metrics_token_env)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("admin_listen", &self.admin_listen)
+            .field("admin_on_s3_port", &self.admin_on_s3_port)
             .finish()
     }
 }

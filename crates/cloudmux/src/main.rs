@@ -272,9 +272,21 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         .await
         .map_err(|e| format!("server.listen {}: {e}", cfg.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let admin = match &cfg.server.admin_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("server.admin_listen {a}: {e}"))?,
+        ),
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("cloudmux {} listening", env!("CARGO_PKG_VERSION"));
     println!("  endpoint:   {scheme}://{addr}");
+    if let Some(a) = &admin {
+        let a = a.local_addr().map_err(|e| e.to_string())?;
+        println!("  admin:      {scheme}://{a}");
+    }
     println!("  region:     {}", cfg.server.region);
     match &generated {
         Some((access, secret)) => {
@@ -310,12 +322,34 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
             limits: cfg.limits.front(),
             trusted_proxies: cloudmux_s3::client_ip::parse_trusted(&cfg.server.trusted_proxies)
                 .map_err(|e| format!("server.trusted_proxies: {e}"))?,
+            admin_on_s3_port: cfg.server.admin_on_s3_port,
         },
     );
     let grace = std::time::Duration::from_secs(cfg.server.shutdown_timeout_secs);
-    svc.serve(listener, tls, shutdown_signal(), grace)
-        .await
-        .map_err(|e| e.to_string())
+    let Some(admin) = admin else {
+        return svc
+            .serve(listener, tls, shutdown_signal(), grace)
+            .await
+            .map_err(|e| e.to_string());
+    };
+    // Both listeners drain on the same signal.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let _signal = cloudmux_s3::ops::AbortOnDrop::new(tokio::spawn(async move {
+        shutdown_signal().await;
+        stop_tx.send_replace(true);
+    }));
+    let admin_task = tokio::spawn(svc.clone().serve_admin(
+        admin,
+        tls.clone(),
+        stopped(stop.clone()),
+        grace,
+    ));
+    let served = svc.serve(listener, tls, stopped(stop), grace).await;
+    let admin_served = admin_task.await.map_err(|e| e.to_string())?;
+    served.and(admin_served).map_err(|e| e.to_string())
 }
 
 /// Resolves on the first SIGTERM or Ctrl-C (SIGINT): the start of a graceful
