@@ -828,8 +828,9 @@ impl Backend for AzureBackend {
         })
     }
 
-    async fn persist(&self, _staged: &Staged) -> Result<()> {
-        Ok(())
+    async fn persist(&self, staged: &Staged) -> Result<()> {
+        // Staged data is durable once uploaded; only the id is checked.
+        cloud::check_staging_name(&staged.id)
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {

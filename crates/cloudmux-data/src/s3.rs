@@ -332,12 +332,10 @@ impl S3Backend {
         match &e {
             SdkError::ServiceError(se) => {
                 let status = se.raw().status().as_u16();
-                let code = se.err().code();
-                let message = match se.err().message() {
-                    Some(m) => m.to_owned(),
-                    None => DisplayErrorContext(se.err()).to_string(),
-                };
-                cloud::classify(&self.name, what, status, code, &message)
+                // An answer without a body (HEAD) has neither code nor
+                // message; its status says enough.
+                let (code, message) = (se.err().code(), se.err().message());
+                cloud::classify(&self.name, what, status, code, message.unwrap_or_default())
             }
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)

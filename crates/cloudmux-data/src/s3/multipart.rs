@@ -454,13 +454,15 @@ impl Cleanup {
 
     /// Ends the guard with the write's `outcome`: nothing to do after a
     /// success; after a failure the cleanup runs before the failure is
-    /// answered, so nothing is left behind by then, except when the cloud is
-    /// unavailable: waiting for it again would double the time the caller
-    /// waits, so the cleanup then runs in the background, as for a dropped
-    /// write (garbage collection takes what it cannot remove).
+    /// answered, so nothing is left behind by then. Two failures are
+    /// exceptions. When the cloud is unavailable, waiting for it again would
+    /// double the time the caller waits, so the cleanup runs in the
+    /// background, as for a dropped write. When it refuses the location's
+    /// credentials it would refuse the cleanup too, so none is tried.
+    /// Garbage collection takes what is left in both cases.
     pub(super) async fn settle<T>(mut self, outcome: &Result<T>) {
         match outcome {
-            Ok(_) => self.backend = None,
+            Ok(_) | Err(DataError::Misconfigured { .. }) => self.backend = None,
             Err(DataError::Unavailable(_)) => {}
             Err(_) => {
                 if let Some(backend) = self.backend.take() {
