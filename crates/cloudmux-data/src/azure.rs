@@ -229,12 +229,13 @@ impl AzureBackend {
     /// its file or environment variable; does not contact Azure (see
     /// [`Backend::probe`]).
     pub fn new(name: &str, config: &AzureConfig) -> std::result::Result<Self, String> {
-        let key = cloud::resolve_secret(
-            "account_key",
-            config.account_key.as_deref(),
-            config.account_key_file.as_deref(),
-            config.account_key_env.as_deref(),
-        )?;
+        let key = crate::secret::SecretSource {
+            field: "account_key",
+            inline: config.account_key.as_deref(),
+            file: config.account_key_file.as_deref(),
+            env: config.account_key_env.as_deref(),
+        }
+        .resolve()?;
         let auth = match (key, &config.sas_token) {
             (Some(k), None) => Auth::Key(
                 base64::engine::general_purpose::STANDARD

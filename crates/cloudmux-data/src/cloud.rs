@@ -302,30 +302,6 @@ pub fn container_call<T>(outcome: crate::Result<T>) -> crate::Result<T> {
     })
 }
 
-/// Reads a secret given inline, from a file (trimmed) or from an environment
-/// variable (at most one of the three), naming the config field in errors,
-/// never the secret.
-pub fn resolve_secret(
-    field: &str,
-    inline: Option<&str>,
-    file: Option<&std::path::Path>,
-    env: Option<&str>,
-) -> std::result::Result<Option<String>, String> {
-    match (inline, file, env) {
-        (None, None, None) => Ok(None),
-        (Some(s), None, None) => Ok(Some(s.to_owned())),
-        (None, Some(f), None) => std::fs::read_to_string(f)
-            .map(|s| Some(s.trim().to_owned()))
-            .map_err(|e| format!("{field}_file: {}: {e}", f.display())),
-        (None, None, Some(v)) => std::env::var(v)
-            .map(Some)
-            .map_err(|_| format!("{field}_env: environment variable {v} is not set")),
-        _ => Err(format!(
-            "{field}: give exactly one of {field}, {field}_file, {field}_env"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,18 +445,5 @@ mod tests {
             container_call::<()>(Err(c(403, None))),
             Err(DataError::Misconfigured { .. })
         ));
-    }
-
-    #[test]
-    fn secrets_come_from_at_most_one_source() {
-        assert_eq!(resolve_secret("k", None, None, None), Ok(None));
-        assert_eq!(
-            resolve_secret("k", Some("s"), None, None),
-            Ok(Some("s".into()))
-        );
-        let e = resolve_secret("k", Some("s"), None, Some("V")).unwrap_err();
-        assert!(e.contains("exactly one of k, k_file, k_env"), "{e}");
-        let e = resolve_secret("k", None, None, Some("CMX_NOPE_UNSET")).unwrap_err();
-        assert!(e.starts_with("k_env"), "{e}");
     }
 }

@@ -20,6 +20,7 @@ pub mod cloud;
 pub mod fs;
 pub mod gcs;
 pub mod s3;
+pub mod secret;
 
 use std::pin::Pin;
 

@@ -244,17 +244,13 @@ impl S3Config {
     /// `secret_key_file` (trimmed) and `secret_key_env`. The error names the
     /// field, never the secret.
     pub fn secret(&self) -> std::result::Result<String, String> {
-        let secret = cloud::resolve_secret(
-            "secret_key",
-            self.secret_key.as_deref(),
-            self.secret_key_file.as_deref(),
-            self.secret_key_env.as_deref(),
-        )?
-        .ok_or("secret_key: give exactly one of secret_key, secret_key_file, secret_key_env")?;
-        if secret.is_empty() {
-            return Err("secret_key: must not be empty".into());
+        crate::secret::SecretSource {
+            field: "secret_key",
+            inline: self.secret_key.as_deref(),
+            file: self.secret_key_file.as_deref(),
+            env: self.secret_key_env.as_deref(),
         }
-        Ok(secret)
+        .require()
     }
 }
 

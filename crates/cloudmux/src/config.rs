@@ -8,6 +8,7 @@
 //! `["a","b"]`), else as a string. Secrets come from the file, from
 //! `*_file` (a file holding the secret) or from `*_env` (a variable holding it).
 
+use cloudmux_data::secret::SecretSource;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -320,36 +321,22 @@ impl ServerConfig {
     }
 }
 
-/// Resolves a secret given inline (`NAME`), in a file (`NAME_file`) or in an
-/// environment variable (`NAME_env`); `field` is `NAME` with its table, for
-/// errors. At most one of the three may be given; `None` when none is. An
-/// empty secret is an error.
+/// Resolves a secret through the one [`SecretSource`]; `field` is `NAME`
+/// with its table, for errors.
 fn resolve_secret(
     field: &str,
     inline: Option<&str>,
     file: Option<&Path>,
     env: Option<&str>,
 ) -> Result<Option<String>, ConfigError> {
-    let secret = match (inline, file, env) {
-        (None, None, None) => return Ok(None),
-        (Some(s), None, None) => s.to_owned(),
-        (None, Some(f), None) => std::fs::read_to_string(f)
-            .map_err(|e| err(format!("{field}_file: {}: {e}", f.display())))?
-            .trim()
-            .to_owned(),
-        (None, None, Some(v)) => std::env::var(v)
-            .map_err(|_| err(format!("{field}_env: environment variable {v} is not set")))?,
-        _ => {
-            let name = field.rsplit('.').next().unwrap_or(field);
-            return Err(err(format!(
-                "{field}: give exactly one of {name}, {name}_file, {name}_env"
-            )));
-        }
-    };
-    if secret.is_empty() {
-        return Err(err(format!("{field}: must not be empty")));
+    SecretSource {
+        field,
+        inline,
+        file,
+        env,
     }
-    Ok(Some(secret))
+    .resolve()
+    .map_err(err)
 }
 
 fn default_listen() -> String {
@@ -612,18 +599,14 @@ impl Config {
             if !seen.insert(a.access_key.clone()) {
                 return Err(err(field("access_key") + ": used by another account"));
             }
-            let secret = resolve_secret(
-                &field("secret_key"),
-                a.secret_key.as_deref(),
-                a.secret_key_file.as_deref(),
-                a.secret_key_env.as_deref(),
-            )?
-            .ok_or_else(|| {
-                err(format!(
-                    "{}: give exactly one of secret_key, secret_key_file, secret_key_env",
-                    field("secret_key")
-                ))
-            })?;
+            let secret = SecretSource {
+                field: &field("secret_key"),
+                inline: a.secret_key.as_deref(),
+                file: a.secret_key_file.as_deref(),
+                env: a.secret_key_env.as_deref(),
+            }
+            .require()
+            .map_err(err)?;
             let mut acc = cloudmux_core::Account::new(&a.name, &a.access_key, &secret);
             acc.email = a.email.clone();
             acc.admin = a.admin;
