@@ -8,10 +8,10 @@
 //! `["a","b"]`), else as a string. Secrets come from the file, from
 //! `*_file` (a file holding the secret) or from `*_env` (a variable holding it).
 
-use cloudmux_data::secret::SecretSource;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use cloudmux_data::secret::SecretSource;
 use serde::Deserialize;
 
 /// Prefix of environment overrides.
