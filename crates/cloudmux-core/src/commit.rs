@@ -122,7 +122,9 @@ impl Gateway {
                     tracing::warn!(bucket, key, error = %settle,
                         "a failed write is left for recovery");
                 }
-                Err(CoreError::Internal(format!("object commit task failed: {e}")))
+                Err(CoreError::Internal(format!(
+                    "object commit task failed: {e}"
+                )))
             }
         }
     }
@@ -203,6 +205,10 @@ impl PublishJob {
             },
             CoreError::StorageFull { .. } => CoreError::StorageFull {
                 location: self.record.location.clone(),
+            },
+            CoreError::Data { source, .. } => CoreError::Data {
+                location: self.record.location.clone(),
+                source,
             },
             other => other,
         }

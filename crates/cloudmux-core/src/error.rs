@@ -112,15 +112,24 @@ pub enum CoreError {
     /// The bucket has no policy.
     #[error("no bucket policy on {0}")]
     NoSuchBucketPolicy(String),
+    /// The metadata store failed: logged with its source, shown to clients
+    /// as InternalError.
+    #[error("metadata store")]
+    Metadata(#[from] MetaError),
+    /// A location failed in a way no other variant covers (an I/O error,
+    /// data missing or changed underneath, refused credentials): logged with
+    /// its source, shown to clients as InternalError.
+    #[error("location {location:?}")]
+    Data {
+        /// The location, when known.
+        location: String,
+        /// What the location answered.
+        #[source]
+        source: DataError,
+    },
     /// Anything else: logged, shown to clients as InternalError.
     #[error("internal: {0}")]
     Internal(String),
-}
-
-impl From<MetaError> for CoreError {
-    fn from(e: MetaError) -> Self {
-        CoreError::Internal(format!("metadata: {e}"))
-    }
 }
 
 impl From<DataError> for CoreError {
@@ -137,8 +146,14 @@ impl From<DataError> for CoreError {
             // A cloud refused the location's credentials: a configuration
             // error, not an outage, so not 503. The message names the
             // location, and the front end logs it with the InternalError.
-            e @ DataError::Misconfigured { .. } => CoreError::Internal(e.to_string()),
-            other => CoreError::Internal(format!("data: {other}")),
+            e @ DataError::Misconfigured { .. } => CoreError::Data {
+                location: String::new(),
+                source: e,
+            },
+            other => CoreError::Data {
+                location: String::new(),
+                source: other,
+            },
         }
     }
 }
@@ -164,13 +179,17 @@ mod tests {
             location: "aws-east".into(),
             message: "HeadBucket: HTTP 403 InvalidAccessKeyId".into(),
         });
-        match e {
-            CoreError::Internal(m) => {
+        match &e {
+            CoreError::Data { source, .. } => {
+                let m = source.to_string();
                 assert!(m.contains("location aws-east"), "{m}");
                 assert!(m.contains("configuration error"), "{m}");
                 assert!(m.contains("403 InvalidAccessKeyId"), "{m}");
             }
-            other => panic!("expected Internal, got {other:?}"),
+            other => panic!("expected Data, got {other:?}"),
         }
+        // The source is kept, not flattened into a string.
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.to_string().contains("403 InvalidAccessKeyId"));
     }
 }

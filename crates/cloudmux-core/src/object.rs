@@ -393,6 +393,10 @@ impl Gateway {
             CoreError::StorageFull { .. } => CoreError::StorageFull {
                 location: location.to_owned(),
             },
+            CoreError::Data { source, .. } => CoreError::Data {
+                location: location.to_owned(),
+                source,
+            },
             other => other,
         }
     }

@@ -328,6 +328,21 @@ impl S3Error {
     }
 }
 
+/// Displays an error with every source under it (`a: b: c`), for the log.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
 impl From<CoreError> for S3Error {
     fn from(e: CoreError) -> Self {
         use StatusCode as S;
@@ -453,6 +468,9 @@ impl From<CoreError> for S3Error {
                 "The bucket policy does not exist",
             )
             .with("BucketName", b),
+            e @ (CoreError::Metadata(_) | CoreError::Data { .. }) => {
+                S3Error::internal(ErrorChain(&e))
+            }
             CoreError::Internal(m) => S3Error::internal(m),
         }
     }
