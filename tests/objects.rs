@@ -1686,3 +1686,46 @@ async fn conditional_delete_object_and_objects() {
     assert_eq!(errors, [("b", "PreconditionFailed")]);
     assert_eq!(list_keys(&alice, "bkt").await, ["b"]);
 }
+
+/// Data changed behind cloudmux's back in an `fs` location (edited in place
+/// with the same size, truncated, or removed) is never served under the old
+/// ETag: GET answers 500 InternalError saying so, and the other objects keep
+/// being served.
+#[tokio::test]
+async fn data_changed_outside_cloudmux_is_refused_not_served() {
+    use std::io::{Seek, Write};
+    let s = TestServer::start();
+    let c = s.client(ALICE);
+    create_bucket(&c, "native").await;
+    for key in ["edited", "truncated", "removed", "kept"] {
+        put_object(&c, "native", key, b"0123456789abcdef").await;
+    }
+    let path = |k: &str| s.data_dir().join("objects/native").join(k);
+    // Same size, same inode, other bytes, as an editor writing in place.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path("edited"))
+        .unwrap();
+    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+    f.write_all(b"XXXXXXXXXXXXXXXX").unwrap();
+    drop(f);
+    std::fs::write(path("truncated"), b"0123").unwrap();
+    std::fs::remove_file(path("removed")).unwrap();
+    for key in ["edited", "truncated", "removed"] {
+        let r = s
+            .raw("GET", &format!("/native/{key}"))
+            .signed_by(ALICE)
+            .send()
+            .await;
+        r.assert_error(500, "InternalError");
+        assert!(
+            r.text().contains("changed or removed outside cloudmux"),
+            "{key}: {}",
+            r.text()
+        );
+        assert!(!r.text().contains("XXXX"), "{key}: changed bytes served");
+    }
+    assert!(s.log().contains("changed outside cloudmux"));
+    assert_eq!(get_object(&c, "native", "kept").await, b"0123456789abcdef");
+}

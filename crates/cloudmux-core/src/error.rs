@@ -127,6 +127,20 @@ pub enum CoreError {
         #[source]
         source: DataError,
     },
+    /// An object's stored data no longer matches its record (size, inode
+    /// and mtime on `fs`, ETag or generation on the clouds): it was changed
+    /// or removed outside cloudmux. Never served under the old ETag.
+    #[error("data of {bucket}/{key} in location {location} was changed or removed outside cloudmux: {detail}")]
+    DataChanged {
+        /// The location holding the data.
+        location: String,
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// What differs.
+        detail: String,
+    },
     /// Anything else: logged, shown to clients as InternalError.
     #[error("internal: {0}")]
     Internal(String),

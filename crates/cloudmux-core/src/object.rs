@@ -460,6 +460,14 @@ impl Gateway {
                     // wait for it by taking the key's lock once.
                     drop(self.locks.lock(&input.bucket, &input.key).await);
                 }
+                Err(DataError::Stale(detail)) | Err(DataError::NotFound(detail)) => {
+                    return Err(CoreError::DataChanged {
+                        location: rec.location.clone(),
+                        bucket: input.bucket.clone(),
+                        key: input.key.clone(),
+                        detail,
+                    })
+                }
                 Err(e) => return Err(self.data_err(&rec.location, e)),
             }
         }

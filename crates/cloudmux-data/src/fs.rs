@@ -65,9 +65,12 @@
 //!
 //! # Versions and deletes
 //!
-//! [`DataRef::stamp`](crate::DataRef) is the file's inode number. Reads fail
-//! with [`DataError::Stale`] when the inode or the size differ (the file was
-//! replaced or edited behind cloudmux's back). Overwriting a key renames over
+//! [`DataRef::stamp`](crate::DataRef) is the file's inode number, with a tag
+//! of its modification time (mtime) in the top bits. Reads fail with
+//! [`DataError::Stale`] when the inode, the mtime or the size differ: the
+//! file was replaced, or edited in place, behind cloudmux's back. (A tool
+//! that rewrites a file with the same size and then sets its mtime back is
+//! not detected.) Overwriting a key renames over
 //! the previous file: the path stays, the inode changes. A delete removes the
 //! file only while its inode still equals the reference's stamp, so deleting
 //! an old reference never removes newer data published to the same path. To
@@ -279,10 +282,19 @@ impl Backend for FsBackend {
                 )));
             }
             let locator = ops::publish(&root, &path, &bucket, &key)?;
+            let placed = std::fs::symlink_metadata(layout::join(
+                &root,
+                &layout::locator_components(&locator)?,
+            ))?;
+            if placed.ino() != meta.ino() {
+                return Err(DataError::Stale(format!(
+                    "{locator} changed while it was published"
+                )));
+            }
             Ok(DataRef {
                 locator,
                 size: staged.size,
-                stamp: meta.ino(),
+                stamp: ops::published_stamp(&placed),
             })
         })
         .await?;
@@ -388,7 +400,7 @@ impl Backend for FsBackend {
                         return Ok(Some(DataRef {
                             locator: components.join("/"),
                             size: meta.len(),
-                            stamp,
+                            stamp: ops::published_stamp(&meta),
                         }));
                     }
                 }

@@ -468,6 +468,14 @@ impl From<CoreError> for S3Error {
                 "The bucket policy does not exist",
             )
             .with("BucketName", b),
+            e @ CoreError::DataChanged { .. } => {
+                tracing::error!(error = %e, "stored data changed outside cloudmux");
+                S3Error::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "The object's stored data was changed or removed outside cloudmux, so it cannot be served.",
+                )
+            }
             e @ (CoreError::Metadata(_) | CoreError::Data { .. }) => {
                 S3Error::internal(ErrorChain(&e))
             }

@@ -269,6 +269,41 @@ fn resolve(range: Option<ByteRange>, size: u64) -> Result<(u64, u64)> {
     }
 }
 
+/// Bits of a published file's stamp that hold its inode number.
+const INO_BITS: u32 = 40;
+
+/// The stamp of a published file: its inode number, and in the top 24 bits a
+/// tag of its modification time (mtime), so that data edited in place behind
+/// cloudmux's back, same size and same inode, is told apart too. Renames and
+/// links keep the mtime, so cloudmux's own moves keep the stamp; only a tool
+/// that writes the file and then sets its mtime back goes unnoticed. A stamp
+/// without a tag (an inode number too large for 40 bits, or a record written
+/// before tags) is checked by its inode alone.
+pub(crate) fn published_stamp(meta: &Metadata) -> u64 {
+    let ino = meta.ino();
+    if ino >> INO_BITS != 0 {
+        return ino;
+    }
+    let t = (meta.mtime() as u64)
+        .wrapping_mul(1_000_000_007)
+        .wrapping_add(meta.mtime_nsec() as u64);
+    let tag = ((t ^ (t >> 24) ^ (t >> 48)) & 0xFF_FFFF) | 1;
+    (tag << INO_BITS) | ino
+}
+
+/// Whether inode number `ino` is the one a stamp names (tagged or not).
+pub(crate) fn ino_matches(stamp: u64, ino: u64) -> bool {
+    ino == stamp || (stamp >> INO_BITS != 0 && ino == stamp & ((1 << INO_BITS) - 1))
+}
+
+/// Whether `meta` is the file version `stamp` names (see [`published_stamp`]).
+pub(crate) fn stamp_matches(stamp: u64, meta: &Metadata) -> bool {
+    if stamp >> INO_BITS == 0 {
+        return meta.ino() == stamp;
+    }
+    published_stamp(meta) == stamp
+}
+
 /// Opens published data, checks it is the version `stamp` names and positions
 /// it at the start of `range`. Returns the file and the number of bytes to read.
 pub(crate) fn open_published(
@@ -283,9 +318,9 @@ pub(crate) fn open_published(
         return Err(DataError::NotFound(locator.to_owned()));
     }
     let (mut file, meta) = open_nofollow(&layout::join(root, &components), locator)?;
-    if meta.ino() != stamp {
+    if !stamp_matches(stamp, &meta) {
         return Err(DataError::Stale(format!(
-            "{locator}: inode {} is not {stamp}",
+            "{locator}: the file was replaced or changed (inode {}, stamp {stamp:#x})",
             meta.ino()
         )));
     }
@@ -337,7 +372,7 @@ pub(crate) fn delete(root: &Path, locator: &str, stamp: u64) -> Result<()> {
     }
     let target = layout::join(root, &components);
     match fs::symlink_metadata(&target) {
-        Ok(meta) if meta.file_type().is_file() && meta.ino() == stamp => {}
+        Ok(meta) if meta.file_type().is_file() && ino_matches(stamp, meta.ino()) => {}
         Ok(_) => return Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(()),
@@ -356,7 +391,7 @@ pub(crate) fn delete(root: &Path, locator: &str, stamp: u64) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    if fs::symlink_metadata(&grave)?.ino() != stamp {
+    if !ino_matches(stamp, fs::symlink_metadata(&grave)?.ino()) {
         match fs::hard_link(&grave, &target) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
