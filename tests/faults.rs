@@ -679,7 +679,14 @@ async fn an_io_error_acknowledges_nothing_it_did_not_make_durable() {
     server.kill9();
     server.spawn();
     let c = server.client(ALICE);
-    check_burst(&c, "io-errors", "m", &acked, "after a failed metadata flush").await;
+    check_burst(
+        &c,
+        "io-errors",
+        "m",
+        &acked,
+        "after a failed metadata flush",
+    )
+    .await;
     check_raw_listing(&server, "meta.flush").await;
 
     // The fs location: a few syncs succeed, then one fails.
@@ -705,6 +712,13 @@ async fn an_io_error_acknowledges_nothing_it_did_not_make_durable() {
     server.kill9();
     server.spawn();
     let c = server.client(ALICE);
-    check_burst(&c, "io-errors", "f", &acked, "after a failed syncfs and a restart").await;
+    check_burst(
+        &c,
+        "io-errors",
+        "f",
+        &acked,
+        "after a failed syncfs and a restart",
+    )
+    .await;
     check_raw_listing(&server, "fs.sync").await;
 }

@@ -59,20 +59,25 @@ pub enum Principal {
     Anonymous,
     /// A signed request of this account.
     Account(Arc<Account>),
+    /// cloudmux itself, doing background work (replication, lifecycle,
+    /// garbage collection) under this name. It is not an account: it has no
+    /// canonical id, no bucket policy names it, and authorization lets it
+    /// act on every bucket, logging the decision.
+    System(&'static str),
 }
 
 impl Principal {
     /// The canonical id, if authenticated.
     pub fn canonical_id(&self) -> Option<&str> {
         match self {
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::System(_) => None,
             Principal::Account(a) => Some(&a.canonical_id),
         }
     }
     /// The account, if authenticated.
     pub fn account(&self) -> Option<&Arc<Account>> {
         match self {
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::System(_) => None,
             Principal::Account(a) => Some(a),
         }
     }

@@ -1,11 +1,12 @@
 //! Bucket operations.
 
+use crate::RequestContext;
 use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 
 use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
 use crate::authz::Fallback;
 use crate::records::{self, BucketRecord, PartRecord, UploadRecord};
-use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
+use crate::{names, now_ms, CoreError, Gateway, Result};
 
 /// A bucket as listed.
 #[derive(Debug, Clone)]
@@ -43,7 +44,7 @@ impl Gateway {
     /// bucket ACL.
     pub(crate) async fn bucket_for(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
         perm: Permission,
         key: Option<&str>,
@@ -53,14 +54,14 @@ impl Gateway {
         Ok((b, raw))
     }
 
-    fn require_account(who: &Principal) -> Result<&crate::Account> {
+    fn require_account(who: &RequestContext) -> Result<&crate::Account> {
         who.account()
             .map(|a| a.as_ref())
             .ok_or(CoreError::AccessDenied)
     }
 
     /// ListBuckets: the caller's own buckets, by name.
-    pub async fn list_buckets(&self, who: &Principal) -> Result<Vec<BucketInfo>> {
+    pub async fn list_buckets(&self, who: &RequestContext) -> Result<Vec<BucketInfo>> {
         let me = Self::require_account(who)?;
         let end = prefix_end(records::BUCKETS_PREFIX).unwrap_or_default();
         let mut out = Vec::new();
@@ -90,7 +91,7 @@ impl Gateway {
     /// CreateBucket.
     pub async fn create_bucket(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
         constraint: Option<&str>,
         acl: Option<AclRequest>,
@@ -144,7 +145,7 @@ impl Gateway {
     }
 
     /// HeadBucket: the bucket exists and the caller may list it.
-    pub async fn head_bucket(&self, who: &Principal, name: &str) -> Result<BucketInfo> {
+    pub async fn head_bucket(&self, who: &RequestContext, name: &str) -> Result<BucketInfo> {
         let (b, _) = self.bucket_for(who, name, Permission::Read, None).await?;
         Ok(BucketInfo {
             name: name.to_owned(),
@@ -155,7 +156,11 @@ impl Gateway {
     }
 
     /// GetBucketLocation (owner only).
-    pub async fn bucket_location(&self, who: &Principal, name: &str) -> Result<BucketLocation> {
+    pub async fn bucket_location(
+        &self,
+        who: &RequestContext,
+        name: &str,
+    ) -> Result<BucketLocation> {
         let (b, _) = self.bucket(name).await?;
         self.authorize(who, &b, name, None, None, Fallback::Owner)?;
         Ok(BucketLocation {
@@ -165,7 +170,7 @@ impl Gateway {
 
     /// DeleteBucket: owner only, and only when no object remains. In-progress
     /// multipart uploads are aborted with it.
-    pub async fn delete_bucket(&self, who: &Principal, name: &str) -> Result<()> {
+    pub async fn delete_bucket(&self, who: &RequestContext, name: &str) -> Result<()> {
         let (b, raw) = self.bucket(name).await?;
         self.authorize(who, &b, name, None, None, Fallback::Owner)?;
         let key = records::bucket_key(name);
@@ -287,7 +292,7 @@ impl Gateway {
     }
 
     /// GetBucketAcl.
-    pub async fn bucket_acl(&self, who: &Principal, name: &str) -> Result<Acl> {
+    pub async fn bucket_acl(&self, who: &RequestContext, name: &str) -> Result<Acl> {
         let (b, _) = self
             .bucket_for(who, name, Permission::ReadAcp, None)
             .await?;
@@ -295,7 +300,12 @@ impl Gateway {
     }
 
     /// PutBucketAcl: a canned ACL, grants or an AccessControlPolicy.
-    pub async fn put_bucket_acl(&self, who: &Principal, name: &str, acl: AclRequest) -> Result<()> {
+    pub async fn put_bucket_acl(
+        &self,
+        who: &RequestContext,
+        name: &str,
+        acl: AclRequest,
+    ) -> Result<()> {
         loop {
             let (mut b, raw) = self
                 .bucket_for(who, name, Permission::WriteAcp, None)

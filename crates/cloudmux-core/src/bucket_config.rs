@@ -1,6 +1,7 @@
 //! Bucket configurations beyond the ACL: CORS rules and Block Public Access,
 //! with AWS's CORS rule matching and the public-ACL rules.
 
+use crate::RequestContext;
 use std::borrow::Cow;
 
 use cloudmux_meta::{codec, MetaError, Txn};
@@ -8,7 +9,7 @@ use cloudmux_meta::{codec, MetaError, Txn};
 use crate::acl::Acl;
 use crate::authz::Fallback;
 use crate::records::{self, BucketRecord, CorsRule, PublicAccessBlock};
-use crate::{CoreError, Gateway, Principal, Result};
+use crate::{CoreError, Gateway, Result};
 
 /// Methods a CORS rule may allow.
 pub const CORS_METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
@@ -110,7 +111,7 @@ impl Gateway {
     /// the bucket policy allows (and not whom it denies).
     pub(crate) async fn update_bucket(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
         change: impl Fn(&mut BucketRecord),
     ) -> Result<()> {
@@ -125,7 +126,7 @@ impl Gateway {
     /// whatever the bucket policy says.
     pub(crate) async fn update_bucket_owned(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
         change: impl Fn(&mut BucketRecord) -> Result<()>,
     ) -> Result<()> {
@@ -134,7 +135,7 @@ impl Gateway {
 
     async fn update_bucket_as(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
         governed: bool,
         change: impl Fn(&mut BucketRecord) -> Result<()>,
@@ -165,7 +166,11 @@ impl Gateway {
 
     /// The bucket record, for the bucket owner or whom the bucket policy
     /// allows.
-    pub(crate) async fn owned_bucket(&self, who: &Principal, name: &str) -> Result<BucketRecord> {
+    pub(crate) async fn owned_bucket(
+        &self,
+        who: &RequestContext,
+        name: &str,
+    ) -> Result<BucketRecord> {
         let (b, _) = self.bucket(name).await?;
         self.authorize(who, &b, name, None, None, Fallback::Owner)?;
         Ok(b)
@@ -184,7 +189,7 @@ impl Gateway {
     /// PutBucketCors.
     pub async fn put_bucket_cors(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
         rules: Vec<CorsRule>,
     ) -> Result<()> {
@@ -194,12 +199,16 @@ impl Gateway {
     }
 
     /// GetBucketCors: `None` when no CORS configuration is set.
-    pub async fn bucket_cors(&self, who: &Principal, name: &str) -> Result<Option<Vec<CorsRule>>> {
+    pub async fn bucket_cors(
+        &self,
+        who: &RequestContext,
+        name: &str,
+    ) -> Result<Option<Vec<CorsRule>>> {
         Ok(self.owned_bucket(who, name).await?.cors)
     }
 
     /// DeleteBucketCors.
-    pub async fn delete_bucket_cors(&self, who: &Principal, name: &str) -> Result<()> {
+    pub async fn delete_bucket_cors(&self, who: &RequestContext, name: &str) -> Result<()> {
         self.update_bucket(who, name, |b| b.cors = None).await
     }
 
@@ -216,7 +225,7 @@ impl Gateway {
     /// PutPublicAccessBlock.
     pub async fn put_public_access_block(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
         pab: PublicAccessBlock,
     ) -> Result<()> {
@@ -227,14 +236,14 @@ impl Gateway {
     /// GetPublicAccessBlock: `None` when not set.
     pub async fn public_access_block(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         name: &str,
     ) -> Result<Option<PublicAccessBlock>> {
         Ok(self.owned_bucket(who, name).await?.public_access_block)
     }
 
     /// DeletePublicAccessBlock.
-    pub async fn delete_public_access_block(&self, who: &Principal, name: &str) -> Result<()> {
+    pub async fn delete_public_access_block(&self, who: &RequestContext, name: &str) -> Result<()> {
         self.update_bucket(who, name, |b| b.public_access_block = None)
             .await
     }

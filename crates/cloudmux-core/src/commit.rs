@@ -38,12 +38,12 @@ use crate::metrics::Metrics;
 use crate::object::{check_write_conditions, native_meta, PutObjectOutput, WriteConditions};
 use crate::records::{self, GarbageRecord, ObjectRecord};
 use crate::recover::{resolve_intent, Resolution};
-use crate::{CoreError, Gateway, Principal, Result};
+use crate::{CoreError, Gateway, RequestContext, Result};
 
 /// An object write whose bytes are staged, ready for the commit protocol.
 pub(crate) struct PendingWrite<'a> {
     /// Who writes (checked again under the key's lock).
-    pub who: &'a Principal,
+    pub who: &'a RequestContext,
     /// Bucket.
     pub bucket: &'a str,
     /// Key.

@@ -47,6 +47,7 @@ mod bucket;
 pub mod bucket_config;
 pub mod checksum;
 mod commit;
+mod context;
 pub mod digest;
 mod error;
 #[cfg(feature = "failpoints")]
@@ -72,6 +73,7 @@ use cloudmux_meta::MetaStore;
 
 pub use account::{Account, Accounts, Principal};
 pub use bucket::{BucketInfo, BucketLocation};
+pub use context::RequestContext;
 pub use error::{CoreError, Result};
 pub use gc::GcReport;
 pub use list::{ListObjectsInput, ListObjectsOutput, ListUploadsInput, ListUploadsOutput};

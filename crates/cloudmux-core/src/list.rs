@@ -1,11 +1,12 @@
 //! Listings served from the metadata store in key order: objects (v1, v2 and
 //! versions share one walk) and multipart uploads.
 
+use crate::RequestContext;
 use cloudmux_meta::{codec, prefix_end};
 
 use crate::acl::Permission;
 use crate::records::{self, ObjectRecord, UploadRecord};
-use crate::{Gateway, Principal, Result};
+use crate::{Gateway, Result};
 
 /// One listing request, already translated from v1 marker / v2 token.
 #[derive(Debug, Clone, Default)]
@@ -179,7 +180,7 @@ impl Gateway {
     /// ListObjects (v1, v2) and ListObjectVersions: one page.
     pub async fn list_objects(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: ListObjectsInput,
     ) -> Result<ListObjectsOutput> {
         self.bucket_for(who, &input.bucket, Permission::Read, None)
@@ -231,7 +232,7 @@ impl Gateway {
     /// ListMultipartUploads: one page.
     pub async fn list_uploads(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: ListUploadsInput,
     ) -> Result<ListUploadsOutput> {
         self.bucket_for(who, &input.bucket, Permission::Read, None)

@@ -1,6 +1,7 @@
 //! Multipart uploads: create, upload part (and part copy), complete, abort,
 //! list parts.
 
+use crate::RequestContext;
 use cloudmux_data::{BodyStream, ByteRange, Piece};
 use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 use md5::{Digest, Md5};
@@ -11,7 +12,7 @@ use crate::commit::PendingWrite;
 use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use crate::object::{hex_md5, PutObjectOutput, ReadConditions, WriteConditions};
 use crate::records::{self, ObjectMeta, ObjectRecord, PartRecord, PartSummary, UploadRecord};
-use crate::{now_ms, CoreError, Gateway, Principal, Result};
+use crate::{now_ms, CoreError, Gateway, Result};
 
 /// Smallest part other than the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -185,7 +186,7 @@ impl Gateway {
     /// CreateMultipartUpload.
     pub async fn create_upload(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: CreateUploadInput,
     ) -> Result<UploadInfo> {
         crate::tagging::validate_tags(&input.meta.tags, crate::tagging::MAX_OBJECT_TAGS)?;
@@ -261,7 +262,7 @@ impl Gateway {
     /// UploadPart.
     pub async fn upload_part(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: UploadPartInput,
     ) -> Result<UploadPartOutput> {
         check_part_number(input.part_number)?;
@@ -394,7 +395,7 @@ impl Gateway {
     /// UploadPartCopy.
     pub async fn upload_part_copy(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: UploadPartCopyInput,
     ) -> Result<UploadPartOutput> {
         check_part_number(input.part_number)?;
@@ -463,7 +464,7 @@ impl Gateway {
     /// as the first one did, as S3 does.
     pub async fn complete_upload(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: CompleteUploadInput,
     ) -> Result<PutObjectOutput> {
         self.bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
@@ -617,7 +618,7 @@ impl Gateway {
     /// AbortMultipartUpload.
     pub async fn abort_upload(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         key: &str,
         upload_id: &str,
@@ -645,7 +646,7 @@ impl Gateway {
     /// ListParts.
     pub async fn list_parts(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: ListPartsInput,
     ) -> Result<ListPartsOutput> {
         self.bucket_for(who, &input.bucket, Permission::Read, Some(&input.key))

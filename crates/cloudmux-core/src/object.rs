@@ -1,6 +1,7 @@
 //! Object operations: put, get and head (with conditions and ranges), delete,
 //! copy, and object ACLs.
 
+use crate::RequestContext;
 use std::sync::Arc;
 
 use cloudmux_data::{
@@ -14,7 +15,7 @@ use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::commit::PendingWrite;
 use crate::digest::{self, BodyExpectations, ChecksumSource, Digests, ExpectedChecksum};
 use crate::records::{self, BucketRecord, ObjectMeta, ObjectRecord};
-use crate::{names, now_ms, CoreError, Gateway, Principal, Result};
+use crate::{names, now_ms, CoreError, Gateway, Result};
 
 /// Largest single PUT S3 accepts (5 GiB).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -275,7 +276,7 @@ impl Gateway {
     /// and chooses the object's location.
     pub(crate) async fn prepare_write(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         key: &str,
         requested: Option<&str>,
@@ -322,7 +323,7 @@ impl Gateway {
     /// PutObject.
     pub async fn put_object(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: PutObjectInput,
     ) -> Result<PutObjectOutput> {
         crate::tagging::validate_tags(&input.meta.tags, crate::tagging::MAX_OBJECT_TAGS)?;
@@ -359,7 +360,7 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn commit_object(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         key: &str,
         backend: Arc<dyn Backend>,
@@ -404,7 +405,7 @@ impl Gateway {
     /// GetObject / HeadObject.
     pub async fn get_object(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: GetObjectInput,
     ) -> Result<GetObjectOutput> {
         let (bucket, _) = self.bucket(&input.bucket).await?;
@@ -484,7 +485,7 @@ impl Gateway {
     /// NoSuchKey when it does not exist, as S3's conditional deletes.
     pub async fn delete_object(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         key: &str,
         if_match: Option<&str>,
@@ -535,7 +536,7 @@ impl Gateway {
     /// `If-Match` ETag (the `ETag` element of the request).
     pub async fn delete_objects(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         keys: Vec<(String, Option<String>)>,
     ) -> Result<Vec<DeleteOutcome>> {
@@ -560,7 +561,7 @@ impl Gateway {
     /// and that the `x-amz-copy-source-if-*` conditions hold.
     pub(crate) async fn copy_source(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         b: &BucketRecord,
         name: &str,
         key: &str,
@@ -585,7 +586,7 @@ impl Gateway {
     /// CopyObject.
     pub async fn copy_object(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: CopyObjectInput,
     ) -> Result<PutObjectOutput> {
         names::validate_key(&input.key)?;
@@ -697,7 +698,7 @@ impl Gateway {
     #[allow(clippy::too_many_arguments)]
     async fn copy_server_side(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: &CopyObjectInput,
         src: &ObjectRecord,
         location: &str,
@@ -754,7 +755,7 @@ impl Gateway {
     /// A copy onto itself that keeps the data: only the record changes.
     async fn rewrite_metadata(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         input: &CopyObjectInput,
         src: ObjectRecord,
         meta: ObjectMeta,
@@ -798,7 +799,7 @@ impl Gateway {
     }
 
     /// GetObjectAcl.
-    pub async fn object_acl(&self, who: &Principal, bucket: &str, key: &str) -> Result<Acl> {
+    pub async fn object_acl(&self, who: &RequestContext, bucket: &str, key: &str) -> Result<Acl> {
         let (b, _) = self.bucket(bucket).await?;
         let (rec, _) = self
             .object(bucket, key)
@@ -818,7 +819,7 @@ impl Gateway {
     /// PutObjectAcl: a canned ACL, grants or an AccessControlPolicy.
     pub async fn put_object_acl(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         key: &str,
         acl: AclRequest,

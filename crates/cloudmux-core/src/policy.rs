@@ -14,7 +14,6 @@
 //! misunderstood.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -183,7 +182,8 @@ const NARROWING_KEYS: &[&str] = &[
 ];
 
 /// The request values conditions are evaluated against; set by the front end
-/// for each request.
+/// for each request and carried by its
+/// [`RequestContext`](crate::RequestContext).
 #[derive(Debug, Clone, Default)]
 pub struct RequestEnv {
     /// The S3 action the operation is (`s3:GetObject`), `None` for requests
@@ -196,23 +196,6 @@ pub struct RequestEnv {
     /// Further condition keys with their values (`s3:prefix`, `aws:Referer`,
     /// ...), keys in lower case.
     pub values: Vec<(&'static str, String)>,
-}
-
-tokio::task_local! {
-    static ENV: Arc<RequestEnv>;
-}
-
-/// Runs `fut` with `env` as the request environment of every authorization
-/// decision it makes.
-pub async fn with_env<F: std::future::Future>(env: RequestEnv, fut: F) -> F::Output {
-    ENV.scope(Arc::new(env), fut).await
-}
-
-/// The environment of the request being handled; `None` outside
-/// [`with_env`], which authorization treats as a refusal wherever a bucket
-/// policy exists (it fails closed, never skipping a Deny).
-pub fn current_env() -> Option<Arc<RequestEnv>> {
-    ENV.try_with(Arc::clone).ok()
 }
 
 #[derive(Debug, Clone)]

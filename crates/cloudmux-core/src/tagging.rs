@@ -12,7 +12,8 @@
 use crate::acl::Permission;
 use crate::authz::Fallback;
 use crate::records::ObjectRecord;
-use crate::{names, CoreError, Gateway, Principal, Result};
+use crate::RequestContext;
+use crate::{names, CoreError, Gateway, Result};
 
 /// Most tags an object may carry.
 pub const MAX_OBJECT_TAGS: usize = 10;
@@ -71,7 +72,7 @@ impl Gateway {
     /// (`write == false`) or change (`write == true`) its tags.
     async fn tagged_object(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         key: &str,
         write: bool,
@@ -103,7 +104,7 @@ impl Gateway {
     }
 
     /// GetObjectTagging: the object's tags (empty when it has none).
-    pub async fn object_tags(&self, who: &Principal, bucket: &str, key: &str) -> Result<Tags> {
+    pub async fn object_tags(&self, who: &RequestContext, bucket: &str, key: &str) -> Result<Tags> {
         let (rec, _) = self.tagged_object(who, bucket, key, false).await?;
         Ok(rec.meta.tags)
     }
@@ -112,7 +113,7 @@ impl Gateway {
     /// DeleteObjectTagging. The data and every other field are kept.
     pub async fn put_object_tags(
         &self,
-        who: &Principal,
+        who: &RequestContext,
         bucket: &str,
         key: &str,
         tags: Tags,
@@ -126,19 +127,24 @@ impl Gateway {
     }
 
     /// PutBucketTagging (replaces the whole set); bucket owner only.
-    pub async fn put_bucket_tags(&self, who: &Principal, name: &str, tags: Tags) -> Result<()> {
+    pub async fn put_bucket_tags(
+        &self,
+        who: &RequestContext,
+        name: &str,
+        tags: Tags,
+    ) -> Result<()> {
         validate_tags(&tags, MAX_BUCKET_TAGS)?;
         self.update_bucket(who, name, |b| b.tags = Some(tags.clone()))
             .await
     }
 
     /// GetBucketTagging: `None` when no tag set is stored; bucket owner only.
-    pub async fn bucket_tags(&self, who: &Principal, name: &str) -> Result<Option<Tags>> {
+    pub async fn bucket_tags(&self, who: &RequestContext, name: &str) -> Result<Option<Tags>> {
         Ok(self.owned_bucket(who, name).await?.tags)
     }
 
     /// DeleteBucketTagging; bucket owner only.
-    pub async fn delete_bucket_tags(&self, who: &Principal, name: &str) -> Result<()> {
+    pub async fn delete_bucket_tags(&self, who: &RequestContext, name: &str) -> Result<()> {
         self.update_bucket(who, name, |b| b.tags = None).await
     }
 }

@@ -15,11 +15,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloudmux_core::digest::BodyExpectations;
 use cloudmux_core::faults;
+use cloudmux_core::policy::RequestEnv;
 use cloudmux_core::records::ObjectMeta;
 use cloudmux_core::{
     Account, Accounts, CompletePart, CompleteUploadInput, CoreError, CreateUploadInput, Gateway,
     GatewayConfig, GetObjectInput, ListPartsInput, Locations, Principal, PutObjectInput,
-    UploadPartInput, WriteConditions,
+    RequestContext, UploadPartInput, WriteConditions,
 };
 use cloudmux_data::fs::{FsBackend, FsConfig};
 use cloudmux_data::{Backend, BodyStream};
@@ -36,7 +37,7 @@ const SETTLE: Duration = Duration::from_millis(100);
 struct World {
     dir: tempfile::TempDir,
     gw: Arc<Gateway>,
-    who: Principal,
+    who: RequestContext,
 }
 
 async fn world() -> World {
@@ -57,7 +58,10 @@ async fn world() -> World {
         Accounts::new(vec![Account::new("alice", "AKALICE", "secret")]),
         Locations::new(backends, "local".into()).expect("locations"),
     );
-    let who = Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap());
+    let who = RequestContext::new(
+        Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap()),
+        RequestEnv::default(),
+    );
     gw.create_bucket(&who, "bkt", None, None)
         .await
         .expect("create bucket");

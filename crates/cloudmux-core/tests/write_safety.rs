@@ -14,11 +14,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use cloudmux_core::digest::BodyExpectations;
+use cloudmux_core::policy::RequestEnv;
 use cloudmux_core::records::ObjectMeta;
 use cloudmux_core::{
     Account, Accounts, CompletePart, CompleteUploadInput, CoreError, CreateUploadInput, Gateway,
-    GatewayConfig, GetObjectInput, Locations, Principal, PutObjectInput, UploadPartInput,
-    WriteConditions,
+    GatewayConfig, GetObjectInput, Locations, Principal, PutObjectInput, RequestContext,
+    UploadPartInput, WriteConditions,
 };
 use cloudmux_data::fs::{FsBackend, FsConfig};
 use cloudmux_data::{Backend, BodyStream};
@@ -30,7 +31,7 @@ struct World {
     dir: tempfile::TempDir,
     gw: Arc<Gateway>,
     meta: Arc<cloudmux_meta::SledStore>,
-    who: Principal,
+    who: RequestContext,
 }
 
 fn world() -> World {
@@ -50,7 +51,10 @@ fn world() -> World {
         Accounts::new(vec![Account::new("alice", "AKALICE", "secret")]),
         Locations::new(backends, "local".into()).expect("locations"),
     );
-    let who = Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap());
+    let who = RequestContext::new(
+        Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap()),
+        RequestEnv::default(),
+    );
     World {
         dir,
         gw: Arc::new(gw),
@@ -493,7 +497,7 @@ async fn put_object_bytes(w: &World, key: &str, data: &[u8]) {
 }
 
 #[tokio::test]
-async fn authorization_without_a_request_environment_fails_closed() {
+async fn a_context_without_an_action_fails_closed_and_one_with_it_meets_the_deny() {
     let w = setup().await;
     // No policy: the ACL decides, as before.
     put_object_bytes(&w, "open", b"fine").await;
@@ -501,13 +505,30 @@ async fn authorization_without_a_request_environment_fails_closed() {
     w.gw.put_bucket_policy(&w.who, "bkt", policy)
         .await
         .expect("put policy");
-    // Called outside the front end's request environment, a write to a
-    // bucket with a policy is refused rather than skipping the Deny.
+    // A context naming no S3 action is refused where a policy exists,
+    // rather than skipping the Deny.
     let r =
         w.gw.put_object(&w.who, put_input("bkt", "denied", b"x"))
             .await;
     assert!(matches!(r, Err(CoreError::AccessDenied)), "{r:?}");
+    // With the action, the Deny statement itself refuses it.
+    let put = RequestContext::new(
+        w.who.principal().clone(),
+        RequestEnv {
+            action: Some("s3:PutObject"),
+            ..Default::default()
+        },
+    );
+    let r =
+        w.gw.put_object(&put, put_input("bkt", "denied", b"x"))
+            .await;
+    assert!(matches!(r, Err(CoreError::AccessDenied)), "{r:?}");
     assert_eq!(read_outside(&w).await, None);
+    // cloudmux's own background work runs under a named system principal.
+    let system = RequestContext::system("replication");
+    w.gw.put_object(&system, put_input("bkt", "by-system", b"y"))
+        .await
+        .expect("a system principal acts on every bucket");
 }
 
 async fn read_outside(w: &World) -> Option<Vec<u8>> {

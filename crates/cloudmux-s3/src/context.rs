@@ -3,7 +3,7 @@
 //! the server module.
 
 use bytes::Bytes;
-use cloudmux_core::Principal;
+use cloudmux_core::RequestContext;
 use http::{HeaderMap, Method};
 use hyper::body::Incoming;
 
@@ -49,8 +49,9 @@ pub struct Req {
     pub headers: HeaderMap,
     /// The body, not yet read.
     pub body: Option<Incoming>,
-    /// Who is calling.
-    pub principal: Principal,
+    /// Who is calling, with the request's policy environment: every
+    /// gateway call takes it.
+    pub principal: RequestContext,
     /// How the body is protected.
     pub payload: Payload,
 }

@@ -246,7 +246,11 @@ fn arm_failpoint<B>(req: &Request<B>) -> (StatusCode, String) {
         .split('&')
         .filter_map(|p| p.split_once('='))
         .find(|(k, _)| *k == "action")
-        .map(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned());
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
     match (req.method().clone(), action) {
         (Method::PUT, Some(action)) => match faults::configure(name, &action) {
             Ok(()) => (StatusCode::OK, format!("{name}={action}\n")),

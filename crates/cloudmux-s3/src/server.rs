@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudmux_core::{policy, Gateway, Principal};
+use cloudmux_core::{Gateway, Principal, RequestContext};
 use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -555,6 +555,7 @@ impl S3Service {
             Err(e) => return (Err(e), ep.name(), bucket),
         }
         let env = crate::policy_env::request_env(ep, conn, &query, &parts.headers);
+        let principal = RequestContext::new(principal, env);
         let r = Req {
             method: parts.method,
             bucket: bucket.clone(),
@@ -565,7 +566,7 @@ impl S3Service {
             principal,
             payload,
         };
-        let result = policy::with_env(env, handlers::dispatch(&self.gw, ep, r)).await;
+        let result = handlers::dispatch(&self.gw, ep, r).await;
         (result, ep.name(), bucket)
     }
 }

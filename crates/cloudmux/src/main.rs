@@ -341,12 +341,11 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         shutdown_signal().await;
         stop_tx.send_replace(true);
     }));
-    let admin_task = tokio::spawn(svc.clone().serve_admin(
-        admin,
-        tls.clone(),
-        stopped(stop.clone()),
-        grace,
-    ));
+    let admin_task =
+        tokio::spawn(
+            svc.clone()
+                .serve_admin(admin, tls.clone(), stopped(stop.clone()), grace),
+        );
     let served = svc.serve(listener, tls, stopped(stop), grace).await;
     let admin_served = admin_task.await.map_err(|e| e.to_string())?;
     served.and(admin_served).map_err(|e| e.to_string())

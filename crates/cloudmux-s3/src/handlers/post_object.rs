@@ -15,7 +15,9 @@ use bytes::Bytes;
 use cloudmux_core::acl::{AclRequest, CannedAcl};
 use cloudmux_core::digest::BodyExpectations;
 use cloudmux_core::records::{EntityHeaders, ObjectMeta};
-use cloudmux_core::{CoreError, Gateway, Principal, PutObjectInput, WriteConditions};
+use cloudmux_core::{
+    CoreError, Gateway, Principal, PutObjectInput, RequestContext, WriteConditions,
+};
 use cloudmux_data::{BodyError, BodyStream};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{Response, StatusCode};
@@ -289,6 +291,8 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
         ),
         None => Principal::Anonymous,
     };
+    // The form's signer acts, in the environment of the POST request.
+    let principal = RequestContext::new(principal, req.principal.env().clone());
     let policy = fields
         .iter()
         .find(|(n, _)| n == "policy")
