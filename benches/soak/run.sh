@@ -24,8 +24,8 @@
 #      5 MiB parts) and Abort, and DELETE (bodies 1-256 KiB), retrying
 #      through errors, for DURATION s, while the server is SIGKILLed and
 #      restarted on the same port every KILL_MIN-KILL_MAX s and one emulator
-#      is frozen (SIGSTOP) every PAUSE_GAP_MIN-PAUSE_GAP_MAX s for
-#      PAUSE_MIN-PAUSE_MAX s; aborts the uploads left open; restarts the
+#      (they take turns) is frozen with SIGSTOP every
+#      PAUSE_GAP_MIN-PAUSE_GAP_MAX s for PAUSE_MIN-PAUSE_MAX s; aborts the uploads left open; restarts the
 #      server with the final config (recovery and garbage collection with
 #      nothing in flight); and checks, printing
 #        acknowledged writes lost: N, unreadable records: N, orphans after GC: N

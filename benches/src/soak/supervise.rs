@@ -331,7 +331,7 @@ fn all_threads_stopped(pid: u32) -> bool {
 
 /// What the pauser thread needs.
 pub(crate) struct PausePlan {
-    /// The emulators, one of which is chosen at random each time.
+    /// The emulators, frozen in turn.
     pub emulators: Vec<Emulator>,
     /// Seed of the schedule.
     pub seed: u64,
@@ -347,16 +347,21 @@ pub(crate) struct PausePlan {
     pub events: Arc<Events>,
 }
 
-/// Starts the thread that freezes one emulator now and then.
+/// Starts the thread that freezes the emulators, one at a time, now and
+/// then.
 pub(crate) fn spawn_pauser(p: PausePlan) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut rng = StdRng::seed_from_u64(p.seed ^ 0x7061_7573);
+        // The emulators take turns, starting with a random one, so that a
+        // short run freezes each of them.
+        let mut turn = rng.random_range(0..p.emulators.len());
         loop {
             let gap = Duration::from_millis(rng.random_range(p.gap.0 * 1000..=p.gap.1 * 1000));
             if !sleep_unless(&p.stop, gap) {
                 return;
             }
-            let e = &p.emulators[rng.random_range(0..p.emulators.len())];
+            let e = &p.emulators[turn % p.emulators.len()];
+            turn += 1;
             let len =
                 Duration::from_millis(rng.random_range(p.length.0 * 1000..=p.length.1 * 1000));
             if !e.pause() {
