@@ -35,6 +35,8 @@ pub struct Response {
     pub bytes: u64,
     /// The body, when it was asked for or the status is not a success.
     pub body: Option<Bytes>,
+    /// The response headers.
+    pub headers: http::HeaderMap,
 }
 
 impl Response {
@@ -167,6 +169,7 @@ impl S3Client {
         let req = req.body(body).map_err(|e| e.to_string())?;
         let resp = self.http.request(req).await.map_err(|e| error_chain(&e))?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let keep = keep_body || !status.is_success();
         let mut body = resp.into_body();
         let mut bytes = 0u64;
@@ -185,6 +188,7 @@ impl S3Client {
             status,
             bytes,
             body: keep.then(|| Bytes::from(kept)),
+            headers,
         })
     }
 
@@ -289,18 +293,61 @@ impl S3Client {
 }
 
 /// The text of the first `<name>` element of `xml`.
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find("</")? + start;
     Some(&xml[start..end])
 }
 
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#43;", "+")
-        .replace("&amp;", "&")
+/// Replaces XML's predefined entities and the character references S3
+/// servers use (`&#43;`, `&#x2F;`...) by the characters they stand for.
+pub(crate) fn unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let ch = match entity {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "amp" => Some('&'),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unescape_entities_and_references() {
+        assert_eq!(
+            super::unescape("a&amp;b &lt;&#43;&#x2F;&gt; &bogus"),
+            "a&b <+/> &bogus"
+        );
+    }
 }

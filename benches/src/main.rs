@@ -9,6 +9,7 @@ mod report;
 mod rss;
 mod sigv4;
 mod slowbody;
+mod soak;
 mod worker;
 mod workload;
 
@@ -51,6 +52,11 @@ enum Command {
     /// `--slow` slow-body uploads open, and compares them (fails over
     /// `--max-ratio`). `benches/limits/run.sh` starts a server and runs it.
     SlowBodies(slowbody::SlowBodiesArgs),
+    /// Random PUT, overwrite, Complete, Abort and DELETE from many clients
+    /// while the server is SIGKILLed and the emulators paused, then a check
+    /// of what survived against the acknowledged history.
+    /// `benches/soak/run.sh` starts the emulators and runs it.
+    Soak(Box<soak::SoakArgs>),
 }
 
 #[derive(Args)]
@@ -297,6 +303,7 @@ fn main() -> ExitCode {
                     Command::Load(a) => load(a).await,
                     Command::Smoke => smoke().await,
                     Command::SlowBodies(a) => slowbody::run(a).await,
+                    Command::Soak(a) => soak::run(*a).await,
                     Command::Report(_) => unreachable!("handled above"),
                 }
             })

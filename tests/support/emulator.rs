@@ -232,3 +232,11 @@ pub fn start_moto() -> Emulator {
     let port = free_port();
     Emulator::start(bin, &["-H", "127.0.0.1", "-p", &port.to_string()], port)
 }
+
+impl Emulator {
+    /// The process id of the running emulator (for a watchdog, see
+    /// [`crate::kill_when_test_exits`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}

@@ -1221,3 +1221,10 @@ pub fn grant_summary(grants: &[aws_sdk_s3::types::Grant]) -> BTreeSet<(String, S
         })
         .collect()
 }
+
+/// Starts a watchdog that SIGKILLs process `pid` once this test process is
+/// gone: for a child kept in a `static` (an emulator shared by the tests of
+/// a binary), whose `Drop` never runs. Keep the returned child alive.
+pub fn kill_when_test_exits(pid: u32) -> Option<Child> {
+    spawn_watchdog(pid)
+}

@@ -21,6 +21,7 @@ pub mod body;
 pub mod client_ip;
 pub mod context;
 pub mod error;
+pub mod fuzzing;
 mod handlers;
 pub mod headers;
 pub mod limits;
