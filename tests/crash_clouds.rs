@@ -44,7 +44,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Child;
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -68,6 +68,39 @@ const WRITERS: usize = 200;
 /// The cloudmux bucket; its objects are `crash/<key>` in the cloud.
 const BUCKET: &str = "crash";
 /// Azurite's well-known development account.
+/// The cloud location's `request_timeout_ms`: also how long recovery waits
+/// before it decides that an interrupted write never reached the cloud (a
+/// copy the killed process sent may land until then).
+const GRACE_MS: u64 = 10_000;
+
+/// Waits until recovery has resolved every interrupted write (no intent
+/// record is left) and the garbage collection after the publish grace has
+/// run in the process started when the log was `log_len` bytes long.
+async fn wait_for_recovery(s: &TestServer, log_len: usize) {
+    let deadline = Instant::now() + Duration::from_millis(4 * GRACE_MS);
+    while !s.log()[log_len..].contains("garbage collection after the publish grace") {
+        assert!(
+            Instant::now() < deadline,
+            "no garbage collection after the publish grace"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    loop {
+        let resp = s.raw("GET", "/_/meta/export").signed_by(ADMIN).send().await;
+        assert_eq!(resp.status, 200, "export: {}", resp.text());
+        let entries = cloudmux_meta::backup::decode(&resp.body).expect("decode export");
+        if !entries.iter().any(|(k, _)| k.starts_with(b"w/")) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "interrupted writes still unresolved after {} ms",
+            4 * GRACE_MS
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
@@ -271,14 +304,17 @@ impl Target {
         match self.cloud {
             Cloud::Moto => format!(
                 "[locations.cloud]\ntype = \"s3\"\nendpoint = \"{endpoint}\"\nregion = \"{REGION}\"\n\
-                 bucket = \"{name}\"\naccess_key = \"test\"\nsecret_key = \"test\"\npath_style = true\n"
+                 bucket = \"{name}\"\naccess_key = \"test\"\nsecret_key = \"test\"\npath_style = true\n\
+                 request_timeout_ms = {GRACE_MS}\n"
             ),
             Cloud::Azurite => format!(
                 "[locations.cloud]\ntype = \"azure\"\naccount = \"{AZURITE_ACCOUNT}\"\n\
-                 account_key = \"{AZURITE_KEY}\"\nendpoint = \"{endpoint}\"\ncontainer = \"{name}\"\n"
+                 account_key = \"{AZURITE_KEY}\"\nendpoint = \"{endpoint}\"\ncontainer = \"{name}\"\n\
+                 request_timeout_ms = {GRACE_MS}\n"
             ),
             Cloud::FakeGcs => format!(
-                "[locations.cloud]\ntype = \"gcs\"\nbucket = \"{name}\"\nendpoint = \"{endpoint}\"\n"
+                "[locations.cloud]\ntype = \"gcs\"\nbucket = \"{name}\"\nendpoint = \"{endpoint}\"\n\
+                 request_timeout_ms = {GRACE_MS}\n"
             ),
         }
     }
@@ -1073,7 +1109,9 @@ async fn crash_on(cloud: Cloud) {
             }
         );
 
+        let log_len = s.log().len();
         s.spawn();
+        wait_for_recovery(&s, log_len).await;
         let client = s.client(ALICE);
 
         // Key by key: the last acknowledged write, or a whole in-flight one.

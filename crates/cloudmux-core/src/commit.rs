@@ -228,7 +228,12 @@ impl PublishJob {
             Err(err) => {
                 // The publish may have got part-way (an overwrite may have
                 // replaced the old bytes): finish or undo the write as crash
-                // recovery would, from the intent.
+                // recovery would, from the intent. A cloud may still finish a
+                // copy whose call failed in transit, so its outcome is only
+                // read once that can no longer happen (the key stays locked).
+                if matches!(err, CoreError::Unavailable { .. }) {
+                    tokio::time::sleep(self.backend.publish_grace()).await;
+                }
                 return self.resolve(intent, err).await;
             }
         };

@@ -105,6 +105,15 @@ impl Locations {
     pub fn default_name(&self) -> &str {
         &self.default
     }
+    /// The longest [`Backend::publish_grace`] of every location: how long
+    /// after a start a write the previous process sent may still land.
+    pub fn max_publish_grace(&self) -> std::time::Duration {
+        self.backends
+            .values()
+            .map(|b| b.publish_grace())
+            .max()
+            .unwrap_or_default()
+    }
     /// Whether a location of this name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.backends.contains_key(name)
@@ -172,6 +181,10 @@ impl Gateway {
     /// The process's metrics (requests are recorded by the front end).
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+    /// The configured locations.
+    pub fn locations(&self) -> &Locations {
+        &self.locations
     }
     /// Readiness: the metadata store answers a read. A failing location does
     /// not make the process unready (the other locations keep serving); see

@@ -35,6 +35,11 @@ impl KeyLocks {
         self.stripe(bucket, key).lock().await
     }
 
+    /// The key's lock if it is free now, else `None`.
+    pub(crate) fn try_lock(&self, bucket: &str, key: &str) -> Option<MutexGuard<'_, ()>> {
+        self.stripe(bucket, key).try_lock().ok()
+    }
+
     /// Like [`KeyLocks::lock`], with a guard that owns its stripe.
     pub(crate) async fn lock_owned(&self, bucket: &str, key: &str) -> KeyGuard {
         self.stripe(bucket, key).clone().lock_owned().await

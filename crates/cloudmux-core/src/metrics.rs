@@ -356,6 +356,10 @@ impl InstrumentedBackend {
 
 #[async_trait::async_trait]
 impl Backend for InstrumentedBackend {
+    fn publish_grace(&self) -> std::time::Duration {
+        self.inner.publish_grace()
+    }
+
     async fn stage(&self, body: BodyStream) -> DataResult<Staged> {
         let start = Instant::now();
         let r = self.inner.stage(body).await;

@@ -133,6 +133,42 @@ impl Gateway {
         Ok(())
     }
 
+    /// Resolves an interrupted write on a cloud once `grace` has passed: the
+    /// dead process's server-side copy may still land until then, so a look
+    /// that finds nothing is not final before. The key stays locked on a
+    /// task of its own meanwhile, so no write of the key can be overtaken by
+    /// that copy; a read that finds the copy landed waits for the lock and
+    /// then sees the rolled-forward record.
+    async fn defer_intent(
+        &self,
+        bucket: &str,
+        key: &str,
+        intent: IntentRecord,
+        backend: std::sync::Arc<dyn cloudmux_data::Backend>,
+        grace: std::time::Duration,
+    ) {
+        let guard = self.locks.lock_owned(bucket, key).await;
+        let meta = self.meta.clone();
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        tracing::info!(%bucket, %key, grace_ms = grace.as_millis() as u64,
+            "an interrupted cloud write is resolved once a late copy can no longer land");
+        tokio::spawn(async move {
+            let _guard = guard;
+            tokio::time::sleep(grace).await;
+            match resolve_intent(&*meta, &*backend, &bucket, &key, intent).await {
+                Ok(Resolution::RolledForward { garbage, .. }) => {
+                    if let Some((gkey, garbage)) = garbage {
+                        let _ = crate::garbage::remove(&*meta, &*backend, gkey, &garbage).await;
+                    }
+                    tracing::warn!(%bucket, %key, "recovered a cloud write interrupted by a crash");
+                }
+                Ok(Resolution::Dropped) => {}
+                Err(e) => tracing::warn!(%bucket, %key, error = %e,
+                    "an interrupted cloud write is left for the next start"),
+            }
+        });
+    }
+
     /// Removes the markers of DeleteBucket calls that a crash interrupted:
     /// at startup no DeleteBucket is in progress.
     async fn clear_deleting_markers(&self) -> Result<()> {
@@ -178,6 +214,12 @@ impl Gateway {
                 let (bucket, key) = name.split_once('/').unwrap_or((name.as_str(), ""));
                 let intent: IntentRecord = codec::decode(&value)?;
                 let backend = self.locations.get(&intent.record.location)?.clone();
+                let grace = backend.publish_grace();
+                if !grace.is_zero() {
+                    self.defer_intent(bucket, key, intent, backend, grace).await;
+                    done += 1;
+                    continue;
+                }
                 match resolve_intent(&*self.meta, &*backend, bucket, key, intent).await {
                     Ok(Resolution::RolledForward { garbage, .. }) => {
                         if let Some((gkey, garbage)) = garbage {

@@ -964,6 +964,12 @@ impl Backend for AzureBackend {
         Ok(out)
     }
 
+    /// A server-side copy the cloud accepted may land up to one request
+    /// timeout after its client gave up or died.
+    fn publish_grace(&self) -> std::time::Duration {
+        self.http.opts.request_timeout()
+    }
+
     async fn probe(&self) -> Result<()> {
         let resp = self
             .call(

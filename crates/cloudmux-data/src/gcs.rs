@@ -852,6 +852,12 @@ impl Backend for GcsBackend {
             .collect())
     }
 
+    /// A server-side copy the cloud accepted may land up to one request
+    /// timeout after its client gave up or died.
+    fn publish_grace(&self) -> std::time::Duration {
+        self.http.opts.request_timeout()
+    }
+
     async fn probe(&self) -> Result<()> {
         let url = format!("{}/storage/v1/b/{}", self.endpoint, Self::seg(&self.bucket));
         let resp = self.call("get bucket", Method::GET, &url, None).await?;

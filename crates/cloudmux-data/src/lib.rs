@@ -285,4 +285,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn probe(&self) -> Result<()> {
         Ok(())
     }
+
+    /// How long a publish this process sent may still take effect after the
+    /// call failed or the process died: a cloud finishes a server-side copy
+    /// whose client is gone. Until that long after a publish whose outcome
+    /// is unknown, [`locate`](Backend::locate) answering "not published" is
+    /// not final. Zero (the default) for locations whose operations end with
+    /// the call, such as `fs`.
+    fn publish_grace(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }

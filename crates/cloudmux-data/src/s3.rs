@@ -815,6 +815,12 @@ impl Backend for S3Backend {
             .collect())
     }
 
+    /// A server-side copy the cloud accepted may land up to one request
+    /// timeout after its client gave up or died.
+    fn publish_grace(&self) -> std::time::Duration {
+        self.cloud.request_timeout()
+    }
+
     async fn probe(&self) -> Result<()> {
         cloud::container_call(
             self.retry

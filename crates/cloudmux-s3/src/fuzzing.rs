@@ -485,7 +485,10 @@ impl Harness {
         .into();
         let locations = Locations::new(backends, "local".into()).expect("one location");
         let accounts = Accounts::new(vec![account()]);
-        let owner = Principal::Account(Arc::new(account()));
+        let owner = cloudmux_core::RequestContext::new(
+            Principal::Account(Arc::new(account())),
+            cloudmux_core::policy::RequestEnv::default(),
+        );
         let gw = rt.block_on(async {
             let gw = Gateway::new(
                 GatewayConfig {

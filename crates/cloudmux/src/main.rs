@@ -301,6 +301,20 @@ async fn serve(config_path: Option<PathBuf>) -> Result<(), String> {
         }
     }
     let gw = Arc::new(gw);
+    // Writes the previous process sent to a cloud (staged uploads, copies)
+    // may land until its publish grace has passed, after the startup sweep:
+    // one more sweep then removes what they left.
+    let grace = gw.locations().max_publish_grace();
+    let _after_grace = (!grace.is_zero()).then(|| {
+        let gw = gw.clone();
+        cloudmux_s3::ops::AbortOnDrop::new(tokio::spawn(async move {
+            tokio::time::sleep(grace + std::time::Duration::from_secs(1)).await;
+            match gw.gc_sweep(min_age).await {
+                Ok(r) => tracing::info!(?r, "garbage collection after the publish grace"),
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+            }
+        }))
+    });
     let _gc = (cfg.gc.interval_secs > 0).then(|| {
         let gw = gw.clone();
         let every = std::time::Duration::from_secs(cfg.gc.interval_secs);
