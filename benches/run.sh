@@ -92,7 +92,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release -p cloudmux -p cloudmux-bench
 fi
 BENCH=$ROOT/target/release/cloudmux-bench
-CLOUDMUX=$ROOT/target/release/cloudmux
+CLOUDMUX=${CLOUDMUX:-$ROOT/target/release/cloudmux}
 if [ ! -x "$BENCH" ] || [ ! -x "$CLOUDMUX" ]; then echo "missing release binaries" >&2; exit 2; fi
 
 # ---- peers, installed once ----

@@ -11,7 +11,9 @@
 //!   staged entry is a part of a live upload.
 //!
 //! A point that no case reaches fails the test, so a new step cannot go
-//! untested. The server must be built with the `failpoints` feature
+//! untested. Every cell runs on `fs`; on moto, Azurite and fake-gcs-server
+//! a seeded sample reaching every point runs (`CLOUDMUX_FAULTS=full` runs
+//! every cell there too). The server must be built with the `failpoints` feature
 //! (`cargo build --bin cloudmux --features failpoints`; `scripts/test.sh`
 //! does). In CI a seeded sample runs that still reaches every point
 //! (`CLOUDMUX_FAULTS=sample`, the default, with `CLOUDMUX_FAULTS_SEED`); the
@@ -25,6 +27,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use cloudmux_core::records::{self, GarbageRecord, ObjectRecord, PartRecord};
+use cloudmux_e2e::clouds::{Cloud, Target};
 use cloudmux_e2e::{ServerOptions, TestServer, ADMIN, ALICE};
 use cloudmux_meta::codec;
 use rand::seq::SliceRandom;
@@ -110,6 +113,16 @@ impl Op {
 
 const ACTIONS: [&str; 3] = ["error", "panic", "exit"];
 
+/// How much of the matrix a location runs when `CLOUDMUX_FAULTS` is not
+/// `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sample {
+    /// Every cell.
+    Full,
+    /// A seeded sample reaching every point once.
+    EveryPoint,
+}
+
 /// One cell of the matrix.
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -120,7 +133,7 @@ struct Case {
 
 /// The cases to run: every cell, or a seeded sample that still reaches
 /// every registered point with some action.
-fn cases() -> Vec<Case> {
+fn cases(sample: Sample) -> Vec<Case> {
     let all: Vec<Case> = Op::ALL
         .iter()
         .flat_map(|&op| {
@@ -131,7 +144,7 @@ fn cases() -> Vec<Case> {
             })
         })
         .collect();
-    if std::env::var("CLOUDMUX_FAULTS").as_deref() == Ok("full") {
+    if sample == Sample::Full || std::env::var("CLOUDMUX_FAULTS").as_deref() == Ok("full") {
         return all;
     }
     let seed: u64 = std::env::var("CLOUDMUX_FAULTS_SEED")
@@ -147,18 +160,6 @@ fn cases() -> Vec<Case> {
     for case in &shuffled {
         if covered.insert(case.point) {
             picked.push(*case);
-        }
-    }
-    // Every action also runs at least once per operation.
-    for op in Op::ALL {
-        for action in ACTIONS {
-            if !picked.iter().any(|c| c.op == op && c.action == action) {
-                let c = shuffled
-                    .iter()
-                    .find(|c| c.op == op && c.action == action)
-                    .expect("a cell");
-                picked.push(*c);
-            }
         }
     }
     picked
@@ -189,8 +190,8 @@ struct Setup {
     upload_id: Option<String>,
 }
 
-async fn setup(c: &Client, bucket: &str, op: Op) -> Setup {
-    cloudmux_e2e::create_bucket(c, bucket).await;
+async fn setup(c: &Client, bucket: &str, op: Op, location: &str) -> Setup {
+    cloudmux_e2e::create_bucket_on(c, bucket, location).await;
     let mut s = Setup::default();
     match op {
         Op::PutOverwrite | Op::CopyOverwrite | Op::Delete | Op::DeleteObjects => {
@@ -444,16 +445,39 @@ fn files(root: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The raw listing of the fs location `local` against the records.
-async fn check_raw_listing(server: &TestServer, ctx: &str) {
-    let entries = export(server).await;
+/// The staging prefixes of the cloud locations (current and legacy).
+const CLOUD_STAGING: [&str; 2] = [".cloudmux-staging/", ".cloudmux/tmp/"];
+
+/// Waits until recovery has resolved every interrupted write (a cloud's
+/// are resolved after its publish grace), then returns the export.
+async fn settled_export(server: &TestServer, ctx: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let entries = export(server).await;
+        if !entries
+            .iter()
+            .any(|(k, _)| k.starts_with(records::INTENTS_PREFIX))
+            || std::time::Instant::now() > deadline
+        {
+            return entries;
+        }
+        eprintln!("{ctx}: waiting for recovery to resolve an interrupted write");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The raw listing of the location (`local` on fs, `cloud` on the cloud
+/// `target`) against the records.
+async fn check_raw_listing(server: &TestServer, target: Option<&Target>, ctx: &str) {
+    let location = if target.is_some() { "cloud" } else { "local" };
+    let entries = settled_export(server, ctx).await;
     let mut named: BTreeSet<String> = BTreeSet::new();
     let mut staged: BTreeSet<String> = BTreeSet::new();
     let mut left: BTreeMap<String, usize> = BTreeMap::new();
     for (k, v) in &entries {
         if k.starts_with(b"o/") {
             let rec: ObjectRecord = codec::decode(v).expect("object record");
-            if rec.location == "local" {
+            if rec.location == location {
                 named.insert(rec.data.locator.clone());
             }
         } else if k.starts_with(b"p/") {
@@ -472,22 +496,38 @@ async fn check_raw_listing(server: &TestServer, ctx: &str) {
         left.is_empty(),
         "{ctx}: records left after recovery and GC: {left:?}"
     );
-    let root = server.data_dir().join("objects");
-    let all = files(&root);
-    let published: BTreeSet<String> = all
-        .iter()
-        .filter(|p| !p.starts_with(".cloudmux/"))
-        .cloned()
-        .collect();
-    assert_eq!(published, named, "{ctx}: published files vs object records");
-    let in_tmp: BTreeSet<String> = all
-        .iter()
-        .filter_map(|p| p.strip_prefix(".cloudmux/tmp/"))
-        .map(|p| p.replacen('/', ".", 1))
-        .collect();
+    let (published, in_staging, leftovers) = match target {
+        None => {
+            let all = files(&server.data_dir().join("objects"));
+            let published = all
+                .iter()
+                .filter(|p| !p.starts_with(".cloudmux/"))
+                .cloned()
+                .collect();
+            let in_tmp = all
+                .iter()
+                .filter_map(|p| p.strip_prefix(".cloudmux/tmp/"))
+                .map(|p| p.replacen('/', ".", 1))
+                .collect();
+            (published, in_tmp, Vec::new())
+        }
+        Some(t) => {
+            let listing = t.listing().await;
+            let (staging, published): (BTreeSet<String>, BTreeSet<String>) = listing
+                .objects
+                .into_keys()
+                .partition(|n| CLOUD_STAGING.iter().any(|p| n.starts_with(p)));
+            (published, staging, listing.leftovers)
+        }
+    };
+    assert_eq!(published, named, "{ctx}: published data vs object records");
     assert_eq!(
-        in_tmp, staged,
+        in_staging, staged,
         "{ctx}: staging area vs part records of live uploads"
+    );
+    assert!(
+        leftovers.is_empty(),
+        "{ctx}: native leftovers: {leftovers:?}"
     );
 }
 
@@ -529,21 +569,27 @@ async fn arm(server: &TestServer, point: &str, action: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_failpoint_keeps_the_invariant() {
-    let cases = cases();
+/// Runs the matrix's `cases` on one location: `fs` when `target` is
+/// `None`, else the emulated cloud `target`. Fails when a registered point
+/// of the write paths is never reached.
+async fn run_matrix(target: Option<&Target>, sample: Sample) {
+    let cases = cases(sample);
+    let location = if target.is_some() { "cloud" } else { "local" };
+    let cloud_config = target
+        .map(|t| t.location_config(CLOUD_TIMEOUT_MS))
+        .unwrap_or_default();
     let mut server = TestServer::start_with(ServerOptions {
-        extra_config: "[gc]\nmin_age_secs = 0\n".into(),
+        extra_config: format!("{cloud_config}\n[gc]\nmin_age_secs = 0\n"),
         ..Default::default()
     });
     let registry = registry(&server).await;
     let mut reached: BTreeSet<&str> = BTreeSet::new();
-    eprintln!("{} cases", cases.len());
+    eprintln!("{location}: {} cases", cases.len());
     for (n, case) in cases.iter().enumerate() {
         let bucket = format!("fault-{n}");
-        let ctx = format!("case {n} {case:?}");
+        let ctx = format!("{location} case {n} {case:?}");
         let c = server.client(ALICE);
-        let s = setup(&c, &bucket, case.op).await;
+        let s = setup(&c, &bucket, case.op, location).await;
         let log_before = server.log().len();
         arm(&server, case.point, case.action).await;
         let acked = tokio::time::timeout(Duration::from_secs(60), run_op(&c, &bucket, case.op, &s))
@@ -551,7 +597,6 @@ async fn every_failpoint_keeps_the_invariant() {
             .unwrap_or_else(|_| panic!("{ctx}: the operation hung"))
             .is_ok();
         let fired = format!("failpoint fired: {} {}", case.point, case.action);
-        // An exit may beat the log line to the file; the server's exit shows it.
         let log = server.log();
         let hit = log[log_before.min(log.len())..].contains(&fired);
         assert!(hit, "{ctx}: the point was not reached by the operation");
@@ -563,8 +608,9 @@ async fn every_failpoint_keeps_the_invariant() {
         server.kill9();
         server.spawn();
         let c = server.client(ALICE);
+        settled_export(&server, &ctx).await;
         check_key(&c, &bucket, *case, acked, &s, AFTER).await;
-        check_raw_listing(&server, &ctx).await;
+        check_raw_listing(&server, target, &ctx).await;
     }
     let never: Vec<String> = registry
         .iter()
@@ -573,8 +619,46 @@ async fn every_failpoint_keeps_the_invariant() {
         .collect();
     assert!(
         never.is_empty(),
-        "registered failpoints never reached: {never:?}"
+        "{location}: registered failpoints never reached: {never:?}"
     );
+}
+
+/// The cloud locations' `request_timeout_ms`, which is also how long
+/// recovery waits before it decides that an interrupted write never reached
+/// the cloud.
+const CLOUD_TIMEOUT_MS: u64 = 2_000;
+
+/// The whole matrix on `fs` (108 cells, about half a minute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_failpoint_keeps_the_invariant() {
+    run_matrix(None, Sample::Full).await;
+}
+
+/// A seeded sample reaching every point on an `s3` location backed by moto
+/// (`CLOUDMUX_FAULTS=full` runs every cell).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_failpoint_keeps_the_invariant_on_moto() {
+    run_matrix(Some(&Target::create(Cloud::Moto).await), Sample::EveryPoint).await;
+}
+
+/// The same on an `azure` location backed by Azurite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_failpoint_keeps_the_invariant_on_azurite() {
+    run_matrix(
+        Some(&Target::create(Cloud::Azurite).await),
+        Sample::EveryPoint,
+    )
+    .await;
+}
+
+/// The same on a `gcs` location backed by fake-gcs-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_failpoint_keeps_the_invariant_on_fake_gcs() {
+    run_matrix(
+        Some(&Target::create(Cloud::FakeGcs).await),
+        Sample::EveryPoint,
+    )
+    .await;
 }
 
 /// The failpoints of the durability layers, reached by
@@ -687,7 +771,7 @@ async fn an_io_error_acknowledges_nothing_it_did_not_make_durable() {
         "after a failed metadata flush",
     )
     .await;
-    check_raw_listing(&server, "meta.flush").await;
+    check_raw_listing(&server, None, "meta.flush").await;
 
     // The fs location: a few syncs succeed, then one fails.
     let resp = server
@@ -720,5 +804,5 @@ async fn an_io_error_acknowledges_nothing_it_did_not_make_durable() {
         "after a failed syncfs and a restart",
     )
     .await;
-    check_raw_listing(&server, "fs.sync").await;
+    check_raw_listing(&server, None, "fs.sync").await;
 }

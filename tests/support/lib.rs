@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod clouds;
 pub mod emulator;
 pub mod xml;
 
