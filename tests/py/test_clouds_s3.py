@@ -168,7 +168,7 @@ def test_a_multipart_upload_is_one_native_object(moto, gateway):
     assert got["Body"].read() == body
     assert got["ContentType"] == "video/mp4"
     assert user_meta(got["Metadata"]) == {"kind": "mpu"}
-    left = native(moto).list_objects_v2(Bucket=TARGET, Prefix=".cloudmux/")
+    left = native(moto).list_objects_v2(Bucket=TARGET, Prefix=".cloudmux")
     assert left.get("KeyCount", 0) == 0, left.get("Contents")
     assert not native(moto).list_multipart_uploads(Bucket=TARGET).get("Uploads")
 
@@ -203,7 +203,7 @@ def test_locations_check_prints_a_table(moto, gateway, tmp_path):
                                 "DELETE", "RESULT"]
     row = next(l for l in lines if l.startswith("aws "))
     assert row.split()[1:] == ["s3", f"{moto}/{TARGET}", "ok", "ok", "ok", "ok", "OK"]
-    left = native(moto).list_objects_v2(Bucket=TARGET, Prefix=".cloudmux/")
+    left = native(moto).list_objects_v2(Bucket=TARGET, Prefix=".cloudmux")
     assert left.get("KeyCount", 0) == 0, "the probe object is deleted"
 
     # A target that does not answer fails the check, naming the location.

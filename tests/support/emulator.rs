@@ -39,6 +39,24 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
     })
 }
 
+/// The Python interpreter with the test tools: `$PYTHON`, else the
+/// project's `.venv/bin/python` (made by `scripts/install-test-deps.sh`),
+/// else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .join(".venv/bin/python");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 /// A running emulator process.
 pub struct Emulator {
     cmd: PathBuf,

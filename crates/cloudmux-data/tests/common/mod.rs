@@ -198,7 +198,14 @@ pub fn fake_gcs_server() -> String {
     if let Ok(p) = std::env::var("FAKE_GCS_SERVER_BIN") {
         return p;
     }
-    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let py = std::env::var("PYTHON").unwrap_or_else(|_| {
+        if venv.is_file() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
+    });
     let out = Command::new(&py)
         .args([
             "-c",
