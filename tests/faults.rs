@@ -715,6 +715,31 @@ async fn check_burst(c: &Client, bucket: &str, prefix: &str, acked: &[bool], whe
     }
 }
 
+/// Arms `point` to let three group flushes pass and fail the fourth, puts a
+/// burst of 32 keys `{prefix}N`, and checks that the point fired and that
+/// some PUT failed. Returns which PUTs were acknowledged.
+async fn fail_one_flush(server: &TestServer, c: &Client, point: &str, prefix: &str) -> Vec<bool> {
+    let resp = server
+        .raw(
+            "PUT",
+            &format!("/_/failpoints/{point}?action=3%2Aoff-%3E1%2Areturn%28error%29"),
+        )
+        .signed_by(ADMIN)
+        .send()
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let acked = put_burst(c, "io-errors", prefix, 32).await;
+    assert!(
+        server.log().contains(&format!("failpoint fired: {point}")),
+        "{point} not reached"
+    );
+    assert!(
+        acked.contains(&false),
+        "a failed {point} acknowledged every write"
+    );
+    acked
+}
+
 /// A failed metadata flush or `syncfs` fails every request it covered: no
 /// request it covered is acknowledged, a failed metadata store makes
 /// readiness fail, and after a restart every acknowledged write is whole.
@@ -728,24 +753,7 @@ async fn an_io_error_acknowledges_nothing_it_did_not_make_durable() {
     cloudmux_e2e::create_bucket(&c, "io-errors").await;
 
     // The metadata store: a few flushes succeed, then one fails.
-    let resp = server
-        .raw(
-            "PUT",
-            "/_/failpoints/meta.flush?action=3%2Aoff-%3E1%2Areturn%28error%29",
-        )
-        .signed_by(ADMIN)
-        .send()
-        .await;
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    let acked = put_burst(&c, "io-errors", "m", 32).await;
-    assert!(
-        server.log().contains("failpoint fired: meta.flush"),
-        "meta.flush not reached"
-    );
-    assert!(
-        acked.contains(&false),
-        "a failed flush acknowledged every write"
-    );
+    let acked = fail_one_flush(&server, &c, "meta.flush", "m").await;
     let mut ready = 0;
     for _ in 0..50 {
         ready = server
@@ -774,24 +782,7 @@ async fn an_io_error_acknowledges_nothing_it_did_not_make_durable() {
     check_raw_listing(&server, None, "meta.flush").await;
 
     // The fs location: a few syncs succeed, then one fails.
-    let resp = server
-        .raw(
-            "PUT",
-            "/_/failpoints/fs.sync?action=3%2Aoff-%3E1%2Areturn%28error%29",
-        )
-        .signed_by(ADMIN)
-        .send()
-        .await;
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    let acked = put_burst(&c, "io-errors", "f", 32).await;
-    assert!(
-        server.log().contains("failpoint fired: fs.sync"),
-        "fs.sync not reached"
-    );
-    assert!(
-        acked.contains(&false),
-        "a failed syncfs acknowledged every write"
-    );
+    let acked = fail_one_flush(&server, &c, "fs.sync", "f").await;
     check_burst(&c, "io-errors", "f", &acked, "after a failed syncfs").await;
     server.kill9();
     server.spawn();

@@ -7,24 +7,11 @@
 //! Needs the `failpoints` feature (`scripts/test.sh` builds with it).
 #![cfg(feature = "failpoints")]
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use cloudmux_core::digest::BodyExpectations;
 use cloudmux_core::faults;
-use cloudmux_core::policy::RequestEnv;
-use cloudmux_core::records::ObjectMeta;
-use cloudmux_core::{
-    Account, Accounts, CompletePart, CompleteUploadInput, CoreError, CreateUploadInput, Gateway,
-    GatewayConfig, GetObjectInput, ListPartsInput, Locations, Principal, PutObjectInput,
-    RequestContext, UploadPartInput, WriteConditions,
-};
-use cloudmux_data::fs::{FsBackend, FsConfig};
-use cloudmux_data::{Backend, BodyStream};
-use futures_util::StreamExt;
+use cloudmux_core::{CoreError, CreateUploadInput, ListPartsInput};
 use tokio::task::JoinHandle;
 
 /// Gates are process-wide: the tests of this file take turns.
@@ -34,91 +21,13 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// checks that it is still waiting.
 const SETTLE: Duration = Duration::from_millis(100);
 
-struct World {
-    dir: tempfile::TempDir,
-    gw: Arc<Gateway>,
-    who: RequestContext,
-}
+mod common;
+use common::*;
 
-async fn world() -> World {
+/// A fresh world with bucket `bkt` and no failpoint armed or gated.
+async fn fresh() -> World {
     faults::clear();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let meta = Arc::new(cloudmux_meta::SledStore::open(&dir.path().join("meta")).expect("sled"));
-    let fs = FsBackend::open(&FsConfig {
-        path: dir.path().join("objects"),
-    })
-    .expect("fs location");
-    let mut backends: HashMap<String, Arc<dyn Backend>> = HashMap::new();
-    backends.insert("local".into(), Arc::new(fs));
-    let gw = Gateway::new(
-        GatewayConfig {
-            region: "us-east-1".into(),
-        },
-        meta,
-        Accounts::new(vec![Account::new("alice", "AKALICE", "secret")]),
-        Locations::new(backends, "local".into()).expect("locations"),
-    );
-    let who = RequestContext::new(
-        Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap()),
-        RequestEnv::default(),
-    );
-    gw.create_bucket(&who, "bkt", None, None)
-        .await
-        .expect("create bucket");
-    World {
-        dir,
-        gw: Arc::new(gw),
-        who,
-    }
-}
-
-fn body(data: &[u8]) -> BodyStream {
-    let chunk: Result<Bytes, cloudmux_data::BodyError> = Ok(Bytes::copy_from_slice(data));
-    futures_util::stream::iter(vec![chunk]).boxed()
-}
-
-fn pattern(tag: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| tag.wrapping_add((i % 251) as u8))
-        .collect()
-}
-
-fn put_input(bucket: &str, key: &str, data: &[u8]) -> PutObjectInput {
-    PutObjectInput {
-        bucket: bucket.into(),
-        key: key.into(),
-        body: body(data),
-        expect: BodyExpectations::default(),
-        meta: ObjectMeta::default(),
-        acl: None,
-        location: None,
-        conditions: WriteConditions::default(),
-    }
-}
-
-/// The object's bytes, `None` for NoSuchKey (or NoSuchBucket).
-async fn read(w: &World, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let input = GetObjectInput {
-        bucket: bucket.into(),
-        key: key.into(),
-        range: None,
-        part_number: None,
-        conditions: Default::default(),
-        head: false,
-    };
-    match w.gw.get_object(&w.who, input).await {
-        Ok(o) => {
-            let mut data = Vec::new();
-            let mut b = o.body.expect("body");
-            while let Some(chunk) = b.next().await {
-                data.extend_from_slice(&chunk.expect("object bytes"));
-            }
-            assert_eq!(data.len() as u64, o.record.size, "size of {key}");
-            Some(data)
-        }
-        Err(CoreError::NoSuchKey(_) | CoreError::NoSuchBucket(_)) => None,
-        Err(e) => panic!("reading {bucket}/{key}: {e}"),
-    }
+    setup().await
 }
 
 /// Every regular file under the location's bucket directories (the staging
@@ -146,50 +55,6 @@ fn published_files(w: &World) -> Vec<String> {
     walk(&root, &root, &mut out);
     out.sort();
     out
-}
-
-async fn upload_with_part(w: &World, key: &str, data: &[u8]) -> (String, String) {
-    let up =
-        w.gw.create_upload(
-            &w.who,
-            CreateUploadInput {
-                bucket: "bkt".into(),
-                key: key.into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("create upload");
-    let part =
-        w.gw.upload_part(&w.who, part_input(key, &up.upload_id, data))
-            .await
-            .expect("upload part");
-    (up.upload_id, part.etag)
-}
-
-fn part_input(key: &str, upload_id: &str, data: &[u8]) -> UploadPartInput {
-    UploadPartInput {
-        bucket: "bkt".into(),
-        key: key.into(),
-        upload_id: upload_id.into(),
-        part_number: 1,
-        body: body(data),
-        expect: BodyExpectations::default(),
-    }
-}
-
-fn complete_input(key: &str, upload_id: &str, etag: &str) -> CompleteUploadInput {
-    CompleteUploadInput {
-        bucket: "bkt".into(),
-        key: key.into(),
-        upload_id: upload_id.into(),
-        parts: vec![CompletePart {
-            part_number: 1,
-            etag: format!("\"{etag}\""),
-            checksums: Vec::new(),
-        }],
-        conditions: WriteConditions::default(),
-    }
 }
 
 /// Asserts that `task` is still waiting (blocked behind the held request).
@@ -231,7 +96,7 @@ fn spawn_abort(w: &World, key: &str, id: &str) -> JoinHandle<Result<(), CoreErro
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retried_complete_during_the_first_commit_answers_alike() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     let data = pattern(7, 3000);
     let (id, etag) = upload_with_part(&w, "k", &data).await;
     let gate = faults::gate("commit.published");
@@ -252,7 +117,7 @@ async fn a_retried_complete_during_the_first_commit_answers_alike() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn abort_during_complete_finds_no_upload() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     let data = pattern(8, 2000);
     let (id, etag) = upload_with_part(&w, "k", &data).await;
     let gate = faults::gate("complete.assembled");
@@ -275,7 +140,7 @@ async fn abort_during_complete_finds_no_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn complete_during_abort_finds_no_upload() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     let (id, etag) = upload_with_part(&w, "k", &pattern(9, 2000)).await;
     let gate = faults::gate("abort.committed");
     let abort = spawn_abort(&w, "k", &id);
@@ -299,7 +164,7 @@ async fn complete_during_abort_finds_no_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overwrite_and_delete_during_an_overwrite_apply_after_it() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     w.gw.put_object(&w.who, put_input("bkt", "k", b"old"))
         .await
         .expect("initial put");
@@ -330,7 +195,7 @@ async fn overwrite_and_delete_during_an_overwrite_apply_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_put_during_a_delete_keeps_its_bytes() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     w.gw.put_object(&w.who, put_input("bkt", "k", b"old"))
         .await
         .expect("initial put");
@@ -355,7 +220,7 @@ async fn a_put_during_a_delete_keeps_its_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_put_during_delete_bucket_is_refused() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     let gate = faults::gate("bucket.marked");
     let (gw, who) = (w.gw.clone(), w.who.clone());
     let del = tokio::spawn(async move { gw.delete_bucket(&who, "bkt").await });
@@ -380,7 +245,7 @@ async fn a_put_during_delete_bucket_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delete_bucket_during_a_put_never_hides_an_acknowledged_object() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     let data = pattern(4, 3000);
     let gate = faults::gate("commit.published");
     let put = spawn_put(&w, "k", &data);
@@ -410,7 +275,7 @@ async fn delete_bucket_during_a_put_never_hides_an_acknowledged_object() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_part_twice_keeps_the_last_committed() {
     let _serial = SERIAL.lock().await;
-    let w = world().await;
+    let w = fresh().await;
     let up =
         w.gw.create_upload(
             &w.who,

@@ -6,172 +6,22 @@
 //! it takes, then checks that the key holds the old or the new object whole
 //! and that later writes go on.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use cloudmux_core::digest::BodyExpectations;
 use cloudmux_core::policy::RequestEnv;
-use cloudmux_core::records::ObjectMeta;
 use cloudmux_core::{
-    Account, Accounts, CompletePart, CompleteUploadInput, CoreError, CreateUploadInput, Gateway,
-    GatewayConfig, GetObjectInput, Locations, Principal, PutObjectInput, RequestContext,
-    UploadPartInput, WriteConditions,
+    CoreError, CreateUploadInput, GetObjectInput, RequestContext, UploadPartInput,
 };
 use cloudmux_data::fs::{FsBackend, FsConfig};
-use cloudmux_data::{Backend, BodyStream};
-use futures_util::StreamExt;
+use cloudmux_data::Backend;
 
 const ROUNDS: usize = 50;
 
-struct World {
-    dir: tempfile::TempDir,
-    gw: Arc<Gateway>,
-    meta: Arc<cloudmux_meta::SledStore>,
-    who: RequestContext,
-}
-
-fn world() -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let meta = Arc::new(cloudmux_meta::SledStore::open(&dir.path().join("meta")).expect("sled"));
-    let fs = FsBackend::open(&FsConfig {
-        path: dir.path().join("objects"),
-    })
-    .expect("fs location");
-    let mut backends: HashMap<String, Arc<dyn Backend>> = HashMap::new();
-    backends.insert("local".into(), Arc::new(fs));
-    let gw = Gateway::new(
-        GatewayConfig {
-            region: "us-east-1".into(),
-        },
-        meta.clone(),
-        Accounts::new(vec![Account::new("alice", "AKALICE", "secret")]),
-        Locations::new(backends, "local".into()).expect("locations"),
-    );
-    let who = RequestContext::new(
-        Principal::Account(gw.accounts().by_access_key("AKALICE").cloned().unwrap()),
-        RequestEnv::default(),
-    );
-    World {
-        dir,
-        gw: Arc::new(gw),
-        meta,
-        who,
-    }
-}
-
-fn body(data: &[u8]) -> BodyStream {
-    let chunks: Vec<Result<Bytes, cloudmux_data::BodyError>> = data
-        .chunks(4096)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
-    futures_util::stream::iter(chunks).boxed()
-}
-
-fn put_input(bucket: &str, key: &str, data: &[u8]) -> PutObjectInput {
-    PutObjectInput {
-        bucket: bucket.into(),
-        key: key.into(),
-        body: body(data),
-        expect: BodyExpectations::default(),
-        meta: ObjectMeta::default(),
-        acl: None,
-        location: None,
-        conditions: WriteConditions::default(),
-    }
-}
-
-/// The object's bytes, `None` for NoSuchKey; any other error fails the test.
-async fn read(w: &World, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let out =
-        w.gw.get_object(
-            &w.who,
-            GetObjectInput {
-                bucket: bucket.into(),
-                key: key.into(),
-                range: None,
-                part_number: None,
-                conditions: Default::default(),
-                head: false,
-            },
-        )
-        .await;
-    match out {
-        Ok(o) => {
-            let mut data = Vec::new();
-            let mut b = o.body.expect("body");
-            while let Some(chunk) = b.next().await {
-                data.extend_from_slice(&chunk.expect("object bytes"));
-            }
-            assert_eq!(data.len() as u64, o.record.size, "size of {key}");
-            Some(data)
-        }
-        Err(CoreError::NoSuchKey(_)) => None,
-        Err(e) => panic!("reading {bucket}/{key}: {e}"),
-    }
-}
-
-fn pattern(tag: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| tag.wrapping_add((i % 251) as u8))
-        .collect()
-}
-
-/// Creates an upload of `key` with one part holding `data`; returns the
-/// upload id and the part's ETag.
-async fn one_part_upload(w: &World, key: &str, data: &[u8]) -> (String, String) {
-    let up =
-        w.gw.create_upload(
-            &w.who,
-            CreateUploadInput {
-                bucket: "bkt".into(),
-                key: key.into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("create upload");
-    let part =
-        w.gw.upload_part(
-            &w.who,
-            UploadPartInput {
-                bucket: "bkt".into(),
-                key: key.into(),
-                upload_id: up.upload_id.clone(),
-                part_number: 1,
-                body: body(data),
-                expect: BodyExpectations::default(),
-            },
-        )
-        .await
-        .expect("upload part");
-    (up.upload_id, part.etag)
-}
-
-fn complete_input(key: &str, upload_id: &str, etag: &str) -> CompleteUploadInput {
-    CompleteUploadInput {
-        bucket: "bkt".into(),
-        key: key.into(),
-        upload_id: upload_id.into(),
-        parts: vec![CompletePart {
-            part_number: 1,
-            etag: format!("\"{etag}\""),
-            checksums: Vec::new(),
-        }],
-        conditions: WriteConditions::default(),
-    }
-}
-
-async fn setup() -> World {
-    let w = world();
-    w.gw.create_bucket(&w.who, "bkt", None, None)
-        .await
-        .expect("create bucket");
-    w
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn double_complete_answers_alike_and_keeps_the_object() {
@@ -179,7 +29,7 @@ async fn double_complete_answers_alike_and_keeps_the_object() {
     for round in 0..ROUNDS {
         let key = format!("k{round}");
         let data = pattern(round as u8, 3000 + round);
-        let (id, etag) = one_part_upload(&w, &key, &data).await;
+        let (id, etag) = upload_with_part(&w, &key, &data).await;
         let (a, b) = tokio::join!(
             w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag)),
             w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag)),
@@ -201,7 +51,7 @@ async fn double_complete_answers_alike_and_keeps_the_object() {
         ));
     }
     // Once the key is overwritten, the upload is gone for good.
-    let (id, etag) = one_part_upload(&w, "over", b"first").await;
+    let (id, etag) = upload_with_part(&w, "over", b"first").await;
     w.gw.complete_upload(&w.who, complete_input("over", &id, &etag))
         .await
         .expect("complete");
@@ -226,7 +76,7 @@ async fn complete_racing_abort_leaves_all_or_nothing() {
     for round in 0..ROUNDS {
         let key = format!("k{round}");
         let data = pattern(round as u8, 2000);
-        let (id, etag) = one_part_upload(&w, &key, &data).await;
+        let (id, etag) = upload_with_part(&w, &key, &data).await;
         let (c, a) = tokio::join!(
             w.gw.complete_upload(&w.who, complete_input(&key, &id, &etag)),
             w.gw.abort_upload(&w.who, "bkt", &key, &id),
@@ -390,7 +240,7 @@ async fn dropped_writes_leave_old_or_new_whole_and_later_writes_proceed() {
                 .await
                 .expect("old object");
             let upload = match op {
-                "complete" => Some(one_part_upload(&w, &key, &new).await),
+                "complete" => Some(upload_with_part(&w, &key, &new).await),
                 _ => None,
             };
             let fut = async {
@@ -449,10 +299,10 @@ async fn gc_removes_what_no_record_names_and_nothing_else() {
     .expect("the location, opened a second time");
     put_object_bytes(&w, "published", b"kept").await;
     let live = pattern(5, 3000);
-    let (live_id, live_etag) = one_part_upload(&w, "live", &live).await;
+    let (live_id, live_etag) = upload_with_part(&w, "live", &live).await;
     // A crash between the upload record's removal and its parts' (inside
     // Complete or Abort) leaves part records of a gone upload.
-    let (gone_id, _) = one_part_upload(&w, "gone", b"orphan part").await;
+    let (gone_id, _) = upload_with_part(&w, "gone", b"orphan part").await;
     let mut gone_key = b"u/bkt/gone\0".to_vec();
     gone_key.extend_from_slice(gone_id.as_bytes());
     w.meta
