@@ -499,9 +499,35 @@ path = "{d}/objects2"
     }
 }
 
+/// Every secret the test servers are configured with (account secret keys
+/// and the metrics token).
+pub const SECRETS: [&str; 5] = [
+    ALICE.secret_key,
+    BOB.secret_key,
+    CAROL_SECRET,
+    ADMIN.secret_key,
+    METRICS_TOKEN,
+];
+
+/// Panics when `text` (a server log, an error body) holds a configured
+/// secret: no secret may appear in any log line or response of the suite.
+pub fn assert_no_secret(what: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(
+            !text.contains(secret),
+            "{what} holds a configured secret ({}...)",
+            &secret[..6]
+        );
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.reap();
+        // Every test's server log is checked for the configured secrets.
+        if !std::thread::panicking() {
+            assert_no_secret("the server log", &self.log());
+        }
         // Keep the data, config and log of a failed test when asked to.
         if std::env::var_os("CLOUDMUX_E2E_KEEP").is_some() && std::thread::panicking() {
             self.dir.disable_cleanup(true);
@@ -778,6 +804,12 @@ pub async fn send_http1(addr: SocketAddr, req: http::Request<Full<Bytes>>) -> Ra
         .await
         .unwrap_or_else(|e| panic!("{what}: reading body: {e}"))
         .to_bytes();
+    if parts.status.as_u16() >= 400 {
+        assert_no_secret(
+            &format!("the error answer to {what}"),
+            &String::from_utf8_lossy(&body),
+        );
+    }
     RawResponse {
         status: parts.status.as_u16(),
         headers: parts.headers,

@@ -49,6 +49,15 @@ impl S3Error {
         self
     }
 
+    /// 400 InvalidURI: a path that does not decode.
+    pub fn invalid_uri() -> Self {
+        S3Error::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidURI",
+            "Couldn't parse the specified URI.",
+        )
+    }
+
     /// 404 on the admin listener for anything but the health routes,
     /// `/metrics` and the admin routes.
     pub fn not_an_admin_route() -> Self {

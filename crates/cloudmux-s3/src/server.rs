@@ -438,13 +438,7 @@ impl S3Service {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8()
                 .map(|c| c.into_owned())
-                .map_err(|_| {
-                    S3Error::new(
-                        http::StatusCode::BAD_REQUEST,
-                        "InvalidURI",
-                        "Couldn't parse the specified URI.",
-                    )
-                })
+                .map_err(|_| S3Error::invalid_uri())
         };
         let path = req.uri().path();
         let path = path.strip_prefix('/').unwrap_or(path);
