@@ -75,14 +75,14 @@ run_check() {
     return "$rc"
 }
 
+# ---- 1. dependencies ----------------------------------------------------------
+# The installer puts the Python tools into ./.venv (unless PYTHON names
+# another interpreter), so PYTHON is settled only after it ran.
+run_check deps "$LOGS/deps.log" scripts/install-test-deps.sh || true
 if [ -z "${PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
 fi
 export PYTHON
-
-# ---- 1. dependencies ----------------------------------------------------------
-run_check deps "$LOGS/deps.log" scripts/install-test-deps.sh || true
-if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; fi
 # The emulators and clients installed into the project's virtualenv come first.
 export PATH="$ROOT/.venv/bin:$PATH"
 
