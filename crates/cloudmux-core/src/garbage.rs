@@ -67,15 +67,17 @@ pub(crate) async fn remove(
 
 impl Gateway {
     /// Removes released bytes as [`remove`] does, logging a failure.
-    pub(crate) async fn remove_garbage(&self, gkey: Vec<u8>, garbage: &GarbageRecord) {
+    /// Returns whether they and their record are gone.
+    pub(crate) async fn remove_garbage(&self, gkey: Vec<u8>, garbage: &GarbageRecord) -> bool {
         let backend: Arc<dyn Backend> = match self.locations.get(&garbage.location) {
             Ok(b) => b.clone(),
             Err(e) => {
-                tracing::warn!(location = %garbage.location, error = %e, "released bytes in an unknown location");
-                return;
+                tracing::warn!(location = %garbage.location, error = %e,
+                    "released bytes in an unknown location are kept");
+                return false;
             }
         };
-        let _ = remove(&*self.meta, &*backend, gkey, garbage).await;
+        remove(&*self.meta, &*backend, gkey, garbage).await.is_ok()
     }
 
     /// Finishes every removal of released bytes that was interrupted.
@@ -124,15 +126,7 @@ impl Gateway {
                     // A write of the key is unresolved: recovery decides first.
                     continue;
                 }
-                let backend = match self.locations.get(&garbage.location) {
-                    Ok(b) => b.clone(),
-                    Err(e) => {
-                        tracing::warn!(location = %garbage.location, error = %e,
-                            "released bytes in an unknown location are kept");
-                        continue;
-                    }
-                };
-                if remove(&*self.meta, &*backend, gkey, &garbage).await.is_ok() {
+                if self.remove_garbage(gkey, &garbage).await {
                     settled += 1;
                 }
             }
