@@ -35,8 +35,9 @@ use cloudmux_meta::{codec, MetaError, MetaStore, Txn};
 use crate::acl::Permission;
 use crate::locks::KeyGuard;
 use crate::metrics::Metrics;
+use crate::moves::finish_move;
 use crate::object::{check_write_conditions, native_meta, PutObjectOutput, WriteConditions};
-use crate::records::{self, GarbageRecord, ObjectRecord};
+use crate::records::{self, GarbageRecord, MoveRecord, ObjectRecord};
 use crate::recover::{resolve_intent, Resolution};
 use crate::{CoreError, Gateway, RequestContext, Result};
 
@@ -215,6 +216,16 @@ impl PublishJob {
     }
 
     async fn run(mut self) -> Result<PutObjectOutput> {
+        if self.existing.is_none() {
+            match self.backend.staged_ref(&self.staged).await {
+                Ok(Some(data)) => return self.commit_staged(data).await,
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = self.backend.discard(&self.staged).await;
+                    return Err(self.data_err(e));
+                }
+            }
+        }
         if let Err(e) = self.announce().await {
             let _ = self.backend.discard(&self.staged).await;
             return Err(e);
@@ -259,6 +270,85 @@ impl PublishJob {
             // cannot even do that, the intent stays for recovery.
             Err(CommitFailure::Unknown(err)) => self.resolve(intent, err).await,
         }
+    }
+
+    /// The two-phase commit of a new key on a location that serves staged
+    /// data as it is (see `moves.rs`): the staged bytes are made durable,
+    /// the record naming them is committed with its move record, and the
+    /// write is acknowledged; the move to the native name runs next, on a
+    /// task that takes over the key's lock.
+    async fn commit_staged(mut self, data: cloudmux_data::DataRef) -> Result<PutObjectOutput> {
+        let ready: Result<()> = async {
+            crate::fault!("commit.checked");
+            self.backend
+                .persist(&self.staged)
+                .await
+                .map_err(|e| self.data_err(e))?;
+            crate::fault!("commit.persisted");
+            Ok(())
+        }
+        .await;
+        if let Err(e) = ready {
+            let _ = self.backend.discard(&self.staged).await;
+            return Err(e);
+        }
+        self.record.data = data.clone();
+        let mv = MoveRecord {
+            location: self.record.location.clone(),
+            staged: self.staged.clone(),
+            data,
+        };
+        let okey = records::object_key(&self.bucket, &self.key);
+        let mut txn = Txn::new()
+            .require_present(records::bucket_key(&self.bucket))
+            .require_absent(okey.clone())
+            .require_absent(records::deleting_key(&self.bucket));
+        if let Some(id) = &self.upload {
+            let ukey = records::upload_key(&self.bucket, &self.key, id);
+            txn = txn.require_present(ukey.clone()).delete(ukey);
+        }
+        let txn = txn.put(okey, codec::encode(&self.record)).put(
+            records::move_key(&self.bucket, &self.key),
+            codec::encode(&mv),
+        );
+        match self.meta.commit(txn).await {
+            Ok(()) => {}
+            Err(MetaError::Conflict) => {
+                let _ = self.backend.discard(&self.staged).await;
+                return Err(self.refusal().await);
+            }
+            // Whether the commit took effect is unknown: the staged copy
+            // stays, for the record that may name it (garbage collection
+            // removes it if none does).
+            Err(e) => return Err(e.into()),
+        }
+        self.metrics
+            .object_written(&self.bucket, None, self.record.size);
+        let out = output_of(&self.record);
+        let staged: Result<()> = async {
+            crate::fault!("commit.staged");
+            Ok(())
+        }
+        .await;
+        // An injected failure here leaves the move to whoever next settles
+        // the key.
+        staged?;
+        let PublishJob {
+            meta,
+            backend,
+            bucket,
+            key,
+            _guard,
+            ..
+        } = self;
+        tokio::spawn(async move {
+            let _guard = _guard;
+            if let Err(e) = finish_move(&*meta, &*backend, &bucket, &key, mv, true).await {
+                tracing::warn!(%bucket, %key, error = %e,
+                    "a new key's move to its native name is left for later");
+            }
+        });
+        Ok(out)
     }
 
     /// Step 2: makes an overwrite's staged bytes durable, then commits the

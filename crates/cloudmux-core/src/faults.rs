@@ -44,7 +44,15 @@ pub const REGISTRY: &[(&str, &str)] = &[
     ),
     (
         "commit.persisted",
-        "an overwrite: its staged bytes are durable, before the intent",
+        "an overwrite (or a new key on fs): its staged bytes are durable, before the intent (or the record)",
+    ),
+    (
+        "commit.staged",
+        "a new key on fs: its record naming the staged copy is committed, before the move",
+    ),
+    (
+        "move.published",
+        "a new key on fs: the staged copy is at the native name, before the record switch",
     ),
     (
         "commit.intent",

@@ -4,7 +4,8 @@
 //! part records whose multipart upload is gone.
 //!
 //! Garbage is decided by the records: a staged entry is garbage only if no
-//! part record of a live upload and no intent record names it; a part record
+//! part record of a live upload, no intent record and no pending move (a new
+//! key's record naming its staged copy, see `moves.rs`) names it; a part record
 //! only if no upload record with its id exists, checked twice (before and
 //! after the part scan), so an upload created meanwhile is never mistaken for
 //! a gone one. Age is a second guard only: an unreferenced staged entry is
@@ -98,6 +99,10 @@ impl Gateway {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+        self.finish_pending_moves().await?;
+        for (_, _, mv) in self.pending_moves().await? {
+            referenced.insert(mv.staged.id);
         }
         for (_, raw) in self.scan_all(records::INTENTS_PREFIX).await? {
             let intent: IntentRecord = codec::decode(&raw)?;

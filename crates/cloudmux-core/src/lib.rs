@@ -57,6 +57,7 @@ mod gc;
 mod list;
 mod locks;
 pub mod metrics;
+mod moves;
 mod multipart;
 pub mod names;
 mod object;

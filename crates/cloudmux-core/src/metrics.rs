@@ -381,6 +381,13 @@ impl Backend for InstrumentedBackend {
         r
     }
 
+    async fn staged_ref(&self, staged: &Staged) -> DataResult<Option<DataRef>> {
+        let start = Instant::now();
+        let r = self.inner.staged_ref(staged).await;
+        self.done("staged_ref", start, &r);
+        r
+    }
+
     async fn discard(&self, staged: &Staged) -> DataResult<()> {
         let start = Instant::now();
         let r = self.inner.discard(staged).await;

@@ -457,9 +457,15 @@ impl Gateway {
                     })
                 }
                 Err(DataError::Stale(_)) | Err(DataError::NotFound(_)) if attempt < 2 => {
-                    // A writer replaced the data and has not committed yet:
-                    // wait for it by taking the key's lock once.
-                    drop(self.locks.lock(&input.bucket, &input.key).await);
+                    // A writer replaced the data and has not committed yet,
+                    // or a new key's data is moving to its native name: wait
+                    // for it by taking the key's lock once, finishing a move
+                    // that its task left.
+                    let _guard = self.locks.lock(&input.bucket, &input.key).await;
+                    if let Err(e) = self.settle_move(&input.bucket, &input.key).await {
+                        tracing::warn!(bucket = %input.bucket, key = %input.key, error = %e,
+                            "could not finish a new key's move");
+                    }
                 }
                 Err(DataError::Stale(detail)) | Err(DataError::NotFound(detail)) => {
                     return Err(CoreError::DataChanged {

@@ -438,6 +438,34 @@ pub fn intent_key(bucket: &str, key: &str) -> Vec<u8> {
     [b"w/", bucket.as_bytes(), b"/", key.as_bytes()].concat()
 }
 
+/// A new key whose record names its staged copy (the two-phase commit of
+/// new keys, see `commit.rs`): committed in the same transaction as that
+/// record, removed with the record's move to the native name. After a crash,
+/// `Gateway::recover` finishes the move; while it exists, garbage collection
+/// keeps the staged copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MoveRecord {
+    /// The location holding the data.
+    pub location: String,
+    /// The staged data to move.
+    pub staged: Staged,
+    /// The staged data as the record names it (the move is due while the
+    /// key's record still names exactly this).
+    pub data: DataRef,
+}
+
+impl Record for MoveRecord {
+    const VERSION: u8 = 1;
+}
+
+/// Prefix of all move records.
+pub const MOVES_PREFIX: &[u8] = b"m/";
+
+/// Key of the move record of an object.
+pub fn move_key(bucket: &str, key: &str) -> Vec<u8> {
+    [MOVES_PREFIX, bucket.as_bytes(), b"/", key.as_bytes()].concat()
+}
+
 /// Bytes that a committed change released (a deleted object's, or an
 /// overwritten object's stored under another name): committed in the same
 /// transaction as that change, removed once the bytes are gone. Recovery and

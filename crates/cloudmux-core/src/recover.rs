@@ -112,11 +112,13 @@ pub(crate) async fn resolve_intent(
 
 impl Gateway {
     /// Settles an intent of `bucket/key` that its own write left unresolved
-    /// (the write's task panicked, or the store failed it twice). The caller
+    /// (the write's task panicked, or the store failed it twice), after
+    /// finishing a pending move of the key (see `moves.rs`). The caller
     /// holds the key's lock, so no write of the key is in flight: every
     /// write and delete of a key starts with this, so that a stale intent is
     /// never rolled forward over a later acknowledged change.
     pub(crate) async fn settle_intent(&self, bucket: &str, key: &str) -> Result<()> {
+        self.settle_move(bucket, key).await?;
         let Some(raw) = self.meta.get(&records::intent_key(bucket, key)).await? else {
             return Ok(());
         };
@@ -198,6 +200,10 @@ impl Gateway {
     /// bytes that the crash interrupted ([`Gateway::collect_garbage`]).
     pub async fn recover(&self) -> Result<usize> {
         self.clear_deleting_markers().await?;
+        let moved = self.finish_pending_moves().await?;
+        if moved > 0 {
+            tracing::info!(moved, "finished new keys' moves to their native names");
+        }
         let end = prefix_end(records::INTENTS_PREFIX).unwrap_or_default();
         let mut start = records::INTENTS_PREFIX.to_vec();
         let mut done = 0;

@@ -91,15 +91,16 @@ fn spawn_abort(w: &World, key: &str, id: &str) -> JoinHandle<Result<(), CoreErro
     tokio::spawn(async move { gw.abort_upload(&who, "bkt", &key, &id).await })
 }
 
-/// The second Complete arrives while the first is between publishing and
-/// committing: it waits, then answers as the first did.
+/// The second Complete arrives while the first is between making its bytes
+/// durable and committing (a new key on `fs` takes the two-phase commit, so
+/// that is `commit.persisted`): it waits, then answers as the first did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retried_complete_during_the_first_commit_answers_alike() {
     let _serial = SERIAL.lock().await;
     let w = fresh().await;
     let data = pattern(7, 3000);
     let (id, etag) = upload_with_part(&w, "k", &data).await;
-    let gate = faults::gate("commit.published");
+    let gate = faults::gate("commit.persisted");
     let first = spawn_complete(&w, "k", &id, &etag);
     gate.reached().await;
     let second = spawn_complete(&w, "k", &id, &etag);
@@ -239,15 +240,15 @@ async fn a_put_during_delete_bucket_is_refused() {
     faults::clear();
 }
 
-/// DeleteBucket arrives while a PUT of a new key is between publishing and
-/// committing: either the PUT is acknowledged and the bucket stays with the
-/// object, or the PUT fails and nothing of it is left.
+/// DeleteBucket arrives while a PUT of a new key is between making its
+/// bytes durable and committing: either the PUT is acknowledged and the
+/// bucket stays with the object, or the PUT fails and nothing of it is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delete_bucket_during_a_put_never_hides_an_acknowledged_object() {
     let _serial = SERIAL.lock().await;
     let w = fresh().await;
     let data = pattern(4, 3000);
-    let gate = faults::gate("commit.published");
+    let gate = faults::gate("commit.persisted");
     let put = spawn_put(&w, "k", &data);
     gate.reached().await;
     let (gw, who) = (w.gw.clone(), w.who.clone());
@@ -327,4 +328,65 @@ async fn the_same_part_twice_keeps_the_last_committed() {
         .expect("complete");
     assert_eq!(read(&w, "bkt", "k").await, Some(x));
     faults::clear();
+}
+
+/// A read arrives while a new key's move to its native name is under way
+/// (the record names the staged copy, which is already renamed): it waits
+/// for the move and reads the whole object; the file ends at its native
+/// name and no move is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_during_a_new_keys_move_reads_it_whole() {
+    let _serial = SERIAL.lock().await;
+    let w = fresh().await;
+    let data = pattern(8, 5000);
+    let gate = faults::gate("move.published");
+    w.gw.put_object(&w.who, put_input("bkt", "k", &data))
+        .await
+        .expect("PUT acknowledged before its move");
+    gate.reached().await;
+    let (gw, who) = (w.gw.clone(), w.who.clone());
+    let get = tokio::spawn(async move { read_as(&gw, &who, "bkt", "k").await });
+    assert_waiting(&get, "the read").await;
+    gate.open();
+    assert_eq!(get.await.unwrap(), Some(data.clone()));
+    assert_eq!(published_files(&w), vec!["bkt/k".to_owned()]);
+    assert_eq!(pending_moves(&w).await, 0);
+    faults::clear();
+}
+
+/// A new key's move fails after the rename (its task gives up, leaving the
+/// move record): the acknowledged object still reads back whole, and the
+/// read finishes the move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_move_is_finished_by_the_next_read() {
+    let _serial = SERIAL.lock().await;
+    let w = fresh().await;
+    let data = pattern(9, 5000);
+    faults::configure("move.published", "1*return(error)").unwrap();
+    w.gw.put_object(&w.who, put_input("bkt", "k", &data))
+        .await
+        .expect("PUT acknowledged before its move");
+    // The move's task runs after the answer: wait for it to give up.
+    for _ in 0..100 {
+        if published_files(&w) == vec!["bkt/k".to_owned()] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(pending_moves(&w).await, 1, "the failed move is left");
+    assert_eq!(read(&w, "bkt", "k").await, Some(data));
+    assert_eq!(published_files(&w), vec!["bkt/k".to_owned()]);
+    assert_eq!(pending_moves(&w).await, 0);
+    faults::clear();
+}
+
+/// How many move records the store holds.
+async fn pending_moves(w: &World) -> usize {
+    use cloudmux_meta::MetaStore;
+    w.meta
+        .scan(b"m/", b"m0", 1000)
+        .await
+        .expect("scan moves")
+        .len()
 }

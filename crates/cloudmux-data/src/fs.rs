@@ -306,6 +306,32 @@ impl Backend for FsBackend {
         Ok(self.sync.sync().await?)
     }
 
+    async fn staged_ref(&self, staged: &Staged) -> Result<Option<DataRef>> {
+        let path = layout::staged_path(&self.root, &staged.id)?;
+        let staged = staged.clone();
+        blocking(move || {
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(DataError::NotFound(format!("staged {}", staged.id)))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !meta.file_type().is_file() || meta.len() != staged.size {
+                return Err(DataError::Stale(format!(
+                    "staged {} is not the {} bytes staged",
+                    staged.id, staged.size
+                )));
+            }
+            Ok(Some(DataRef {
+                locator: format!("{}{}", layout::STAGED_LOCATOR, staged.id),
+                size: staged.size,
+                stamp: ops::published_stamp(&meta),
+            }))
+        })
+        .await
+    }
+
     async fn discard(&self, staged: &Staged) -> Result<()> {
         let path = layout::staged_path(&self.root, &staged.id)?;
         match tokio::fs::remove_file(&path).await {

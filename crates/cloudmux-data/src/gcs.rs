@@ -710,6 +710,12 @@ impl Backend for GcsBackend {
         })
     }
 
+    /// A staged copy here is a temp object: it is published before a
+    /// record may name it.
+    async fn staged_ref(&self, _staged: &Staged) -> Result<Option<DataRef>> {
+        Ok(None)
+    }
+
     async fn discard(&self, staged: &Staged) -> Result<()> {
         cloud::check_staging_name(&staged.id)?;
         self.delete_object(&staged.id, None).await

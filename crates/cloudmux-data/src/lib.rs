@@ -259,6 +259,19 @@ pub trait Backend: Send + Sync + 'static {
     /// object's native metadata).
     async fn locate(&self, target: ObjectPath<'_>, staged: &Staged) -> Result<Option<DataRef>>;
 
+    /// A [`DataRef`] naming `staged` where it lies, for locations that can
+    /// serve staged data as it is: a new key's record may then name its
+    /// staged copy, which is moved to the native name (with
+    /// [`publish`](Backend::publish)) after the write is acknowledged. The
+    /// caller has made the data durable with [`persist`](Backend::persist).
+    /// [`read`](Backend::read) and [`delete`](Backend::delete) accept the
+    /// answer like any published [`DataRef`], and `publish` keeps its
+    /// `stamp`. `None` (the default) where staged data must be published
+    /// before a record may name it (the clouds: a staged copy there is a
+    /// temp object that native tools should not see as the object). No
+    /// default, so that a wrapping backend cannot forget to forward it.
+    async fn staged_ref(&self, staged: &Staged) -> Result<Option<DataRef>>;
+
     /// Everything in the location's staging area (staged bodies, parts,
     /// assembled copies, and on clouds unfinished native multipart uploads
     /// of staged data), for garbage collection: the caller decides from its

@@ -92,6 +92,16 @@ pub fn put_input(bucket: &str, key: &str, data: &[u8]) -> PutObjectInput {
 /// The object's bytes, `None` for NoSuchKey or NoSuchBucket; any other error
 /// fails the test.
 pub async fn read(w: &World, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    read_as(&w.gw, &w.who, bucket, key).await
+}
+
+/// [`read`] through a gateway and caller of one's own (for a spawned task).
+pub async fn read_as(
+    gw: &Gateway,
+    who: &RequestContext,
+    bucket: &str,
+    key: &str,
+) -> Option<Vec<u8>> {
     let input = GetObjectInput {
         bucket: bucket.into(),
         key: key.into(),
@@ -100,7 +110,7 @@ pub async fn read(w: &World, bucket: &str, key: &str) -> Option<Vec<u8>> {
         conditions: Default::default(),
         head: false,
     };
-    match w.gw.get_object(&w.who, input).await {
+    match gw.get_object(who, input).await {
         Ok(o) => {
             let mut data = Vec::new();
             let mut b = o.body.expect("body");

@@ -93,6 +93,16 @@ pub(crate) fn locator_components(locator: &str) -> io::Result<Vec<String>> {
     Ok(parts.into_iter().map(str::to_owned).collect())
 }
 
+/// Prefix of the locator of staged data that an object record names until
+/// the data is moved to its native name (see `Backend::staged_ref`). No
+/// bucket directory starts with a dot, so no published locator has it.
+pub(crate) const STAGED_LOCATOR: &str = ".staged/";
+
+/// The staged id a locator names, if it names staged data.
+pub(crate) fn staged_locator_id(locator: &str) -> Option<&str> {
+    locator.strip_prefix(STAGED_LOCATOR)
+}
+
 /// Path of the temp area.
 pub(crate) fn tmp_dir(root: &Path) -> PathBuf {
     root.join(RESERVED).join(TMP)

@@ -313,11 +313,17 @@ pub(crate) fn open_published(
     stamp: u64,
     range: Option<ByteRange>,
 ) -> Result<(File, u64)> {
-    let components = layout::locator_components(locator)?;
-    if !parents_are_dirs(root, &components, locator)? {
-        return Err(DataError::NotFound(locator.to_owned()));
-    }
-    let (mut file, meta) = open_nofollow(&layout::join(root, &components), locator)?;
+    let path = match layout::staged_locator_id(locator) {
+        Some(id) => layout::staged_path(root, id)?,
+        None => {
+            let components = layout::locator_components(locator)?;
+            if !parents_are_dirs(root, &components, locator)? {
+                return Err(DataError::NotFound(locator.to_owned()));
+            }
+            layout::join(root, &components)
+        }
+    };
+    let (mut file, meta) = open_nofollow(&path, locator)?;
     if !stamp_matches(stamp, &meta) {
         return Err(DataError::Stale(format!(
             "{locator}: the file was replaced or changed (inode {}, stamp {stamp:#x})",
@@ -360,17 +366,22 @@ pub(crate) fn open_staged(
 /// Removes published data if it is still the version `stamp` names, then the
 /// directories left empty up to the bucket directory.
 pub(crate) fn delete(root: &Path, locator: &str, stamp: u64) -> Result<()> {
-    let components = layout::locator_components(locator)?;
-    match parents_are_dirs(root, &components, locator) {
-        Ok(true) => {}
-        Ok(false) => return Ok(()),
-        Err(DataError::Stale(why)) => {
-            tracing::warn!(%why, "delete skipped: the path no longer leads to cloudmux data");
-            return Ok(());
+    let (target, components) = match layout::staged_locator_id(locator) {
+        Some(id) => (layout::staged_path(root, id)?, Vec::new()),
+        None => {
+            let components = layout::locator_components(locator)?;
+            match parents_are_dirs(root, &components, locator) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(DataError::Stale(why)) => {
+                    tracing::warn!(%why, "delete skipped: the path no longer leads to cloudmux data");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+            (layout::join(root, &components), components)
         }
-        Err(e) => return Err(e),
-    }
-    let target = layout::join(root, &components);
+    };
     match fs::symlink_metadata(&target) {
         Ok(meta) if meta.file_type().is_file() && ino_matches(stamp, meta.ino()) => {}
         Ok(_) => return Ok(()),
