@@ -327,7 +327,7 @@ impl Endpoint {
         // answer, so only what the classifier really returns is listed.
         for sub in BUCKET_CONFIG {
             let ep = Self::classify(&Method::GET, Some("b"), None, |k| k == *sub, None, false);
-            if ep == E::GetBucketConfigNotSet(*sub) {
+            if ep == E::GetBucketConfigNotSet(sub) {
                 all.push(ep);
             }
         }
@@ -335,7 +335,7 @@ impl Endpoint {
             .iter()
             .chain(UNSUPPORTED)
             .chain(&["versioning"]);
-        all.extend(refused.map(|sub| E::NotImplemented(*sub)));
+        all.extend(refused.map(|sub| E::NotImplemented(sub)));
         all
     }
 
