@@ -20,6 +20,10 @@
 #   7. Benchmark smokes: `cargo run -p cloudmux-bench -- smoke` when the bench
 #      crate has that subcommand, and every executable benches/smoke.sh and
 #      benches/*/smoke.sh (skipped when there is none)
+#   8. The compatibility matrix (docs/s3-compatibility.md):
+#      scripts/check-compat-matrix.py requires every test it names to have
+#      passed in steps 3 and 6 (nextest's and pytest's JUnit reports); with
+#      SKIP_RUST, SKIP_PY or PYTEST_ARGS only that the tests exist
 #
 # Exits non-zero if anything failed. The last line is
 #   summary: N passed, N failed, N skipped
@@ -99,6 +103,8 @@ else
     note "rust tests"
     start=$SECONDS
     log="$LOGS/rust-tests.log"
+    # Only this run's JUnit report (.config/nextest.toml) may reach step 8.
+    rm -f "$TARGET/nextest/default/junit.xml"
     set +e
     if cargo nextest --version >/dev/null 2>&1; then
         timeout --kill-after=30 2400 cargo nextest run --workspace --all-features --no-fail-fast \
@@ -209,6 +215,16 @@ else
         fi
     done
 fi
+
+# ---- 8. compatibility matrix ---------------------------------------------------------------
+# Last, because it reads the JUnit reports of steps 3 and 6.
+MATRIX_ARGS=(--nextest-junit "$TARGET/nextest/default/junit.xml" --pytest-junit "$LOGS/pytest.xml")
+if [ "${SKIP_RUST:-0}" = 1 ] || [ "${SKIP_PY:-0}" = 1 ] || [ -n "${PYTEST_ARGS:-}" ]; then
+    note "compatibility matrix: partial run, checking only that the named tests exist"
+    MATRIX_ARGS+=(--existence-only)
+fi
+run_check compat-matrix "$LOGS/compat-matrix.log" \
+    "$PYTHON" scripts/check-compat-matrix.py "${MATRIX_ARGS[@]}" || true
 
 # ---- summary ------------------------------------------------------------------------------------
 printf '\n==> results (logs in %s)\n' "$LOGS"

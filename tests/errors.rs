@@ -586,3 +586,61 @@ async fn unsupported_object_subresources_are_not_misrouted() {
     );
     assert_eq!(list_keys(&s.client(ALICE), "err").await, vec!["obj"]);
 }
+
+#[tokio::test]
+async fn unset_bucket_configurations_answer_not_found() {
+    let s = setup().await;
+    for (sub, code) in [
+        (
+            "encryption",
+            "ServerSideEncryptionConfigurationNotFoundError",
+        ),
+        ("ownershipControls", "OwnershipControlsNotFoundError"),
+    ] {
+        let r = s.raw("GET", &format!("/err?{sub}")).send().await;
+        r.assert_error(404, code);
+        let r = s.raw("GET", &format!("/missing-bucket?{sub}")).send().await;
+        r.assert_error(404, "NoSuchBucket");
+    }
+}
+
+#[tokio::test]
+async fn newer_subresources_are_refused_not_misrouted() {
+    let s = setup().await;
+    put_object(&s.client(ALICE), "err", "obj", b"object body").await;
+    // Each would otherwise be a PutObject, a listing, a GetObject or a
+    // CreateBucket of its method.
+    let cases = [
+        ("PUT", "/err/obj?annotation&annotationName=a"),
+        ("GET", "/err/obj?annotation&annotationName=a"),
+        ("GET", "/err/obj?annotation"),
+        ("DELETE", "/err/obj?annotation&annotationName=a"),
+        ("GET", "/err?abac"),
+        ("PUT", "/err?abac"),
+        ("POST", "/err?metadataConfiguration"),
+        ("GET", "/err?metadataConfiguration"),
+        ("PUT", "/err?metadataInventoryTable"),
+        ("PUT", "/err?metadataJournalTable"),
+        ("PUT", "/err?metadataAnnotationTable"),
+        ("PUT", "/err/obj?encryption"),
+    ];
+    for (method, path) in cases {
+        let r = s
+            .raw(method, path)
+            .body("<x/>")
+            .with_content_md5()
+            .send()
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_deref()),
+            (501, Some("NotImplemented")),
+            "{method} {path}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(list_keys(&s.client(ALICE), "err").await, vec!["obj"]);
+    assert_eq!(
+        get_object(&s.client(ALICE), "err", "obj").await,
+        b"object body"
+    );
+}

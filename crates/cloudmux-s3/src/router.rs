@@ -124,14 +124,22 @@ const BUCKET_CONFIG: &[&str] = &[
     "ownershipControls",
 ];
 
-/// Other subresources S3 defines that cloudmux does not implement.
+/// Other subresources S3 defines that cloudmux does not implement. Each one
+/// must be here, or a request for it would be taken for the plain bucket or
+/// object operation of its method (a `PUT ?annotation` for a PutObject).
 const UNSUPPORTED: &[&str] = &[
+    "abac",
     "accelerate",
     "analytics",
+    "annotation",
     "intelligent-tiering",
     "inventory",
     "legal-hold",
     "logging",
+    "metadataAnnotationTable",
+    "metadataConfiguration",
+    "metadataInventoryTable",
+    "metadataJournalTable",
     "metadataTable",
     "metrics",
     "notification",
@@ -262,6 +270,142 @@ impl Endpoint {
         }
     }
 
+    /// Every endpoint the classifier can return: each unit variant once,
+    /// and each variant with a subresource once per subresource it can carry.
+    /// `matrix_tests` checks that no variant is missing.
+    pub fn all() -> Vec<Endpoint> {
+        use Endpoint as E;
+        let mut all = vec![
+            E::ListBuckets,
+            E::CreateBucket,
+            E::HeadBucket,
+            E::DeleteBucket,
+            E::GetBucketLocation,
+            E::GetBucketVersioning,
+            E::GetBucketAcl,
+            E::PutBucketAcl,
+            E::ListObjects,
+            E::ListObjectsV2,
+            E::ListObjectVersions,
+            E::ListMultipartUploads,
+            E::DeleteObjects,
+            E::PutObject,
+            E::CopyObject,
+            E::GetObject,
+            E::HeadObject,
+            E::GetObjectAttributes,
+            E::DeleteObject,
+            E::GetObjectAcl,
+            E::PutObjectAcl,
+            E::CreateMultipartUpload,
+            E::UploadPart,
+            E::UploadPartCopy,
+            E::CompleteMultipartUpload,
+            E::AbortMultipartUpload,
+            E::ListParts,
+            E::PutBucketCors,
+            E::GetBucketCors,
+            E::DeleteBucketCors,
+            E::PutPublicAccessBlock,
+            E::GetPublicAccessBlock,
+            E::DeletePublicAccessBlock,
+            E::PutObjectTagging,
+            E::GetObjectTagging,
+            E::DeleteObjectTagging,
+            E::PutBucketTagging,
+            E::GetBucketTagging,
+            E::DeleteBucketTagging,
+            E::PutBucketPolicy,
+            E::GetBucketPolicy,
+            E::DeleteBucketPolicy,
+            E::GetBucketPolicyStatus,
+            E::PostObject,
+            E::CorsPreflight,
+            E::MethodNotAllowed,
+        ];
+        // A configuration with its own handler never reaches the "not set"
+        // answer, so only what the classifier really returns is listed.
+        for sub in BUCKET_CONFIG {
+            let ep = Self::classify(&Method::GET, Some("b"), None, |k| k == *sub, None, false);
+            if ep == E::GetBucketConfigNotSet(sub) {
+                all.push(ep);
+            }
+        }
+        let refused = BUCKET_CONFIG
+            .iter()
+            .chain(UNSUPPORTED)
+            .chain(&["versioning"]);
+        all.extend(refused.map(|sub| E::NotImplemented(sub)));
+        all
+    }
+
+    /// The operations of the S3 API reference this endpoint answers, by
+    /// their API names (`docs/s3-compatibility.md` has one row for each);
+    /// empty for the endpoints that answer with an error only.
+    pub fn s3_operations(self) -> &'static [&'static str] {
+        use Endpoint as E;
+        match self {
+            E::ListBuckets => &["ListBuckets"],
+            E::CreateBucket => &["CreateBucket"],
+            E::HeadBucket => &["HeadBucket"],
+            E::DeleteBucket => &["DeleteBucket"],
+            E::GetBucketLocation => &["GetBucketLocation"],
+            E::GetBucketVersioning => &["GetBucketVersioning"],
+            E::GetBucketAcl => &["GetBucketAcl"],
+            E::PutBucketAcl => &["PutBucketAcl"],
+            E::ListObjects => &["ListObjects"],
+            E::ListObjectsV2 => &["ListObjectsV2"],
+            E::ListObjectVersions => &["ListObjectVersions"],
+            E::ListMultipartUploads => &["ListMultipartUploads"],
+            E::DeleteObjects => &["DeleteObjects"],
+            E::GetBucketConfigNotSet(sub) => match sub {
+                "cors" => &["GetBucketCors"],
+                "lifecycle" => &["GetBucketLifecycleConfiguration", "GetBucketLifecycle"],
+                "policy" => &["GetBucketPolicy"],
+                "website" => &["GetBucketWebsite"],
+                "replication" => &["GetBucketReplication"],
+                "encryption" => &["GetBucketEncryption"],
+                "object-lock" => &["GetObjectLockConfiguration"],
+                "publicAccessBlock" => &["GetPublicAccessBlock"],
+                "ownershipControls" => &["GetBucketOwnershipControls"],
+                _ => &[],
+            },
+            E::PutObject => &["PutObject"],
+            E::CopyObject => &["CopyObject"],
+            E::GetObject => &["GetObject"],
+            E::HeadObject => &["HeadObject"],
+            E::GetObjectAttributes => &["GetObjectAttributes"],
+            E::DeleteObject => &["DeleteObject"],
+            E::GetObjectAcl => &["GetObjectAcl"],
+            E::PutObjectAcl => &["PutObjectAcl"],
+            E::CreateMultipartUpload => &["CreateMultipartUpload"],
+            E::UploadPart => &["UploadPart"],
+            E::UploadPartCopy => &["UploadPartCopy"],
+            E::CompleteMultipartUpload => &["CompleteMultipartUpload"],
+            E::AbortMultipartUpload => &["AbortMultipartUpload"],
+            E::ListParts => &["ListParts"],
+            E::PutBucketCors => &["PutBucketCors"],
+            E::GetBucketCors => &["GetBucketCors"],
+            E::DeleteBucketCors => &["DeleteBucketCors"],
+            E::PutPublicAccessBlock => &["PutPublicAccessBlock"],
+            E::GetPublicAccessBlock => &["GetPublicAccessBlock"],
+            E::DeletePublicAccessBlock => &["DeletePublicAccessBlock"],
+            E::PutObjectTagging => &["PutObjectTagging"],
+            E::GetObjectTagging => &["GetObjectTagging"],
+            E::DeleteObjectTagging => &["DeleteObjectTagging"],
+            E::PutBucketTagging => &["PutBucketTagging"],
+            E::GetBucketTagging => &["GetBucketTagging"],
+            E::DeleteBucketTagging => &["DeleteBucketTagging"],
+            E::PutBucketPolicy => &["PutBucketPolicy"],
+            E::GetBucketPolicy => &["GetBucketPolicy"],
+            E::DeleteBucketPolicy => &["DeleteBucketPolicy"],
+            E::GetBucketPolicyStatus => &["GetBucketPolicyStatus"],
+            E::PostObject => &["PostObject"],
+            E::CorsPreflight => &["OPTIONS object"],
+            E::NotImplemented(_) | E::MethodNotAllowed => &[],
+        }
+    }
+
     /// The operation name used in logs and metrics.
     pub fn name(self) -> &'static str {
         match self {
@@ -376,6 +520,9 @@ impl Endpoint {
         })
     }
 }
+
+#[cfg(test)]
+mod matrix_tests;
 
 #[cfg(test)]
 mod tests {
