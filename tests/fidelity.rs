@@ -259,7 +259,10 @@ async fn sse_c_and_kms_are_refused_everywhere() {
             .await;
         assert_sdk_err(r, 501, "NotImplemented");
         // SSE-KMS, and the KMS headers alone.
-        for sse in [ServerSideEncryption::AwsKms, ServerSideEncryption::AwsKmsDsse] {
+        for sse in [
+            ServerSideEncryption::AwsKms,
+            ServerSideEncryption::AwsKmsDsse,
+        ] {
             let r = c
                 .put_object()
                 .bucket(bucket)
@@ -376,7 +379,11 @@ async fn aes256_is_honoured_only_where_data_is_encrypted_at_rest() {
         .send()
         .await);
     let head = ok(c.head_object().bucket("fsb").key("plain").send().await);
-    assert_eq!(head.server_side_encryption(), None, "fs data is not encrypted");
+    assert_eq!(
+        head.server_side_encryption(),
+        None,
+        "fs data is not encrypted"
+    );
     let r = c
         .copy_object()
         .bucket("fsb")

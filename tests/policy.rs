@@ -831,21 +831,45 @@ async fn policy_status_follows_the_meaning_of_public() {
     let res = "arn:aws:s3:::stat/*";
     for (cond, public) in [
         ("", true),
-        (r#"{"StringEquals":{"aws:SourceVpc":"vpc-91237329"}}"#, false),
+        (
+            r#"{"StringEquals":{"aws:SourceVpc":"vpc-91237329"}}"#,
+            false,
+        ),
         (r#"{"StringLike":{"aws:SourceVpc":"vpc-*"}}"#, true),
-        (r#"{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}"#, false),
-        (r#"{"StringEquals":{"aws:PrincipalOrgID":"o-exampleorg"}}"#, false),
-        (r#"{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#, false),
-        (r#"{"StringEquals":{"aws:SourceOwner":"111122223333"}}"#, false),
+        (
+            r#"{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}"#,
+            false,
+        ),
+        (
+            r#"{"StringEquals":{"aws:PrincipalOrgID":"o-exampleorg"}}"#,
+            false,
+        ),
+        (
+            r#"{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#,
+            false,
+        ),
+        (
+            r#"{"StringEquals":{"aws:SourceOwner":"111122223333"}}"#,
+            false,
+        ),
         (
             r#"{"ArnEquals":{"aws:SourceArn":"arn:aws:cloudfront::111122223333:distribution/E1"}}"#,
             false,
         ),
-        (r#"{"ArnLike":{"aws:SourceArn":"arn:aws:cloudfront::*"}}"#, true),
+        (
+            r#"{"ArnLike":{"aws:SourceArn":"arn:aws:cloudfront::*"}}"#,
+            true,
+        ),
         (r#"{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}"#, false),
         (r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#, true),
-        (r#"{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}"#, true),
-        (r#"{"StringEquals":{"aws:SourceAccount":"${aws:username}"}}"#, true),
+        (
+            r#"{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}"#,
+            true,
+        ),
+        (
+            r#"{"StringEquals":{"aws:SourceAccount":"${aws:username}"}}"#,
+            true,
+        ),
         (r#"{"StringLike":{"s3:prefix":"pub/"}}"#, true),
     ] {
         put_policy(
@@ -863,7 +887,12 @@ async fn policy_status_follows_the_meaning_of_public() {
     }
     // A fixed principal, and a Deny to everyone, are not public.
     for (effect, principal) in [("Allow", r#"{"AWS":"bob"}"#), ("Deny", r#""*""#)] {
-        put_policy(&s, "stat", &statement(effect, principal, "s3:GetObject", res, "")).await;
+        put_policy(
+            &s,
+            "stat",
+            &statement(effect, principal, "s3:GetObject", res, ""),
+        )
+        .await;
         let status = ok(alice.get_bucket_policy_status().bucket("stat").send().await);
         assert_eq!(
             status.policy_status().and_then(|p| p.is_public()),

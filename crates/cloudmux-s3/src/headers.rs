@@ -38,9 +38,7 @@ fn parse_http_date(v: &str) -> Option<i64> {
 /// The entity headers and user metadata of a write.
 pub fn object_meta(req: &Req) -> S3Result<ObjectMeta> {
     let get = |n: &str| req.header(n).map(str::to_owned);
-    let content_encoding = req
-        .header("content-encoding")
-        .and_then(without_aws_chunked);
+    let content_encoding = req.header("content-encoding").and_then(without_aws_chunked);
     let mut user = Vec::new();
     let mut size = 0;
     for (name, value) in &req.headers {
