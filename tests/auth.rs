@@ -453,6 +453,28 @@ const READ_HEADERS: &[(&str, &str)] = &[
     ("x-amz-server-side-encryption", "AES256"),
     ("x-amz-server-side-encryption-aws-kms-key-id", "key"),
     ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+    (
+        "x-amz-server-side-encryption-customer-key",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    ),
+    (
+        "x-amz-server-side-encryption-customer-key-md5",
+        "AAAAAAAAAAAAAAAAAAAAAA==",
+    ),
+    ("x-amz-server-side-encryption-context", "e30="),
+    ("x-amz-server-side-encryption-bucket-key-enabled", "true"),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-algorithm",
+        "AES256",
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-key",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-key-md5",
+        "AAAAAAAAAAAAAAAAAAAAAA==",
+    ),
     ("x-amz-checksum-algorithm", "CRC32"),
     ("x-amz-sdk-checksum-algorithm", "CRC32"),
     ("x-amz-checksum-crc32", "AAAAAA=="),

@@ -810,3 +810,130 @@ async fn source_ip_follows_forwarded_headers_from_trusted_proxies_only() {
         }
     }
 }
+
+#[tokio::test]
+async fn policy_status_follows_the_meaning_of_public() {
+    let s = TestServer::start();
+    setup(&s, "stat", &[]).await;
+    let alice = s.client(ALICE);
+    // A public ACL is no policy: GetBucketPolicyStatus answers as S3 does.
+    ok(alice
+        .put_bucket_acl()
+        .bucket("stat")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await);
+    assert_sdk_err(
+        alice.get_bucket_policy_status().bucket("stat").send().await,
+        404,
+        "NoSuchBucketPolicy",
+    );
+    let res = "arn:aws:s3:::stat/*";
+    for (cond, public) in [
+        ("", true),
+        (
+            r#"{"StringEquals":{"aws:SourceVpc":"vpc-91237329"}}"#,
+            false,
+        ),
+        (r#"{"StringLike":{"aws:SourceVpc":"vpc-*"}}"#, true),
+        (
+            r#"{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}"#,
+            false,
+        ),
+        (
+            r#"{"StringEquals":{"aws:PrincipalOrgID":"o-exampleorg"}}"#,
+            false,
+        ),
+        (
+            r#"{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#,
+            false,
+        ),
+        (
+            r#"{"StringEquals":{"aws:SourceOwner":"111122223333"}}"#,
+            false,
+        ),
+        (
+            r#"{"ArnEquals":{"aws:SourceArn":"arn:aws:cloudfront::111122223333:distribution/E1"}}"#,
+            false,
+        ),
+        (
+            r#"{"ArnLike":{"aws:SourceArn":"arn:aws:cloudfront::*"}}"#,
+            true,
+        ),
+        (r#"{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}"#, false),
+        (r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#, true),
+        (
+            r#"{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}"#,
+            true,
+        ),
+        (
+            r#"{"StringEquals":{"aws:SourceAccount":"${aws:username}"}}"#,
+            true,
+        ),
+        (r#"{"StringLike":{"s3:prefix":"pub/"}}"#, true),
+    ] {
+        put_policy(
+            &s,
+            "stat",
+            &statement("Allow", r#""*""#, "s3:GetObject", res, cond),
+        )
+        .await;
+        let status = ok(alice.get_bucket_policy_status().bucket("stat").send().await);
+        assert_eq!(
+            status.policy_status().and_then(|p| p.is_public()),
+            Some(public),
+            "{cond}"
+        );
+    }
+    // A fixed principal, and a Deny to everyone, are not public.
+    for (effect, principal) in [("Allow", r#"{"AWS":"bob"}"#), ("Deny", r#""*""#)] {
+        put_policy(
+            &s,
+            "stat",
+            &statement(effect, principal, "s3:GetObject", res, ""),
+        )
+        .await;
+        let status = ok(alice.get_bucket_policy_status().bucket("stat").send().await);
+        assert_eq!(
+            status.policy_status().and_then(|p| p.is_public()),
+            Some(false),
+            "{effect} {principal}"
+        );
+    }
+    // A policy that names a VPC never lets a request without one in.
+    put_object(&alice, "stat", "k", b"v").await;
+    put_policy(
+        &s,
+        "stat",
+        &statement(
+            "Allow",
+            r#""*""#,
+            "s3:GetObject",
+            res,
+            r#"{"StringEquals":{"aws:SourceVpc":"vpc-91237329"}}"#,
+        ),
+    )
+    .await;
+    ok(alice
+        .put_object_acl()
+        .bucket("stat")
+        .key("k")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await);
+    s.raw("GET", "/stat/k")
+        .anonymous()
+        .send()
+        .await
+        .assert_error(403, "AccessDenied");
+    // Only the owner reads the status.
+    assert_sdk_err(
+        s.client(BOB)
+            .get_bucket_policy_status()
+            .bucket("stat")
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+}

@@ -49,6 +49,7 @@ pub mod checksum;
 mod commit;
 mod context;
 pub mod digest;
+pub mod encryption;
 mod error;
 #[cfg(feature = "failpoints")]
 pub mod faults;
@@ -75,6 +76,7 @@ use cloudmux_meta::MetaStore;
 pub use account::{Account, Accounts, Principal};
 pub use bucket::{BucketInfo, BucketLocation};
 pub use context::RequestContext;
+pub use encryption::ServerSideEncryption;
 pub use error::{CoreError, Result};
 pub use gc::GcReport;
 pub use list::{ListObjectsInput, ListObjectsOutput, ListUploadsInput, ListUploadsOutput};

@@ -360,6 +360,10 @@ impl Backend for InstrumentedBackend {
         self.inner.publish_grace()
     }
 
+    fn encrypts_at_rest(&self) -> bool {
+        self.inner.encrypts_at_rest()
+    }
+
     async fn stage(&self, body: BodyStream) -> DataResult<Staged> {
         let start = Instant::now();
         let r = self.inner.stage(body).await;

@@ -34,6 +34,9 @@ pub struct CreateUploadInput {
     pub acl: Option<AclRequest>,
     /// Placement override.
     pub location: Option<String>,
+    /// `x-amz-server-side-encryption`: refused unless the location encrypts
+    /// at rest.
+    pub sse: Option<crate::ServerSideEncryption>,
     /// `x-amz-checksum-algorithm` and `x-amz-checksum-type`.
     pub checksum: Option<(ChecksumAlgorithm, Option<ChecksumType>)>,
 }
@@ -193,6 +196,7 @@ impl Gateway {
         let (bucket, location) = self
             .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;
+        self.check_encryption(&location, input.sse)?;
         let checksum = match input.checksum {
             None => None,
             Some((alg, kind)) => {

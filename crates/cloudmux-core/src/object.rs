@@ -15,7 +15,7 @@ use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::commit::PendingWrite;
 use crate::digest::{self, BodyExpectations, ChecksumSource, Digests, ExpectedChecksum};
 use crate::records::{self, BucketRecord, ObjectMeta, ObjectRecord};
-use crate::{names, now_ms, CoreError, Gateway, Result};
+use crate::{names, now_ms, CoreError, Gateway, Result, ServerSideEncryption};
 
 /// Largest single PUT S3 accepts (5 GiB).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -45,6 +45,9 @@ pub struct PutObjectInput {
     pub acl: Option<AclRequest>,
     /// Placement override (`x-amz-meta-scal-location-constraint`).
     pub location: Option<String>,
+    /// `x-amz-server-side-encryption`: refused unless the location encrypts
+    /// at rest.
+    pub sse: Option<ServerSideEncryption>,
     /// Conditional write.
     pub conditions: WriteConditions,
 }
@@ -208,6 +211,9 @@ pub struct CopyObjectInput {
     pub acl: Option<AclRequest>,
     /// Placement override.
     pub location: Option<String>,
+    /// `x-amz-server-side-encryption` of the copy: refused unless the
+    /// destination's location encrypts at rest.
+    pub sse: Option<ServerSideEncryption>,
     /// `x-amz-checksum-algorithm` for the copy.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
@@ -330,6 +336,7 @@ impl Gateway {
         let (bucket, location) = self
             .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;
+        self.check_encryption(&location, input.sse)?;
         let mut expect = input.expect;
         if expect.max_length.is_none() {
             expect.max_length = Some(MAX_PUT_SIZE);
@@ -618,6 +625,7 @@ impl Gateway {
             && input.meta.storage_class.is_none()
             && input.checksum_algorithm.is_none()
             && input.location.is_none()
+            && input.sse.is_none()
         {
             return Err(CoreError::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -627,6 +635,7 @@ impl Gateway {
             ));
         }
         let location = self.placement(&dst_bucket, input.location.as_deref())?;
+        self.check_encryption(&location, input.sse)?;
         let owner = who.canonical_id().unwrap_or_default().to_owned();
         let mut meta = if input.replace_metadata {
             input.meta.clone()

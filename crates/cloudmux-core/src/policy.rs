@@ -139,8 +139,22 @@ const ACTIONS: &[(&str, Kind)] = &[
 ];
 
 /// Condition keys a policy may test. Keys are compared case-insensitively.
+/// The narrowing keys that name VPCs, organizations, calling services and
+/// access points have no value in cloudmux (it has none of these), so a
+/// plain operator on them never matches a request; they are accepted so
+/// that the policies AWS documents as non-public can be stored.
 const KEYS: &[&str] = &[
     "aws:sourceip",
+    "aws:sourcearn",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceowner",
+    "aws:sourceaccount",
+    "aws:principalaccount",
+    "aws:principalorgid",
+    "aws:principalarn",
+    "s3:dataaccesspointarn",
+    "s3:dataaccesspointaccount",
     "aws:securetransport",
     "aws:username",
     "aws:userid",
@@ -179,6 +193,8 @@ const NARROWING_KEYS: &[&str] = &[
     "aws:principalaccount",
     "aws:principalorgid",
     "aws:principalarn",
+    "s3:dataaccesspointarn",
+    "s3:dataaccesspointaccount",
 ];
 
 /// The request values conditions are evaluated against; set by the front end
@@ -224,6 +240,10 @@ enum Op {
     Bool,
     IpAddress,
     NotIpAddress,
+    ArnEquals,
+    ArnLike,
+    ArnNotEquals,
+    ArnNotLike,
     Null,
 }
 
@@ -246,6 +266,10 @@ impl Op {
             "Bool" => Bool,
             "IpAddress" => IpAddress,
             "NotIpAddress" => NotIpAddress,
+            "ArnEquals" => ArnEquals,
+            "ArnLike" => ArnLike,
+            "ArnNotEquals" => ArnNotEquals,
+            "ArnNotLike" => ArnNotLike,
             "Null" => Null,
             _ => return None,
         })
@@ -259,6 +283,8 @@ impl Op {
                 | Op::StringNotLike
                 | Op::NumericNotEquals
                 | Op::NotIpAddress
+                | Op::ArnNotEquals
+                | Op::ArnNotLike
         )
     }
 }
@@ -668,7 +694,9 @@ impl Policy {
 fn narrows(c: &Condition) -> bool {
     let fixed = match c.op {
         Op::StringEquals | Op::StringEqualsIgnoreCase => true,
-        Op::StringLike => c.values.iter().all(|v| !v.contains(['*', '?'])),
+        Op::StringLike | Op::ArnEquals | Op::ArnLike => {
+            c.values.iter().all(|v| !v.contains(['*', '?']))
+        }
         Op::IpAddress => c.values.iter().all(|v| {
             parse_cidr(v).is_some_and(|(ip, len)| if ip.is_ipv4() { len >= 8 } else { len >= 32 })
         }),
@@ -744,6 +772,8 @@ impl Condition {
             Op::StringNotEqualsIgnoreCase => !any(&|v| v.eq_ignore_ascii_case(&value)),
             Op::StringLike => any(&|v| glob(v, &value)),
             Op::StringNotLike => !any(&|v| glob(v, &value)),
+            Op::ArnEquals | Op::ArnLike => any(&|v| glob(v, &value)),
+            Op::ArnNotEquals | Op::ArnNotLike => !any(&|v| glob(v, &value)),
             Op::Bool => any(&|v| v.eq_ignore_ascii_case(&value)),
             Op::IpAddress | Op::NotIpAddress => {
                 let hit = value
@@ -895,6 +925,50 @@ mod tests {
         )
         .unwrap();
         assert!(!narrow.is_public());
+    }
+
+    #[test]
+    fn public_follows_the_meaning_of_public() {
+        let stmt = |extra: &str| {
+            format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"{extra}}}}}"#
+            )
+        };
+        let cond = |c: &str| stmt(&format!(r#","Condition":{c}"#));
+        for (doc, public) in [
+            (stmt(""), true),
+            (cond(r#"{"StringEquals":{"aws:SourceVpc":"vpc-91237329"}}"#), false),
+            (cond(r#"{"StringLike":{"aws:SourceVpc":"vpc-*"}}"#), true),
+            (cond(r#"{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}"#), false),
+            (cond(r#"{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}"#), false),
+            (cond(r#"{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#), false),
+            (cond(r#"{"StringEquals":{"aws:SourceOwner":"111122223333"}}"#), false),
+            (cond(r#"{"ArnEquals":{"aws:SourceArn":"arn:aws:cloudfront::1:distribution/E1"}}"#), false),
+            (cond(r#"{"ArnLike":{"aws:SourceArn":"arn:aws:cloudfront::*"}}"#), true),
+            (cond(r#"{"StringEquals":{"s3:DataAccessPointAccount":"111122223333"}}"#), false),
+            (cond(r#"{"StringLike":{"aws:userid":"AROLEID:*"}}"#), true),
+            (cond(r#"{"StringEquals":{"aws:SourceAccount":"${aws:username}"}}"#), true),
+            (cond(r#"{"StringEqualsIfExists":{"aws:SourceVpc":"vpc-1"}}"#), true),
+            (cond(r#"{"StringNotEquals":{"aws:SourceVpc":"vpc-1"}}"#), true),
+            (cond(r#"{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}"#), false),
+            (cond(r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#), true),
+            (cond(r#"{"IpAddress":{"aws:SourceIp":"2001:db8::/16"}}"#), true),
+            (cond(r#"{"StringLike":{"s3:prefix":"pub/"}}"#), true),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#.to_owned(),
+                false,
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"bob"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#.to_owned(),
+                true,
+            ),
+            (
+                r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#.to_owned(),
+                false,
+            ),
+        ] {
+            assert_eq!(parse(&doc).unwrap().is_public(), public, "{doc}");
+        }
     }
 
     #[test]

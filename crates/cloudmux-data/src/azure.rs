@@ -976,6 +976,12 @@ impl Backend for AzureBackend {
         self.http.opts.request_timeout()
     }
 
+    /// Azure Storage encrypts all data at rest with AES-256 and cannot be
+    /// turned off ("Azure Storage encryption for data at rest").
+    fn encrypts_at_rest(&self) -> bool {
+        true
+    }
+
     async fn probe(&self) -> Result<()> {
         let resp = self
             .call(

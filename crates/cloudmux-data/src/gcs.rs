@@ -864,6 +864,12 @@ impl Backend for GcsBackend {
         self.http.opts.request_timeout()
     }
 
+    /// Cloud Storage encrypts all data at rest with AES-256 by default
+    /// ("Google-managed encryption keys").
+    fn encrypts_at_rest(&self) -> bool {
+        true
+    }
+
     async fn probe(&self) -> Result<()> {
         let url = format!("{}/storage/v1/b/{}", self.endpoint, Self::seg(&self.bucket));
         let resp = self.call("get bucket", Method::GET, &url, None).await?;

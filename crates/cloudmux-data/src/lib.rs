@@ -308,4 +308,13 @@ pub trait Backend: Send + Sync + 'static {
     fn publish_grace(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+
+    /// Whether the storage behind the location encrypts every object at rest
+    /// with keys it manages, so that cloudmux may answer
+    /// `x-amz-server-side-encryption: AES256` (SSE-S3) for it: Amazon S3,
+    /// Azure Blob Storage and Google Cloud Storage always do. `false` (the
+    /// default) for `fs`, whose bytes are plain files.
+    fn encrypts_at_rest(&self) -> bool {
+        false
+    }
 }

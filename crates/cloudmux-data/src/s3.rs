@@ -827,6 +827,13 @@ impl Backend for S3Backend {
         self.cloud.request_timeout()
     }
 
+    /// Amazon S3 encrypts every new object with SSE-S3 (AES-256) since
+    /// January 2023 ("Setting default server-side encryption behavior for
+    /// Amazon S3 buckets").
+    fn encrypts_at_rest(&self) -> bool {
+        true
+    }
+
     async fn probe(&self) -> Result<()> {
         cloud::container_call(
             self.retry

@@ -72,6 +72,13 @@ impl S3Error {
     pub fn invalid_argument(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidArgument", msg)
     }
+    /// 400 InvalidArgument for a server-side encryption method S3 does not
+    /// know, naming the header (or element) and the value.
+    pub fn invalid_encryption_method(name: &str, value: &str) -> Self {
+        Self::invalid_argument("The encryption method specified is not supported")
+            .with("ArgumentName", name)
+            .with("ArgumentValue", value)
+    }
     /// 400 InvalidRequest.
     pub fn invalid_request(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", msg)

@@ -4,7 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use cloudmux_core::acl::CannedAcl;
 use cloudmux_core::records::{EntityHeaders, ObjectMeta, ObjectRecord};
-use cloudmux_core::{RangeSpec, ReadConditions, WriteConditions};
+use cloudmux_core::{RangeSpec, ReadConditions, ServerSideEncryption, WriteConditions};
 use http::response::Builder;
 
 use crate::context::Req;
@@ -38,19 +38,12 @@ fn parse_http_date(v: &str) -> Option<i64> {
 /// The entity headers and user metadata of a write.
 pub fn object_meta(req: &Req) -> S3Result<ObjectMeta> {
     let get = |n: &str| req.header(n).map(str::to_owned);
-    let content_encoding = req.header("content-encoding").and_then(|v| {
-        let kept: Vec<&str> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-            .collect();
-        (!kept.is_empty()).then(|| kept.join(","))
-    });
+    let content_encoding = req.header("content-encoding").and_then(without_aws_chunked);
     let mut user = Vec::new();
     let mut size = 0;
     for (name, value) in &req.headers {
         if let Some(n) = name.as_str().strip_prefix("x-amz-meta-") {
-            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let v = header_text(value.as_bytes());
             size += n.len() + v.len();
             user.push((n.to_owned(), v));
         }
@@ -95,6 +88,47 @@ pub fn object_meta(req: &Req) -> S3Result<ObjectMeta> {
     })
 }
 
+/// A `Content-Encoding` as the client sent it, byte for byte, without the
+/// `aws-chunked` token (and its comma) that only describes the transfer;
+/// `None` when nothing else is left.
+pub fn without_aws_chunked(v: &str) -> Option<String> {
+    let is_chunked = |t: &str| t.trim().eq_ignore_ascii_case("aws-chunked");
+    let kept = if v.split(',').any(is_chunked) {
+        v.split(',')
+            .filter(|t| !is_chunked(t))
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        v.to_owned()
+    };
+    let kept = kept.trim();
+    (!kept.is_empty()).then(|| kept.to_owned())
+}
+
+/// A header value as text: UTF-8 when its bytes are UTF-8, else ISO-8859-1
+/// (HTTP's historical charset, which is what clients such as botocore put
+/// on the wire for non-ASCII metadata).
+pub fn header_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// A user metadata value as S3 returns it: as stored when it is printable
+/// US-ASCII, else RFC 2047 encoded (`=?UTF-8?B?...?=`), as Amazon S3 does
+/// ("Working with object metadata": values with non US-ASCII characters are
+/// "encoded as per RFC 2047 to make them mail-safe before returning").
+pub fn metadata_value(v: &str) -> std::borrow::Cow<'_, str> {
+    use base64::Engine;
+    if v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        std::borrow::Cow::Borrowed(v)
+    } else {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
+        std::borrow::Cow::Owned(format!("=?UTF-8?B?{b64}?="))
+    }
+}
+
 /// The tags of `x-amz-tagging` (`k1=v1&k2=v2`, URL-encoded); a name given
 /// twice is InvalidArgument, as S3 answers. The tag rules are checked by the
 /// core.
@@ -112,25 +146,84 @@ pub fn tagging_header(req: &Req) -> S3Result<Vec<(String, String)>> {
     Ok(tags)
 }
 
-/// Refuses request features that would otherwise be silently ignored.
+/// Refuses request features that would otherwise be silently ignored
+/// (Object Lock, and encryption as [`write_encryption`] refuses it).
 pub fn refuse_unsupported_write_headers(req: &Req) -> S3Result<()> {
     for h in [
         "x-amz-object-lock-mode",
         "x-amz-object-lock-retain-until-date",
         "x-amz-object-lock-legal-hold",
-        "x-amz-server-side-encryption-customer-algorithm",
-        "x-amz-server-side-encryption-aws-kms-key-id",
     ] {
         if req.headers.contains_key(h) {
             return Err(S3Error::not_implemented(h));
         }
     }
-    if let Some(sse) = req.header("x-amz-server-side-encryption") {
-        if sse != "AES256" {
-            return Err(S3Error::not_implemented("x-amz-server-side-encryption"));
+    write_encryption(|n| req.header(n)).map(|_| ())
+}
+
+/// The SSE-C headers (customer-provided keys), which cloudmux does not
+/// implement.
+const SSE_C: [&str; 3] = [
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-customer-key",
+    "x-amz-server-side-encryption-customer-key-md5",
+];
+
+/// The SSE-C headers of a copy's source.
+const SSE_C_SOURCE: [&str; 3] = [
+    "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key-md5",
+];
+
+/// Refuses SSE-C (`x-amz-server-side-encryption-customer-*`, and
+/// `x-amz-copy-source-server-side-encryption-customer-*`) with 501
+/// NotImplemented naming the header: on reads (GET, HEAD), UploadPart and
+/// UploadPartCopy, where no other encryption header applies.
+pub fn refuse_sse_c<'a>(get: impl Fn(&str) -> Option<&'a str>) -> S3Result<()> {
+    match SSE_C.iter().chain(&SSE_C_SOURCE).find(|h| get(h).is_some()) {
+        Some(h) => Err(S3Error::not_implemented(h)),
+        None => Ok(()),
+    }
+}
+
+/// The server-side encryption a write asks for, with `get` reading a header
+/// (or a POST form field) by its lower-case name. SSE-C and SSE-KMS
+/// (`aws:kms`, `aws:kms:dsse`, a KMS key id, an encryption context, an S3
+/// Bucket Key) are 501 NotImplemented naming the header; a value of
+/// `x-amz-server-side-encryption` S3 does not know is 400 InvalidArgument.
+/// `AES256` is returned for the core to accept only where the data is
+/// encrypted at rest.
+pub fn write_encryption<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> S3Result<Option<ServerSideEncryption>> {
+    refuse_sse_c(&get)?;
+    for h in [
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-server-side-encryption-context",
+    ] {
+        if get(h).is_some() {
+            return Err(S3Error::not_implemented(h));
         }
     }
-    Ok(())
+    if get("x-amz-server-side-encryption-bucket-key-enabled")
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("false"))
+    {
+        return Err(S3Error::not_implemented(
+            "x-amz-server-side-encryption-bucket-key-enabled",
+        ));
+    }
+    match get("x-amz-server-side-encryption").map(str::trim) {
+        None => Ok(None),
+        Some("AES256") => Ok(Some(ServerSideEncryption::Aes256)),
+        Some(v @ ("aws:kms" | "aws:kms:dsse")) => Err(S3Error::not_implemented(&format!(
+            "x-amz-server-side-encryption: {v}"
+        ))),
+        Some(v) => Err(S3Error::invalid_encryption_method(
+            "x-amz-server-side-encryption",
+            v,
+        )),
+    }
 }
 
 /// The canned ACL of `x-amz-acl`.
@@ -252,7 +345,7 @@ pub fn object_headers(
         }
     }
     for (k, v) in &rec.meta.user {
-        b = b.header(format!("x-amz-meta-{k}"), v);
+        b = b.header(format!("x-amz-meta-{k}"), metadata_value(v).as_ref());
     }
     if !rec.meta.tags.is_empty() {
         b = b.header("x-amz-tagging-count", rec.meta.tags.len());
@@ -321,6 +414,32 @@ mod tests {
         );
         assert_eq!(parse_copy_source("b/k?versionId=null").unwrap().1, "k");
         assert!(parse_copy_source("b").is_err());
+    }
+
+    #[test]
+    fn content_encoding_keeps_the_client_bytes() {
+        for (sent, kept) in [
+            ("gzip", Some("gzip")),
+            ("aws-chunked,gzip", Some("gzip")),
+            ("gzip, aws-chunked", Some("gzip")),
+            ("AWS-Chunked", None),
+            ("aws-chunked", None),
+            ("gzip,  br", Some("gzip,  br")),
+            ("gzip, aws-chunked, br", Some("gzip, br")),
+            ("x-custom;q=1", Some("x-custom;q=1")),
+        ] {
+            assert_eq!(without_aws_chunked(sent).as_deref(), kept, "{sent}");
+        }
+    }
+
+    #[test]
+    fn metadata_values_follow_rfc_2047() {
+        assert_eq!(metadata_value("plain ascii"), "plain ascii");
+        assert_eq!(metadata_value("caf\u{e9}"), "=?UTF-8?B?Y2Fmw6k=?=");
+        assert_eq!(metadata_value("a\u{1}b"), "=?UTF-8?B?YQFi?=");
+        assert_eq!(metadata_value("=?UTF-8?B?w6k=?="), "=?UTF-8?B?w6k=?=");
+        assert_eq!(header_text("café".as_bytes()), "café");
+        assert_eq!(header_text(b"caf\xe9"), "café");
     }
 
     #[test]

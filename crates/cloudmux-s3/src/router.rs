@@ -99,6 +99,12 @@ pub enum Endpoint {
     DeleteBucketPolicy,
     /// `GET /bucket?policyStatus`.
     GetBucketPolicyStatus,
+    /// `PUT /bucket?encryption`.
+    PutBucketEncryption,
+    /// `GET /bucket?encryption`.
+    GetBucketEncryption,
+    /// `DELETE /bucket?encryption`.
+    DeleteBucketEncryption,
     /// `POST /bucket` with `multipart/form-data`: browser-based upload.
     PostObject,
     /// `OPTIONS /bucket[/key]`: a CORS preflight, answered without
@@ -118,7 +124,6 @@ const BUCKET_CONFIG: &[&str] = &[
     "policy",
     "website",
     "replication",
-    "encryption",
     "object-lock",
     "publicAccessBlock",
     "ownershipControls",
@@ -205,6 +210,14 @@ impl Endpoint {
                 Method::GET => E::GetBucketPolicy,
                 Method::PUT => E::PutBucketPolicy,
                 Method::DELETE => E::DeleteBucketPolicy,
+                _ => E::MethodNotAllowed,
+            };
+        }
+        if key.is_none() && has("encryption") {
+            return match *method {
+                Method::GET => E::GetBucketEncryption,
+                Method::PUT => E::PutBucketEncryption,
+                Method::DELETE => E::DeleteBucketEncryption,
                 _ => E::MethodNotAllowed,
             };
         }
@@ -453,6 +466,9 @@ impl Endpoint {
             Endpoint::GetBucketPolicy => "GetBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            Endpoint::PutBucketEncryption => "PutBucketEncryption",
+            Endpoint::GetBucketEncryption => "GetBucketEncryption",
+            Endpoint::DeleteBucketEncryption => "DeleteBucketEncryption",
             Endpoint::PostObject => "PostObject",
             Endpoint::CorsPreflight => "CorsPreflight",
             Endpoint::NotImplemented(_) => "NotImplemented",
@@ -483,7 +499,6 @@ impl Endpoint {
                 "tagging" => "s3:GetBucketTagging",
                 "website" => "s3:GetBucketWebsite",
                 "replication" => "s3:GetReplicationConfiguration",
-                "encryption" => "s3:GetEncryptionConfiguration",
                 "object-lock" => "s3:GetBucketObjectLockConfiguration",
                 "ownershipControls" => "s3:GetBucketOwnershipControls",
                 "cors" => "s3:GetBucketCORS",
@@ -516,6 +531,8 @@ impl Endpoint {
             E::GetBucketPolicy => "s3:GetBucketPolicy",
             E::DeleteBucketPolicy => "s3:DeleteBucketPolicy",
             E::GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
+            E::PutBucketEncryption | E::DeleteBucketEncryption => "s3:PutEncryptionConfiguration",
+            E::GetBucketEncryption => "s3:GetEncryptionConfiguration",
             E::CorsPreflight | E::NotImplemented(_) | E::MethodNotAllowed => return None,
         })
     }

@@ -85,6 +85,7 @@ pub fn put_input(bucket: &str, key: &str, data: &[u8]) -> PutObjectInput {
         meta: ObjectMeta::default(),
         acl: None,
         location: None,
+        sse: None,
         conditions: WriteConditions::default(),
     }
 }

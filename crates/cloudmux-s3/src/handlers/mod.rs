@@ -5,6 +5,7 @@ mod acl;
 mod attributes;
 mod bucket;
 pub mod cors;
+mod encryption;
 mod list;
 mod multipart;
 mod object;
@@ -91,6 +92,9 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::GetBucketPolicy => policy::get(gw, req).await,
         E::DeleteBucketPolicy => policy::delete(gw, req).await,
         E::GetBucketPolicyStatus => policy::status(gw, req).await,
+        E::PutBucketEncryption => encryption::put(gw, req).await,
+        E::GetBucketEncryption => encryption::get(gw, req).await,
+        E::DeleteBucketEncryption => encryption::delete(gw, req).await,
         E::PostObject => post_object::post_object(gw, req).await,
         E::CorsPreflight => cors::preflight(gw, req.bucket(), &req.headers).await,
         E::NotImplemented(what) => Err(S3Error::not_implemented(what)),

@@ -36,6 +36,7 @@ fn part_number(req: &Req) -> S3Result<u32> {
 
 pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     headers::refuse_unsupported_write_headers(&req)?;
+    let sse = headers::write_encryption(|n| req.header(n))?;
     let checksum = match req.header("x-amz-checksum-algorithm") {
         None => None,
         Some(v) => {
@@ -64,6 +65,7 @@ pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>
                 meta: headers::object_meta(&req)?,
                 acl: super::acl::requested_acl(gw, &req)?,
                 location: headers::placement(&req),
+                sse,
                 checksum,
             },
         )
@@ -73,6 +75,12 @@ pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>
         .elem("Key", req.key())
         .elem("UploadId", &info.upload_id);
     let mut resp = xml(w.finish("InitiateMultipartUploadResult"))?;
+    if let Some(s) = sse {
+        resp.headers_mut().insert(
+            "x-amz-server-side-encryption",
+            http::HeaderValue::from_static(s.as_str()),
+        );
+    }
     if let Some((alg, kind)) = info.checksum {
         let h = resp.headers_mut();
         h.insert(
@@ -98,6 +106,7 @@ fn part_response(out: &UploadPartOutput) -> http::response::Builder {
 }
 
 pub(super) async fn upload_part(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
+    headers::refuse_sse_c(|n| req.header(n))?;
     require_length(&req)?;
     let number = part_number(&req)?;
     let id = upload_id(&req)?;
@@ -122,6 +131,7 @@ pub(super) async fn upload_part(gw: &Gateway, mut req: Req) -> S3Result<Response
 }
 
 pub(super) async fn upload_part_copy(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    headers::refuse_sse_c(|n| req.header(n))?;
     let (src_bucket, src_key) =
         headers::parse_copy_source(req.header("x-amz-copy-source").unwrap_or_default())?;
     let range = req

@@ -29,6 +29,7 @@ pub(super) fn require_length(req: &Req) -> S3Result<()> {
 
 pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     headers::refuse_unsupported_write_headers(&req)?;
+    let sse = headers::write_encryption(|n| req.header(n))?;
     require_length(&req)?;
     let meta = headers::object_meta(&req)?;
     let acl = super::acl::requested_acl(gw, &req)?;
@@ -44,6 +45,7 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
                 meta,
                 acl,
                 location: headers::placement(&req),
+                sse,
                 conditions: headers::write_conditions(&req),
             },
         )
@@ -52,6 +54,9 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
         .status(StatusCode::OK)
         .header("etag", format!("\"{}\"", out.etag))
         .header("content-length", 0);
+    if let Some(s) = sse {
+        b = b.header("x-amz-server-side-encryption", s.as_str());
+    }
     if let Some(c) = &out.checksum {
         b = b
             .header(c.algorithm.header_name(), &c.value)
@@ -61,6 +66,7 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
 }
 
 pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<Response<ResBody>> {
+    headers::refuse_sse_c(|n| req.header(n))?;
     let part_number = match req.query.get("partNumber") {
         None => None,
         Some(v) => Some(v.parse::<u32>().map_err(|_| {
@@ -98,6 +104,9 @@ pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<R
     let rec = &out.record;
     let whole = out.range.is_none() && part_number.is_none();
     let mut b = headers::object_headers(Response::builder(), rec, checksum_mode, whole);
+    if gw.location_encrypts(&rec.location) {
+        b = b.header("x-amz-server-side-encryption", "AES256");
+    }
     if let Some(n) = out.parts_count {
         b = b.header("x-amz-mp-parts-count", n);
     }
@@ -180,6 +189,7 @@ pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Respo
 
 pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     headers::refuse_unsupported_write_headers(&req)?;
+    let sse = headers::write_encryption(|n| req.header(n))?;
     let (src_bucket, src_key) =
         headers::parse_copy_source(req.header("x-amz-copy-source").unwrap_or_default())?;
     let replace = match req.header("x-amz-metadata-directive") {
@@ -211,6 +221,7 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
         conditions: headers::read_conditions(&req, "x-amz-copy-source-"),
         acl: super::acl::requested_acl(gw, &req)?,
         location: headers::placement(&req),
+        sse,
         checksum_algorithm,
     };
     let out = gw.copy_object(&req.principal, input).await?;
@@ -221,5 +232,12 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
         w.elem("ChecksumType", c.kind.as_str())
             .elem(&format!("Checksum{}", c.algorithm.as_str()), &c.value);
     }
-    xml(w.finish("CopyObjectResult"))
+    let mut resp = xml(w.finish("CopyObjectResult"))?;
+    if let Some(s) = sse {
+        resp.headers_mut().insert(
+            "x-amz-server-side-encryption",
+            http::HeaderValue::from_static(s.as_str()),
+        );
+    }
+    Ok(resp)
 }

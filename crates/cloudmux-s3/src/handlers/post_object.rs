@@ -215,7 +215,9 @@ fn form_meta(fields: &[(String, String)]) -> S3Result<ObjectMeta> {
             content_type: get("content-type"),
             cache_control: get("cache-control"),
             content_disposition: get("content-disposition"),
-            content_encoding: get("content-encoding"),
+            content_encoding: get("content-encoding")
+                .as_deref()
+                .and_then(crate::headers::without_aws_chunked),
             content_language: None,
             expires: get("expires"),
             website_redirect: get("x-amz-website-redirect-location"),
@@ -318,6 +320,9 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
         .map(|(_, v)| CannedAcl::parse(v.trim()).map(AclRequest::Canned))
         .transpose()?;
     let meta = form_meta(&fields)?;
+    let sse = crate::headers::write_encryption(|n| {
+        fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str())
+    })?;
     let count = Arc::new(AtomicU64::new(0));
     let too_large = Arc::new(AtomicBool::new(false));
     let counted = {
@@ -354,6 +359,7 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
                 meta,
                 acl,
                 location: None,
+                sse,
                 conditions: WriteConditions::default(),
             },
         )
@@ -389,9 +395,12 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
         }
     }
     let status = get("success_action_status").unwrap_or_default();
-    let b = Response::builder()
+    let mut b = Response::builder()
         .header("etag", &etag)
         .header("location", &location);
+    if let Some(s) = sse {
+        b = b.header("x-amz-server-side-encryption", s.as_str());
+    }
     match status.as_str() {
         "200" => b
             .status(StatusCode::OK)
