@@ -494,17 +494,7 @@ impl Gateway {
         }
         for attempt in 0..3 {
             let Some((rec, _)) = self.object(&input.bucket, &input.key).await? else {
-                // Without the right to list the bucket, a missing key is not
-                // revealed as missing.
-                self.authorize(
-                    who,
-                    &bucket,
-                    &input.bucket,
-                    None,
-                    Some("s3:ListBucket"),
-                    Fallback::Acl(&bucket.acl, Permission::Read),
-                )?;
-                return Err(CoreError::NoSuchKey(input.key.clone()));
+                return Err(self.missing_key(who, &bucket, &input.bucket, &input.key));
             };
             self.authorize(
                 who,
@@ -645,10 +635,9 @@ impl Gateway {
         key: &str,
         conditions: &ReadConditions,
     ) -> Result<ObjectRecord> {
-        let (src, _) = self
-            .object(name, key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        let Some((src, _)) = self.object(name, key).await? else {
+            return Err(self.missing_key(who, b, name, key));
+        };
         self.authorize(
             who,
             b,
@@ -882,10 +871,9 @@ impl Gateway {
     /// GetObjectAcl.
     pub async fn object_acl(&self, who: &RequestContext, bucket: &str, key: &str) -> Result<Acl> {
         let (b, _) = self.bucket(bucket).await?;
-        let (rec, _) = self
-            .object(bucket, key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        let Some((rec, _)) = self.object(bucket, key).await? else {
+            return Err(self.missing_key(who, &b, bucket, key));
+        };
         self.authorize(
             who,
             &b,
@@ -908,10 +896,9 @@ impl Gateway {
         let (b, _) = self.bucket(bucket).await?;
         let _guard = self.locks.lock(bucket, key).await;
         self.settle_intent(bucket, key).await?;
-        let (mut rec, raw) = self
-            .object(bucket, key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        let Some((mut rec, raw)) = self.object(bucket, key).await? else {
+            return Err(self.missing_key(who, &b, bucket, key));
+        };
         self.authorize(
             who,
             &b,
