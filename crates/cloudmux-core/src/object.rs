@@ -24,7 +24,8 @@ pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// CompleteMultipartUpload.
 ///
 /// They are checked twice, as S3 answers them: when the request starts
-/// ([`WriteConditions::check`] against the key's record then: 412
+/// (PutObject: once its body has arrived; [`WriteConditions::check`]
+/// against the key's record then: 412
 /// PreconditionFailed, or 404 NoSuchKey for `If-Match` on a missing key),
 /// and again under the key's lock just before the commit. A condition that
 /// held at the start but no longer holds at the commit means another write
@@ -369,9 +370,9 @@ impl Gateway {
         Ok((backend, staged, d))
     }
 
-    /// Checks a write's conditions when the request starts, before any byte
-    /// is staged, so a write refused by them uploads nothing (see
-    /// [`WriteConditions`]; they are checked again under the key's lock).
+    /// Checks a write's conditions when the request starts (for PutObject:
+    /// once its body has arrived), before the key's lock is taken (see
+    /// [`WriteConditions`]; they are checked again under the lock).
     pub(crate) async fn precheck_write(
         &self,
         bucket: &str,
@@ -416,9 +417,16 @@ impl Gateway {
             .unwrap_or(AclRequest::Canned(CannedAcl::Private))
             .resolve(&owner, Some(&bucket.owner))?;
         bucket.refuse_public(&acl)?;
-        self.precheck_write(&input.bucket, &input.key, &input.conditions)
-            .await?;
         let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
+        // The conditions are first checked once the whole body has arrived,
+        // so the client is answered after it has finished sending.
+        if let Err(e) = self
+            .precheck_write(&input.bucket, &input.key, &input.conditions)
+            .await
+        {
+            let _ = backend.discard(&staged).await;
+            return Err(e);
+        }
         let record = fresh_record(&d, owner, acl, input.meta, location);
         crate::fault!("put.staged");
         self.commit_object(
