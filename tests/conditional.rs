@@ -100,9 +100,16 @@ async fn put_if_none_match_and_if_match() {
         .expect("If-Match with the current ETag succeeds");
     assert_eq!(get_object(&c, "cond", "k").await, b"second");
     // The unquoted ETag matches as well.
-    put_if(&c, "cond", "k", b"third", Some(second.trim_matches('"')), None)
-        .await
-        .expect("If-Match with an unquoted ETag");
+    put_if(
+        &c,
+        "cond",
+        "k",
+        b"third",
+        Some(second.trim_matches('"')),
+        None,
+    )
+    .await
+    .expect("If-Match with an unquoted ETag");
     assert_eq!(
         put_if(&c, "cond", "missing", b"x", Some(&first), None).await,
         Err((404, "NoSuchKey".into()))
@@ -144,7 +151,11 @@ async fn copy_destination_conditions() {
             .set_if_none_match(if_none_match.map(str::to_owned))
             .send()
     };
-    assert_sdk_err(copy(None, Some("*"), "dst").await, 412, "PreconditionFailed");
+    assert_sdk_err(
+        copy(None, Some("*"), "dst").await,
+        412,
+        "PreconditionFailed",
+    );
     assert_sdk_err(
         copy(Some("\"0123\""), None, "dst").await,
         412,
@@ -220,7 +231,11 @@ async fn complete_conditions_and_retry() {
     let (id, parts) = one_part_upload(&c, "mp", b"multipart one").await;
     let first = ok(complete("mp", &id, &parts, None, Some("*")).await);
     let again = ok(complete("mp", &id, &parts, None, Some("*")).await);
-    assert_eq!(first.e_tag(), again.e_tag(), "a retried Complete answers as the first");
+    assert_eq!(
+        first.e_tag(),
+        again.e_tag(),
+        "a retried Complete answers as the first"
+    );
     assert_eq!(get_object(&c, "cond", "mp").await, b"multipart one");
 
     // A second upload of the same key: 412 with If-None-Match, 412 with a
@@ -346,7 +361,10 @@ async fn race(c: &Client, bucket: &str, rounds: usize, clients: usize) {
         let (body, etag) = &winners[0];
         assert_eq!(etag, &etag_of(body), "round {round}: the winner's ETag");
         let stored = get_object(c, bucket, &key).await;
-        assert!(stored == *body, "round {round}: the stored bytes are the winner's");
+        assert!(
+            stored == *body,
+            "round {round}: the stored bytes are the winner's"
+        );
     }
     assert_eq!(conflicts + refused, rounds * (clients - 1));
     eprintln!("{rounds} rounds: {conflicts} losers got 409, {refused} got 412");
@@ -394,7 +412,11 @@ async fn a_refused_large_conditional_put_keeps_nothing() {
     assert_eq!(get_object(&c, "cond", "big").await, b"small original");
     let leftovers: Vec<_> = cloudmux_e2e::walk(&s.data_dir().join("objects"))
         .into_iter()
-        .filter(|p| std::fs::metadata(p).map(|m| m.len() > 1024 * 1024).unwrap_or(false))
+        .filter(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.len() > 1024 * 1024)
+                .unwrap_or(false)
+        })
         .collect();
     assert!(leftovers.is_empty(), "no staged bytes left: {leftovers:?}");
 }
