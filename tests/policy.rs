@@ -866,10 +866,8 @@ async fn missing_keys_are_404_only_for_callers_who_may_list() {
         "NoSuchKey",
     );
     // s3:GetObject alone lets them read what exists, not learn what does not.
-    let get_only = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nfb/*"}}]}}"#
-    );
-    put_policy(&s, "nfb", &get_only).await;
+    let get_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nfb/*"}]}"#;
+    put_policy(&s, "nfb", get_only).await;
     s.raw("GET", "/nfb/a.txt")
         .anonymous()
         .send()
@@ -877,10 +875,8 @@ async fn missing_keys_are_404_only_for_callers_who_may_list() {
         .assert_success();
     expect_all(403, "AccessDenied").await;
     // With s3:ListBucket as well: 404.
-    let get_and_list = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nfb/*"}},{{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::nfb"}}]}}"#
-    );
-    put_policy(&s, "nfb", &get_and_list).await;
+    let get_and_list = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nfb/*"},{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::nfb"}]}"#;
+    put_policy(&s, "nfb", get_and_list).await;
     expect_all(404, "NoSuchKey").await;
 
     // By ACL: a public-read bucket lets anyone list, so a missing key is 404.
