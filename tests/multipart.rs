@@ -352,7 +352,7 @@ async fn upload_part_copy_with_ranges() {
         .copy_source_range(format!("bytes={}-{}", src.len(), src.len() + 10))
         .send()
         .await;
-    assert_sdk_err(res, 400, "InvalidArgument");
+    assert_sdk_err(res, 416, "InvalidRange");
 }
 
 #[tokio::test]
@@ -419,6 +419,8 @@ async fn list_parts_pagination() {
     assert_eq!(x.text_of("PartNumberMarker").as_deref(), Some("3"));
     assert_eq!(x.texts("Part", "PartNumber"), vec!["4", "5"]);
     assert_eq!(x.text_of("IsTruncated").as_deref(), Some("false"));
+    assert_eq!(x.text_of("NextPartNumberMarker").as_deref(), Some("5"));
+    assert_eq!(x.text_of("MaxParts").as_deref(), Some("2"));
     assert!(x.child("Initiator").is_some() && x.child("Owner").is_some());
 }
 
@@ -879,4 +881,120 @@ async fn retried_complete_answers_like_the_first_and_keeps_the_object() {
         "NoSuchUpload",
     );
     assert_eq!(get_object(&c, "mpu", "replaced").await, b"newer");
+}
+
+/// `partNumber` on GET and HEAD as S3 validates it: 400 InvalidArgument
+/// (naming the argument) outside 1..=10000 or not a number, checked before
+/// the key is looked up; 416 InvalidPartNumber (with the part count) past
+/// the object's parts, and past part 1 of an object not uploaded in parts.
+#[tokio::test]
+async fn part_number_reads_are_validated_like_s3() {
+    let (s, c) = setup().await;
+    put_object(&c, "mpu", "single", b"one piece").await;
+    let r = s.raw("GET", "/mpu/single?partNumber=1").send().await;
+    assert_eq!(r.status, 206, "{}", r.text());
+    assert_eq!(r.text(), "one piece");
+    assert_eq!(r.header("x-amz-mp-parts-count"), None);
+    for method in ["GET", "HEAD"] {
+        let r = s.raw(method, "/mpu/single?partNumber=2").send().await;
+        assert_eq!(
+            r.status, 416,
+            "{method} partNumber=2 of a single-part object"
+        );
+    }
+    let r = s.raw("GET", "/mpu/single?partNumber=2").send().await;
+    r.assert_error(416, "InvalidPartNumber");
+    let x = r.xml();
+    assert_eq!(x.text_of("PartNumberRequested").as_deref(), Some("2"));
+    assert_eq!(x.text_of("ActualPartCount").as_deref(), Some("1"));
+
+    let (p1, p2) = (random_bytes(MIN_PART), random_bytes(1024));
+    let id = create(&c, "two").await;
+    let e1 = upload(&c, "two", &id, 1, &p1).await;
+    let e2 = upload(&c, "two", &id, 2, &p2).await;
+    ok(complete(&c, "two", &id, &[(1, &e1), (2, &e2)]).await);
+    let r = s.raw("GET", "/mpu/two?partNumber=3").send().await;
+    r.assert_error(416, "InvalidPartNumber");
+    assert_eq!(r.xml().text_of("ActualPartCount").as_deref(), Some("2"));
+    assert_sdk_status(
+        c.head_object()
+            .bucket("mpu")
+            .key("two")
+            .part_number(3)
+            .send()
+            .await,
+        416,
+    );
+
+    for n in ["0", "10001", "-1", "abc", ""] {
+        for key in ["two", "no-such-key"] {
+            let r = s
+                .raw("GET", &format!("/mpu/{key}?partNumber={n}"))
+                .send()
+                .await;
+            r.assert_error(400, "InvalidArgument");
+            let x = r.xml();
+            assert_eq!(x.text_of("ArgumentName").as_deref(), Some("partNumber"));
+            assert_eq!(x.text_of("ArgumentValue").as_deref(), Some(n));
+            let r = s
+                .raw("HEAD", &format!("/mpu/{key}?partNumber={n}"))
+                .send()
+                .await;
+            assert_eq!(r.status, 400, "HEAD {key} partNumber={n}");
+        }
+    }
+}
+
+/// UploadPartCopy's `x-amz-copy-source-range`: a value not of the form
+/// `bytes=first-last` (first <= last) is 400 InvalidArgument; a range that
+/// starts past the source is 416 InvalidRange; one that starts inside but
+/// ends past it is 400 InvalidArgument naming the source's size.
+#[tokio::test]
+async fn upload_part_copy_range_errors() {
+    let (s, c) = setup().await;
+    put_object(&c, "mpu", "src", &[7u8; 100]).await;
+    let id = create(&c, "dst").await;
+    let copy = |range: &str| {
+        s.raw(
+            "PUT",
+            &format!("/mpu/dst?partNumber=1&uploadId={}", encode_query(&id)),
+        )
+        .header("x-amz-copy-source", "mpu/src")
+        .header("x-amz-copy-source-range", range)
+        .send()
+    };
+    for bad in [
+        "byte=1-2",
+        "bytes=5-",
+        "bytes=-5",
+        "bytes=a-b",
+        "bytes=3-1",
+        "1-2",
+        "bytes=1-2,4-5",
+    ] {
+        let r = copy(bad).await;
+        r.assert_error(400, "InvalidArgument");
+        assert_eq!(
+            r.xml().text_of("ArgumentName").as_deref(),
+            Some("x-amz-copy-source-range"),
+            "{bad}"
+        );
+    }
+    copy("bytes=100-120")
+        .await
+        .assert_error(416, "InvalidRange");
+    let r = copy("bytes=50-100").await;
+    r.assert_error(400, "InvalidArgument");
+    assert!(r.text().contains("size: 100"), "{}", r.text());
+    let r = copy("bytes=90-99").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let parts = ok(c
+        .list_parts()
+        .bucket("mpu")
+        .key("dst")
+        .upload_id(&id)
+        .send()
+        .await);
+    assert_eq!(parts.parts().len(), 1);
+    assert_eq!(parts.parts()[0].size(), Some(10));
 }

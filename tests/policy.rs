@@ -935,5 +935,96 @@ async fn policy_status_follows_the_meaning_of_public() {
             .await,
         403,
         "AccessDenied",
+
+/// GET, HEAD, GetObjectAcl, GetObjectTagging, GetObjectAttributes and a
+/// copy whose source key is missing answer 404 NoSuchKey only to callers
+/// who may `s3:ListBucket` the bucket (by policy or ACL), 403 AccessDenied
+/// to the others, as S3 does.
+#[tokio::test]
+async fn missing_keys_are_404_only_for_callers_who_may_list() {
+    let s = TestServer::start();
+    setup(&s, "nfb", &["a.txt"]).await;
+    create_bucket(&s.client(BOB), "bobs").await;
+    let missing_reads = [
+        ("GET", "/nfb/missing", None),
+        ("HEAD", "/nfb/missing", None),
+        ("GET", "/nfb/missing?acl", None),
+        ("GET", "/nfb/missing?tagging", None),
+        ("GET", "/nfb/missing?attributes", Some("ETag")),
+    ];
+    let expect_all = |status: u16, code: &'static str| {
+        let s = &s;
+        async move {
+            for (method, path, attrs) in missing_reads {
+                let mut r = s.raw(method, path).anonymous();
+                if let Some(a) = attrs {
+                    r = r.header("x-amz-object-attributes", a);
+                }
+                let r = r.send().await;
+                if method == "HEAD" {
+                    assert_eq!(r.status, status, "anonymous HEAD {path}");
+                } else {
+                    r.assert_error(status, code);
+                }
+            }
+            let copy = s
+                .client(BOB)
+                .copy_object()
+                .bucket("bobs")
+                .key("copy")
+                .copy_source("nfb/missing")
+                .send()
+                .await;
+            assert_sdk_err(copy, status, code);
+        }
+    };
+    // Without any grant: 403 for strangers, 404 for the owner.
+    expect_all(403, "AccessDenied").await;
+    assert_sdk_err(
+        s.client(ALICE)
+            .get_object()
+            .bucket("nfb")
+            .key("missing")
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    // s3:GetObject alone lets them read what exists, not learn what does not.
+    let get_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nfb/*"}]}"#;
+    put_policy(&s, "nfb", get_only).await;
+    s.raw("GET", "/nfb/a.txt")
+        .anonymous()
+        .send()
+        .await
+        .assert_success();
+    expect_all(403, "AccessDenied").await;
+    // With s3:ListBucket as well: 404.
+    let get_and_list = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nfb/*"},{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::nfb"}]}"#;
+    put_policy(&s, "nfb", get_and_list).await;
+    expect_all(404, "NoSuchKey").await;
+
+    // By ACL: a public-read bucket lets anyone list, so a missing key is 404.
+    let alice = s.client(ALICE);
+    ok(alice
+        .create_bucket()
+        .bucket("pubacl")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await);
+    s.raw("GET", "/pubacl/missing")
+        .anonymous()
+        .send()
+        .await
+        .assert_error(404, "NoSuchKey");
+    assert_sdk_err(
+        s.client(BOB)
+            .head_object()
+            .bucket("pubacl")
+            .key("missing")
+            .send()
+            .await,
+        404,
+        "NotFound",
     );
 }

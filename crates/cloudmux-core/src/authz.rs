@@ -84,6 +84,30 @@ impl Gateway {
         }
     }
 
+    /// The answer for a key of bucket `name` (record `b`) that does not
+    /// exist: 404 NoSuchKey when `who` may list the bucket (`s3:ListBucket`
+    /// by the bucket policy, or READ in the bucket ACL, anonymous callers of
+    /// a public bucket included; the bucket owner unless a policy denies
+    /// it), 403 AccessDenied otherwise, so that a
+    /// caller who may not list never learns which keys exist.
+    pub(crate) fn missing_key(
+        &self,
+        who: &RequestContext,
+        b: &BucketRecord,
+        name: &str,
+        key: &str,
+    ) -> CoreError {
+        let fallback = if who.canonical_id() == Some(b.owner.as_str()) {
+            Fallback::Owner
+        } else {
+            Fallback::Acl(&b.acl, Permission::Read)
+        };
+        match self.authorize(who, b, name, None, Some("s3:ListBucket"), fallback) {
+            Ok(()) => CoreError::NoSuchKey(key.to_owned()),
+            Err(e) => e,
+        }
+    }
+
     /// PutBucketPolicy: validates the document and stores it as sent. Owner
     /// only, whatever the policy says (so an owner can never lock itself
     /// out); refused with `AccessDenied` when BlockPublicPolicy is set and

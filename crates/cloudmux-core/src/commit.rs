@@ -7,7 +7,9 @@
 //! 1. **Check** everything that can refuse the write while nothing visible
 //!    has changed: the caller's right to write the bucket, that the bucket
 //!    is not being deleted, the conditional headers against the current
-//!    record, and (Complete) that the upload still exists. A refused write
+//!    record (a condition that held when the request started and fails now
+//!    is 409 ConditionalRequestConflict), and (Complete) that the upload
+//!    still exists. A refused write
 //!    discards its staged bytes and changes nothing.
 //! 2. **Announce** the write: an intent record (the new record and the
 //!    staged id) is committed before the bytes reach the native name; for an
@@ -36,7 +38,7 @@ use crate::acl::Permission;
 use crate::locks::KeyGuard;
 use crate::metrics::Metrics;
 use crate::moves::finish_move;
-use crate::object::{check_write_conditions, native_meta, PutObjectOutput, WriteConditions};
+use crate::object::{native_meta, PutObjectOutput, WriteConditions};
 use crate::records::{self, GarbageRecord, MoveRecord, ObjectRecord};
 use crate::recover::{resolve_intent, Resolution};
 use crate::{CoreError, Gateway, RequestContext, Result};
@@ -55,7 +57,9 @@ pub(crate) struct PendingWrite<'a> {
     pub staged: Staged,
     /// The record the object will have; `data` is filled in on publish.
     pub record: ObjectRecord,
-    /// Conditional write headers.
+    /// Conditional write headers, already checked once when the request
+    /// started (`Gateway::precheck_write`): failing now, under the key's
+    /// lock, is a conflict with a write that finished meanwhile (409).
     pub conditions: &'a WriteConditions,
     /// CompleteMultipartUpload: the upload that must still exist and is
     /// removed in the commit. `record.upload_id` names it.
@@ -158,7 +162,8 @@ impl Gateway {
                 };
             }
         }
-        check_write_conditions(w.conditions, existing.as_ref().map(|(r, _)| r))?;
+        w.conditions
+            .recheck(w.key, existing.as_ref().map(|(r, _)| r))?;
         Ok(Checked::Proceed(Box::new(existing)))
     }
 }

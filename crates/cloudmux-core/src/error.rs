@@ -47,6 +47,11 @@ pub enum CoreError {
     /// A conditional request's precondition failed (412).
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A conditional write whose condition held when it started was
+    /// overtaken by another write or delete of the key that finished before
+    /// its commit (409); the client may retry.
+    #[error("conditional request conflict")]
+    ConditionalRequestConflict,
     /// A conditional GET found the object unchanged (304).
     #[error("not modified")]
     NotModified {
@@ -59,8 +64,14 @@ pub enum CoreError {
     #[error("invalid range")]
     InvalidRange(u64),
     /// `partNumber` names a part the object does not have.
-    #[error("invalid part number")]
-    InvalidPartNumber,
+    #[error("invalid part number {requested} of {actual}")]
+    InvalidPartNumber {
+        /// The part number asked for.
+        requested: u32,
+        /// How many parts the object has (1 for an object not uploaded in
+        /// parts).
+        actual: u32,
+    },
     /// A part in CompleteMultipartUpload is missing or its ETag differs.
     #[error("invalid part: {0}")]
     InvalidPart(String),

@@ -14,7 +14,9 @@
 //! - `return(error)` (or a bare `return`): the step fails with an internal
 //!   error, as if the next I/O had failed;
 //! - `return(panic)`: the task panics;
-//! - `return(exit)`: the process exits at once with status 86, as a crash.
+//! - `return(exit)`: the process exits at once with status 86, as a crash;
+//! - `return(wait:MS)`: the request waits there MS milliseconds, then goes
+//!   on (end-to-end tests use it to force an interleaving).
 //!
 //! Each firing is logged as `failpoint fired: NAME ACTION`. In-process tests
 //! can also [`gate`] a point: the next task to reach it waits there until the
@@ -248,6 +250,13 @@ pub async fn hit(name: &'static str) -> Result<()> {
         "exit" => {
             eprintln!("failpoint fired: {name} exit");
             std::process::exit(86)
+        }
+        wait if wait.starts_with("wait:") => {
+            // A request held here keeps its place (and any lock it holds)
+            // without blocking a runtime thread.
+            let ms = wait["wait:".len()..].parse().unwrap_or(1000);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            Ok(())
         }
         _ => Err(CoreError::Internal(format!(
             "failpoint {name}: injected error"

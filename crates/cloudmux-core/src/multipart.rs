@@ -420,6 +420,9 @@ impl Gateway {
             .await?;
         let range = match input.range {
             None => None,
+            Some((first, _)) if first >= src.size => {
+                return Err(CoreError::InvalidRange(src.size));
+            }
             Some((first, last)) => {
                 if first > last || last >= src.size {
                     return Err(CoreError::InvalidArgument(format!(
@@ -485,6 +488,7 @@ impl Gateway {
         {
             return Err(CoreError::InvalidPartOrder);
         }
+        self.precheck_complete(&input).await?;
         let guard = self.locks.lock_owned(&input.bucket, &input.key).await;
         let upload = match self
             .upload(&input.bucket, &input.key, &input.upload_id)
@@ -594,6 +598,27 @@ impl Gateway {
         crate::fault!("complete.committed");
         self.drop_parts(&upload.location, &input.upload_id).await?;
         Ok(out)
+    }
+
+    /// Complete's conditional headers, checked when the request starts (see
+    /// `WriteConditions`). They are skipped when the upload is gone (the
+    /// checks under the key's lock answer NoSuchUpload, or the first answer
+    /// for a retry) and when the key's object came from this upload: a
+    /// retried Complete answers as the first one did.
+    async fn precheck_complete(&self, input: &CompleteUploadInput) -> Result<()> {
+        if input.conditions.is_empty() {
+            return Ok(());
+        }
+        let ukey = records::upload_key(&input.bucket, &input.key, &input.upload_id);
+        if self.meta.get(&ukey).await?.is_none() {
+            return Ok(());
+        }
+        let existing = self.object(&input.bucket, &input.key).await?;
+        let cur = existing.as_ref().map(|(r, _)| r);
+        if cur.is_some_and(|r| r.upload_id.as_deref() == Some(input.upload_id.as_str())) {
+            return Ok(());
+        }
+        input.conditions.check(&input.key, cur)
     }
 
     /// The answer of an earlier, successful Complete of this upload with

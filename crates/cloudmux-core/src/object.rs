@@ -20,13 +20,72 @@ use crate::{names, now_ms, CoreError, Gateway, Result, ServerSideEncryption};
 /// Largest single PUT S3 accepts (5 GiB).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
-/// Conditions on a write (conditional PUT).
+/// Conditions on a write: PutObject, CopyObject's destination and
+/// CompleteMultipartUpload.
+///
+/// They are checked twice, as S3 answers them: when the request starts
+/// (PutObject: once its body has arrived; [`WriteConditions::check`]
+/// against the key's record then: 412
+/// PreconditionFailed, or 404 NoSuchKey for `If-Match` on a missing key),
+/// and again under the key's lock just before the commit. A condition that
+/// held at the start but no longer holds at the commit means another write
+/// or delete of the key finished in between: that is
+/// [`CoreError::ConditionalRequestConflict`] (409), which the client answers
+/// by retrying.
 #[derive(Debug, Clone, Default)]
 pub struct WriteConditions {
     /// `If-Match`: the current ETag must match.
     pub if_match: Option<String>,
     /// `If-None-Match: *`: the key must not exist.
     pub if_none_match: Option<String>,
+}
+
+impl WriteConditions {
+    /// Whether any condition is set.
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_none() && self.if_none_match.is_none()
+    }
+
+    /// Evaluates the conditions against the key's current record, `key`
+    /// naming it in errors. S3 accepts only `*` for `If-None-Match` on a
+    /// write and not both headers at once (501 NotImplemented otherwise).
+    pub fn check(&self, key: &str, existing: Option<&ObjectRecord>) -> Result<()> {
+        if self.if_match.is_some() && self.if_none_match.is_some() {
+            return Err(CoreError::NotImplemented(
+                "If-Match and If-None-Match together on a write".into(),
+            ));
+        }
+        if let Some(m) = &self.if_none_match {
+            if m.trim() != "*" {
+                return Err(CoreError::NotImplemented(
+                    "If-None-Match on a write supports only *".into(),
+                ));
+            }
+            if existing.is_some() {
+                return Err(CoreError::PreconditionFailed);
+            }
+        }
+        if let Some(m) = &self.if_match {
+            match existing {
+                None => return Err(CoreError::NoSuchKey(key.to_owned())),
+                Some(r) if !etag_matches(m, &r.etag) => return Err(CoreError::PreconditionFailed),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The check under the key's lock, right before the commit: a condition
+    /// that held when the request started ([`WriteConditions::check`]) and
+    /// fails now was broken by a write or delete that finished meanwhile.
+    pub(crate) fn recheck(&self, key: &str, existing: Option<&ObjectRecord>) -> Result<()> {
+        self.check(key, existing).map_err(|e| match e {
+            CoreError::PreconditionFailed | CoreError::NoSuchKey(_) => {
+                CoreError::ConditionalRequestConflict
+            }
+            e => e,
+        })
+    }
 }
 
 /// PutObject.
@@ -207,6 +266,8 @@ pub struct CopyObjectInput {
     pub replace_tagging: bool,
     /// `x-amz-copy-source-if-*`.
     pub conditions: ReadConditions,
+    /// `If-Match` / `If-None-Match`: conditions on the destination key.
+    pub dest_conditions: WriteConditions,
     /// The requested ACL for the copy (canned or grants).
     pub acl: Option<AclRequest>,
     /// Placement override.
@@ -315,6 +376,22 @@ impl Gateway {
         Ok((backend, staged, d))
     }
 
+    /// Checks a write's conditions when the request starts (for PutObject:
+    /// once its body has arrived), before the key's lock is taken (see
+    /// [`WriteConditions`]; they are checked again under the lock).
+    pub(crate) async fn precheck_write(
+        &self,
+        bucket: &str,
+        key: &str,
+        conditions: &WriteConditions,
+    ) -> Result<()> {
+        if conditions.is_empty() {
+            return Ok(());
+        }
+        let existing = self.object(bucket, key).await?;
+        conditions.check(key, existing.as_ref().map(|(r, _)| r))
+    }
+
     pub(crate) async fn object(
         &self,
         bucket: &str,
@@ -348,6 +425,15 @@ impl Gateway {
             .resolve(&owner, Some(&bucket.owner))?;
         bucket.refuse_public(&acl)?;
         let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
+        // The conditions are first checked once the whole body has arrived,
+        // so the client is answered after it has finished sending.
+        if let Err(e) = self
+            .precheck_write(&input.bucket, &input.key, &input.conditions)
+            .await
+        {
+            let _ = backend.discard(&staged).await;
+            return Err(e);
+        }
         let record = fresh_record(&d, owner, acl, input.meta, location);
         crate::fault!("put.staged");
         self.commit_object(
@@ -423,17 +509,7 @@ impl Gateway {
         }
         for attempt in 0..3 {
             let Some((rec, _)) = self.object(&input.bucket, &input.key).await? else {
-                // Without the right to list the bucket, a missing key is not
-                // revealed as missing.
-                self.authorize(
-                    who,
-                    &bucket,
-                    &input.bucket,
-                    None,
-                    Some("s3:ListBucket"),
-                    Fallback::Acl(&bucket.acl, Permission::Read),
-                )?;
-                return Err(CoreError::NoSuchKey(input.key.clone()));
+                return Err(self.missing_key(who, &bucket, &input.bucket, &input.key));
             };
             self.authorize(
                 who,
@@ -580,10 +656,9 @@ impl Gateway {
         key: &str,
         conditions: &ReadConditions,
     ) -> Result<ObjectRecord> {
-        let (src, _) = self
-            .object(name, key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        let Some((src, _)) = self.object(name, key).await? else {
+            return Err(self.missing_key(who, b, name, key));
+        };
         self.authorize(
             who,
             b,
@@ -660,6 +735,8 @@ impl Gateway {
             .unwrap_or(AclRequest::Canned(CannedAcl::Private))
             .resolve(&owner, Some(&dst_bucket.owner))?;
         dst_bucket.refuse_public(&acl)?;
+        self.precheck_write(&input.bucket, &input.key, &input.dest_conditions)
+            .await?;
         let wanted_alg = input
             .checksum_algorithm
             .or(src.checksum.as_ref().map(|c| c.algorithm));
@@ -700,7 +777,7 @@ impl Gateway {
             backend,
             staged,
             record,
-            &WriteConditions::default(),
+            &input.dest_conditions,
         )
         .await
     }
@@ -761,7 +838,7 @@ impl Gateway {
             backend,
             staged,
             record,
-            &WriteConditions::default(),
+            &input.dest_conditions,
         )
         .await
         .map(Some)
@@ -782,6 +859,7 @@ impl Gateway {
             .object(&input.bucket, &input.key)
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(input.key.clone()))?;
+        input.dest_conditions.recheck(&input.key, Some(&cur))?;
         if cur.data != src.data {
             return Err(CoreError::PreconditionFailed);
         }
@@ -816,10 +894,9 @@ impl Gateway {
     /// GetObjectAcl.
     pub async fn object_acl(&self, who: &RequestContext, bucket: &str, key: &str) -> Result<Acl> {
         let (b, _) = self.bucket(bucket).await?;
-        let (rec, _) = self
-            .object(bucket, key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        let Some((rec, _)) = self.object(bucket, key).await? else {
+            return Err(self.missing_key(who, &b, bucket, key));
+        };
         self.authorize(
             who,
             &b,
@@ -842,10 +919,9 @@ impl Gateway {
         let (b, _) = self.bucket(bucket).await?;
         let _guard = self.locks.lock(bucket, key).await;
         self.settle_intent(bucket, key).await?;
-        let (mut rec, raw) = self
-            .object(bucket, key)
-            .await?
-            .ok_or_else(|| CoreError::NoSuchKey(key.to_owned()))?;
+        let Some((mut rec, raw)) = self.object(bucket, key).await? else {
+            return Err(self.missing_key(who, &b, bucket, key));
+        };
         self.authorize(
             who,
             &b,
@@ -880,30 +956,6 @@ impl Gateway {
     }
 }
 
-pub(crate) fn check_write_conditions(
-    c: &WriteConditions,
-    existing: Option<&ObjectRecord>,
-) -> Result<()> {
-    if let Some(m) = &c.if_none_match {
-        if m.trim() != "*" {
-            return Err(CoreError::NotImplemented(
-                "If-None-Match on PUT supports only *".into(),
-            ));
-        }
-        if existing.is_some() {
-            return Err(CoreError::PreconditionFailed);
-        }
-    }
-    if let Some(m) = &c.if_match {
-        match existing {
-            None => return Err(CoreError::NoSuchKey(String::new())),
-            Some(r) if !etag_matches(m, &r.etag) => return Err(CoreError::PreconditionFailed),
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
 fn resolve_range(
     rec: &ObjectRecord,
     range: Option<RangeSpec>,
@@ -917,7 +969,10 @@ fn resolve_range(
         }
         if rec.parts.is_empty() {
             if n != 1 {
-                return Err(CoreError::InvalidPartNumber);
+                return Err(CoreError::InvalidPartNumber {
+                    requested: n,
+                    actual: 1,
+                });
             }
             let r = (rec.size > 0).then(|| ByteRange {
                 first: 0,
@@ -927,7 +982,10 @@ fn resolve_range(
         }
         let idx = n as usize - 1;
         if idx >= rec.parts.len() {
-            return Err(CoreError::InvalidPartNumber);
+            return Err(CoreError::InvalidPartNumber {
+                requested: n,
+                actual: rec.parts.len() as u32,
+            });
         }
         let first: u64 = rec.parts[..idx].iter().map(|p| p.size).sum();
         let size = rec.parts[idx].size;

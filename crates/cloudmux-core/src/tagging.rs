@@ -81,13 +81,7 @@ impl Gateway {
         names::validate_key(key)?;
         let bucket_owner = who.canonical_id() == Some(b.owner.as_str());
         let Some((rec, raw)) = self.object(bucket, key).await? else {
-            let fallback = if bucket_owner {
-                Fallback::Owner
-            } else {
-                Fallback::Acl(&b.acl, Permission::Read)
-            };
-            self.authorize(who, &b, bucket, None, Some("s3:ListBucket"), fallback)?;
-            return Err(CoreError::NoSuchKey(key.to_owned()));
+            return Err(self.missing_key(who, &b, bucket, key));
         };
         let wanted = if write {
             Permission::WriteAcp

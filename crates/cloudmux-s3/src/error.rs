@@ -79,6 +79,20 @@ impl S3Error {
             .with("ArgumentName", name)
             .with("ArgumentValue", value)
     }
+    /// 400 InvalidArgument: a `partNumber` query argument that is not an
+    /// integer from 1 to 10000.
+    pub fn invalid_part_number(value: &str) -> Self {
+        Self::invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+            .with("ArgumentName", "partNumber")
+            .with("ArgumentValue", value)
+    }
+    /// 400 InvalidArgument: an `x-amz-copy-source-range` that is not of the
+    /// form `bytes=first-last` with `first <= last`.
+    pub fn invalid_copy_range(value: &str) -> Self {
+        Self::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+            .with("ArgumentName", "x-amz-copy-source-range")
+            .with("ArgumentValue", value)
+    }
     /// 400 InvalidRequest.
     pub fn invalid_request(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", msg)
@@ -430,10 +444,17 @@ impl From<CoreError> for S3Error {
             )
             .with("ActualObjectSize", size.to_string())
             .header("content-range", format!("bytes */{size}")),
-            CoreError::InvalidPartNumber => S3Error::new(
+            CoreError::InvalidPartNumber { requested, actual } => S3Error::new(
                 S::RANGE_NOT_SATISFIABLE,
                 "InvalidPartNumber",
                 "The requested partnumber is not satisfiable",
+            )
+            .with("PartNumberRequested", requested.to_string())
+            .with("ActualPartCount", actual.to_string()),
+            CoreError::ConditionalRequestConflict => S3Error::new(
+                S::CONFLICT,
+                "ConditionalRequestConflict",
+                "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.",
             ),
             CoreError::InvalidPart(m) => S3Error::new(
                 S::BAD_REQUEST,

@@ -280,16 +280,31 @@ pub fn parse_range(v: &str) -> Option<RangeSpec> {
     (last >= first).then_some(RangeSpec::FromTo(first, Some(last)))
 }
 
-/// Parses `x-amz-copy-source-range` (`bytes=first-last`).
+/// Parses `x-amz-copy-source-range` (`bytes=first-last`, both given,
+/// `first <= last`); anything else is 400 InvalidArgument, as S3 answers.
 pub fn parse_copy_range(v: &str) -> S3Result<(u64, u64)> {
-    let bad = || {
-        S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
-    };
+    let bad = || S3Error::invalid_copy_range(v);
     let spec = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    let first = a.parse().map_err(|_| bad())?;
-    let last = b.parse().map_err(|_| bad())?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return Err(bad());
+    }
+    let first: u64 = a.parse().map_err(|_| bad())?;
+    let last: u64 = b.parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
     Ok((first, last))
+}
+
+/// Parses a `partNumber` query argument: an integer from 1 to 10000, else
+/// 400 InvalidArgument naming it.
+pub fn parse_part_number(v: &str) -> S3Result<u32> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| S3Error::invalid_part_number(v))
 }
 
 /// Parses `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded,

@@ -24,14 +24,7 @@ fn upload_id(req: &Req) -> S3Result<String> {
 }
 
 fn part_number(req: &Req) -> S3Result<u32> {
-    req.query
-        .get("partNumber")
-        .and_then(|v| v.parse::<u32>().ok())
-        .ok_or_else(|| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })
+    headers::parse_part_number(req.query.get("partNumber").unwrap_or_default())
 }
 
 pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {

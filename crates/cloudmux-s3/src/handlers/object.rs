@@ -67,14 +67,11 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
 
 pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<Response<ResBody>> {
     headers::refuse_sse_c(|n| req.header(n))?;
-    let part_number = match req.query.get("partNumber") {
-        None => None,
-        Some(v) => Some(v.parse::<u32>().map_err(|_| {
-            S3Error::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })?),
-    };
+    let part_number = req
+        .query
+        .get("partNumber")
+        .map(headers::parse_part_number)
+        .transpose()?;
     let range = req.header("range").and_then(headers::parse_range);
     let input = GetObjectInput {
         bucket: req.bucket().to_owned(),
@@ -219,6 +216,7 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
         replace_tagging,
         meta: headers::object_meta(&req)?,
         conditions: headers::read_conditions(&req, "x-amz-copy-source-"),
+        dest_conditions: headers::write_conditions(&req),
         acl: super::acl::requested_acl(gw, &req)?,
         location: headers::placement(&req),
         sse,
