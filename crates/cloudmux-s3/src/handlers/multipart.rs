@@ -1,6 +1,6 @@
 //! Multipart upload handlers.
 
-use cloudmux_core::checksum::{ChecksumAlgorithm, ChecksumType};
+use cloudmux_core::checksum::ChecksumAlgorithm;
 use cloudmux_core::{
     CompletePart, CompleteUploadInput, CreateUploadInput, Gateway, ListPartsInput,
     UploadPartCopyInput, UploadPartInput, UploadPartOutput,
@@ -36,22 +36,18 @@ fn part_number(req: &Req) -> S3Result<u32> {
 
 pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     headers::refuse_unsupported_write_headers(&req)?;
+    let kind = headers::checksum_type(&req)?;
     let checksum = match req.header("x-amz-checksum-algorithm") {
+        None if kind.is_some() => {
+            return Err(S3Error::invalid_request(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+            ))
+        }
         None => None,
         Some(v) => {
-            let alg = ChecksumAlgorithm::parse(v).ok_or_else(|| {
+            let alg = ChecksumAlgorithm::parse(v.trim()).ok_or_else(|| {
                 S3Error::invalid_request("Checksum algorithm provided is unsupported")
             })?;
-            let kind = match req.header("x-amz-checksum-type") {
-                None => None,
-                Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Some(ChecksumType::FullObject),
-                Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Some(ChecksumType::Composite),
-                Some(_) => {
-                    return Err(S3Error::invalid_request(
-                        "Value for x-amz-checksum-type header is invalid.",
-                    ))
-                }
-            };
             Some((alg, kind))
         }
     };
@@ -189,6 +185,8 @@ pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<Re
                 upload_id: id,
                 parts,
                 conditions: headers::write_conditions(&req),
+                checksum_type: headers::checksum_type(&req)?,
+                checksum: headers::complete_checksum(&req)?,
             },
         )
         .await?;

@@ -98,6 +98,12 @@ pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<R
     let rec = &out.record;
     let whole = out.range.is_none() && part_number.is_none();
     let mut b = headers::object_headers(Response::builder(), rec, checksum_mode, whole);
+    match part_number {
+        // Part 1 of a single-part object is the whole object.
+        Some(_) if checksum_mode && rec.parts.is_empty() => b = headers::checksum_headers(b, rec),
+        Some(n) if checksum_mode => b = headers::part_checksum_headers(b, rec, n),
+        _ => {}
+    }
     if let Some(n) = out.parts_count {
         b = b.header("x-amz-mp-parts-count", n);
     }
