@@ -724,11 +724,12 @@ fn check_complete_declaration(upload: &UploadRecord, input: &CompleteUploadInput
             )));
         }
     }
-    let algorithms = input
-        .checksum
-        .iter()
-        .map(|(a, _)| *a)
-        .chain(input.parts.iter().flat_map(|p| p.checksums.iter().map(|(a, _)| *a)));
+    let algorithms = input.checksum.iter().map(|(a, _)| *a).chain(
+        input
+            .parts
+            .iter()
+            .flat_map(|p| p.checksums.iter().map(|(a, _)| *a)),
+    );
     for alg in algorithms {
         if declared.map(|(a, _)| a) != Some(alg) {
             return Err(CoreError::InvalidRequest(format!(

@@ -287,7 +287,11 @@ pub fn checksum_headers(mut b: Builder, rec: &ObjectRecord) -> Builder {
 /// (with `x-amz-checksum-mode: ENABLED`): the part's own checksum, which
 /// only a composite object keeps in a form that covers the part's bytes.
 pub fn part_checksum_headers(mut b: Builder, rec: &ObjectRecord, part_number: u32) -> Builder {
-    let Some(c) = rec.checksum.as_ref().filter(|c| c.kind == ChecksumType::Composite) else {
+    let Some(c) = rec
+        .checksum
+        .as_ref()
+        .filter(|c| c.kind == ChecksumType::Composite)
+    else {
         return b;
     };
     let raw = rec

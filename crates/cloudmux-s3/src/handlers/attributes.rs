@@ -60,7 +60,9 @@ fn parts_page(req: &Req) -> S3Result<(usize, u32)> {
             .filter(|n| *n >= 0)
             .map(|n| n.min(1000) as usize)
             .ok_or_else(|| {
-                S3Error::invalid_argument("Provided max-parts not an integer or within integer range")
+                S3Error::invalid_argument(
+                    "Provided max-parts not an integer or within integer range",
+                )
             })?,
     };
     let marker = match req.header("x-amz-part-number-marker") {
@@ -89,13 +91,8 @@ fn checksum_value(c: &StoredChecksum) -> &str {
 fn object_parts(w: &mut XmlWriter, rec: &ObjectRecord, max: usize, marker: u32) {
     let total = rec.parts.len();
     let first = (marker as usize).min(total);
-    let page: Vec<(usize, &PartSummary)> = rec
-        .parts
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(max)
-        .collect();
+    let page: Vec<(usize, &PartSummary)> =
+        rec.parts.iter().enumerate().skip(first).take(max).collect();
     let truncated = first + page.len() < total;
     let next = page.last().map_or(marker as usize, |(i, _)| i + 1);
     w.open("ObjectParts")
@@ -137,7 +134,10 @@ pub(super) async fn get_object_attributes(gw: &Gateway, req: Req) -> S3Result<Re
     if want[1] {
         if let Some(c) = &rec.checksum {
             w.open("Checksum")
-                .elem(&format!("Checksum{}", c.algorithm.as_str()), checksum_value(c))
+                .elem(
+                    &format!("Checksum{}", c.algorithm.as_str()),
+                    checksum_value(c),
+                )
                 .elem("ChecksumType", c.kind.as_str())
                 .close("Checksum");
         }

@@ -1,6 +1,6 @@
 //! Multipart upload handlers.
 
-use cloudmux_core::checksum::ChecksumAlgorithm;
+use cloudmux_core::checksum::{ChecksumAlgorithm, ALL_ALGORITHMS};
 use cloudmux_core::{
     CompletePart, CompleteUploadInput, CreateUploadInput, Gateway, ListPartsInput,
     UploadPartCopyInput, UploadPartInput, UploadPartOutput,
@@ -150,6 +150,13 @@ pub(super) async fn upload_part_copy(gw: &Gateway, req: Req) -> S3Result<Respons
 
 pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     let id = upload_id(&req)?;
+    let checksum_type = headers::checksum_type(&req)?;
+    let checksum = headers::complete_checksum(&req)?;
+    // Complete's `x-amz-checksum-*` headers describe the object, not the
+    // XML document, so the body is not checked against them.
+    for alg in ALL_ALGORITHMS {
+        req.headers.remove(alg.header_name());
+    }
     let body = req.read_small_body().await?;
     let doc = x::parse_complete(&body)?;
     if doc.parts.is_empty() {
@@ -185,8 +192,8 @@ pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<Re
                 upload_id: id,
                 parts,
                 conditions: headers::write_conditions(&req),
-                checksum_type: headers::checksum_type(&req)?,
-                checksum: headers::complete_checksum(&req)?,
+                checksum_type,
+                checksum,
             },
         )
         .await?;
