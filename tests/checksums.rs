@@ -296,7 +296,8 @@ async fn checksum_types_allowed_per_algorithm() {
     }
 }
 
-/// Complete must repeat the upload's declaration: another type or another
+/// Complete must repeat the upload's declaration: another checksum type is
+/// BadDigest (as the CompleteMultipartUpload reference says), another
 /// algorithm is InvalidRequest, a wrong object checksum (FULL_OBJECT) or a
 /// wrong part checksum is BadDigest; none of them completes the upload, and
 /// the right values then do.
@@ -330,7 +331,7 @@ async fn complete_checks_the_declared_checksums() {
     assert_sdk_err(
         send(Some(ChecksumType::Composite), None).await,
         400,
-        "InvalidRequest",
+        "BadDigest",
     );
     let wrong = Checksum::Crc32c.b64(&p1);
     assert_sdk_err(send(None, Some(wrong)).await, 400, "BadDigest");
@@ -399,7 +400,8 @@ fn complete_xml(parts: &[CompletedPart], alg: Checksum) -> String {
 }
 
 /// A composite upload whose Complete lists one part with a wrong checksum
-/// answers BadDigest; the composite object then completes with `-N` on
+/// answers BadDigest, and one whose parts carry no checksums InvalidRequest
+/// (S3 requires them); the composite object then completes with `-N` on
 /// GET/HEAD, the part's own checksum on `partNumber` reads, and
 /// GetObjectAttributes pages through the parts (`x-amz-max-parts`,
 /// `x-amz-part-number-marker`) with the checksum without its `-N`.
@@ -428,6 +430,30 @@ async fn composite_object_parts_and_attributes() {
             .await,
         400,
         "BadDigest",
+    );
+    let bare: Vec<CompletedPart> = parts
+        .iter()
+        .map(|p| {
+            CompletedPart::builder()
+                .set_part_number(p.part_number())
+                .set_e_tag(p.e_tag().map(str::to_owned))
+                .build()
+        })
+        .collect();
+    assert_sdk_err(
+        c.complete_multipart_upload()
+            .bucket("cks")
+            .key("comp")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(bare))
+                    .build(),
+            )
+            .send()
+            .await,
+        400,
+        "InvalidRequest",
     );
     let composite = alg.composite(&bodies);
     let out = ok(c

@@ -249,10 +249,18 @@ def test_wrong_part_checksum_on_complete_is_bad_digest(s3, bucket):
         s3.complete_multipart_upload(Bucket=bucket, Key="bad/part", UploadId=up["UploadId"],
                                      MultipartUpload={"Parts": other})
     assert _error(e) == (400, "InvalidRequest")
+    # A checksum type other than Create's is BadDigest (CompleteMultipartUpload
+    # reference, x-amz-checksum-type).
     with pytest.raises(ClientError) as e:
         s3.complete_multipart_upload(Bucket=bucket, Key="bad/part", UploadId=up["UploadId"],
                                      MultipartUpload={"Parts": parts},
                                      ChecksumType="FULL_OBJECT")
+    assert _error(e) == (400, "BadDigest")
+    # A composite upload needs each part's checksum on Complete.
+    bare = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="bad/part", UploadId=up["UploadId"],
+                                     MultipartUpload={"Parts": bare})
     assert _error(e) == (400, "InvalidRequest")
     out = s3.complete_multipart_upload(Bucket=bucket, Key="bad/part", UploadId=up["UploadId"],
                                        MultipartUpload={"Parts": parts})

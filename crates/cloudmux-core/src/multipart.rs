@@ -525,8 +525,10 @@ impl Gateway {
                 // a value that differs from the part's is a wrong digest.
                 let stored = rec.checksum.as_deref().map(checksum::b64);
                 if stored.as_deref() != Some(value.trim()) {
-                    return Err(CoreError::Body(cloudmux_data::BodyError::ChecksumMismatch(
-                        format!("{} of part {}", alg.as_str(), p.part_number),
+                    return Err(CoreError::BadDigest(format!(
+                        "The {} you specified for part {} did not match what we received.",
+                        alg.as_str().to_lowercase(),
+                        p.part_number
                     )));
                 }
             }
@@ -553,8 +555,9 @@ impl Gateway {
             let (sent_value, sent_count) = split_part_count(sent.trim());
             let count_ok = sent_count.is_none_or(|n| n == parts.len().to_string());
             if sent_value != ours_value || !count_ok {
-                return Err(CoreError::Body(cloudmux_data::BodyError::ChecksumMismatch(
-                    alg.as_str().to_owned(),
+                return Err(CoreError::BadDigest(format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.as_str().to_lowercase()
                 )));
             }
         }
@@ -708,9 +711,10 @@ impl Gateway {
 }
 
 /// Checks what CompleteMultipartUpload declares about checksums against the
-/// upload: the checksum type, the algorithm of the object checksum header and
-/// the algorithm of every part checksum must be the upload's, as S3 requires
-/// (InvalidRequest otherwise; wrong values are checked later, as digests).
+/// upload, as S3 does: a checksum type other than the upload's is BadDigest;
+/// an object or part checksum of another algorithm, or a part without its
+/// checksum in a composite upload, is InvalidRequest. Wrong values are
+/// checked later, as digests.
 fn check_complete_declaration(upload: &UploadRecord, input: &CompleteUploadInput) -> Result<()> {
     let declared = upload.checksum;
     let name = |c: Option<(ChecksumAlgorithm, ChecksumType)>| {
@@ -718,9 +722,18 @@ fn check_complete_declaration(upload: &UploadRecord, input: &CompleteUploadInput
     };
     if let Some(kind) = input.checksum_type {
         if declared.map(|(_, k)| k) != Some(kind) {
-            return Err(CoreError::InvalidRequest(format!(
-                "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+            return Err(CoreError::BadDigest(format!(
+                "The upload was created using the {} checksum type. The complete request must use the same checksum type.",
                 declared.map_or("null", |(_, k)| k.as_str())
+            )));
+        }
+    }
+    if let Some((_, ChecksumType::Composite)) = declared {
+        if let Some(p) = input.parts.iter().find(|p| p.checksums.is_empty()) {
+            return Err(CoreError::InvalidRequest(format!(
+                "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
+                name(declared),
+                p.part_number
             )));
         }
     }
