@@ -123,6 +123,12 @@ def test_cli_cp_multipart_then_attributes(aws, server, bucket, tmp_path: Path):
     parts = file_parts(src, 5 * MiB)
     assert len(parts) == 3
     _check_composite_object(aws, bucket, "cli/mp", "CRC32", parts, page=2)
+    # A partNumber HEAD shows the part's own checksum.
+    head = json.loads(aws("s3api", "head-object", "--bucket", bucket, "--key", "cli/mp",
+                          "--part-number", "3", "--checksum-mode", "ENABLED").stdout)
+    assert head["ChecksumCRC32"] == b64(independent("CRC32", parts[2])), head
+    assert head["ChecksumType"] == "COMPOSITE" and head["PartsCount"] == 3
+    assert head["ContentLength"] == len(parts[2])
 
 
 @pytest.mark.parametrize("extra", [{}, {"ChecksumAlgorithm": "CRC32C"}],
@@ -182,6 +188,16 @@ def test_full_object_multipart_checksum(aws, s3, bucket, alg):
     assert attrs["Checksum"] == {f"Checksum{alg}": expected, "ChecksumType": "FULL_OBJECT"}
     assert [p[f"Checksum{alg}"] for p in attrs["ObjectParts"]["Parts"]] == [
         b64(independent(alg, p1)), b64(independent(alg, p2))]
+    # boto3 reads the second page of one part.
+    page = s3.get_object_attributes(Bucket=bucket, Key=key, MaxParts=1, PartNumberMarker=1,
+                                    ObjectAttributes=["ObjectParts", "Checksum"])
+    op = page["ObjectParts"]
+    assert (op["TotalPartsCount"], op["PartNumberMarker"], op["MaxParts"],
+            op["IsTruncated"]) == (2, 1, 1, False), op
+    assert op["NextPartNumberMarker"] == 2
+    assert [(p["PartNumber"], p["Size"], p[f"Checksum{alg}"]) for p in op["Parts"]] == [
+        (2, len(p2), b64(independent(alg, p2)))]
+    assert page["Checksum"][f"Checksum{alg}"] == expected
     # botocore validates a full-object checksum on GET itself.
     got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     assert got["Body"].read() == whole
