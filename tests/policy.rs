@@ -935,6 +935,8 @@ async fn policy_status_follows_the_meaning_of_public() {
             .await,
         403,
         "AccessDenied",
+    );
+}
 
 /// GET, HEAD, GetObjectAcl, GetObjectTagging, GetObjectAttributes and a
 /// copy whose source key is missing answer 404 NoSuchKey only to callers

@@ -75,7 +75,7 @@ def test_multipart_wrong_part_checksum_rejected_on_complete(s3, bucket):
             ]},
         )
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert e.value.response["Error"]["Code"] == "InvalidPart", e.value.response["Error"]
+    assert e.value.response["Error"]["Code"] == "BadDigest", e.value.response["Error"]
     s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=up["UploadId"])
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key=key)

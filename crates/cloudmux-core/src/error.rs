@@ -78,6 +78,11 @@ pub enum CoreError {
     /// The part list of CompleteMultipartUpload is not in ascending order.
     #[error("invalid part order")]
     InvalidPartOrder,
+    /// A checksum declared for a whole object or a part (on
+    /// CompleteMultipartUpload) does not match what was stored; the message
+    /// says which.
+    #[error("bad digest: {0}")]
+    BadDigest(String),
     /// A part other than the last is under 5 MiB.
     #[error("entity too small")]
     EntityTooSmall,

@@ -122,6 +122,13 @@ pub struct CompleteUploadInput {
     pub parts: Vec<CompletePart>,
     /// Conditional write headers.
     pub conditions: WriteConditions,
+    /// `x-amz-checksum-type`: when given, it must be the type the upload was
+    /// created with.
+    pub checksum_type: Option<ChecksumType>,
+    /// The object checksum the client sent (`x-amz-checksum-*`, base64):
+    /// compared with the combined checksum (full-object) or the checksum of
+    /// the part checksums (composite, with or without its `-N`).
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
 /// ListParts.
@@ -503,6 +510,7 @@ impl Gateway {
             }
             Err(e) => return Err(e),
         };
+        check_complete_declaration(&upload, &input)?;
         let mut parts = Vec::with_capacity(input.parts.len());
         for p in &input.parts {
             check_part_number(p.part_number)?;
@@ -521,14 +529,13 @@ impl Gateway {
                 )));
             }
             for (alg, value) in &p.checksums {
-                let stored = upload
-                    .checksum
-                    .filter(|(a, _)| a == alg)
-                    .and(rec.checksum.as_ref());
-                if stored.map(|s| checksum::b64(s)) != Some(value.clone()) {
-                    return Err(CoreError::InvalidPart(format!(
-                        "the {} checksum of part {} does not match",
-                        alg.as_str(),
+                // The algorithm was checked by `check_complete_declaration`;
+                // a value that differs from the part's is a wrong digest.
+                let stored = rec.checksum.as_deref().map(checksum::b64);
+                if stored.as_deref() != Some(value.trim()) {
+                    return Err(CoreError::BadDigest(format!(
+                        "The {} you specified for part {} did not match what we received.",
+                        alg.as_str().to_lowercase(),
                         p.part_number
                     )));
                 }
@@ -551,6 +558,17 @@ impl Gateway {
             None => None,
             Some((alg, kind)) => Some(composite_checksum(alg, kind, &parts)?),
         };
+        if let (Some((alg, sent)), Some(ours)) = (&input.checksum, &stored_checksum) {
+            let (ours_value, _) = split_part_count(&ours.value);
+            let (sent_value, sent_count) = split_part_count(sent.trim());
+            let count_ok = sent_count.is_none_or(|n| n == parts.len().to_string());
+            if sent_value != ours_value || !count_ok {
+                return Err(CoreError::BadDigest(format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.as_str().to_lowercase()
+                )));
+            }
+        }
         let size: u64 = parts.iter().map(|p| p.size).sum();
         let backend = self.locations.get(&upload.location)?.clone();
         let staged = backend
@@ -576,7 +594,13 @@ impl Gateway {
                 size,
                 stamp: 0,
             },
-            parts: parts.iter().map(|p| PartSummary { size: p.size }).collect(),
+            parts: parts
+                .iter()
+                .map(|p| PartSummary {
+                    size: p.size,
+                    checksum: upload.checksum.and(p.checksum.clone()),
+                })
+                .collect(),
             checksum: stored_checksum,
             upload_id: Some(input.upload_id.clone()),
         };
@@ -712,6 +736,58 @@ impl Gateway {
             is_truncated,
             next_marker,
         })
+    }
+}
+
+/// Checks what CompleteMultipartUpload declares about checksums against the
+/// upload, as S3 does: a checksum type other than the upload's is BadDigest;
+/// an object or part checksum of another algorithm, or a part without its
+/// checksum in a composite upload, is InvalidRequest. Wrong values are
+/// checked later, as digests.
+fn check_complete_declaration(upload: &UploadRecord, input: &CompleteUploadInput) -> Result<()> {
+    let declared = upload.checksum;
+    let name = |c: Option<(ChecksumAlgorithm, ChecksumType)>| {
+        c.map_or("null".to_owned(), |(a, _)| a.as_str().to_lowercase())
+    };
+    if let Some(kind) = input.checksum_type {
+        if declared.map(|(_, k)| k) != Some(kind) {
+            return Err(CoreError::BadDigest(format!(
+                "The upload was created using the {} checksum type. The complete request must use the same checksum type.",
+                declared.map_or("null", |(_, k)| k.as_str())
+            )));
+        }
+    }
+    if let Some((_, ChecksumType::Composite)) = declared {
+        if let Some(p) = input.parts.iter().find(|p| p.checksums.is_empty()) {
+            return Err(CoreError::InvalidRequest(format!(
+                "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {} in the request.",
+                name(declared),
+                p.part_number
+            )));
+        }
+    }
+    let algorithms = input.checksum.iter().map(|(a, _)| *a).chain(
+        input
+            .parts
+            .iter()
+            .flat_map(|p| p.checksums.iter().map(|(a, _)| *a)),
+    );
+    for alg in algorithms {
+        if declared.map(|(a, _)| a) != Some(alg) {
+            return Err(CoreError::InvalidRequest(format!(
+                "The upload was created using a {} checksum. The complete request must use the same checksum algorithm.",
+                name(declared)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Splits a composite value `<b64>-N` into its base64 and its part count.
+fn split_part_count(value: &str) -> (&str, Option<&str>) {
+    match value.rsplit_once('-') {
+        Some((v, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (v, Some(n)),
+        _ => (value, None),
     }
 }
 

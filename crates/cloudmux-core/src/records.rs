@@ -189,11 +189,35 @@ impl From<ObjectMetaV1> for ObjectMeta {
     }
 }
 
-/// A part of a multipart object, kept for `partNumber` reads.
+/// A part of a multipart object, kept for `partNumber` reads and
+/// GetObjectAttributes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartSummary {
     /// Part size in bytes.
     pub size: u64,
+    /// The part's raw checksum in the algorithm of the object's
+    /// [`ObjectRecord::checksum`] (object format version 4; `None` for
+    /// objects without one and for older records).
+    pub checksum: Option<Vec<u8>>,
+}
+
+/// Version 1 of [`PartSummary`] (in object records up to version 3): the
+/// size only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PartSummaryV1 {
+    size: u64,
+}
+
+/// The current part summaries of older records, which kept no part
+/// checksums.
+fn upgrade_parts(parts: Vec<PartSummaryV1>) -> Vec<PartSummary> {
+    parts
+        .into_iter()
+        .map(|p| PartSummary {
+            size: p.size,
+            checksum: None,
+        })
+        .collect()
 }
 
 /// An object.
@@ -225,6 +249,40 @@ pub struct ObjectRecord {
     pub upload_id: Option<String>,
 }
 
+/// Version 3 of [`ObjectRecord`]: its part summaries have no checksums.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ObjectRecordV3 {
+    size: u64,
+    etag: String,
+    last_modified_ms: i64,
+    owner: String,
+    acl: Acl,
+    meta: ObjectMeta,
+    location: String,
+    data: DataRef,
+    parts: Vec<PartSummaryV1>,
+    checksum: Option<StoredChecksum>,
+    upload_id: Option<String>,
+}
+
+impl From<ObjectRecordV3> for ObjectRecord {
+    fn from(v3: ObjectRecordV3) -> Self {
+        ObjectRecord {
+            size: v3.size,
+            etag: v3.etag,
+            last_modified_ms: v3.last_modified_ms,
+            owner: v3.owner,
+            acl: v3.acl,
+            meta: v3.meta,
+            location: v3.location,
+            data: v3.data,
+            parts: upgrade_parts(v3.parts),
+            checksum: v3.checksum,
+            upload_id: v3.upload_id,
+        }
+    }
+}
+
 /// Version 2 of [`ObjectRecord`]: no `upload_id`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ObjectRecordV2 {
@@ -236,7 +294,7 @@ struct ObjectRecordV2 {
     meta: ObjectMeta,
     location: String,
     data: DataRef,
-    parts: Vec<PartSummary>,
+    parts: Vec<PartSummaryV1>,
     checksum: Option<StoredChecksum>,
 }
 
@@ -251,7 +309,7 @@ impl From<ObjectRecordV2> for ObjectRecord {
             meta: v2.meta,
             location: v2.location,
             data: v2.data,
-            parts: v2.parts,
+            parts: upgrade_parts(v2.parts),
             checksum: v2.checksum,
             upload_id: None,
         }
@@ -269,7 +327,7 @@ struct ObjectRecordV1 {
     meta: ObjectMetaV1,
     location: String,
     data: DataRef,
-    parts: Vec<PartSummary>,
+    parts: Vec<PartSummaryV1>,
     checksum: Option<StoredChecksum>,
 }
 
@@ -284,7 +342,7 @@ impl From<ObjectRecordV1> for ObjectRecord {
             meta: v1.meta.into(),
             location: v1.location,
             data: v1.data,
-            parts: v1.parts,
+            parts: upgrade_parts(v1.parts),
             checksum: v1.checksum,
             upload_id: None,
         }
@@ -302,12 +360,13 @@ fn unknown_version(what: &str, v: u8) -> cloudmux_meta::MetaError {
 }
 
 impl Record for ObjectRecord {
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         match version {
             1 => Ok(decode_old::<ObjectRecordV1>(body)?.into()),
             2 => Ok(decode_old::<ObjectRecordV2>(body)?.into()),
+            3 => Ok(decode_old::<ObjectRecordV3>(body)?.into()),
             v => Err(unknown_version("ObjectRecord", v)),
         }
     }
@@ -392,6 +451,13 @@ pub struct IntentRecord {
     pub staged: Staged,
 }
 
+/// Version 3 of [`IntentRecord`]: its object record is a version 3 one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IntentRecordV3 {
+    record: ObjectRecordV3,
+    staged: Staged,
+}
+
 /// Version 2 of [`IntentRecord`]: its object record is a version 2 one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct IntentRecordV2 {
@@ -407,10 +473,17 @@ struct IntentRecordV1 {
 }
 
 impl Record for IntentRecord {
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         match version {
+            3 => {
+                let v3: IntentRecordV3 = decode_old(body)?;
+                Ok(IntentRecord {
+                    record: v3.record.into(),
+                    staged: v3.staged,
+                })
+            }
             2 => {
                 let v2: IntentRecordV2 = decode_old(body)?;
                 Ok(IntentRecord {
@@ -648,7 +721,7 @@ mod tests {
         let mut tagged = r.clone();
         tagged.meta.tags = vec![("k".into(), "v".into())];
         let bytes = codec::encode(&tagged);
-        assert_eq!(bytes[0], 3);
+        assert_eq!(bytes[0], 4);
         let again: ObjectRecord = codec::decode(&bytes).unwrap();
         assert_eq!(again.meta, tagged.meta);
     }
@@ -688,6 +761,64 @@ mod tests {
         completed.upload_id = Some("u-1".into());
         let again: ObjectRecord = codec::decode(&codec::encode(&completed)).unwrap();
         assert_eq!(again.upload_id.as_deref(), Some("u-1"));
+    }
+
+    #[test]
+    fn object_and_intent_records_v3_upgrade_without_part_checksums() {
+        let v1 = object_v1();
+        let v3 = ObjectRecordV3 {
+            size: 10,
+            etag: "abc-2".into(),
+            last_modified_ms: v1.last_modified_ms,
+            owner: v1.owner.clone(),
+            acl: v1.acl.clone(),
+            meta: v1.meta.clone().into(),
+            location: v1.location.clone(),
+            data: v1.data.clone(),
+            parts: vec![PartSummaryV1 { size: 6 }, PartSummaryV1 { size: 4 }],
+            checksum: Some(StoredChecksum {
+                algorithm: ChecksumAlgorithm::Crc32,
+                value: "AAAAAA==-2".into(),
+                kind: ChecksumType::Composite,
+            }),
+            upload_id: Some("u-1".into()),
+        };
+        let mut bytes = vec![3u8];
+        bytes.extend(postcard::to_stdvec(&v3).unwrap());
+        let r: ObjectRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(r.upload_id.as_deref(), Some("u-1"));
+        assert_eq!(r.checksum, v3.checksum);
+        assert_eq!(
+            r.parts,
+            vec![
+                PartSummary {
+                    size: 6,
+                    checksum: None
+                },
+                PartSummary {
+                    size: 4,
+                    checksum: None
+                }
+            ]
+        );
+        let intent = IntentRecordV3 {
+            record: v3,
+            staged: Staged {
+                id: "s".into(),
+                size: 10,
+                stamp: 5,
+            },
+        };
+        let mut bytes = vec![3u8];
+        bytes.extend(postcard::to_stdvec(&intent).unwrap());
+        let i: IntentRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((i.record.parts.len(), i.staged.id.as_str()), (2, "s"));
+        let mut current = i.record.clone();
+        current.parts[1].checksum = Some(vec![1, 2, 3, 4]);
+        let bytes = codec::encode(&current);
+        assert_eq!(bytes[0], 4);
+        let again: ObjectRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(again.parts, current.parts);
     }
 
     #[test]

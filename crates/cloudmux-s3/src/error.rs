@@ -461,6 +461,7 @@ impl From<CoreError> for S3Error {
                 "InvalidPart",
                 format!("One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. ({m})"),
             ),
+            CoreError::BadDigest(m) => S3Error::new(S::BAD_REQUEST, "BadDigest", m),
             CoreError::InvalidPartOrder => S3Error::new(
                 S::BAD_REQUEST,
                 "InvalidPartOrder",

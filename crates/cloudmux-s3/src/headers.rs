@@ -3,6 +3,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use cloudmux_core::acl::CannedAcl;
+use cloudmux_core::checksum::{self, ChecksumAlgorithm, ChecksumType, ALL_ALGORITHMS};
 use cloudmux_core::records::{EntityHeaders, ObjectMeta, ObjectRecord};
 use cloudmux_core::{RangeSpec, ReadConditions, ServerSideEncryption, WriteConditions};
 use http::response::Builder;
@@ -374,13 +375,86 @@ pub fn object_headers(
         b = b.header("x-amz-storage-class", sc);
     }
     if checksum_mode && whole {
-        if let Some(c) = &rec.checksum {
-            b = b
-                .header(c.algorithm.header_name(), &c.value)
-                .header("x-amz-checksum-type", c.kind.as_str());
-        }
+        b = checksum_headers(b, rec);
     }
     b
+}
+
+/// The object's checksum headers (`x-amz-checksum-*`, with a composite
+/// checksum as `<base64>-N`, and `x-amz-checksum-type`).
+pub fn checksum_headers(mut b: Builder, rec: &ObjectRecord) -> Builder {
+    if let Some(c) = &rec.checksum {
+        b = b
+            .header(c.algorithm.header_name(), &c.value)
+            .header("x-amz-checksum-type", c.kind.as_str());
+    }
+    b
+}
+
+/// The checksum headers of a `partNumber` GET or HEAD of a multipart object
+/// (with `x-amz-checksum-mode: ENABLED`): the part's own checksum, which
+/// only a composite object keeps in a form that covers the part's bytes.
+pub fn part_checksum_headers(mut b: Builder, rec: &ObjectRecord, part_number: u32) -> Builder {
+    let Some(c) = rec
+        .checksum
+        .as_ref()
+        .filter(|c| c.kind == ChecksumType::Composite)
+    else {
+        return b;
+    };
+    let raw = rec
+        .parts
+        .get(part_number as usize - 1)
+        .and_then(|p| p.checksum.as_deref());
+    if let Some(raw) = raw {
+        b = b
+            .header(c.algorithm.header_name(), checksum::b64(raw))
+            .header("x-amz-checksum-type", c.kind.as_str());
+    }
+    b
+}
+
+/// Parses `x-amz-checksum-type` (`COMPOSITE` or `FULL_OBJECT`).
+pub fn checksum_type(req: &Req) -> S3Result<Option<ChecksumType>> {
+    match req.header("x-amz-checksum-type") {
+        None => Ok(None),
+        Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Ok(Some(ChecksumType::FullObject)),
+        Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Ok(Some(ChecksumType::Composite)),
+        Some(_) => Err(S3Error::invalid_request(
+            "Value for x-amz-checksum-type header is invalid.",
+        )),
+    }
+}
+
+/// The object checksum CompleteMultipartUpload may carry in one
+/// `x-amz-checksum-*` header: a checksum of the algorithm's length, with the
+/// `-N` part count of a composite checksum allowed. Two such headers, or a
+/// malformed value, are InvalidRequest.
+pub fn complete_checksum(req: &Req) -> S3Result<Option<(ChecksumAlgorithm, String)>> {
+    let mut found = None;
+    for alg in ALL_ALGORITHMS {
+        let Some(v) = req.header(alg.header_name()) else {
+            continue;
+        };
+        if found.is_some() {
+            return Err(S3Error::invalid_request(
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+        let value = v.trim();
+        let digest = match value.rsplit_once('-') {
+            Some((d, n)) if n.parse::<u32>().is_ok_and(|n| n > 0) => d,
+            _ => value,
+        };
+        if alg.decode_value(digest).is_none() {
+            return Err(S3Error::invalid_request(format!(
+                "Value for {} header is invalid.",
+                alg.header_name()
+            )));
+        }
+        found = Some((alg, value.to_owned()));
+    }
+    Ok(found)
 }
 
 /// Applies the `response-*` query overrides of GetObject.

@@ -178,5 +178,7 @@ pub fn complete_input(key: &str, upload_id: &str, etag: &str) -> CompleteUploadI
             checksums: Vec::new(),
         }],
         conditions: WriteConditions::default(),
+        checksum_type: None,
+        checksum: None,
     }
 }

@@ -1,6 +1,6 @@
 //! Multipart upload handlers.
 
-use cloudmux_core::checksum::{ChecksumAlgorithm, ChecksumType};
+use cloudmux_core::checksum::{ChecksumAlgorithm, ALL_ALGORITHMS};
 use cloudmux_core::{
     CompletePart, CompleteUploadInput, CreateUploadInput, Gateway, ListPartsInput,
     UploadPartCopyInput, UploadPartInput, UploadPartOutput,
@@ -30,22 +30,18 @@ fn part_number(req: &Req) -> S3Result<u32> {
 pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     headers::refuse_unsupported_write_headers(&req)?;
     let sse = headers::write_encryption(|n| req.header(n))?;
+    let kind = headers::checksum_type(&req)?;
     let checksum = match req.header("x-amz-checksum-algorithm") {
+        None if kind.is_some() => {
+            return Err(S3Error::invalid_request(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+            ))
+        }
         None => None,
         Some(v) => {
-            let alg = ChecksumAlgorithm::parse(v).ok_or_else(|| {
+            let alg = ChecksumAlgorithm::parse(v.trim()).ok_or_else(|| {
                 S3Error::invalid_request("Checksum algorithm provided is unsupported")
             })?;
-            let kind = match req.header("x-amz-checksum-type") {
-                None => None,
-                Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Some(ChecksumType::FullObject),
-                Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Some(ChecksumType::Composite),
-                Some(_) => {
-                    return Err(S3Error::invalid_request(
-                        "Value for x-amz-checksum-type header is invalid.",
-                    ))
-                }
-            };
             Some((alg, kind))
         }
     };
@@ -157,6 +153,13 @@ pub(super) async fn upload_part_copy(gw: &Gateway, req: Req) -> S3Result<Respons
 
 pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     let id = upload_id(&req)?;
+    let checksum_type = headers::checksum_type(&req)?;
+    let checksum = headers::complete_checksum(&req)?;
+    // Complete's `x-amz-checksum-*` headers describe the object, not the
+    // XML document, so the body is not checked against them.
+    for alg in ALL_ALGORITHMS {
+        req.headers.remove(alg.header_name());
+    }
     let body = req.read_small_body().await?;
     let doc = x::parse_complete(&body)?;
     if doc.parts.is_empty() {
@@ -192,6 +195,8 @@ pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<Re
                 upload_id: id,
                 parts,
                 conditions: headers::write_conditions(&req),
+                checksum_type,
+                checksum,
             },
         )
         .await?;

@@ -104,6 +104,12 @@ pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<R
     if gw.location_encrypts(&rec.location) {
         b = b.header("x-amz-server-side-encryption", "AES256");
     }
+    match part_number {
+        // Part 1 of a single-part object is the whole object.
+        Some(_) if checksum_mode && rec.parts.is_empty() => b = headers::checksum_headers(b, rec),
+        Some(n) if checksum_mode => b = headers::part_checksum_headers(b, rec, n),
+        _ => {}
+    }
     if let Some(n) = out.parts_count {
         b = b.header("x-amz-mp-parts-count", n);
     }

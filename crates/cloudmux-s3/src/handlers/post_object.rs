@@ -3,8 +3,9 @@
 //! The form fields before `file` are collected (each at most 20 KiB, 64 KiB
 //! in all), the policy signature is verified (SigV4 or SigV2), the policy
 //! document's expiration and conditions are checked, and the `file` part then
-//! streams into the location exactly like a PutObject body. Fields after
-//! `file` are ignored, as S3 does.
+//! streams into the location exactly like a PutObject body, verified against
+//! an `x-amz-checksum-*` field or given the checksum `x-amz-checksum-algorithm`
+//! names. Fields after `file` are ignored, as S3 does.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
 use cloudmux_core::acl::{AclRequest, CannedAcl};
-use cloudmux_core::digest::BodyExpectations;
+use cloudmux_core::checksum::{ChecksumAlgorithm, ALL_ALGORITHMS};
+use cloudmux_core::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use cloudmux_core::records::{EntityHeaders, ObjectMeta};
 use cloudmux_core::{
     CoreError, Gateway, Principal, PutObjectInput, RequestContext, WriteConditions,
@@ -231,6 +233,54 @@ fn form_meta(fields: &[(String, String)]) -> S3Result<ObjectMeta> {
     })
 }
 
+/// The additional checksum a form declares: one `x-amz-checksum-<alg>`
+/// field (base64, verified against the file) and/or `x-amz-checksum-algorithm`
+/// (computed and stored), as PutObject's headers. Two values, a malformed
+/// value or an algorithm that differs from the value's are InvalidRequest.
+fn form_checksum(fields: &[(String, String)]) -> S3Result<Option<ExpectedChecksum>> {
+    let mut found: Option<ExpectedChecksum> = None;
+    for alg in ALL_ALGORITHMS {
+        let Some((_, v)) = fields.iter().find(|(k, _)| k == alg.header_name()) else {
+            continue;
+        };
+        if found.is_some() {
+            return Err(S3Error::invalid_request(
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+        if alg.decode_value(v).is_none() {
+            return Err(S3Error::invalid_request(format!(
+                "Value for {} header is invalid.",
+                alg.header_name()
+            )));
+        }
+        found = Some(ExpectedChecksum {
+            algorithm: alg,
+            source: ChecksumSource::Header(v.trim().to_owned()),
+        });
+    }
+    if let Some((_, name)) = fields.iter().find(|(k, _)| k == "x-amz-checksum-algorithm") {
+        let alg = ChecksumAlgorithm::parse(name.trim()).ok_or_else(|| {
+            S3Error::invalid_request("Checksum algorithm provided is unsupported")
+        })?;
+        match &found {
+            Some(f) if f.algorithm != alg => {
+                return Err(S3Error::invalid_request(format!(
+                    "Value for x-amz-checksum-algorithm is invalid: {name} does not match the checksum sent"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                found = Some(ExpectedChecksum {
+                    algorithm: alg,
+                    source: ChecksumSource::Compute,
+                })
+            }
+        }
+    }
+    Ok(found)
+}
+
 pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     let boundary = req
         .header("content-type")
@@ -323,6 +373,10 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
     let sse = crate::headers::write_encryption(|n| {
         fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str())
     })?;
+    let expect = BodyExpectations {
+        checksum: form_checksum(&fields)?,
+        ..BodyExpectations::default()
+    };
     let count = Arc::new(AtomicU64::new(0));
     let too_large = Arc::new(AtomicBool::new(false));
     let counted = {
@@ -355,7 +409,7 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
                 bucket: req.bucket().to_owned(),
                 key: key.clone(),
                 body: Box::pin(checked),
-                expect: BodyExpectations::default(),
+                expect,
                 meta,
                 acl,
                 location: None,
@@ -400,6 +454,11 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
         .header("location", &location);
     if let Some(s) = sse {
         b = b.header("x-amz-server-side-encryption", s.as_str());
+    }
+    if let Some(c) = &out.checksum {
+        b = b
+            .header(c.algorithm.header_name(), &c.value)
+            .header("x-amz-checksum-type", c.kind.as_str());
     }
     match status.as_str() {
         "200" => b
