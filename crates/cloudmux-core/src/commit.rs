@@ -25,6 +25,11 @@
 //!    bucket was deleted meanwhile removes its published bytes instead, since
 //!    no record names them.
 //!
+//! A new key on a location that serves staged data as it is (`fs`) takes a
+//! two-phase commit instead of steps 2 to 4: its durable staged copy is
+//! named by the record, committed with a move record in one flush, and moved
+//! to the native name after the answer (see `moves.rs`).
+//!
 //! Steps 2 to 4 run on a spawned task that owns the key's lock, so a request
 //! dropped by its client (hyper drops the request future) never leaves a
 //! write half done: the task finishes it, and the lock is released only then.
