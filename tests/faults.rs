@@ -509,6 +509,8 @@ async fn check_raw_listing(server: &TestServer, target: Option<&Target>, ctx: &s
             staged.insert(part.staged.id.clone());
         } else if k.starts_with(records::INTENTS_PREFIX) {
             *left.entry("intent".into()).or_default() += 1;
+        } else if k.starts_with(records::MOVES_PREFIX) {
+            *left.entry("move".into()).or_default() += 1;
         } else if k.starts_with(records::GARBAGE_PREFIX) {
             let g: GarbageRecord = codec::decode(v).expect("garbage record");
             *left

@@ -227,7 +227,13 @@ impl PublishJob {
 
     async fn run(mut self) -> Result<PutObjectOutput> {
         if self.existing.is_none() {
-            match self.backend.staged_ref(&self.staged).await {
+            let native = native_meta(&self.record);
+            let target = ObjectPath {
+                bucket: &self.bucket,
+                key: &self.key,
+                meta: &native,
+            };
+            match self.backend.staged_ref(&self.staged, target).await {
                 Ok(Some(data)) => return self.commit_staged(data).await,
                 Ok(None) => {}
                 Err(e) => {

@@ -385,9 +385,13 @@ impl Backend for InstrumentedBackend {
         r
     }
 
-    async fn staged_ref(&self, staged: &Staged) -> DataResult<Option<DataRef>> {
+    async fn staged_ref(
+        &self,
+        staged: &Staged,
+        target: ObjectPath<'_>,
+    ) -> DataResult<Option<DataRef>> {
         let start = Instant::now();
-        let r = self.inner.staged_ref(staged).await;
+        let r = self.inner.staged_ref(staged, target).await;
         self.done("staged_ref", start, &r);
         r
     }

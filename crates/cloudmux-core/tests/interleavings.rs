@@ -330,10 +330,10 @@ async fn the_same_part_twice_keeps_the_last_committed() {
     faults::clear();
 }
 
-/// A read arrives while a new key's move to its native name is under way
-/// (the record names the staged copy, which is already renamed): it waits
-/// for the move and reads the whole object; the file ends at its native
-/// name and no move is left.
+/// A read and a copy arrive while a new key's move to its native name is
+/// under way (the record names the staged copy, which is already renamed):
+/// both find the data at its native name at once, without waiting for the
+/// move; the file ends at its native name and no move is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_read_during_a_new_keys_move_reads_it_whole() {
     let _serial = SERIAL.lock().await;
@@ -344,21 +344,30 @@ async fn a_read_during_a_new_keys_move_reads_it_whole() {
         .await
         .expect("PUT acknowledged before its move");
     gate.reached().await;
-    let (gw, who) = (w.gw.clone(), w.who.clone());
-    let get = tokio::spawn(async move { read_as(&gw, &who, "bkt", "k").await });
-    assert_waiting(&get, "the read").await;
+    assert_eq!(pending_moves(&w).await, 1, "the move is under way");
+    let got = tokio::time::timeout(SETTLE * 10, read(&w, "bkt", "k"))
+        .await
+        .expect("the read should not wait for the move");
+    assert_eq!(got, Some(data.clone()));
     gate.open();
-    assert_eq!(get.await.unwrap(), Some(data.clone()));
+    for _ in 0..100 {
+        if pending_moves(&w).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(read(&w, "bkt", "k").await, Some(data));
     assert_eq!(published_files(&w), vec!["bkt/k".to_owned()]);
     assert_eq!(pending_moves(&w).await, 0);
     faults::clear();
 }
 
 /// A new key's move fails after the rename (its task gives up, leaving the
-/// move record): the acknowledged object still reads back whole, and the
-/// read finishes the move.
+/// move record): the acknowledged object still reads back whole, the next
+/// GC sweep finishes the move, and an overwrite after a second failed move
+/// settles it first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failed_move_is_finished_by_the_next_read() {
+async fn a_failed_move_is_finished_later_and_reads_work_meanwhile() {
     let _serial = SERIAL.lock().await;
     let w = fresh().await;
     let data = pattern(9, 5000);
@@ -375,9 +384,27 @@ async fn a_failed_move_is_finished_by_the_next_read() {
     }
     tokio::time::sleep(SETTLE).await;
     assert_eq!(pending_moves(&w).await, 1, "the failed move is left");
+    assert_eq!(read(&w, "bkt", "k").await, Some(data.clone()));
+    w.gw.gc_sweep(Duration::from_secs(3600)).await.expect("gc");
+    assert_eq!(pending_moves(&w).await, 0, "the sweep finishes the move");
     assert_eq!(read(&w, "bkt", "k").await, Some(data));
-    assert_eq!(published_files(&w), vec!["bkt/k".to_owned()]);
-    assert_eq!(pending_moves(&w).await, 0);
+
+    faults::configure("move.published", "1*return(error)").unwrap();
+    w.gw.put_object(&w.who, put_input("bkt", "k2", b"first"))
+        .await
+        .expect("PUT k2");
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(pending_moves(&w).await, 1, "the failed move is left");
+    let second = pattern(10, 3000);
+    w.gw.put_object(&w.who, put_input("bkt", "k2", &second))
+        .await
+        .expect("overwrite k2");
+    assert_eq!(pending_moves(&w).await, 0, "the overwrite settles the move");
+    assert_eq!(read(&w, "bkt", "k2").await, Some(second));
+    assert_eq!(
+        published_files(&w),
+        vec!["bkt/k".to_owned(), "bkt/k2".to_owned()]
+    );
     faults::clear();
 }
 

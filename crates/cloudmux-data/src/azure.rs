@@ -865,7 +865,11 @@ impl Backend for AzureBackend {
 
     /// A staged copy here is a temp object: it is published before a
     /// record may name it.
-    async fn staged_ref(&self, _staged: &Staged) -> Result<Option<DataRef>> {
+    async fn staged_ref(
+        &self,
+        _staged: &Staged,
+        _target: ObjectPath<'_>,
+    ) -> Result<Option<DataRef>> {
         Ok(None)
     }
 

@@ -306,8 +306,10 @@ impl Backend for FsBackend {
         Ok(self.sync.sync().await?)
     }
 
-    async fn staged_ref(&self, staged: &Staged) -> Result<Option<DataRef>> {
+    async fn staged_ref(&self, staged: &Staged, target: ObjectPath<'_>) -> Result<Option<DataRef>> {
+        layout::check_bucket(target.bucket)?;
         let path = layout::staged_path(&self.root, &staged.id)?;
+        let locator = layout::staged_locator(&staged.id, target.bucket, target.key);
         let staged = staged.clone();
         blocking(move || {
             let meta = match std::fs::symlink_metadata(&path) {
@@ -324,7 +326,7 @@ impl Backend for FsBackend {
                 )));
             }
             Ok(Some(DataRef {
-                locator: format!("{}{}", layout::STAGED_LOCATOR, staged.id),
+                locator,
                 size: staged.size,
                 stamp: ops::published_stamp(&meta),
             }))

@@ -261,8 +261,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// A [`DataRef`] naming `staged` where it lies, for locations that can
     /// serve staged data as it is: a new key's record may then name its
-    /// staged copy, which is moved to the native name (with
-    /// [`publish`](Backend::publish)) after the write is acknowledged. The
+    /// staged copy, which is moved to `target` (with
+    /// [`publish`](Backend::publish)) after the write is acknowledged. Reads
+    /// of the answer keep working while and after the data moves. The
     /// caller has made the data durable with [`persist`](Backend::persist).
     /// [`read`](Backend::read) and [`delete`](Backend::delete) accept the
     /// answer like any published [`DataRef`], and `publish` keeps its
@@ -270,7 +271,7 @@ pub trait Backend: Send + Sync + 'static {
     /// before a record may name it (the clouds: a staged copy there is a
     /// temp object that native tools should not see as the object). No
     /// default, so that a wrapping backend cannot forget to forward it.
-    async fn staged_ref(&self, staged: &Staged) -> Result<Option<DataRef>>;
+    async fn staged_ref(&self, staged: &Staged, target: ObjectPath<'_>) -> Result<Option<DataRef>>;
 
     /// Everything in the location's staging area (staged bodies, parts,
     /// assembled copies, and on clouds unfinished native multipart uploads

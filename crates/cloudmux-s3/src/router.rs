@@ -213,7 +213,12 @@ impl Endpoint {
                 _ => E::MethodNotAllowed,
             };
         }
-        if key.is_none() && has("encryption") {
+        if has("encryption") {
+            if key.is_some() {
+                // UpdateObjectEncryption: never a PutObject, GetObject or
+                // DeleteObject of the object.
+                return E::NotImplemented("encryption");
+            }
             return match *method {
                 Method::GET => E::GetBucketEncryption,
                 Method::PUT => E::PutBucketEncryption,
@@ -350,7 +355,7 @@ impl Endpoint {
         let refused = BUCKET_CONFIG
             .iter()
             .chain(UNSUPPORTED)
-            .chain(&["versioning"]);
+            .chain(&["versioning", "encryption"]);
         all.extend(refused.map(|sub| E::NotImplemented(sub)));
         all
     }

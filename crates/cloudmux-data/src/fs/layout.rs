@@ -94,13 +94,23 @@ pub(crate) fn locator_components(locator: &str) -> io::Result<Vec<String>> {
 }
 
 /// Prefix of the locator of staged data that an object record names until
-/// the data is moved to its native name (see `Backend::staged_ref`). No
-/// bucket directory starts with a dot, so no published locator has it.
+/// the data is moved to its native name (see `Backend::staged_ref`):
+/// `.staged/<id>/<bucket>/<key>`. No bucket directory starts with a dot, so
+/// no published locator has it. The bucket and key let a reader find the
+/// data at its native name once it has moved (the inode stays the same).
 pub(crate) const STAGED_LOCATOR: &str = ".staged/";
 
-/// The staged id a locator names, if it names staged data.
-pub(crate) fn staged_locator_id(locator: &str) -> Option<&str> {
-    locator.strip_prefix(STAGED_LOCATOR)
+/// The locator of staged data `id` of `bucket/key`.
+pub(crate) fn staged_locator(id: &str, bucket: &str, key: &str) -> String {
+    format!("{STAGED_LOCATOR}{id}/{bucket}/{key}")
+}
+
+/// The staged id, bucket and key a locator names, if it names staged data.
+pub(crate) fn staged_locator_parts(locator: &str) -> Option<(&str, &str, &str)> {
+    let rest = locator.strip_prefix(STAGED_LOCATOR)?;
+    let (id, rest) = rest.split_once('/')?;
+    let (bucket, key) = rest.split_once('/')?;
+    Some((id, bucket, key))
 }
 
 /// Path of the temp area.

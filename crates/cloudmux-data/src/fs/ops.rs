@@ -304,6 +304,58 @@ pub(crate) fn stamp_matches(stamp: u64, meta: &Metadata) -> bool {
     published_stamp(meta) == stamp
 }
 
+/// Where staged data `id` of `bucket/key` is now: still in the staging
+/// area, or already moved to one of the key's native paths (a rename keeps
+/// the inode `stamp` names). `None` when it is in neither.
+fn find_moving(
+    root: &Path,
+    id: &str,
+    bucket: &str,
+    key: &str,
+    stamp: u64,
+) -> Result<Option<PathBuf>> {
+    let mut candidates = vec![layout::staged_path(root, id)?];
+    layout::check_bucket(bucket)?;
+    if let Some(c) = layout::plain_components(root, bucket, key) {
+        candidates.push(layout::join(root, &c));
+    }
+    candidates.push(layout::join(root, &layout::hashed_components(bucket, key)));
+    for path in candidates {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() && ino_matches(stamp, meta.ino()) => {
+                return Ok(Some(path))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+/// Opens staged data that a record names while it moves to its native name
+/// (see [`find_moving`]); a move between the lookup and the open is retried.
+fn open_moving(
+    root: &Path,
+    id: &str,
+    bucket: &str,
+    key: &str,
+    stamp: u64,
+    locator: &str,
+) -> Result<(File, Metadata)> {
+    for _ in 0..3 {
+        let Some(path) = find_moving(root, id, bucket, key, stamp)? else {
+            break;
+        };
+        match open_nofollow(&path, locator) {
+            Err(DataError::NotFound(_)) => continue,
+            opened => return opened,
+        }
+    }
+    Err(DataError::NotFound(locator.to_owned()))
+}
+
 /// Opens published data, checks it is the version `stamp` names and positions
 /// it at the start of `range`. Returns the file and the number of bytes to read.
 pub(crate) fn open_published(
@@ -313,17 +365,16 @@ pub(crate) fn open_published(
     stamp: u64,
     range: Option<ByteRange>,
 ) -> Result<(File, u64)> {
-    let path = match layout::staged_locator_id(locator) {
-        Some(id) => layout::staged_path(root, id)?,
+    let (mut file, meta) = match layout::staged_locator_parts(locator) {
+        Some((id, bucket, key)) => open_moving(root, id, bucket, key, stamp, locator)?,
         None => {
             let components = layout::locator_components(locator)?;
             if !parents_are_dirs(root, &components, locator)? {
                 return Err(DataError::NotFound(locator.to_owned()));
             }
-            layout::join(root, &components)
+            open_nofollow(&layout::join(root, &components), locator)?
         }
     };
-    let (mut file, meta) = open_nofollow(&path, locator)?;
     if !stamp_matches(stamp, &meta) {
         return Err(DataError::Stale(format!(
             "{locator}: the file was replaced or changed (inode {}, stamp {stamp:#x})",
@@ -366,8 +417,11 @@ pub(crate) fn open_staged(
 /// Removes published data if it is still the version `stamp` names, then the
 /// directories left empty up to the bucket directory.
 pub(crate) fn delete(root: &Path, locator: &str, stamp: u64) -> Result<()> {
-    let (target, components) = match layout::staged_locator_id(locator) {
-        Some(id) => (layout::staged_path(root, id)?, Vec::new()),
+    let (target, components) = match layout::staged_locator_parts(locator) {
+        Some((id, bucket, key)) => match find_moving(root, id, bucket, key, stamp)? {
+            Some(path) => (path, Vec::new()),
+            None => return Ok(()),
+        },
         None => {
             let components = layout::locator_components(locator)?;
             match parents_are_dirs(root, &components, locator) {
