@@ -860,7 +860,14 @@ impl Gateway {
             .await?
             .ok_or_else(|| CoreError::NoSuchKey(input.key.clone()))?;
         input.dest_conditions.recheck(&input.key, Some(&cur))?;
-        if cur.data != src.data {
+        // The same bytes, wherever they lie now: a new key's data may have
+        // moved from its staged copy to its native name meanwhile (same
+        // stamp, another locator).
+        let same_bytes = cur.location == src.location
+            && cur.etag == src.etag
+            && cur.data.size == src.data.size
+            && cur.data.stamp == src.data.stamp;
+        if !same_bytes {
             return Err(CoreError::PreconditionFailed);
         }
         let record = ObjectRecord {

@@ -417,3 +417,44 @@ async fn pending_moves(w: &World) -> usize {
         .expect("scan moves")
         .len()
 }
+
+/// A copy of a new key onto itself (a metadata rewrite) reads its source
+/// while the key's data is still staged, and commits after the move to the
+/// native name: the rewrite still applies (same bytes, another locator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_metadata_rewrite_across_a_move_applies() {
+    let _serial = SERIAL.lock().await;
+    let w = fresh().await;
+    let data = pattern(11, 4000);
+    let gate = faults::gate("move.published");
+    w.gw.put_object(&w.who, put_input("bkt", "k", &data))
+        .await
+        .expect("PUT acknowledged before its move");
+    gate.reached().await;
+    let (gw, who) = (w.gw.clone(), w.who.clone());
+    let mut meta = cloudmux_core::records::ObjectMeta::default();
+    meta.user = vec![("origin".into(), "changed".into())];
+    let input = cloudmux_core::CopyObjectInput {
+        src_bucket: "bkt".into(),
+        src_key: "k".into(),
+        bucket: "bkt".into(),
+        key: "k".into(),
+        replace_metadata: true,
+        meta,
+        replace_tagging: false,
+        conditions: Default::default(),
+        dest_conditions: Default::default(),
+        acl: None,
+        location: None,
+        sse: None,
+        checksum_algorithm: None,
+    };
+    let copy = tokio::spawn(async move { gw.copy_object(&who, input).await });
+    assert_waiting(&copy, "the rewrite").await;
+    gate.open();
+    copy.await
+        .unwrap()
+        .expect("the rewrite of a key whose data moved meanwhile");
+    assert_eq!(read(&w, "bkt", "k").await, Some(data));
+    faults::clear();
+}
