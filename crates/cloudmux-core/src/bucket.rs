@@ -5,7 +5,7 @@ use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 
 use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
 use crate::authz::Fallback;
-use crate::records::{self, BucketRecord, PartRecord, UploadRecord};
+use crate::records::{self, BucketRecord, ObjectOwnership, PartRecord, UploadRecord};
 use crate::{names, now_ms, CoreError, Gateway, Result};
 
 /// A bucket as listed.
@@ -88,13 +88,18 @@ impl Gateway {
         Ok(out)
     }
 
-    /// CreateBucket.
+    /// CreateBucket. `ownership` is `x-amz-object-ownership`; without it the
+    /// bucket has no Object Ownership setting (ACLs work, the writer owns
+    /// its objects). `BucketOwnerEnforced` with a bucket ACL that grants
+    /// anything to others than the owner is
+    /// `InvalidBucketAclWithObjectOwnership`.
     pub async fn create_bucket(
         &self,
         who: &RequestContext,
         name: &str,
         constraint: Option<&str>,
         acl: Option<AclRequest>,
+        ownership: Option<ObjectOwnership>,
     ) -> Result<()> {
         let me = Self::require_account(who)?;
         names::validate_bucket_name(name)?;
@@ -104,18 +109,21 @@ impl Gateway {
             Some(c) if c == self.region() => (self.locations.default_name().to_owned(), false),
             Some(c) => return Err(CoreError::InvalidLocationConstraint(c.to_owned())),
         };
+        let acl = acl
+            .unwrap_or(AclRequest::Canned(CannedAcl::Private))
+            .resolve(&me.canonical_id, None)?;
+        crate::ownership::check_enforceable(ownership, &acl)?;
         let record = BucketRecord {
             owner: me.canonical_id.clone(),
             created_ms: now_ms(),
             location: location.clone(),
-            acl: acl
-                .unwrap_or(AclRequest::Canned(CannedAcl::Private))
-                .resolve(&me.canonical_id, None)?,
+            acl,
             explicit_location: explicit,
             cors: None,
             public_access_block: None,
             tags: None,
             policy: None,
+            ownership,
         };
         let key = records::bucket_key(name);
         self.locations.get(&location)?.create_bucket(name).await?;
@@ -291,15 +299,17 @@ impl Gateway {
         }
     }
 
-    /// GetBucketAcl.
+    /// GetBucketAcl: the bucket owner's full control only while ACLs are
+    /// disabled (Object Ownership `BucketOwnerEnforced`).
     pub async fn bucket_acl(&self, who: &RequestContext, name: &str) -> Result<Acl> {
         let (b, _) = self
             .bucket_for(who, name, Permission::ReadAcp, None)
             .await?;
-        Ok(b.acl)
+        Ok(b.shown_bucket_acl())
     }
 
-    /// PutBucketAcl: a canned ACL, grants or an AccessControlPolicy.
+    /// PutBucketAcl: a canned ACL, grants or an AccessControlPolicy;
+    /// `AccessControlListNotSupported` while ACLs are disabled.
     pub async fn put_bucket_acl(
         &self,
         who: &RequestContext,
@@ -310,6 +320,7 @@ impl Gateway {
             let (mut b, raw) = self
                 .bucket_for(who, name, Permission::WriteAcp, None)
                 .await?;
+            b.refuse_acl_change()?;
             b.acl = acl.resolve(&b.owner, None)?;
             b.refuse_public(&b.acl)?;
             let key = records::bucket_key(name);

@@ -15,9 +15,15 @@ use crate::{CoreError, Gateway, Result};
 pub const CORS_METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 
 impl BucketRecord {
-    /// The ACL that authorizes requests: `acl` without its public grants
-    /// when the bucket's IgnorePublicAcls is set.
+    /// The ACL that authorizes requests on the bucket or one of its
+    /// objects (`acl` is the bucket's or the object's): only the bucket
+    /// owner's full control while ACLs are disabled (Object Ownership
+    /// `BucketOwnerEnforced`), else `acl` without its public grants when the
+    /// bucket's IgnorePublicAcls is set, else `acl`.
     pub fn effective_acl<'a>(&self, acl: &'a Acl) -> Cow<'a, Acl> {
+        if self.acls_disabled() {
+            return Cow::Owned(self.owner_full_control());
+        }
         match self.public_access_block {
             Some(p) if p.ignore_public_acls => Cow::Owned(acl.without_public()),
             _ => Cow::Borrowed(acl),
@@ -120,6 +126,16 @@ impl Gateway {
             Ok(())
         })
         .await
+    }
+
+    /// Like [`Gateway::update_bucket`], with a change that may refuse.
+    pub(crate) async fn update_bucket_checked(
+        &self,
+        who: &RequestContext,
+        name: &str,
+        change: impl Fn(&mut BucketRecord) -> Result<()>,
+    ) -> Result<()> {
+        self.update_bucket_as(who, name, true, change).await
     }
 
     /// Reads, changes and writes back a bucket record; the owner only,

@@ -125,6 +125,15 @@ pub enum CoreError {
     /// A bucket policy document is over 20 KB.
     #[error("policy too large")]
     PolicyTooLarge,
+    /// The bucket's ACLs are disabled (Object Ownership
+    /// `BucketOwnerEnforced`) and the request sets an ACL other than the
+    /// bucket owner's full control.
+    #[error("ACLs are disabled on the bucket")]
+    AccessControlListNotSupported,
+    /// ACLs cannot be disabled (`BucketOwnerEnforced`) on a bucket whose ACL
+    /// grants anything to others than its owner.
+    #[error("the bucket ACL grants access while ACLs would be disabled")]
+    InvalidBucketAclWithObjectOwnership,
     /// The bucket has no policy.
     #[error("no bucket policy on {0}")]
     NoSuchBucketPolicy(String),

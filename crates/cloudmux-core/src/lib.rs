@@ -62,6 +62,7 @@ mod moves;
 mod multipart;
 pub mod names;
 mod object;
+mod ownership;
 pub mod policy;
 pub mod records;
 mod recover;

@@ -183,7 +183,8 @@ impl Gateway {
         who: &RequestContext,
         input: ListObjectsInput,
     ) -> Result<ListObjectsOutput> {
-        self.bucket_for(who, &input.bucket, Permission::Read, None)
+        let (bucket, _) = self
+            .bucket_for(who, &input.bucket, Permission::Read, None)
             .await?;
         let walk = Walk {
             base: records::objects_prefix(&input.bucket),
@@ -222,7 +223,13 @@ impl Gateway {
                 Item::Entry(k, v) => {
                     let key = String::from_utf8_lossy(&k[walk.base.len()..]).into_owned();
                     out.last = Some(key.clone());
-                    out.objects.push((key, codec::decode(&v)?));
+                    let mut rec: ObjectRecord = codec::decode(&v)?;
+                    if bucket.acls_disabled() {
+                        // The bucket owner owns every object while ACLs are
+                        // disabled, those written before included.
+                        rec.owner.clone_from(&bucket.owner);
+                    }
+                    out.objects.push((key, rec));
                 }
             }
         }

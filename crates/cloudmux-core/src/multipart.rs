@@ -6,7 +6,7 @@ use cloudmux_data::{BodyStream, ByteRange, Piece};
 use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 use md5::{Digest, Md5};
 
-use crate::acl::{AclRequest, CannedAcl, Permission};
+use crate::acl::{AclRequest, Permission};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::commit::PendingWrite;
 use crate::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
@@ -222,12 +222,8 @@ impl Gateway {
                 Some((alg, kind))
             }
         };
-        let owner = who.canonical_id().unwrap_or_default().to_owned();
-        let acl = input
-            .acl
-            .unwrap_or(AclRequest::Canned(CannedAcl::Private))
-            .resolve(&owner, Some(&bucket.owner))?;
-        bucket.refuse_public(&acl)?;
+        let writer = who.canonical_id().unwrap_or_default();
+        let (owner, acl) = bucket.new_object_acl(writer, input.acl)?;
         let record = UploadRecord {
             initiated_ms: now_ms(),
             acl,

@@ -9,7 +9,7 @@ use cloudmux_data::{
 };
 use cloudmux_meta::{codec, MetaError, Txn};
 
-use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
+use crate::acl::{Acl, AclRequest, Permission};
 use crate::authz::Fallback;
 use crate::checksum::{ChecksumAlgorithm, ChecksumType, StoredChecksum};
 use crate::commit::PendingWrite;
@@ -418,12 +418,8 @@ impl Gateway {
         if expect.max_length.is_none() {
             expect.max_length = Some(MAX_PUT_SIZE);
         }
-        let owner = who.canonical_id().unwrap_or_default().to_owned();
-        let acl = input
-            .acl
-            .unwrap_or(AclRequest::Canned(CannedAcl::Private))
-            .resolve(&owner, Some(&bucket.owner))?;
-        bucket.refuse_public(&acl)?;
+        let writer = who.canonical_id().unwrap_or_default();
+        let (owner, acl) = bucket.new_object_acl(writer, input.acl)?;
         let (backend, staged, d) = self.stage_verified(&location, input.body, expect).await?;
         // The conditions are first checked once the whole body has arrived,
         // so the client is answered after it has finished sending.
@@ -711,7 +707,6 @@ impl Gateway {
         }
         let location = self.placement(&dst_bucket, input.location.as_deref())?;
         self.check_encryption(&location, input.sse)?;
-        let owner = who.canonical_id().unwrap_or_default().to_owned();
         let mut meta = if input.replace_metadata {
             input.meta.clone()
         } else {
@@ -729,12 +724,8 @@ impl Gateway {
         } else {
             src.meta.tags.clone()
         };
-        let acl = input
-            .acl
-            .clone()
-            .unwrap_or(AclRequest::Canned(CannedAcl::Private))
-            .resolve(&owner, Some(&dst_bucket.owner))?;
-        dst_bucket.refuse_public(&acl)?;
+        let writer = who.canonical_id().unwrap_or_default();
+        let (owner, acl) = dst_bucket.new_object_acl(writer, input.acl.clone())?;
         self.precheck_write(&input.bucket, &input.key, &input.dest_conditions)
             .await?;
         let wanted_alg = input
@@ -744,7 +735,7 @@ impl Gateway {
             && location == src.location
             && wanted_alg == src.checksum.as_ref().map(|c| c.algorithm)
         {
-            return self.rewrite_metadata(who, &input, src, meta, acl).await;
+            return self.rewrite_metadata(&input, src, meta, owner, acl).await;
         }
         if let Some(out) = self
             .copy_server_side(
@@ -847,10 +838,10 @@ impl Gateway {
     /// A copy onto itself that keeps the data: only the record changes.
     async fn rewrite_metadata(
         &self,
-        who: &RequestContext,
         input: &CopyObjectInput,
         src: ObjectRecord,
         meta: ObjectMeta,
+        owner: String,
         acl: Acl,
     ) -> Result<PutObjectOutput> {
         let _guard = self.locks.lock(&input.bucket, &input.key).await;
@@ -872,7 +863,7 @@ impl Gateway {
         }
         let record = ObjectRecord {
             last_modified_ms: now_ms(),
-            owner: who.canonical_id().unwrap_or_default().to_owned(),
+            owner,
             acl,
             meta,
             upload_id: None,
@@ -898,7 +889,8 @@ impl Gateway {
         })
     }
 
-    /// GetObjectAcl.
+    /// GetObjectAcl: the bucket owner's full control only while the
+    /// bucket's ACLs are disabled (Object Ownership `BucketOwnerEnforced`).
     pub async fn object_acl(&self, who: &RequestContext, bucket: &str, key: &str) -> Result<Acl> {
         let (b, _) = self.bucket(bucket).await?;
         let Some((rec, _)) = self.object(bucket, key).await? else {
@@ -912,10 +904,11 @@ impl Gateway {
             None,
             Fallback::Acl(&rec.acl, Permission::ReadAcp),
         )?;
-        Ok(rec.acl)
+        Ok(b.shown_object_acl(rec.acl))
     }
 
-    /// PutObjectAcl: a canned ACL, grants or an AccessControlPolicy.
+    /// PutObjectAcl: a canned ACL, grants or an AccessControlPolicy;
+    /// `AccessControlListNotSupported` while the bucket's ACLs are disabled.
     pub async fn put_object_acl(
         &self,
         who: &RequestContext,
@@ -937,6 +930,7 @@ impl Gateway {
             None,
             Fallback::Acl(&rec.acl, Permission::WriteAcp),
         )?;
+        b.refuse_acl_change()?;
         rec.acl = acl.resolve(&rec.owner, Some(&b.owner))?;
         b.refuse_public(&rec.acl)?;
         self.rewrite_object(bucket, key, raw, &rec).await

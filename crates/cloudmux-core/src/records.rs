@@ -44,6 +44,59 @@ pub struct BucketRecord {
     /// The bucket policy document (PutBucketPolicy) as sent; `None` when
     /// never set or deleted.
     pub policy: Option<String>,
+    /// S3 Object Ownership (CreateBucket's `x-amz-object-ownership`,
+    /// PutBucketOwnershipControls); `None` when never set or deleted, which
+    /// behaves as `ObjectWriter` (ACLs enabled).
+    pub ownership: Option<ObjectOwnership>,
+}
+
+/// S3 Object Ownership: who owns the objects written to a bucket, and
+/// whether ACLs are enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs are disabled: the bucket owner owns every object and has full
+    /// control of it; ACLs grant nothing.
+    BucketOwnerEnforced,
+    /// ACLs are enabled; an object written with the
+    /// `bucket-owner-full-control` canned ACL is owned by the bucket owner.
+    BucketOwnerPreferred,
+    /// ACLs are enabled; the writer owns each object it writes.
+    ObjectWriter,
+}
+
+impl ObjectOwnership {
+    /// Parses the S3 name (`x-amz-object-ownership`, `<ObjectOwnership>`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "BucketOwnerEnforced" => ObjectOwnership::BucketOwnerEnforced,
+            "BucketOwnerPreferred" => ObjectOwnership::BucketOwnerPreferred,
+            "ObjectWriter" => ObjectOwnership::ObjectWriter,
+            _ => return None,
+        })
+    }
+
+    /// The S3 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectOwnership::BucketOwnerEnforced => "BucketOwnerEnforced",
+            ObjectOwnership::BucketOwnerPreferred => "BucketOwnerPreferred",
+            ObjectOwnership::ObjectWriter => "ObjectWriter",
+        }
+    }
+}
+
+/// Version 3 of [`BucketRecord`]: no Object Ownership.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BucketRecordV3 {
+    owner: String,
+    created_ms: i64,
+    location: String,
+    acl: Acl,
+    explicit_location: bool,
+    cors: Option<Vec<CorsRule>>,
+    public_access_block: Option<PublicAccessBlock>,
+    tags: Option<Vec<(String, String)>>,
+    policy: Option<String>,
 }
 
 /// Version 2 of [`BucketRecord`]: no tags, no policy.
@@ -69,8 +122,36 @@ struct BucketRecordV1 {
 }
 
 impl Record for BucketRecord {
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
 
+    fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
+        let corrupt = |e: postcard::Error| cloudmux_meta::MetaError::Corrupt(e.to_string());
+        let v3 = match version {
+            1 | 2 => BucketRecordV3::upgrade(version, body)?,
+            3 => postcard::from_bytes(body).map_err(corrupt)?,
+            v => {
+                return Err(cloudmux_meta::MetaError::Corrupt(format!(
+                    "BucketRecord: unknown format version {v}"
+                )))
+            }
+        };
+        Ok(BucketRecord {
+            owner: v3.owner,
+            created_ms: v3.created_ms,
+            location: v3.location,
+            acl: v3.acl,
+            explicit_location: v3.explicit_location,
+            cors: v3.cors,
+            public_access_block: v3.public_access_block,
+            tags: v3.tags,
+            policy: v3.policy,
+            ownership: None,
+        })
+    }
+}
+
+impl BucketRecordV3 {
+    /// Reads a version 1 or 2 record as version 3 (no tags, no policy).
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         let corrupt = |e: postcard::Error| cloudmux_meta::MetaError::Corrupt(e.to_string());
         let v2 = match version {
@@ -93,7 +174,7 @@ impl Record for BucketRecord {
                 )))
             }
         };
-        Ok(BucketRecord {
+        Ok(BucketRecordV3 {
             owner: v2.owner,
             created_ms: v2.created_ms,
             location: v2.location,
@@ -653,7 +734,8 @@ mod tests {
         assert!(b.tags.is_none() && b.policy.is_none());
         let again: BucketRecord = codec::decode(&codec::encode(&b)).unwrap();
         assert_eq!(again.acl, b.acl);
-        assert_eq!(codec::encode(&b)[0], 3);
+        assert_eq!(codec::encode(&b)[0], 4);
+        assert!(b.ownership.is_none());
     }
 
     #[test]
@@ -681,6 +763,36 @@ mod tests {
         assert_eq!(b.cors, v2.cors);
         assert_eq!(b.public_access_block, v2.public_access_block);
         assert!(b.tags.is_none() && b.policy.is_none());
+        assert!(b.ownership.is_none());
+    }
+
+    #[test]
+    fn bucket_record_v3_upgrades_without_ownership() {
+        let v3 = BucketRecordV3 {
+            owner: "o".into(),
+            created_ms: 9,
+            location: "local".into(),
+            acl: CannedAcl::PublicRead.expand("o", None),
+            explicit_location: true,
+            cors: None,
+            public_access_block: None,
+            tags: Some(vec![("k".into(), "v".into())]),
+            policy: Some("{}".into()),
+        };
+        let mut bytes = vec![3u8];
+        bytes.extend(postcard::to_stdvec(&v3).unwrap());
+        let b: BucketRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((b.owner.as_str(), b.created_ms), ("o", 9));
+        assert_eq!(b.tags, v3.tags);
+        assert_eq!(b.policy, v3.policy);
+        assert!(b.acl.is_public());
+        // A bucket stored before Object Ownership keeps ACLs working.
+        assert!(b.ownership.is_none());
+        assert!(!b.acls_disabled());
+        let mut b = b;
+        b.ownership = Some(ObjectOwnership::BucketOwnerEnforced);
+        let again: BucketRecord = codec::decode(&codec::encode(&b)).unwrap();
+        assert_eq!(again.ownership, Some(ObjectOwnership::BucketOwnerEnforced));
     }
 
     fn object_v1() -> ObjectRecordV1 {

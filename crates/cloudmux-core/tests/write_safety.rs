@@ -123,7 +123,7 @@ async fn overwrites_racing_a_delete_leave_one_whole_object_or_none() {
 async fn delete_bucket_racing_a_put_never_hides_an_acknowledged_object() {
     let w = world();
     for round in 0..ROUNDS {
-        w.gw.create_bucket(&w.who, "race", None, None)
+        w.gw.create_bucket(&w.who, "race", None, None, None)
             .await
             .expect("create bucket");
         let data = pattern(round as u8, 1000);

@@ -158,6 +158,22 @@ impl S3Error {
         )
         .with("BucketName", bucket)
     }
+    /// 400 InvalidArgument: an `x-amz-object-ownership` header that names
+    /// no Object Ownership setting.
+    pub fn invalid_object_ownership(value: &str) -> Self {
+        Self::invalid_argument(format!("Invalid x-amz-object-ownership header: {value}"))
+            .with("ArgumentName", "x-amz-object-ownership")
+    }
+    /// 404 OwnershipControlsNotFoundError: GetBucketOwnershipControls on a
+    /// bucket without an Object Ownership setting.
+    pub fn no_ownership_controls(bucket: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "OwnershipControlsNotFoundError",
+            "The bucket ownership controls were not found",
+        )
+        .with("BucketName", bucket)
+    }
     /// 400 InvalidPolicyDocument: a POST policy that does not parse.
     pub fn invalid_policy(msg: &str) -> Self {
         Self::new(
@@ -499,6 +515,16 @@ impl From<CoreError> for S3Error {
                 S::BAD_REQUEST,
                 "PolicyTooLarge",
                 "Policy exceeds the maximum allowed document size.",
+            ),
+            CoreError::AccessControlListNotSupported => S3Error::new(
+                S::BAD_REQUEST,
+                "AccessControlListNotSupported",
+                "The bucket does not allow ACLs",
+            ),
+            CoreError::InvalidBucketAclWithObjectOwnership => S3Error::new(
+                S::BAD_REQUEST,
+                "InvalidBucketAclWithObjectOwnership",
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
             ),
             CoreError::NoSuchBucketPolicy(b) => S3Error::new(
                 S::NOT_FOUND,

@@ -498,7 +498,7 @@ impl Harness {
                 accounts,
                 locations,
             );
-            gw.create_bucket(&owner, BUCKET, None, None)
+            gw.create_bucket(&owner, BUCKET, None, None, None)
                 .await
                 .expect("the fuzz bucket");
             Arc::new(gw)
@@ -638,6 +638,7 @@ pub fn xml_bodies(data: &[u8]) {
     let _ = crate::xml::parse_complete(data);
     let _ = crate::xml::parse_delete(data);
     let _ = crate::xml::parse_create_bucket(data);
+    let _ = crate::handlers::ownership::parse_controls(data);
     xml_statuses(data);
 }
 

@@ -79,6 +79,12 @@ pub enum Endpoint {
     GetPublicAccessBlock,
     /// `DELETE /bucket?publicAccessBlock`.
     DeletePublicAccessBlock,
+    /// `PUT /bucket?ownershipControls`.
+    PutBucketOwnershipControls,
+    /// `GET /bucket?ownershipControls`.
+    GetBucketOwnershipControls,
+    /// `DELETE /bucket?ownershipControls`.
+    DeleteBucketOwnershipControls,
     /// `PUT /bucket/key?tagging`.
     PutObjectTagging,
     /// `GET /bucket/key?tagging`.
@@ -191,6 +197,14 @@ impl Endpoint {
                 Method::GET => E::GetPublicAccessBlock,
                 Method::PUT => E::PutPublicAccessBlock,
                 Method::DELETE => E::DeletePublicAccessBlock,
+                _ => E::MethodNotAllowed,
+            };
+        }
+        if key.is_none() && has("ownershipControls") {
+            return match *method {
+                Method::GET => E::GetBucketOwnershipControls,
+                Method::PUT => E::PutBucketOwnershipControls,
+                Method::DELETE => E::DeleteBucketOwnershipControls,
                 _ => E::MethodNotAllowed,
             };
         }
@@ -327,6 +341,9 @@ impl Endpoint {
             E::PutPublicAccessBlock,
             E::GetPublicAccessBlock,
             E::DeletePublicAccessBlock,
+            E::PutBucketOwnershipControls,
+            E::GetBucketOwnershipControls,
+            E::DeleteBucketOwnershipControls,
             E::PutObjectTagging,
             E::GetObjectTagging,
             E::DeleteObjectTagging,
@@ -411,6 +428,9 @@ impl Endpoint {
             E::PutPublicAccessBlock => &["PutPublicAccessBlock"],
             E::GetPublicAccessBlock => &["GetPublicAccessBlock"],
             E::DeletePublicAccessBlock => &["DeletePublicAccessBlock"],
+            E::PutBucketOwnershipControls => &["PutBucketOwnershipControls"],
+            E::GetBucketOwnershipControls => &["GetBucketOwnershipControls"],
+            E::DeleteBucketOwnershipControls => &["DeleteBucketOwnershipControls"],
             E::PutObjectTagging => &["PutObjectTagging"],
             E::GetObjectTagging => &["GetObjectTagging"],
             E::DeleteObjectTagging => &["DeleteObjectTagging"],
@@ -467,6 +487,9 @@ impl Endpoint {
             Endpoint::PutPublicAccessBlock => "PutPublicAccessBlock",
             Endpoint::GetPublicAccessBlock => "GetPublicAccessBlock",
             Endpoint::DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            Endpoint::PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            Endpoint::GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            Endpoint::DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
             Endpoint::PutObjectTagging => "PutObjectTagging",
             Endpoint::GetObjectTagging => "GetObjectTagging",
             Endpoint::DeleteObjectTagging => "DeleteObjectTagging",
@@ -538,6 +561,10 @@ impl Endpoint {
             E::GetBucketCors => "s3:GetBucketCORS",
             E::PutPublicAccessBlock | E::DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
             E::GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
+            E::PutBucketOwnershipControls | E::DeleteBucketOwnershipControls => {
+                "s3:PutBucketOwnershipControls"
+            }
+            E::GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
             E::PutBucketPolicy => "s3:PutBucketPolicy",
             E::GetBucketPolicy => "s3:GetBucketPolicy",
             E::DeleteBucketPolicy => "s3:DeleteBucketPolicy",
@@ -631,6 +658,22 @@ mod tests {
         assert_eq!(
             c("DELETE /amzn-s3-demo-bucket?publicAccessBlock", false),
             E::DeletePublicAccessBlock
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket?ownershipControls", false),
+            E::PutBucketOwnershipControls
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?ownershipControls", false),
+            E::GetBucketOwnershipControls
+        );
+        assert_eq!(
+            c("DELETE /amzn-s3-demo-bucket?ownershipControls", false),
+            E::DeleteBucketOwnershipControls
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket/key?ownershipControls", false),
+            E::NotImplemented("ownershipControls")
         );
         assert_eq!(c("POST /amzn-s3-demo-bucket", false), E::PostObject);
         assert_eq!(

@@ -60,7 +60,7 @@ pub fn world() -> World {
 /// A fresh world with the bucket `bkt`.
 pub async fn setup() -> World {
     let w = world();
-    w.gw.create_bucket(&w.who, "bkt", None, None)
+    w.gw.create_bucket(&w.who, "bkt", None, None, None)
         .await
         .expect("create bucket");
     w

@@ -86,10 +86,11 @@ pub(super) async fn create_bucket(gw: &Gateway, mut req: Req) -> S3Result<Respon
         return Err(S3Error::not_implemented("x-amz-bucket-object-lock-enabled"));
     }
     let acl = super::acl::requested_acl(gw, &req)?;
+    let ownership = super::ownership::requested(&req)?;
     let body = req.read_small_body().await?;
     let constraint = x::parse_create_bucket(&body)?;
     let name = req.bucket().to_owned();
-    gw.create_bucket(&req.principal, &name, constraint.as_deref(), acl)
+    gw.create_bucket(&req.principal, &name, constraint.as_deref(), acl, ownership)
         .await?;
     Response::builder()
         .status(StatusCode::OK)

@@ -9,6 +9,7 @@ mod encryption;
 mod list;
 mod multipart;
 mod object;
+pub(crate) mod ownership;
 mod policy;
 mod post_object;
 mod public_access;
@@ -82,6 +83,9 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::PutPublicAccessBlock => public_access::put(gw, req).await,
         E::GetPublicAccessBlock => public_access::get(gw, req).await,
         E::DeletePublicAccessBlock => public_access::delete(gw, req).await,
+        E::PutBucketOwnershipControls => ownership::put(gw, req).await,
+        E::GetBucketOwnershipControls => ownership::get(gw, req).await,
+        E::DeleteBucketOwnershipControls => ownership::delete(gw, req).await,
         E::PutObjectTagging => tagging::put_object_tagging(gw, req).await,
         E::GetObjectTagging => tagging::get_object_tagging(gw, req).await,
         E::DeleteObjectTagging => tagging::delete_object_tagging(gw, req).await,
