@@ -97,6 +97,16 @@ impl S3Error {
     pub fn invalid_request(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", msg)
     }
+    /// 400 InvalidRequest: an `x-amz-checksum-*` header (or POST form field,
+    /// or `Checksum*` element of a CompleteMultipartUpload part) of an
+    /// algorithm cloudmux does not implement (SHA512, MD5, XXHASH64, XXHASH3,
+    /// XXHASH128, or a name S3 does not know), naming it. AWS's message,
+    /// with the name added.
+    pub fn unsupported_checksum(name: &str) -> Self {
+        Self::invalid_request(format!(
+            "The algorithm type you specified in x-amz-checksum- header is invalid: {name} is not supported."
+        ))
+    }
     /// 400 MalformedACLError: an AccessControlPolicy that does not parse or
     /// validate.
     pub fn malformed_acl() -> Self {

@@ -414,6 +414,38 @@ pub fn part_checksum_headers(mut b: Builder, rec: &ObjectRecord, part_number: u3
     b
 }
 
+/// The `x-amz-checksum-*` names that are not a checksum value: the
+/// algorithm of CreateMultipartUpload and CopyObject, the multipart type,
+/// and GET/HEAD's checksum mode.
+const CHECKSUM_NON_VALUES: [&str; 3] = [
+    "x-amz-checksum-algorithm",
+    "x-amz-checksum-type",
+    "x-amz-checksum-mode",
+];
+
+/// The first name (a header or form field, any case) that looks like an
+/// `x-amz-checksum-<alg>` value of an algorithm cloudmux does not implement.
+pub fn unknown_checksum_name<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names.into_iter().find(|n| {
+        let lower = n.to_ascii_lowercase();
+        lower.starts_with("x-amz-checksum-")
+            && !CHECKSUM_NON_VALUES.contains(&lower.as_str())
+            && !ALL_ALGORITHMS.iter().any(|a| a.header_name() == lower)
+    })
+}
+
+/// Refuses a request carrying an `x-amz-checksum-*` header of an algorithm
+/// cloudmux does not implement (the 2025 additions SHA512, MD5, XXHASH64,
+/// XXHASH3 and XXHASH128, or any unknown name) with 400 InvalidRequest
+/// naming the header, on every operation: such a checksum is never
+/// silently ignored.
+pub fn refuse_unknown_checksum_headers(req: &Req) -> S3Result<()> {
+    match unknown_checksum_name(req.headers.keys().map(|k| k.as_str())) {
+        Some(name) => Err(S3Error::unsupported_checksum(name)),
+        None => Ok(()),
+    }
+}
+
 /// Parses `x-amz-checksum-type` (`COMPOSITE` or `FULL_OBJECT`).
 pub fn checksum_type(req: &Req) -> S3Result<Option<ChecksumType>> {
     match req.header("x-amz-checksum-type") {

@@ -26,6 +26,7 @@ use crate::xml::XmlWriter;
 /// Runs the handler of an operation.
 pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response<ResBody>> {
     use Endpoint as E;
+    crate::headers::refuse_unknown_checksum_headers(&req)?;
     if let Some(v) = req.query.get("versionId") {
         if v != "null" && req.key.is_some() {
             return Err(S3Error::no_such_version()

@@ -165,6 +165,9 @@ pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<Re
     if doc.parts.is_empty() {
         return Err(S3Error::malformed_xml());
     }
+    if let Some(name) = doc.parts.iter().find_map(|p| p.unsupported_checksum()) {
+        return Err(S3Error::unsupported_checksum(name));
+    }
     let parts = doc
         .parts
         .into_iter()
