@@ -644,3 +644,113 @@ async fn newer_subresources_are_refused_not_misrouted() {
         b"object body"
     );
 }
+
+/// DeleteObjects, PutBucketCors and PutBucketTagging need an integrity check
+/// of their body, as S3 requires ("Missing required header for this
+/// request: Content-MD5", 400 InvalidRequest): without Content-MD5 or an
+/// `x-amz-checksum-*` value (a header, or a trailer of an aws-chunked body)
+/// they change nothing; `x-amz-sdk-checksum-algorithm` alone is not enough;
+/// a checksum header instead of MD5 is accepted and verified (a wrong one
+/// is BadDigest), as current SDKs send CRC32 instead of MD5.
+#[tokio::test]
+async fn delete_objects_cors_and_bucket_tagging_need_an_integrity_check() {
+    let s = setup().await;
+    let c = s.client(ALICE);
+    put_object(&c, "err", "keep", b"1").await;
+    let cases = [
+        (
+            "POST",
+            "/err?delete",
+            "<Delete><Object><Key>keep</Key></Object></Delete>",
+        ),
+        (
+            "PUT",
+            "/err?cors",
+            "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>",
+        ),
+        (
+            "PUT",
+            "/err?tagging",
+            "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>",
+        ),
+    ];
+    for (method, path, body) in cases {
+        let r = s.raw(method, path).body(body).send().await;
+        r.assert_error(400, "InvalidRequest");
+        assert!(
+            r.text()
+                .contains("Missing required header for this request: Content-MD5"),
+            "{path}: {}",
+            r.text()
+        );
+        s.raw(method, path)
+            .header("x-amz-sdk-checksum-algorithm", "CRC32")
+            .body(body)
+            .send()
+            .await
+            .assert_error(400, "InvalidRequest");
+        s.raw(method, path)
+            .header("x-amz-checksum-crc32", &Checksum::Crc32.b64(b"other"))
+            .body(body)
+            .send()
+            .await
+            .assert_error(400, "BadDigest");
+        s.raw(method, path)
+            .header("content-md5", &md5_b64(b"other"))
+            .body(body)
+            .send()
+            .await
+            .assert_error(400, "BadDigest");
+    }
+    // Nothing changed.
+    assert_eq!(s.raw("HEAD", "/err/keep").send().await.status, 200);
+    s.raw("GET", "/err?cors")
+        .send()
+        .await
+        .assert_error(404, "NoSuchCORSConfiguration");
+    s.raw("GET", "/err?tagging")
+        .send()
+        .await
+        .assert_error(404, "NoSuchTagSet");
+
+    // A checksum header instead of Content-MD5.
+    for (method, path, body) in cases {
+        let r = s
+            .raw(method, path)
+            .header(
+                "x-amz-checksum-crc32",
+                &Checksum::Crc32.b64(body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await;
+        r.assert_success();
+    }
+    assert_eq!(s.raw("HEAD", "/err/keep").send().await.status, 404);
+    assert_eq!(s.raw("GET", "/err?cors").send().await.status, 200);
+    assert_eq!(s.raw("GET", "/err?tagging").send().await.status, 200);
+
+    // A checksum trailer of an aws-chunked body (the unsigned-payload
+    // variant current SDKs stream).
+    put_object(&c, "err", "keep", b"1").await;
+    let (_, path, body) = cases[0];
+    let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+    framed.extend_from_slice(body.as_bytes());
+    framed.extend_from_slice(
+        format!(
+            "\r\n0\r\nx-amz-checksum-crc32:{}\r\n\r\n",
+            Checksum::Crc32.b64(body.as_bytes())
+        )
+        .as_bytes(),
+    );
+    s.raw("POST", path)
+        .payload_hash("STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        .header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", &body.len().to_string())
+        .header("x-amz-trailer", "x-amz-checksum-crc32")
+        .body(framed)
+        .send()
+        .await
+        .assert_success();
+    assert_eq!(s.raw("HEAD", "/err/keep").send().await.status, 404);
+}

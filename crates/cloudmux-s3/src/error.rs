@@ -107,6 +107,12 @@ impl S3Error {
             "The algorithm type you specified in x-amz-checksum- header is invalid: {name} is not supported."
         ))
     }
+    /// 400 InvalidRequest: an operation S3 accepts only with an integrity
+    /// check of its body (DeleteObjects, PutBucketCors, PutBucketTagging)
+    /// came with neither `Content-MD5` nor an `x-amz-checksum-*` value.
+    pub fn missing_content_md5() -> Self {
+        Self::invalid_request("Missing required header for this request: Content-MD5")
+    }
     /// 400 MalformedACLError: an AccessControlPolicy that does not parse or
     /// validate.
     pub fn malformed_acl() -> Self {

@@ -153,7 +153,7 @@ pub(super) async fn delete_object(gw: &Gateway, req: Req) -> S3Result<Response<R
 }
 
 pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
-    let body = req.read_small_body().await?;
+    let body = req.read_small_body_with_digest().await?;
     let doc = x::parse_delete(&body)?;
     if doc.objects.is_empty() || doc.objects.len() > 1000 {
         return Err(S3Error::malformed_xml());
