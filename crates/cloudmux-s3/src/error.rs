@@ -113,6 +113,13 @@ impl S3Error {
     pub fn missing_content_md5() -> Self {
         Self::invalid_request("Missing required header for this request: Content-MD5")
     }
+    /// 400 InvalidRequest: `response-*` query overrides on an anonymous
+    /// GetObject, which S3 refuses (GetObject reference).
+    pub fn anonymous_response_overrides() -> Self {
+        Self::invalid_request(
+            "Request specific response headers cannot be used for anonymous GET requests.",
+        )
+    }
     /// 400 MalformedACLError: an AccessControlPolicy that does not parse or
     /// validate.
     pub fn malformed_acl() -> Self {

@@ -489,16 +489,29 @@ pub fn complete_checksum(req: &Req) -> S3Result<Option<(ChecksumAlgorithm, Strin
     Ok(found)
 }
 
+/// The `response-*` query parameters of GetObject and the headers they set.
+const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+/// Refuses `response-*` overrides on an anonymous request, as S3 does
+/// (400 InvalidRequest, GetObject reference).
+pub fn refuse_anonymous_overrides(req: &Req) -> S3Result<()> {
+    let anonymous = req.principal.principal().account().is_none();
+    if anonymous && RESPONSE_OVERRIDES.iter().any(|(p, _)| req.query.has(p)) {
+        return Err(S3Error::anonymous_response_overrides());
+    }
+    Ok(())
+}
+
 /// Applies the `response-*` query overrides of GetObject.
 pub fn response_overrides(mut b: Builder, req: &Req) -> Builder {
-    for (param, header) in [
-        ("response-content-type", "content-type"),
-        ("response-content-language", "content-language"),
-        ("response-expires", "expires"),
-        ("response-cache-control", "cache-control"),
-        ("response-content-disposition", "content-disposition"),
-        ("response-content-encoding", "content-encoding"),
-    ] {
+    for (param, header) in RESPONSE_OVERRIDES {
         if let Some(v) = req.query.get(param) {
             if let Some(hs) = b.headers_mut() {
                 if let Ok(v) = http::HeaderValue::from_str(v) {

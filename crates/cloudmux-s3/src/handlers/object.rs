@@ -67,6 +67,9 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
 
 pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<Response<ResBody>> {
     headers::refuse_sse_c(|n| req.header(n))?;
+    if !head {
+        headers::refuse_anonymous_overrides(&req)?;
+    }
     let part_number = req
         .query
         .get("partNumber")
