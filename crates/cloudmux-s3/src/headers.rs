@@ -318,8 +318,9 @@ pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     };
     let (path, query) = v.split_once('?').unwrap_or((v, ""));
     if let Some(version) = query.strip_prefix("versionId=") {
+        let version = percent_encoding::percent_decode_str(version).decode_utf8_lossy();
         if version != "null" {
-            return Err(S3Error::no_such_version());
+            return Err(S3Error::invalid_version_id(&version));
         }
     }
     let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
@@ -548,6 +549,8 @@ mod tests {
         );
         assert_eq!(parse_copy_source("b/k?versionId=null").unwrap().1, "k");
         assert!(parse_copy_source("b").is_err());
+        let e = parse_copy_source("b/k?versionId=abc").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "InvalidArgument"));
     }
 
     #[test]

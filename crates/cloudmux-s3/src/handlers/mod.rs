@@ -29,9 +29,7 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
     crate::headers::refuse_unknown_checksum_headers(&req)?;
     if let Some(v) = req.query.get("versionId") {
         if v != "null" && req.key.is_some() {
-            return Err(S3Error::no_such_version()
-                .with("Key", req.key())
-                .with("VersionId", v));
+            return Err(S3Error::invalid_version_id(v));
         }
     }
     if let (Some(owner), Some(b)) = (
