@@ -65,6 +65,11 @@ async fn list_buckets_raw_xml() {
     let buckets = x.path("Buckets").expect("Buckets element");
     assert_eq!(buckets.texts("Bucket", "Name"), vec!["raw-list"]);
     assert!(buckets.all("Bucket")[0].text_of("CreationDate").is_some());
+    assert_eq!(
+        buckets.all("Bucket")[0].text_of("BucketRegion").as_deref(),
+        Some(REGION),
+        "BucketRegion is the server's region"
+    );
 }
 
 #[tokio::test]
@@ -110,6 +115,13 @@ async fn list_buckets_pages_and_prefix() {
     assert!(names(&elsewhere).is_empty(), "no bucket in another region");
     let here = ok(alice.list_buckets().bucket_region(REGION).send().await);
     assert_eq!(names(&here).len(), 6);
+    assert!(
+        here.buckets()
+            .iter()
+            .all(|b| b.bucket_region() == Some(REGION)),
+        "{:?}",
+        here.buckets()
+    );
 
     assert_sdk_err(
         alice.list_buckets().max_buckets(0).send().await,

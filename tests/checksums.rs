@@ -13,6 +13,7 @@ use aws_sdk_s3::types::{
     ObjectAttributes, ObjectPart,
 };
 use aws_sdk_s3::Client;
+use base64::Engine;
 use cloudmux_e2e::*;
 
 const MIB: usize = 1024 * 1024;
@@ -662,4 +663,130 @@ async fn single_part_object_attributes_and_part_one() {
         r.header("x-amz-checksum-crc64nvme"),
         Some(Checksum::Crc64Nvme.b64(&body))
     );
+}
+
+/// The checksum algorithms of the 2025 model that cloudmux does not
+/// implement (SHA512, MD5, XXHASH64, XXHASH3, XXHASH128) are refused with
+/// 400 InvalidRequest naming the header, never ignored: on PutObject (also
+/// through aws-sdk-s3 with the value set), UploadPart, CompleteMultipartUpload
+/// (as a header and as a part's element), and as `x-amz-sdk-checksum-algorithm`
+/// or trailer; nothing is stored and the upload stays open.
+#[tokio::test]
+async fn unimplemented_checksum_algorithms_are_refused() {
+    let (s, c) = setup().await;
+    let body = b"a body with an unsupported checksum".to_vec();
+    // Well-formed values of each algorithm's length (64, 16, 8, 8, 16 bytes).
+    for (name, len) in [
+        ("x-amz-checksum-sha512", 64),
+        ("x-amz-checksum-md5", 16),
+        ("x-amz-checksum-xxhash64", 8),
+        ("x-amz-checksum-xxhash3", 8),
+        ("x-amz-checksum-xxhash128", 16),
+        ("x-amz-checksum-bogus", 4),
+    ] {
+        let value = base64::engine::general_purpose::STANDARD.encode(vec![7u8; len]);
+        let r = s
+            .raw("PUT", "/cks/unsupported")
+            .header(name, &value)
+            .body(body.clone())
+            .send()
+            .await;
+        r.assert_error(400, "InvalidRequest");
+        assert!(r.text().contains(name), "{name}: {}", r.text());
+    }
+    assert_eq!(s.raw("HEAD", "/cks/unsupported").send().await.status, 404);
+
+    // The SDK sends the value it was given in the header of its name.
+    let sha512 = base64::engine::general_purpose::STANDARD.encode([1u8; 64]);
+    let out = c
+        .put_object()
+        .bucket("cks")
+        .key("unsupported")
+        .checksum_sha512(&sha512)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await;
+    assert_sdk_err(out, 400, "InvalidRequest");
+    assert_eq!(s.raw("HEAD", "/cks/unsupported").send().await.status, 404);
+
+    // As the algorithm the client asks the server to compute, or as trailer.
+    s.raw("PUT", "/cks/unsupported")
+        .header("x-amz-sdk-checksum-algorithm", "SHA512")
+        .body(body.clone())
+        .send()
+        .await
+        .assert_error(400, "InvalidRequest");
+    let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+    framed.extend_from_slice(&body);
+    framed.extend_from_slice(
+        format!("\r\n0\r\nx-amz-checksum-md5:{}\r\n\r\n", md5_b64(&body)).as_bytes(),
+    );
+    s.raw("PUT", "/cks/unsupported")
+        .payload_hash("STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        .header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", &body.len().to_string())
+        .header("x-amz-trailer", "x-amz-checksum-md5")
+        .body(framed)
+        .send()
+        .await
+        .assert_error(400, "InvalidRequest");
+    assert_eq!(s.raw("HEAD", "/cks/unsupported").send().await.status, 404);
+
+    // Multipart: CreateMultipartUpload with the algorithm, UploadPart with
+    // the header, Complete with the header or a part element.
+    let r = s
+        .raw("POST", "/cks/mpu?uploads")
+        .header("x-amz-checksum-algorithm", "SHA512")
+        .send()
+        .await;
+    r.assert_error(400, "InvalidRequest");
+    let up = ok(c
+        .create_multipart_upload()
+        .bucket("cks")
+        .key("mpu")
+        .send()
+        .await);
+    let id = up.upload_id().unwrap_or_default().to_owned();
+    let part_path = format!("/cks/mpu?partNumber=1&uploadId={}", encode_query(&id));
+    let r = s
+        .raw("PUT", &part_path)
+        .header("x-amz-checksum-sha512", &sha512)
+        .body(body.clone())
+        .send()
+        .await;
+    r.assert_error(400, "InvalidRequest");
+    assert!(r.text().contains("x-amz-checksum-sha512"), "{}", r.text());
+    let r = s.raw("PUT", &part_path).body(body.clone()).send().await;
+    r.assert_success();
+    let etag = r.header("etag").unwrap_or_default();
+    let complete_path = format!("/cks/mpu?uploadId={}", encode_query(&id));
+    let doc = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{}</ETag></Part></CompleteMultipartUpload>",
+        xml_escape(&etag)
+    );
+    let r = s
+        .raw("POST", &complete_path)
+        .header(
+            "x-amz-checksum-xxhash3",
+            &base64::engine::general_purpose::STANDARD.encode([2u8; 8]),
+        )
+        .body(doc.clone())
+        .send()
+        .await;
+    r.assert_error(400, "InvalidRequest");
+    let with_elem = doc.replace(
+        "</ETag>",
+        &format!("</ETag><ChecksumSHA512>{sha512}</ChecksumSHA512>"),
+    );
+    let r = s.raw("POST", &complete_path).body(with_elem).send().await;
+    r.assert_error(400, "InvalidRequest");
+    assert!(r.text().contains("ChecksumSHA512"), "{}", r.text());
+    assert_eq!(s.raw("HEAD", "/cks/mpu").send().await.status, 404);
+    // The upload is still open and completes without them.
+    s.raw("POST", &complete_path)
+        .body(doc)
+        .send()
+        .await
+        .assert_success();
+    assert_eq!(get_object(&c, "cks", "mpu").await, body);
 }

@@ -99,21 +99,25 @@ async fn cors_configuration_roundtrip_and_errors() {
     // Malformed configurations.
     s.raw("PUT", "/web?cors")
         .body("<CORSConfiguration></CORSConfiguration>")
+        .with_content_md5()
         .send()
         .await
         .assert_error(400, "MalformedXML");
     s.raw("PUT", "/web?cors")
         .body("<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>PATCH</AllowedMethod></CORSRule></CORSConfiguration>")
+        .with_content_md5()
         .send()
         .await
         .assert_error(400, "InvalidRequest");
     s.raw("PUT", "/web?cors")
         .body("<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>")
+        .with_content_md5()
         .send()
         .await
         .assert_error(400, "MalformedXML");
     s.raw("PUT", "/web?cors")
         .body("not xml")
+        .with_content_md5()
         .send()
         .await
         .assert_error(400, "MalformedXML");

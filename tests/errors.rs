@@ -644,3 +644,268 @@ async fn newer_subresources_are_refused_not_misrouted() {
         b"object body"
     );
 }
+
+/// DeleteObjects, PutBucketCors and PutBucketTagging need an integrity check
+/// of their body, as S3 requires ("Missing required header for this
+/// request: Content-MD5", 400 InvalidRequest): without Content-MD5 or an
+/// `x-amz-checksum-*` value (a header, or a trailer of an aws-chunked body)
+/// they change nothing; `x-amz-sdk-checksum-algorithm` alone is not enough;
+/// a checksum header instead of MD5 is accepted and verified (a wrong one
+/// is BadDigest), as current SDKs send CRC32 instead of MD5.
+#[tokio::test]
+async fn delete_objects_cors_and_bucket_tagging_need_an_integrity_check() {
+    let s = setup().await;
+    let c = s.client(ALICE);
+    put_object(&c, "err", "keep", b"1").await;
+    let cases = [
+        (
+            "POST",
+            "/err?delete",
+            "<Delete><Object><Key>keep</Key></Object></Delete>",
+        ),
+        (
+            "PUT",
+            "/err?cors",
+            "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>",
+        ),
+        (
+            "PUT",
+            "/err?tagging",
+            "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>",
+        ),
+    ];
+    for (method, path, body) in cases {
+        let r = s.raw(method, path).body(body).send().await;
+        r.assert_error(400, "InvalidRequest");
+        assert!(
+            r.text()
+                .contains("Missing required header for this request: Content-MD5"),
+            "{path}: {}",
+            r.text()
+        );
+        s.raw(method, path)
+            .header("x-amz-sdk-checksum-algorithm", "CRC32")
+            .body(body)
+            .send()
+            .await
+            .assert_error(400, "InvalidRequest");
+        s.raw(method, path)
+            .header("x-amz-checksum-crc32", &Checksum::Crc32.b64(b"other"))
+            .body(body)
+            .send()
+            .await
+            .assert_error(400, "BadDigest");
+        s.raw(method, path)
+            .header("content-md5", &md5_b64(b"other"))
+            .body(body)
+            .send()
+            .await
+            .assert_error(400, "BadDigest");
+    }
+    // Nothing changed.
+    assert_eq!(s.raw("HEAD", "/err/keep").send().await.status, 200);
+    s.raw("GET", "/err?cors")
+        .send()
+        .await
+        .assert_error(404, "NoSuchCORSConfiguration");
+    s.raw("GET", "/err?tagging")
+        .send()
+        .await
+        .assert_error(404, "NoSuchTagSet");
+
+    // A checksum header instead of Content-MD5.
+    for (method, path, body) in cases {
+        let r = s
+            .raw(method, path)
+            .header(
+                "x-amz-checksum-crc32",
+                &Checksum::Crc32.b64(body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await;
+        r.assert_success();
+    }
+    assert_eq!(s.raw("HEAD", "/err/keep").send().await.status, 404);
+    assert_eq!(s.raw("GET", "/err?cors").send().await.status, 200);
+    assert_eq!(s.raw("GET", "/err?tagging").send().await.status, 200);
+
+    // A checksum trailer of an aws-chunked body (the unsigned-payload
+    // variant current SDKs stream).
+    put_object(&c, "err", "keep", b"1").await;
+    let (_, path, body) = cases[0];
+    let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+    framed.extend_from_slice(body.as_bytes());
+    framed.extend_from_slice(
+        format!(
+            "\r\n0\r\nx-amz-checksum-crc32:{}\r\n\r\n",
+            Checksum::Crc32.b64(body.as_bytes())
+        )
+        .as_bytes(),
+    );
+    s.raw("POST", path)
+        .payload_hash("STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        .header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", &body.len().to_string())
+        .header("x-amz-trailer", "x-amz-checksum-crc32")
+        .body(framed)
+        .send()
+        .await
+        .assert_success();
+    assert_eq!(s.raw("HEAD", "/err/keep").send().await.status, 404);
+}
+
+/// The details S3 puts in its error documents: `<Condition>` on 412
+/// PreconditionFailed (GET, conditional writes, DELETE, a copy's source),
+/// and `<ArgumentName>`/`<ArgumentValue>` on 400 InvalidArgument for a bad
+/// integer parameter, encoding type or list type.
+#[tokio::test]
+async fn error_details_name_the_condition_or_argument() {
+    let s = setup().await;
+    let c = s.client(ALICE);
+    put_object(&c, "err", "obj", b"body").await;
+    let other = "\"0123456789abcdef0123456789abcdef\"";
+    let past = "Mon, 01 Jan 2001 00:00:00 GMT";
+    let cases: Vec<(Raw, &str)> = vec![
+        (
+            s.raw("GET", "/err/obj").header("if-match", other),
+            "If-Match",
+        ),
+        (
+            s.raw("GET", "/err/obj").header("if-unmodified-since", past),
+            "If-Unmodified-Since",
+        ),
+        (
+            s.raw("PUT", "/err/obj")
+                .header("if-none-match", "*")
+                .body("new"),
+            "If-None-Match",
+        ),
+        (
+            s.raw("PUT", "/err/obj")
+                .header("if-match", other)
+                .body("new"),
+            "If-Match",
+        ),
+        (
+            s.raw("DELETE", "/err/obj").header("if-match", other),
+            "If-Match",
+        ),
+        (
+            s.raw("PUT", "/err/copy")
+                .header("x-amz-copy-source", "err/obj")
+                .header("x-amz-copy-source-if-match", other),
+            "x-amz-copy-source-If-Match",
+        ),
+        (
+            s.raw("PUT", "/err/copy")
+                .header("x-amz-copy-source", "err/obj")
+                .header("x-amz-copy-source-if-unmodified-since", past),
+            "x-amz-copy-source-If-Unmodified-Since",
+        ),
+    ];
+    for (req, condition) in cases {
+        let r = req.send().await;
+        r.assert_error(412, "PreconditionFailed");
+        assert_eq!(
+            r.xml().text_of("Condition").as_deref(),
+            Some(condition),
+            "{}",
+            r.text()
+        );
+    }
+    assert_eq!(get_object(&c, "err", "obj").await, b"body");
+
+    let up = ok(c
+        .create_multipart_upload()
+        .bucket("err")
+        .key("mpu")
+        .send()
+        .await);
+    let parts = format!(
+        "/err/mpu?uploadId={}&max-parts=-1",
+        encode_query(up.upload_id().unwrap_or_default())
+    );
+    for (path, name, value) in [
+        ("/err?max-keys=abc", "max-keys", "abc"),
+        ("/err?list-type=2&max-keys=-1", "max-keys", "-1"),
+        ("/err?uploads&max-uploads=abc", "max-uploads", "abc"),
+        (parts.as_str(), "max-parts", "-1"),
+        ("/err?encoding-type=foo", "encoding-type", "foo"),
+        ("/err?list-type=3", "list-type", "3"),
+        ("/?max-buckets=0", "max-buckets", "0"),
+    ] {
+        let r = s.raw("GET", path).send().await;
+        r.assert_error(400, "InvalidArgument");
+        let x = r.xml();
+        assert_eq!(x.text_of("ArgumentName").as_deref(), Some(name), "{path}");
+        assert_eq!(x.text_of("ArgumentValue").as_deref(), Some(value), "{path}");
+    }
+}
+
+/// cloudmux has no version ids yet, so every `versionId` but `null` is not a
+/// valid version id: 400 InvalidArgument "Invalid version id specified" (an
+/// empty one: "Version id cannot be the empty string"), as S3 answers it,
+/// on GET, HEAD (no body), DELETE (nothing deleted), CopyObject's source and
+/// PutObjectTagging; `versionId=null` names the object.
+#[tokio::test]
+async fn version_ids_other_than_null_are_invalid_arguments() {
+    let s = setup().await;
+    let c = s.client(ALICE);
+    put_object(&c, "err", "obj", b"body").await;
+    for method in ["GET", "DELETE"] {
+        let r = s.raw(method, "/err/obj?versionId=abc").send().await;
+        r.assert_error(400, "InvalidArgument");
+        let x = r.xml();
+        assert_eq!(
+            x.text_of("Message").as_deref(),
+            Some("Invalid version id specified")
+        );
+        assert_eq!(x.text_of("ArgumentName").as_deref(), Some("versionId"));
+        assert_eq!(x.text_of("ArgumentValue").as_deref(), Some("abc"));
+    }
+    let r = s.raw("GET", "/err/obj?versionId=").send().await;
+    r.assert_error(400, "InvalidArgument");
+    assert_eq!(
+        r.xml().text_of("Message").as_deref(),
+        Some("Version id cannot be the empty string")
+    );
+    let r = s.raw("HEAD", "/err/obj?versionId=abc").send().await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.is_empty());
+    s.raw("PUT", "/err/obj?tagging&versionId=abc")
+        .body("<Tagging><TagSet></TagSet></Tagging>")
+        .with_content_md5()
+        .send()
+        .await
+        .assert_error(400, "InvalidArgument");
+    let r = s
+        .raw("PUT", "/err/copy")
+        .header("x-amz-copy-source", "err/obj?versionId=abc")
+        .send()
+        .await;
+    r.assert_error(400, "InvalidArgument");
+    assert_eq!(
+        r.xml().text_of("Message").as_deref(),
+        Some("Invalid version id specified")
+    );
+    assert_eq!(s.raw("HEAD", "/err/copy").send().await.status, 404);
+
+    // `null` is the object.
+    let r = s.raw("GET", "/err/obj?versionId=null").send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body.as_ref(), b"body");
+    s.raw("PUT", "/err/copy")
+        .header("x-amz-copy-source", "err/obj?versionId=null")
+        .send()
+        .await
+        .assert_success();
+    assert_eq!(
+        s.raw("DELETE", "/err/obj?versionId=null")
+            .send()
+            .await
+            .status,
+        204
+    );
+    assert_eq!(s.raw("HEAD", "/err/obj").send().await.status, 404);
+}

@@ -631,6 +631,55 @@ async fn get_response_header_overrides() {
     assert_eq!(r.header("cache-control").as_deref(), Some("no-cache"));
 }
 
+/// `response-*` overrides on an anonymous GET are 400 InvalidRequest, as
+/// the GetObject reference says, even on a public object; the same object
+/// read anonymously without them, or with them by a signed or presigned
+/// request, is answered.
+#[tokio::test]
+async fn anonymous_get_with_response_overrides_is_refused() {
+    let s = server_with_bucket("bkt").await;
+    ok(s.client(ALICE)
+        .put_object()
+        .bucket("bkt")
+        .key("pub")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .content_type("text/plain")
+        .body(ByteStream::from_static(b"public"))
+        .send()
+        .await);
+    let r = s.raw("GET", "/bkt/pub").anonymous().send().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for q in [
+        "response-content-type=application%2Fjson",
+        "response-cache-control=no-store",
+        "response-content-disposition=inline",
+    ] {
+        let r = s
+            .raw("GET", &format!("/bkt/pub?{q}"))
+            .anonymous()
+            .send()
+            .await;
+        r.assert_error(400, "InvalidRequest");
+        assert!(
+            r.text().contains(
+                "Request specific response headers cannot be used for anonymous GET requests."
+            ),
+            "{q}: {}",
+            r.text()
+        );
+    }
+    let r = s
+        .raw("GET", "/bkt/pub?response-content-type=application%2Fjson")
+        .presigned()
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
 // ---------------------------------------------------------------- GetObject: partNumber, errors
 
 #[tokio::test]

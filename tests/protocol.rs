@@ -274,3 +274,95 @@ async fn expected_bucket_owner() {
         404,
     );
 }
+
+/// A PUT whose body comes with `Transfer-Encoding: chunked` and neither
+/// `Content-Length` nor `x-amz-decoded-content-length` is 411
+/// MissingContentLength, as S3 answers it (s3-tests
+/// `test_object_create_bad_contentlength_none`), for PutObject and
+/// UploadPart, signed or anonymous, and nothing is stored; an aws-chunked
+/// body (the unsigned-payload trailer variant current SDKs send) that
+/// travels chunked still uploads, since it declares its decoded length.
+#[tokio::test]
+async fn chunked_transfer_without_a_length_is_411() {
+    let s = TestServer::start();
+    let c = s.client(ALICE);
+    ok(c.create_bucket()
+        .bucket("tebkt")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicReadWrite)
+        .send()
+        .await);
+    let answer = head_only(
+        &s,
+        &format!(
+            "PUT /tebkt/anon HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            s.addr()
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+    assert!(
+        answer.contains("<Code>MissingContentLength</Code>"),
+        "{answer}"
+    );
+    let r = s
+        .raw("PUT", "/tebkt/signed")
+        .header("transfer-encoding", "chunked")
+        .body("hello")
+        .send()
+        .await;
+    r.assert_error(411, "MissingContentLength");
+    for key in ["anon", "signed"] {
+        assert_eq!(
+            s.raw("HEAD", &format!("/tebkt/{key}")).send().await.status,
+            404,
+            "{key}"
+        );
+    }
+
+    let up = ok(c
+        .create_multipart_upload()
+        .bucket("tebkt")
+        .key("mpu")
+        .send()
+        .await);
+    let id = up.upload_id().unwrap_or_default().to_owned();
+    s.raw(
+        "PUT",
+        &format!("/tebkt/mpu?partNumber=1&uploadId={}", encode_query(&id)),
+    )
+    .header("transfer-encoding", "chunked")
+    .body("part")
+    .send()
+    .await
+    .assert_error(411, "MissingContentLength");
+    let parts = ok(c
+        .list_parts()
+        .bucket("tebkt")
+        .key("mpu")
+        .upload_id(&id)
+        .send()
+        .await);
+    assert!(parts.parts().is_empty(), "{parts:?}");
+
+    let body = b"an aws-chunked body sent chunked".to_vec();
+    let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+    framed.extend_from_slice(&body);
+    framed.extend_from_slice(
+        format!(
+            "\r\n0\r\nx-amz-checksum-crc32:{}\r\n\r\n",
+            Checksum::Crc32.b64(&body)
+        )
+        .as_bytes(),
+    );
+    s.raw("PUT", "/tebkt/streamed")
+        .payload_hash("STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        .header("transfer-encoding", "chunked")
+        .header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", &body.len().to_string())
+        .header("x-amz-trailer", "x-amz-checksum-crc32")
+        .body(framed)
+        .send()
+        .await
+        .assert_success();
+    assert_eq!(get_object(&c, "tebkt", "streamed").await, body);
+}

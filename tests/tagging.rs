@@ -571,6 +571,7 @@ async fn bucket_tagging_roundtrip_and_errors() {
     }
     s.raw("PUT", "/tags?tagging")
         .body("<Tagging><TagSet><Tag>")
+        .with_content_md5()
         .send()
         .await
         .assert_error(400, "MalformedXML");

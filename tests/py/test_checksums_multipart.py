@@ -14,6 +14,7 @@ pure-Python s3checksums), never from the server.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import zlib
@@ -317,7 +318,13 @@ def test_post_object_checksum_fields(server, s3, bucket):
     r = _post(server, presign("post/two", {"x-amz-checksum-crc32c": right,
                                            "x-amz-checksum-sha1": checksum("SHA1", data)}), data)
     assert r.status == 400 and b"<Code>InvalidRequest</Code>" in r.data, r.data
-    for key in ["post/wrong", "post/two"]:
+    # An algorithm cloudmux does not implement is refused, naming the field,
+    # never ignored.
+    sha512 = base64.b64encode(hashlib.sha512(data).digest()).decode()
+    r = _post(server, presign("post/sha512", {"x-amz-checksum-sha512": sha512}), data)
+    assert r.status == 400 and b"<Code>InvalidRequest</Code>" in r.data, r.data
+    assert b"x-amz-checksum-sha512" in r.data, r.data
+    for key in ["post/wrong", "post/two", "post/sha512"]:
         with pytest.raises(ClientError) as e:
             s3.head_object(Bucket=bucket, Key=key)
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

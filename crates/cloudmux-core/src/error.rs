@@ -44,9 +44,12 @@ pub enum CoreError {
     /// The principal lacks the permission.
     #[error("access denied")]
     AccessDenied,
-    /// A conditional request's precondition failed (412).
+    /// A conditional request's precondition failed (412), naming the
+    /// condition as S3's error document does (`If-Match`,
+    /// `If-Unmodified-Since`, `If-None-Match`, `If-Modified-Since`, with the
+    /// `x-amz-copy-source-` prefix for a copy's source), when one did.
     #[error("precondition failed")]
-    PreconditionFailed,
+    PreconditionFailed(Option<&'static str>),
     /// A conditional write whose condition held when it started was
     /// overtaken by another write or delete of the key that finished before
     /// its commit (409); the client may retry.

@@ -62,13 +62,15 @@ impl WriteConditions {
                 ));
             }
             if existing.is_some() {
-                return Err(CoreError::PreconditionFailed);
+                return Err(CoreError::PreconditionFailed(Some("If-None-Match")));
             }
         }
         if let Some(m) = &self.if_match {
             match existing {
                 None => return Err(CoreError::NoSuchKey(key.to_owned())),
-                Some(r) if !etag_matches(m, &r.etag) => return Err(CoreError::PreconditionFailed),
+                Some(r) if !etag_matches(m, &r.etag) => {
+                    return Err(CoreError::PreconditionFailed(Some("If-Match")))
+                }
                 Some(_) => {}
             }
         }
@@ -80,7 +82,7 @@ impl WriteConditions {
     /// fails now was broken by a write or delete that finished meanwhile.
     pub(crate) fn recheck(&self, key: &str, existing: Option<&ObjectRecord>) -> Result<()> {
         self.check(key, existing).map_err(|e| match e {
-            CoreError::PreconditionFailed | CoreError::NoSuchKey(_) => {
+            CoreError::PreconditionFailed(_) | CoreError::NoSuchKey(_) => {
                 CoreError::ConditionalRequestConflict
             }
             e => e,
@@ -184,9 +186,16 @@ impl ReadConditions {
     /// (the copy-source conditions).
     pub fn evaluate(&self, rec: &ObjectRecord, copy_source: bool) -> Result<()> {
         let lm = rec.last_modified_ms.div_euclid(1000);
-        let not_modified = || {
+        let name = |plain: &'static str, copy: &'static str| {
             if copy_source {
-                CoreError::PreconditionFailed
+                copy
+            } else {
+                plain
+            }
+        };
+        let not_modified = |condition: &'static str| {
+            if copy_source {
+                CoreError::PreconditionFailed(Some(condition))
             } else {
                 CoreError::NotModified {
                     etag: rec.etag.clone(),
@@ -195,20 +204,30 @@ impl ReadConditions {
             }
         };
         match &self.if_match {
-            Some(m) if !etag_matches(m, &rec.etag) => return Err(CoreError::PreconditionFailed),
+            Some(m) if !etag_matches(m, &rec.etag) => {
+                return Err(CoreError::PreconditionFailed(Some(name(
+                    "If-Match",
+                    "x-amz-copy-source-If-Match",
+                ))))
+            }
             Some(_) => {}
             None => {
                 if self.if_unmodified_since.is_some_and(|t| lm > t) {
-                    return Err(CoreError::PreconditionFailed);
+                    return Err(CoreError::PreconditionFailed(Some(name(
+                        "If-Unmodified-Since",
+                        "x-amz-copy-source-If-Unmodified-Since",
+                    ))));
                 }
             }
         }
         match &self.if_none_match {
-            Some(m) if etag_matches(m, &rec.etag) => return Err(not_modified()),
+            Some(m) if etag_matches(m, &rec.etag) => {
+                return Err(not_modified("x-amz-copy-source-If-None-Match"))
+            }
             Some(_) => {}
             None => {
                 if self.if_modified_since.is_some_and(|t| lm <= t) {
-                    return Err(not_modified());
+                    return Err(not_modified("x-amz-copy-source-If-Modified-Since"));
                 }
             }
         }
@@ -600,7 +619,7 @@ impl Gateway {
         };
         self.authorize(who, &b, bucket, Some(key), None, fallback)?;
         if if_match.is_some_and(|m| !etag_matches(m, &rec.etag)) {
-            return Err(CoreError::PreconditionFailed);
+            return Err(CoreError::PreconditionFailed(Some("If-Match")));
         }
         crate::fault!("delete.checked");
         let okey = records::object_key(bucket, key);
@@ -859,7 +878,7 @@ impl Gateway {
             && cur.data.size == src.data.size
             && cur.data.stamp == src.data.stamp;
         if !same_bytes {
-            return Err(CoreError::PreconditionFailed);
+            return Err(CoreError::PreconditionFailed(None));
         }
         let record = ObjectRecord {
             last_modified_ms: now_ms(),
@@ -878,7 +897,7 @@ impl Gateway {
             )
             .await
             .map_err(|e| match e {
-                MetaError::Conflict => CoreError::PreconditionFailed,
+                MetaError::Conflict => CoreError::PreconditionFailed(None),
                 e => e.into(),
             })?;
         Ok(PutObjectOutput {

@@ -3,6 +3,7 @@
 //! the server module.
 
 use bytes::Bytes;
+use cloudmux_core::checksum::ALL_ALGORITHMS;
 use cloudmux_core::RequestContext;
 use http::{HeaderMap, Method};
 use hyper::body::Incoming;
@@ -72,6 +73,29 @@ impl Req {
     /// A header as a string, when present and valid.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether the body comes with an integrity check the server verifies:
+    /// `Content-MD5`, an `x-amz-checksum-*` header, or a checksum trailer
+    /// of an aws-chunked body (`x-amz-sdk-checksum-algorithm` alone is not
+    /// one: it carries no value to compare).
+    pub fn declares_digest(&self) -> bool {
+        self.headers.contains_key("content-md5")
+            || ALL_ALGORITHMS
+                .iter()
+                .any(|a| self.headers.contains_key(a.header_name()))
+            || matches!(&self.payload, Payload::Chunked(spec) if spec.trailer_name().is_some())
+    }
+
+    /// Reads a small body as [`Req::read_small_body`] does, for the
+    /// operations S3 refuses without an integrity check of the body
+    /// (DeleteObjects, PutBucketCors, PutBucketTagging): one is required
+    /// (see [`Req::declares_digest`]), and verified.
+    pub async fn read_small_body_with_digest(&mut self) -> S3Result<Bytes> {
+        if !self.declares_digest() {
+            return Err(S3Error::missing_content_md5());
+        }
+        self.read_small_body().await
     }
 
     /// Reads a small body (XML documents) fully, verifying its declared

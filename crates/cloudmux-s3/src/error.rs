@@ -93,9 +93,49 @@ impl S3Error {
             .with("ArgumentName", "x-amz-copy-source-range")
             .with("ArgumentValue", value)
     }
+    /// 400 InvalidArgument: a query parameter or header that must be a
+    /// non-negative integer (`max-keys`, `max-uploads`, `max-parts`,
+    /// `part-number-marker`, `x-amz-max-parts`, ...) is not one, with
+    /// `ArgumentName` and `ArgumentValue` as S3 gives them.
+    pub fn invalid_integer_argument(name: &str, value: &str) -> Self {
+        Self::invalid_argument(format!(
+            "Provided {name} not an integer or within integer range"
+        ))
+        .with("ArgumentName", name)
+        .with("ArgumentValue", value)
+    }
+    /// 400 InvalidArgument: a `list-type` other than `2` on a bucket GET.
+    pub fn invalid_list_type(value: &str) -> Self {
+        Self::invalid_argument("Invalid List Type specified in Request")
+            .with("ArgumentName", "list-type")
+            .with("ArgumentValue", value)
+    }
     /// 400 InvalidRequest.
     pub fn invalid_request(msg: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", msg)
+    }
+    /// 400 InvalidRequest: an `x-amz-checksum-*` header (or POST form field,
+    /// or `Checksum*` element of a CompleteMultipartUpload part) of an
+    /// algorithm cloudmux does not implement (SHA512, MD5, XXHASH64, XXHASH3,
+    /// XXHASH128, or a name S3 does not know), naming it. AWS's message,
+    /// with the name added.
+    pub fn unsupported_checksum(name: &str) -> Self {
+        Self::invalid_request(format!(
+            "The algorithm type you specified in x-amz-checksum- header is invalid: {name} is not supported."
+        ))
+    }
+    /// 400 InvalidRequest: an operation S3 accepts only with an integrity
+    /// check of its body (DeleteObjects, PutBucketCors, PutBucketTagging)
+    /// came with neither `Content-MD5` nor an `x-amz-checksum-*` value.
+    pub fn missing_content_md5() -> Self {
+        Self::invalid_request("Missing required header for this request: Content-MD5")
+    }
+    /// 400 InvalidRequest: `response-*` query overrides on an anonymous
+    /// GetObject, which S3 refuses (GetObject reference).
+    pub fn anonymous_response_overrides() -> Self {
+        Self::invalid_request(
+            "Request specific response headers cannot be used for anonymous GET requests.",
+        )
     }
     /// 400 MalformedACLError: an AccessControlPolicy that does not parse or
     /// validate.
@@ -214,14 +254,19 @@ impl S3Error {
             "The storage class you specified is not valid",
         )
     }
-    /// 404 NoSuchVersion (cloudmux keeps only the `null` version until
-    /// versioning lands).
-    pub fn no_such_version() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "NoSuchVersion",
-            "The specified version does not exist.",
-        )
+    /// 400 InvalidArgument for a `versionId` (query parameter, or in
+    /// `x-amz-copy-source`) that is not a valid version id, as S3 answers
+    /// it. cloudmux has no version ids yet: every value but `null` is
+    /// invalid. An empty one has S3's own message.
+    pub fn invalid_version_id(value: &str) -> Self {
+        let msg = if value.is_empty() {
+            "Version id cannot be the empty string"
+        } else {
+            "Invalid version id specified"
+        };
+        Self::invalid_argument(msg)
+            .with("ArgumentName", "versionId")
+            .with("ArgumentValue", value)
     }
     /// 400 MissingSecurityHeader naming the header that was required.
     pub fn missing_security_header(name: &str) -> Self {
@@ -447,11 +492,17 @@ impl From<CoreError> for S3Error {
                 "OperationAborted",
                 "A conflicting conditional operation is currently in progress against this resource. Please try again.",
             ),
-            CoreError::PreconditionFailed => S3Error::new(
-                S::PRECONDITION_FAILED,
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-            ),
+            CoreError::PreconditionFailed(condition) => {
+                let e = S3Error::new(
+                    S::PRECONDITION_FAILED,
+                    "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold",
+                );
+                match condition {
+                    Some(c) => e.with("Condition", c),
+                    None => e,
+                }
+            }
             CoreError::NotModified { .. } => S3Error::new(S::NOT_MODIFIED, "NotModified", "Not Modified"),
             CoreError::InvalidRange(size) => S3Error::new(
                 S::RANGE_NOT_SATISFIABLE,

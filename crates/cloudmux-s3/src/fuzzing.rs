@@ -568,7 +568,9 @@ impl Harness {
         })
     }
 
-    /// Sends a request signed by the bucket owner with an unsigned payload.
+    /// Sends a request signed by the bucket owner with an unsigned payload
+    /// and, when it has a body, its `Content-MD5` (which DeleteObjects,
+    /// PutBucketCors and PutBucketTagging require).
     fn send_signed(&self, method: Method, target: &str, body: &[u8]) -> u16 {
         let now = OffsetDateTime::now_utc();
         let stamp = format!(
@@ -580,8 +582,13 @@ impl Harness {
             now.minute(),
             now.second()
         );
+        let signed = if body.is_empty() {
+            "host;x-amz-content-sha256;x-amz-date"
+        } else {
+            "content-md5;host;x-amz-content-sha256;x-amz-date"
+        };
         let auth = format!(
-            "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{}/{REGION}/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={}",
+            "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{}/{REGION}/s3/aws4_request, SignedHeaders={signed}, Signature={}",
             &stamp[..8],
             "0".repeat(64)
         );
@@ -594,6 +601,14 @@ impl Harness {
         let (path, query) = target
             .split_once('?')
             .map_or((target, None), |(p, q)| (p, Some(q)));
+        if !body.is_empty() {
+            use base64::Engine;
+            use md5::Digest;
+            let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
+            if let Ok(v) = http::HeaderValue::from_str(&md5) {
+                headers.insert("content-md5", v);
+            }
+        }
         sign(&method, path, query, &mut headers, now);
         self.send(&method, target, &headers, body)
     }

@@ -318,8 +318,9 @@ pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     };
     let (path, query) = v.split_once('?').unwrap_or((v, ""));
     if let Some(version) = query.strip_prefix("versionId=") {
+        let version = percent_encoding::percent_decode_str(version).decode_utf8_lossy();
         if version != "null" {
-            return Err(S3Error::no_such_version());
+            return Err(S3Error::invalid_version_id(&version));
         }
     }
     let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
@@ -414,6 +415,38 @@ pub fn part_checksum_headers(mut b: Builder, rec: &ObjectRecord, part_number: u3
     b
 }
 
+/// The `x-amz-checksum-*` names that are not a checksum value: the
+/// algorithm of CreateMultipartUpload and CopyObject, the multipart type,
+/// and GET/HEAD's checksum mode.
+const CHECKSUM_NON_VALUES: [&str; 3] = [
+    "x-amz-checksum-algorithm",
+    "x-amz-checksum-type",
+    "x-amz-checksum-mode",
+];
+
+/// The first name (a header or form field, any case) that looks like an
+/// `x-amz-checksum-<alg>` value of an algorithm cloudmux does not implement.
+pub fn unknown_checksum_name<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names.into_iter().find(|n| {
+        let lower = n.to_ascii_lowercase();
+        lower.starts_with("x-amz-checksum-")
+            && !CHECKSUM_NON_VALUES.contains(&lower.as_str())
+            && !ALL_ALGORITHMS.iter().any(|a| a.header_name() == lower)
+    })
+}
+
+/// Refuses a request carrying an `x-amz-checksum-*` header of an algorithm
+/// cloudmux does not implement (the 2025 additions SHA512, MD5, XXHASH64,
+/// XXHASH3 and XXHASH128, or any unknown name) with 400 InvalidRequest
+/// naming the header, on every operation: such a checksum is never
+/// silently ignored.
+pub fn refuse_unknown_checksum_headers(req: &Req) -> S3Result<()> {
+    match unknown_checksum_name(req.headers.keys().map(|k| k.as_str())) {
+        Some(name) => Err(S3Error::unsupported_checksum(name)),
+        None => Ok(()),
+    }
+}
+
 /// Parses `x-amz-checksum-type` (`COMPOSITE` or `FULL_OBJECT`).
 pub fn checksum_type(req: &Req) -> S3Result<Option<ChecksumType>> {
     match req.header("x-amz-checksum-type") {
@@ -457,16 +490,29 @@ pub fn complete_checksum(req: &Req) -> S3Result<Option<(ChecksumAlgorithm, Strin
     Ok(found)
 }
 
+/// The `response-*` query parameters of GetObject and the headers they set.
+const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+/// Refuses `response-*` overrides on an anonymous request, as S3 does
+/// (400 InvalidRequest, GetObject reference).
+pub fn refuse_anonymous_overrides(req: &Req) -> S3Result<()> {
+    let anonymous = req.principal.principal().account().is_none();
+    if anonymous && RESPONSE_OVERRIDES.iter().any(|(p, _)| req.query.has(p)) {
+        return Err(S3Error::anonymous_response_overrides());
+    }
+    Ok(())
+}
+
 /// Applies the `response-*` query overrides of GetObject.
 pub fn response_overrides(mut b: Builder, req: &Req) -> Builder {
-    for (param, header) in [
-        ("response-content-type", "content-type"),
-        ("response-content-language", "content-language"),
-        ("response-expires", "expires"),
-        ("response-cache-control", "cache-control"),
-        ("response-content-disposition", "content-disposition"),
-        ("response-content-encoding", "content-encoding"),
-    ] {
+    for (param, header) in RESPONSE_OVERRIDES {
         if let Some(v) = req.query.get(param) {
             if let Some(hs) = b.headers_mut() {
                 if let Ok(v) = http::HeaderValue::from_str(v) {
@@ -503,6 +549,8 @@ mod tests {
         );
         assert_eq!(parse_copy_source("b/k?versionId=null").unwrap().1, "k");
         assert!(parse_copy_source("b").is_err());
+        let e = parse_copy_source("b/k?versionId=abc").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "InvalidArgument"));
     }
 
     #[test]

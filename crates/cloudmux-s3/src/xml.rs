@@ -113,6 +113,40 @@ pub struct CompletePartXml {
     /// ChecksumSHA256.
     #[serde(rename = "ChecksumSHA256")]
     pub checksum_sha256: Option<String>,
+    /// ChecksumSHA512, ChecksumMD5, ChecksumXXHASH64, ChecksumXXHASH3 and
+    /// ChecksumXXHASH128: algorithms cloudmux does not implement, read only
+    /// to be refused.
+    #[serde(rename = "ChecksumSHA512")]
+    pub checksum_sha512: Option<String>,
+    /// See `checksum_sha512`.
+    #[serde(rename = "ChecksumMD5")]
+    pub checksum_md5: Option<String>,
+    /// See `checksum_sha512`.
+    #[serde(rename = "ChecksumXXHASH64")]
+    pub checksum_xxhash64: Option<String>,
+    /// See `checksum_sha512`.
+    #[serde(rename = "ChecksumXXHASH3")]
+    pub checksum_xxhash3: Option<String>,
+    /// See `checksum_sha512`.
+    #[serde(rename = "ChecksumXXHASH128")]
+    pub checksum_xxhash128: Option<String>,
+}
+
+impl CompletePartXml {
+    /// The element name of the first checksum of an algorithm cloudmux does
+    /// not implement, if the part carries one.
+    pub fn unsupported_checksum(&self) -> Option<&'static str> {
+        [
+            ("ChecksumSHA512", &self.checksum_sha512),
+            ("ChecksumMD5", &self.checksum_md5),
+            ("ChecksumXXHASH64", &self.checksum_xxhash64),
+            ("ChecksumXXHASH3", &self.checksum_xxhash3),
+            ("ChecksumXXHASH128", &self.checksum_xxhash128),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.is_some())
+        .map(|(n, _)| n)
+    }
 }
 
 /// Parses a CompleteMultipartUpload body.

@@ -59,19 +59,14 @@ fn parts_page(req: &Req) -> S3Result<(usize, u32)> {
             .ok()
             .filter(|n| *n >= 0)
             .map(|n| n.min(1000) as usize)
-            .ok_or_else(|| {
-                S3Error::invalid_argument(
-                    "Provided max-parts not an integer or within integer range",
-                )
-            })?,
+            .ok_or_else(|| S3Error::invalid_integer_argument("x-amz-max-parts", v))?,
     };
     let marker = match req.header("x-amz-part-number-marker") {
         None => 0,
-        Some(v) => v.trim().parse::<u32>().map_err(|_| {
-            S3Error::invalid_argument(
-                "Provided part-number-marker not an integer or within integer range",
-            )
-        })?,
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| S3Error::invalid_integer_argument("x-amz-part-number-marker", v))?,
     };
     Ok((max, marker))
 }

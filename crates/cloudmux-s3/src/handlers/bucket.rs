@@ -24,6 +24,8 @@ pub(super) async fn list_buckets(gw: &Gateway, req: Req) -> S3Result<Response<Re
                     S3Error::invalid_argument(
                         "Argument max-buckets must be an integer between 1 and 10000.",
                     )
+                    .with("ArgumentName", "max-buckets")
+                    .with("ArgumentValue", v)
                 })?,
         ),
     };

@@ -38,7 +38,7 @@ struct CorsRuleXml {
 }
 
 pub(super) async fn put_bucket_cors(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
-    let body = req.read_small_body().await?;
+    let body = req.read_small_body_with_digest().await?;
     x::check_root(&body, "CORSConfiguration")?;
     let doc: CorsConfigurationXml = x::parse(&body)?;
     let rules = doc

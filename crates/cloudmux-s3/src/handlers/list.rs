@@ -31,9 +31,11 @@ impl Enc {
         match req.query.get("encoding-type") {
             None => Ok(Enc(false)),
             Some(v) if v.eq_ignore_ascii_case("url") => Ok(Enc(true)),
-            Some(_) => Err(S3Error::invalid_argument(
+            Some(v) => Err(S3Error::invalid_argument(
                 "Invalid Encoding Method specified in Request",
-            )),
+            )
+            .with("ArgumentName", "encoding-type")
+            .with("ArgumentValue", v)),
         }
     }
     fn s(&self, v: &str) -> String {
@@ -54,11 +56,7 @@ fn max_param(req: &Req, name: &str) -> S3Result<usize> {
             .ok()
             .filter(|n| *n >= 0)
             .map(|n| n.min(1000) as usize)
-            .ok_or_else(|| {
-                S3Error::invalid_argument(format!(
-                    "Provided {name} not an integer or within integer range"
-                ))
-            }),
+            .ok_or_else(|| S3Error::invalid_integer_argument(name, v)),
     }
 }
 
@@ -135,6 +133,11 @@ fn prefixes(w: &mut XmlWriter, enc: &Enc, list: &[String]) {
 }
 
 pub(super) async fn list_v1(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    // The router sends `list-type=2` to ListObjectsV2; any other value
+    // names no listing S3 has, and is refused rather than answered as v1.
+    if let Some(t) = req.query.get("list-type") {
+        return Err(S3Error::invalid_list_type(t));
+    }
     let c = Common::parse(&req, "max-keys")?;
     let marker = req
         .query

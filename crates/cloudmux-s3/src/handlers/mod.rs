@@ -27,11 +27,10 @@ use crate::xml::XmlWriter;
 /// Runs the handler of an operation.
 pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response<ResBody>> {
     use Endpoint as E;
+    crate::headers::refuse_unknown_checksum_headers(&req)?;
     if let Some(v) = req.query.get("versionId") {
         if v != "null" && req.key.is_some() {
-            return Err(S3Error::no_such_version()
-                .with("Key", req.key())
-                .with("VersionId", v));
+            return Err(S3Error::invalid_version_id(v));
         }
     }
     if let (Some(owner), Some(b)) = (

@@ -165,6 +165,9 @@ pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<Re
     if doc.parts.is_empty() {
         return Err(S3Error::malformed_xml());
     }
+    if let Some(name) = doc.parts.iter().find_map(|p| p.unsupported_checksum()) {
+        return Err(S3Error::unsupported_checksum(name));
+    }
     let parts = doc
         .parts
         .into_iter()
@@ -230,19 +233,13 @@ pub(super) async fn list_parts(gw: &Gateway, req: Req) -> S3Result<Response<ResB
             .ok()
             .filter(|n| *n >= 0)
             .map(|n| n.min(1000) as usize)
-            .ok_or_else(|| {
-                S3Error::invalid_argument(
-                    "Provided max-parts not an integer or within integer range",
-                )
-            })?,
+            .ok_or_else(|| S3Error::invalid_integer_argument("max-parts", v))?,
     };
     let marker = match req.query.get("part-number-marker") {
         None | Some("") => 0,
-        Some(v) => v.parse::<u32>().map_err(|_| {
-            S3Error::invalid_argument(
-                "Provided part-number-marker not an integer or within integer range",
-            )
-        })?,
+        Some(v) => v
+            .parse::<u32>()
+            .map_err(|_| S3Error::invalid_integer_argument("part-number-marker", v))?,
     };
     let out = gw
         .list_parts(

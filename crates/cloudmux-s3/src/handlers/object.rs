@@ -11,14 +11,14 @@ use crate::error::{S3Error, S3Result};
 use crate::headers::{self, http_date, iso_date};
 use crate::xml::{self as x, XmlWriter};
 
-/// Checks the request is a well-formed upload: it has a length, or it is
-/// aws-chunked with a decoded length, or it uses chunked transfer encoding.
+/// Checks the request is a well-formed upload: it declares its length, in
+/// `Content-Length` or, for an aws-chunked body (which may itself travel
+/// with `Transfer-Encoding: chunked`), in `x-amz-decoded-content-length`.
+/// A plain `Transfer-Encoding: chunked` body of unknown length is 411
+/// MissingContentLength, as S3 answers it (s3-tests
+/// `test_object_create_bad_contentlength_none`).
 pub(super) fn require_length(req: &Req) -> S3Result<()> {
-    let chunked_te = req
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     if req.headers.contains_key("content-length")
-        || chunked_te
         || req.headers.contains_key("x-amz-decoded-content-length")
     {
         Ok(())
@@ -67,6 +67,9 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
 
 pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<Response<ResBody>> {
     headers::refuse_sse_c(|n| req.header(n))?;
+    if !head {
+        headers::refuse_anonymous_overrides(&req)?;
+    }
     let part_number = req
         .query
         .get("partNumber")
@@ -153,7 +156,7 @@ pub(super) async fn delete_object(gw: &Gateway, req: Req) -> S3Result<Response<R
 }
 
 pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
-    let body = req.read_small_body().await?;
+    let body = req.read_small_body_with_digest().await?;
     let doc = x::parse_delete(&body)?;
     if doc.objects.is_empty() || doc.objects.len() > 1000 {
         return Err(S3Error::malformed_xml());

@@ -238,6 +238,11 @@ fn form_meta(fields: &[(String, String)]) -> S3Result<ObjectMeta> {
 /// (computed and stored), as PutObject's headers. Two values, a malformed
 /// value or an algorithm that differs from the value's are InvalidRequest.
 fn form_checksum(fields: &[(String, String)]) -> S3Result<Option<ExpectedChecksum>> {
+    if let Some(name) =
+        crate::headers::unknown_checksum_name(fields.iter().map(|(k, _)| k.as_str()))
+    {
+        return Err(S3Error::unsupported_checksum(name));
+    }
     let mut found: Option<ExpectedChecksum> = None;
     for alg in ALL_ALGORITHMS {
         let Some((_, v)) = fields.iter().find(|(k, _)| k == alg.header_name()) else {

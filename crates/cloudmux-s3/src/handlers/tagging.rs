@@ -81,7 +81,7 @@ pub(super) async fn delete_object_tagging(gw: &Gateway, req: Req) -> S3Result<Re
 }
 
 pub(super) async fn put_bucket_tagging(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
-    let body = req.read_small_body().await?;
+    let body = req.read_small_body_with_digest().await?;
     let tags = parse_tagging(&body)?;
     gw.put_bucket_tags(&req.principal, req.bucket(), tags)
         .await?;
