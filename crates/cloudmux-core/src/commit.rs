@@ -349,6 +349,20 @@ impl PublishJob {
         // An injected failure here leaves the move to whoever next settles
         // the key.
         staged?;
+        // The data goes to its native name before the answer (a rename, not
+        // waited on for durability), so native tools see the object as soon
+        // as the client does; the move task makes the rename durable and
+        // switches the record. A failed rename is left to that task.
+        let native = native_meta(&self.record);
+        let target = ObjectPath {
+            bucket: &self.bucket,
+            key: &self.key,
+            meta: &native,
+        };
+        if let Err(e) = self.backend.place(self.staged.clone(), target).await {
+            tracing::warn!(bucket = %self.bucket, key = %self.key, error = %e,
+                "a new key's data stays staged until its move");
+        }
         let PublishJob {
             meta,
             backend,

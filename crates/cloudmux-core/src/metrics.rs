@@ -396,6 +396,13 @@ impl Backend for InstrumentedBackend {
         r
     }
 
+    async fn place(&self, staged: Staged, target: ObjectPath<'_>) -> DataResult<DataRef> {
+        let start = Instant::now();
+        let r = self.inner.place(staged, target).await;
+        self.done("place", start, &r);
+        r
+    }
+
     async fn discard(&self, staged: &Staged) -> DataResult<()> {
         let start = Instant::now();
         let r = self.inner.discard(staged).await;

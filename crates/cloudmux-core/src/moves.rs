@@ -60,9 +60,14 @@ pub(crate) async fn finish_move(
     };
     let data = match backend.publish(mv.staged.clone(), target).await {
         Ok(data) => data,
-        // Moved before a crash that lost the record's switch.
+        // Already at the native name: placed before the answer, or moved
+        // before a crash that lost the record's switch. The rename is made
+        // durable before the switch can be.
         Err(DataError::NotFound(detail)) => match backend.locate(target, &mv.staged).await? {
-            Some(data) => data,
+            Some(data) => {
+                backend.persist(&mv.staged).await?;
+                data
+            }
             None => {
                 return Err(CoreError::DataChanged {
                     location: mv.location,

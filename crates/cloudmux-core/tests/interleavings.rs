@@ -57,6 +57,20 @@ fn published_files(w: &World) -> Vec<String> {
     out
 }
 
+/// [`published_files`] once no new key's move to its native name is
+/// pending (a new key's file reaches its native name just after the write
+/// is answered; see `moves.rs`).
+async fn settled_files(w: &World) -> Vec<String> {
+    for _ in 0..200 {
+        if pending_moves(w).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pending_moves(w).await, 0, "a move is still pending");
+    published_files(w)
+}
+
 /// Asserts that `task` is still waiting (blocked behind the held request).
 async fn assert_waiting<T>(task: &JoinHandle<T>, what: &str) {
     tokio::time::sleep(SETTLE).await;
@@ -155,7 +169,7 @@ async fn complete_during_abort_finds_no_upload() {
         Err(CoreError::NoSuchUpload(_))
     ));
     assert_eq!(read(&w, "bkt", "k").await, None);
-    assert_eq!(published_files(&w), Vec::<String>::new());
+    assert_eq!(settled_files(&w).await, Vec::<String>::new());
     faults::clear();
 }
 
@@ -182,10 +196,10 @@ async fn overwrite_and_delete_during_an_overwrite_apply_after_it() {
     put_b.await.unwrap().expect("overwrite B");
     del.await.unwrap().expect("DELETE");
     match read(&w, "bkt", "k").await {
-        None => assert_eq!(published_files(&w), Vec::<String>::new()),
+        None => assert_eq!(settled_files(&w).await, Vec::<String>::new()),
         Some(got) => {
             assert!(got == b, "the key holds the old object or A");
-            assert_eq!(published_files(&w).len(), 1);
+            assert_eq!(settled_files(&w).await.len(), 1);
         }
     }
     faults::clear();
@@ -236,7 +250,7 @@ async fn a_put_during_delete_bucket_is_refused() {
     gate.open();
     del.await.unwrap().expect("DeleteBucket");
     assert_eq!(read(&w, "bkt", "k").await, None);
-    assert_eq!(published_files(&w), Vec::<String>::new());
+    assert_eq!(settled_files(&w).await, Vec::<String>::new());
     faults::clear();
 }
 
@@ -263,7 +277,7 @@ async fn delete_bucket_during_a_put_never_hides_an_acknowledged_object() {
         }
         (Err(CoreError::NoSuchBucket(_) | CoreError::OperationAborted(_)), Ok(())) => {
             assert_eq!(read(&w, "bkt", "k").await, None);
-            assert_eq!(published_files(&w), Vec::<String>::new());
+            assert_eq!(settled_files(&w).await, Vec::<String>::new());
         }
         (p, d) => panic!("PUT {p:?}, DeleteBucket {d:?}"),
     }

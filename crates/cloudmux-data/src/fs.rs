@@ -59,7 +59,10 @@
 //! file into place and [`persist`](crate::Backend::persist) keeps it staged;
 //! both return only after a group commit (`fs/sync.rs`): one `syncfs` of the
 //! location's filesystem covers every request that finished writing before it
-//! started, so concurrent PUTs share one flush. The location should therefore
+//! started, so concurrent PUTs share one flush. [`place`](crate::Backend::place)
+//! is the rename alone, made durable by the next group commit; a record names
+//! the data by its staged locator meanwhile, which reads resolve wherever the
+//! inode is (`ops::find_moving`). The location should therefore
 //! sit on a filesystem of its own: other heavy writers on the same filesystem
 //! make each group commit wait for their data too.
 //!
@@ -262,11 +265,17 @@ impl Backend for FsBackend {
     }
 
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
+        let data = self.place(staged, target).await?;
+        self.sync.sync().await?;
+        Ok(data)
+    }
+
+    async fn place(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
         layout::check_bucket(target.bucket)?;
         let root = self.root.clone();
         let bucket = target.bucket.to_owned();
         let key = target.key.to_owned();
-        let data = blocking(move || {
+        blocking(move || {
             let path = layout::staged_path(&root, &staged.id)?;
             let meta = match std::fs::symlink_metadata(&path) {
                 Ok(meta) => meta,
@@ -297,9 +306,7 @@ impl Backend for FsBackend {
                 stamp: ops::published_stamp(&placed),
             })
         })
-        .await?;
-        self.sync.sync().await?;
-        Ok(data)
+        .await
     }
 
     async fn persist(&self, _staged: &Staged) -> Result<()> {

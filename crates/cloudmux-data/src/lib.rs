@@ -231,6 +231,16 @@ pub trait Backend: Send + Sync + 'static {
     /// was there. Durable on return.
     async fn publish(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef>;
 
+    /// [`publish`](Backend::publish) without waiting for the result to be
+    /// durable: on `fs` the rename, whose durability comes with the next
+    /// [`persist`](Backend::persist) or `publish` (one sync of the file
+    /// system). Used to put a new key's data at its native name before the
+    /// write is answered, while its record still names the staged copy (see
+    /// [`staged_ref`](Backend::staged_ref)). The default publishes.
+    async fn place(&self, staged: Staged, target: ObjectPath<'_>) -> Result<DataRef> {
+        self.publish(staged, target).await
+    }
+
     /// Removes staged data that will not be published (no error if gone).
     async fn discard(&self, staged: &Staged) -> Result<()>;
 
