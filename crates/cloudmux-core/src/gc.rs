@@ -42,7 +42,7 @@ pub struct GcReport {
 
 impl Gateway {
     /// Every key with `prefix` (values included), page by page.
-    async fn scan_all(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub(crate) async fn scan_all(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let end = prefix_end(prefix).unwrap_or_default();
         let mut start = prefix.to_vec();
         let mut out = Vec::new();

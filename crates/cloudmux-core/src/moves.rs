@@ -19,7 +19,7 @@
 //! change that released the staged copy removes it as garbage.
 
 use cloudmux_data::{Backend, DataError, ObjectPath};
-use cloudmux_meta::{codec, prefix_end, MetaStore, Txn};
+use cloudmux_meta::{codec, MetaStore, Txn};
 
 use crate::object::native_meta;
 use crate::records::{self, MoveRecord, ObjectRecord};
@@ -112,21 +112,13 @@ impl Gateway {
 
     /// Every pending move: `(bucket, key, record)`.
     pub(crate) async fn pending_moves(&self) -> Result<Vec<(String, String, MoveRecord)>> {
-        let end = prefix_end(records::MOVES_PREFIX).unwrap_or_default();
-        let mut start = records::MOVES_PREFIX.to_vec();
         let mut out = Vec::new();
-        loop {
-            let batch = self.meta.scan(&start, &end, 1000).await?;
-            let Some((last, _)) = batch.last() else {
-                return Ok(out);
-            };
-            start = [last.as_slice(), b"\0"].concat();
-            for (mkey, raw) in batch {
-                let name = String::from_utf8_lossy(&mkey[records::MOVES_PREFIX.len()..]);
-                let (bucket, key) = name.split_once('/').unwrap_or((&name, ""));
-                out.push((bucket.to_owned(), key.to_owned(), codec::decode(&raw)?));
-            }
+        for (mkey, raw) in self.scan_all(records::MOVES_PREFIX).await? {
+            let name = String::from_utf8_lossy(&mkey[records::MOVES_PREFIX.len()..]);
+            let (bucket, key) = name.split_once('/').unwrap_or((&name, ""));
+            out.push((bucket.to_owned(), key.to_owned(), codec::decode(&raw)?));
         }
+        Ok(out)
     }
 
     /// Finishes the pending moves whose key is not locked (all of them at

@@ -223,6 +223,26 @@ impl FsBackend {
     }
 }
 
+/// The metadata of the staged file at `path`, checked to be the file of
+/// `staged` (a regular file of its size): `NotFound` when it is gone (moved
+/// or discarded), `Stale` when something else lies there.
+fn stat_staged(path: &std::path::Path, staged: &Staged) -> Result<std::fs::Metadata> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(DataError::NotFound(format!("staged {}", staged.id)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !meta.file_type().is_file() || meta.len() != staged.size {
+        return Err(DataError::Stale(format!(
+            "staged {} is not the {} bytes staged",
+            staged.id, staged.size
+        )));
+    }
+    Ok(meta)
+}
+
 #[async_trait::async_trait]
 impl Backend for FsBackend {
     async fn stage(&self, mut body: BodyStream) -> Result<Staged> {
@@ -277,19 +297,7 @@ impl Backend for FsBackend {
         let key = target.key.to_owned();
         blocking(move || {
             let path = layout::staged_path(&root, &staged.id)?;
-            let meta = match std::fs::symlink_metadata(&path) {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(DataError::NotFound(format!("staged {}", staged.id)))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if !meta.file_type().is_file() || meta.len() != staged.size {
-                return Err(DataError::Stale(format!(
-                    "staged {} is not the {} bytes staged",
-                    staged.id, staged.size
-                )));
-            }
+            let meta = stat_staged(&path, &staged)?;
             let locator = ops::publish(&root, &path, &bucket, &key)?;
             let placed = std::fs::symlink_metadata(layout::join(
                 &root,
@@ -319,19 +327,7 @@ impl Backend for FsBackend {
         let locator = layout::staged_locator(&staged.id, target.bucket, target.key);
         let staged = staged.clone();
         blocking(move || {
-            let meta = match std::fs::symlink_metadata(&path) {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(DataError::NotFound(format!("staged {}", staged.id)))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if !meta.file_type().is_file() || meta.len() != staged.size {
-                return Err(DataError::Stale(format!(
-                    "staged {} is not the {} bytes staged",
-                    staged.id, staged.size
-                )));
-            }
+            let meta = stat_staged(&path, &staged)?;
             Ok(Some(DataRef {
                 locator,
                 size: staged.size,

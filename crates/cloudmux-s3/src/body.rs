@@ -99,26 +99,35 @@ pub fn declared_checksum(
             source: ChecksumSource::Trailer(trailer.clone()),
         });
     }
-    if let Some(sdk) = req.header("x-amz-sdk-checksum-algorithm") {
-        let alg = ChecksumAlgorithm::parse(sdk).ok_or_else(|| {
-            S3Error::invalid_request(format!("Checksum algorithm provided is unsupported: {sdk}"))
-        })?;
-        match &found {
-            Some(f) if f.algorithm != alg => {
-                return Err(S3Error::invalid_request(format!(
-                    "Value for x-amz-sdk-checksum-algorithm header is invalid: {sdk} does not match the checksum sent"
-                )))
-            }
-            Some(_) => {}
-            None => {
-                found = Some(ExpectedChecksum {
-                    algorithm: alg,
-                    source: ChecksumSource::Compute,
-                })
-            }
-        }
+    match req.header("x-amz-sdk-checksum-algorithm") {
+        Some(sdk) => with_declared_algorithm(found, "x-amz-sdk-checksum-algorithm header", sdk),
+        None => Ok(found),
     }
-    Ok(found)
+}
+
+/// Joins a declared checksum algorithm (`what`: the header or form field
+/// that named it) to the checksum found so far: it must be the same
+/// algorithm, and alone it asks for the checksum to be computed.
+pub(crate) fn with_declared_algorithm(
+    found: Option<ExpectedChecksum>,
+    what: &str,
+    name: &str,
+) -> S3Result<Option<ExpectedChecksum>> {
+    let alg = ChecksumAlgorithm::parse(name.trim()).ok_or_else(|| {
+        S3Error::invalid_request(format!(
+            "Checksum algorithm provided is unsupported: {name}"
+        ))
+    })?;
+    match found {
+        Some(f) if f.algorithm != alg => Err(S3Error::invalid_request(format!(
+            "Value for {what} is invalid: {name} does not match the checksum sent"
+        ))),
+        Some(f) => Ok(Some(f)),
+        None => Ok(Some(ExpectedChecksum {
+            algorithm: alg,
+            source: ChecksumSource::Compute,
+        })),
+    }
 }
 
 /// Takes the request body as a stream with aws-chunked framing removed, and

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
 use cloudmux_core::acl::{AclRequest, CannedAcl};
-use cloudmux_core::checksum::{ChecksumAlgorithm, ALL_ALGORITHMS};
+use cloudmux_core::checksum::ALL_ALGORITHMS;
 use cloudmux_core::digest::{BodyExpectations, ChecksumSource, ExpectedChecksum};
 use cloudmux_core::records::{EntityHeaders, ObjectMeta};
 use cloudmux_core::{
@@ -264,26 +264,12 @@ fn form_checksum(fields: &[(String, String)]) -> S3Result<Option<ExpectedChecksu
             source: ChecksumSource::Header(v.trim().to_owned()),
         });
     }
-    if let Some((_, name)) = fields.iter().find(|(k, _)| k == "x-amz-checksum-algorithm") {
-        let alg = ChecksumAlgorithm::parse(name.trim()).ok_or_else(|| {
-            S3Error::invalid_request("Checksum algorithm provided is unsupported")
-        })?;
-        match &found {
-            Some(f) if f.algorithm != alg => {
-                return Err(S3Error::invalid_request(format!(
-                    "Value for x-amz-checksum-algorithm is invalid: {name} does not match the checksum sent"
-                )))
-            }
-            Some(_) => {}
-            None => {
-                found = Some(ExpectedChecksum {
-                    algorithm: alg,
-                    source: ChecksumSource::Compute,
-                })
-            }
+    match fields.iter().find(|(k, _)| k == "x-amz-checksum-algorithm") {
+        Some((_, name)) => {
+            crate::body::with_declared_algorithm(found, "x-amz-checksum-algorithm", name)
         }
+        None => Ok(found),
     }
-    Ok(found)
 }
 
 pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
