@@ -446,8 +446,10 @@ async fn a_metadata_rewrite_across_a_move_applies() {
         .expect("PUT acknowledged before its move");
     gate.reached().await;
     let (gw, who) = (w.gw.clone(), w.who.clone());
-    let mut meta = cloudmux_core::records::ObjectMeta::default();
-    meta.user = vec![("origin".into(), "changed".into())];
+    let meta = cloudmux_core::records::ObjectMeta {
+        user: vec![("origin".into(), "changed".into())],
+        ..Default::default()
+    };
     let input = cloudmux_core::CopyObjectInput {
         src_bucket: "bkt".into(),
         src_key: "k".into(),
