@@ -366,3 +366,44 @@ async fn chunked_transfer_without_a_length_is_411() {
         .assert_success();
     assert_eq!(get_object(&c, "tebkt", "streamed").await, body);
 }
+
+/// An error answered to a request with a body, possibly before the body was
+/// read, says `Connection: close` and closes, so a client never reuses a
+/// connection the server is about to drop (botocore without retries failed
+/// its next request that way); an error without a body keeps the connection.
+#[tokio::test]
+async fn an_error_to_a_request_with_a_body_closes_the_connection() {
+    let s = TestServer::start();
+    let c = s.client(ALICE);
+    ok(c.create_bucket().bucket("closes").send().await);
+    let mut tcp = TcpStream::connect(s.addr()).await.expect("connect");
+    let head = format!(
+        "PUT /closes/k HTTP/1.1\r\nHost: {}\r\nContent-Length: 5\r\n\r\n",
+        s.addr()
+    );
+    tcp.write_all(head.as_bytes()).await.expect("write head");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 403"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(closed.is_ok(), "the server closed the connection: {text}");
+
+    let answer = head_only(
+        &s,
+        &format!("GET /closes/missing HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr()),
+    )
+    .await
+    .to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 403"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+}

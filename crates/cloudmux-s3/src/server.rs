@@ -351,6 +351,7 @@ impl S3Service {
         let method = req.method().clone();
         let resource = req.uri().path().to_owned();
         let received = declared_length(req.headers());
+        let has_body = received > 0 || req.headers().contains_key(http::header::TRANSFER_ENCODING);
         let mut conn = conn;
         if let Some(peer) = conn.peer {
             let ip =
@@ -372,7 +373,18 @@ impl S3Service {
         }
         let mut resp = match result {
             Ok(r) => r,
-            Err(e) => error_response(e, &resource, &id, method == Method::HEAD),
+            Err(e) => {
+                let mut resp = error_response(e, &resource, &id, method == Method::HEAD);
+                if has_body {
+                    // An error may come before the body was read, and hyper
+                    // then closes the connection after the answer without
+                    // saying so; a client reusing it would fail its next
+                    // request. Saying `Connection: close` keeps it from trying.
+                    resp.headers_mut()
+                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                resp
+            }
         };
         if let (Some(origin), Some(b)) = (origin.as_deref(), bucket.as_deref()) {
             if method != Method::OPTIONS {
