@@ -396,6 +396,29 @@ impl Backend for InstrumentedBackend {
         r
     }
 
+    async fn keep_version(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> DataResult<DataRef> {
+        let start = Instant::now();
+        let r = self.inner.keep_version(data, target, version).await;
+        self.done("keep_version", start, &r);
+        r
+    }
+
+    async fn locate_version(
+        &self,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> DataResult<Option<DataRef>> {
+        let start = Instant::now();
+        let r = self.inner.locate_version(target, version).await;
+        self.done("locate_version", start, &r);
+        r
+    }
+
     async fn place(&self, staged: Staged, target: ObjectPath<'_>) -> DataResult<DataRef> {
         let start = Instant::now();
         let r = self.inner.place(staged, target).await;

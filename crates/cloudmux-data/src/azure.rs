@@ -865,6 +865,23 @@ impl Backend for AzureBackend {
 
     /// A staged copy here is a temp object: it is published before a
     /// record may name it.
+    async fn keep_version(
+        &self,
+        _data: &DataRef,
+        _target: ObjectPath<'_>,
+        _version: &str,
+    ) -> Result<DataRef> {
+        Err(DataError::Unavailable("keep_version: not yet".into()))
+    }
+
+    async fn locate_version(
+        &self,
+        _target: ObjectPath<'_>,
+        _version: &str,
+    ) -> Result<Option<DataRef>> {
+        Err(DataError::Unavailable("locate_version: not yet".into()))
+    }
+
     async fn staged_ref(
         &self,
         _staged: &Staged,

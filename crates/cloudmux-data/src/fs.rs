@@ -321,6 +321,23 @@ impl Backend for FsBackend {
         Ok(self.sync.sync().await?)
     }
 
+    async fn keep_version(
+        &self,
+        _data: &DataRef,
+        _target: ObjectPath<'_>,
+        _version: &str,
+    ) -> Result<DataRef> {
+        Err(DataError::Unavailable("keep_version: not yet".into()))
+    }
+
+    async fn locate_version(
+        &self,
+        _target: ObjectPath<'_>,
+        _version: &str,
+    ) -> Result<Option<DataRef>> {
+        Err(DataError::Unavailable("locate_version: not yet".into()))
+    }
+
     async fn staged_ref(&self, staged: &Staged, target: ObjectPath<'_>) -> Result<Option<DataRef>> {
         layout::check_bucket(target.bucket)?;
         let path = layout::staged_path(&self.root, &staged.id)?;

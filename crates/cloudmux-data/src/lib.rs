@@ -283,6 +283,38 @@ pub trait Backend: Send + Sync + 'static {
     /// default, so that a wrapping backend cannot forget to forward it.
     async fn staged_ref(&self, staged: &Staged, target: ObjectPath<'_>) -> Result<Option<DataRef>>;
 
+    /// Keeps a copy of `data`, the published data of `target` (its current
+    /// version), as the noncurrent version `version` of `target`, in the
+    /// location's noncurrent-version area (documented per location: `fs`
+    /// `<bucket>/.cloudmux/versions/<key>/<version>`, clouds
+    /// `.cloudmux-versions/<name>/<version>`), without the bytes passing
+    /// through cloudmux: a hard link on `fs`, a server-side copy (carrying
+    /// the native metadata) on the clouds. `data` stays where it is. Durable
+    /// on return. Answers the copy's [`DataRef`], which `read` and `delete`
+    /// accept like any other. Idempotent: when the copy is already there
+    /// with the bytes of `data` (a retry, or recovery finishing a write), it
+    /// is answered as it is. `version` is a version id or `null.<hex>`
+    /// (ASCII letters, digits and `.`). [`DataError::NotFound`] or
+    /// [`DataError::Stale`] when `data` is gone or was replaced. No default,
+    /// so that a wrapping backend cannot forget to forward it.
+    async fn keep_version(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> Result<DataRef>;
+
+    /// Finds the copy [`keep_version`](Backend::keep_version) made of
+    /// `target`'s version `version`: its [`DataRef`], or `None` when there
+    /// is none; [`DataError::Unavailable`] when the location cannot be asked.
+    /// Used by recovery to finish or undo a write that kept a version. No
+    /// default.
+    async fn locate_version(
+        &self,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> Result<Option<DataRef>>;
+
     /// Everything in the location's staging area (staged bodies, parts,
     /// assembled copies, and on clouds unfinished native multipart uploads
     /// of staged data), for garbage collection: the caller decides from its
