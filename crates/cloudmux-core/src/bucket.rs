@@ -124,6 +124,8 @@ impl Gateway {
             tags: None,
             policy: None,
             ownership,
+            versioning: None,
+            object_lock: None,
         };
         let key = records::bucket_key(name);
         self.locations.get(&location)?.create_bucket(name).await?;

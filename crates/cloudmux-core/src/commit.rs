@@ -44,9 +44,9 @@ use crate::locks::KeyGuard;
 use crate::metrics::Metrics;
 use crate::moves::finish_move;
 use crate::object::{native_meta, PutObjectOutput, WriteConditions};
-use crate::records::{self, GarbageRecord, MoveRecord, ObjectRecord};
+use crate::records::{self, BucketRecord, GarbageRecord, MoveRecord, ObjectRecord, Versioning};
 use crate::recover::{resolve_intent, Resolution};
-use crate::{CoreError, Gateway, RequestContext, Result};
+use crate::{CoreError, Gateway, Locations, RequestContext, Result};
 
 /// An object write whose bytes are staged, ready for the commit protocol.
 pub(crate) struct PendingWrite<'a> {
@@ -89,8 +89,8 @@ impl Gateway {
         guard: KeyGuard,
         w: PendingWrite<'_>,
     ) -> Result<PutObjectOutput> {
-        let existing = match self.check_write(&w).await {
-            Ok(Checked::Proceed(existing)) => *existing,
+        let (existing, plan) = match self.check_write(&w).await {
+            Ok(Checked::Proceed(checked)) => *checked,
             Ok(Checked::AlreadyCompleted(out)) => {
                 let _ = w.backend.discard(&w.staged).await;
                 return Ok(out);
@@ -100,25 +100,31 @@ impl Gateway {
                 return Err(e);
             }
         };
+        let mut record = w.record;
+        let floor = existing
+            .iter()
+            .map(|(r, _)| r.version.seq)
+            .chain(plan.drop.iter().map(|(_, r, _)| r.version.seq))
+            .max()
+            .unwrap_or(0);
+        record.version.seq = self.clock.next(floor);
+        record.version.id = plan
+            .new_id
+            .then(|| crate::versions::new_version_id(record.version.seq));
         let job = PublishJob {
             meta: self.meta.clone(),
             metrics: self.metrics.clone(),
+            locations: self.locations.clone(),
             backend: w.backend,
             bucket: w.bucket.to_owned(),
             key: w.key.to_owned(),
             staged: w.staged,
-            record: w.record,
+            record,
             existing,
+            keep: plan.keep,
+            drop: plan.drop,
             upload: w.upload,
-            old_backend: None,
             _guard: guard,
-        };
-        let job = match &job.existing {
-            Some((old, _)) if old.location != job.record.location => PublishJob {
-                old_backend: Some(self.locations.get(&old.location)?.clone()),
-                ..job
-            },
-            _ => job,
         };
         let (bucket, key) = (w.bucket, w.key);
         match tokio::spawn(job.run()).await {
@@ -139,10 +145,46 @@ impl Gateway {
         }
     }
 
+    /// What a write does to the key's versions, from the bucket's
+    /// versioning state and the current version: whether the current one is
+    /// kept as a noncurrent version, whether a noncurrent `null` version is
+    /// replaced, and whether the new version gets an id.
+    pub(crate) async fn plan_versions(
+        &self,
+        bucket: &BucketRecord,
+        name: &str,
+        key: &str,
+        current: Option<&ObjectRecord>,
+    ) -> Result<VersionPlan> {
+        let mut plan = VersionPlan::default();
+        match bucket.versioning {
+            None => {}
+            Some(Versioning::Enabled) => {
+                plan.new_id = true;
+                plan.keep = current.map(keep_as);
+            }
+            Some(Versioning::Suspended) => {
+                // The new version is the null version: a current null
+                // version is replaced, a current one with an id is kept, and
+                // a noncurrent null version goes.
+                if let Some(cur) = current.filter(|c| c.version.id.is_some()) {
+                    plan.keep = Some(keep_as(cur));
+                    plan.drop = self
+                        .noncurrent(name, key)
+                        .await?
+                        .into_iter()
+                        .find(|(_, r, _)| r.version.id.is_none());
+                }
+            }
+        }
+        Ok(plan)
+    }
+
     /// Step 1: everything that may refuse the write, before anything
     /// visible changes.
     async fn check_write(&self, w: &PendingWrite<'_>) -> Result<Checked> {
-        self.bucket_for(w.who, w.bucket, Permission::Write, Some(w.key))
+        let (b, _) = self
+            .bucket_for(w.who, w.bucket, Permission::Write, Some(w.key))
             .await?;
         if self
             .meta
@@ -153,12 +195,16 @@ impl Gateway {
             return Err(CoreError::OperationAborted(w.bucket.to_owned()));
         }
         self.settle_intent(w.bucket, w.key).await?;
-        let existing = self.object(w.bucket, w.key).await?;
+        let existing = self.current(w.bucket, w.key).await?;
+        let live = existing
+            .as_ref()
+            .map(|(r, _)| r)
+            .filter(|r| !r.version.delete_marker);
         if let Some(id) = &w.upload {
             let ukey = records::upload_key(w.bucket, w.key, id);
             if self.meta.get(&ukey).await?.is_none() {
-                return match &existing {
-                    Some((cur, _))
+                return match live {
+                    Some(cur)
                         if cur.upload_id.as_deref() == Some(id) && cur.etag == w.record.etag =>
                     {
                         Ok(Checked::AlreadyCompleted(output_of(cur)))
@@ -167,9 +213,35 @@ impl Gateway {
                 };
             }
         }
-        w.conditions
-            .recheck(w.key, existing.as_ref().map(|(r, _)| r))?;
-        Ok(Checked::Proceed(Box::new(existing)))
+        w.conditions.recheck(w.key, live)?;
+        let plan = self
+            .plan_versions(&b, w.bucket, w.key, existing.as_ref().map(|(r, _)| r))
+            .await?;
+        Ok(Checked::Proceed(Box::new((existing, plan))))
+    }
+}
+
+/// What a write does to its key's versions (see `Gateway::plan_versions`).
+#[derive(Default)]
+pub(crate) struct VersionPlan {
+    /// Whether the new version gets an id (versioning enabled) or is the
+    /// `null` version.
+    pub new_id: bool,
+    /// The current version is kept as a noncurrent version: the name its
+    /// bytes are kept under, or `""` when it has none (a delete marker).
+    /// `None`: the write replaces it.
+    pub keep: Option<String>,
+    /// A noncurrent version the write removes: its key, record and encoded
+    /// form.
+    pub drop: Option<(Vec<u8>, ObjectRecord, Vec<u8>)>,
+}
+
+/// How the current version is kept when it stops being current.
+fn keep_as(cur: &ObjectRecord) -> String {
+    if cur.version.delete_marker {
+        String::new()
+    } else {
+        crate::versions::kept_name(&cur.version)
     }
 }
 
@@ -184,8 +256,9 @@ enum CommitFailure {
 
 /// What the checks decided.
 enum Checked {
-    /// Go on; the current record and its raw bytes, if the key exists.
-    Proceed(Box<Option<(ObjectRecord, Vec<u8>)>>),
+    /// Go on; the current record and its raw bytes, if the key has a
+    /// version, and what the write does to the key's versions.
+    Proceed(Box<(Option<(ObjectRecord, Vec<u8>)>, VersionPlan)>),
     /// A retried CompleteMultipartUpload whose object is already current.
     AlreadyCompleted(PutObjectOutput),
 }
@@ -194,15 +267,19 @@ enum Checked {
 struct PublishJob {
     meta: Arc<dyn MetaStore>,
     metrics: Arc<Metrics>,
+    locations: Arc<Locations>,
     backend: Arc<dyn Backend>,
     bucket: String,
     key: String,
     staged: Staged,
     record: ObjectRecord,
+    /// The current version (a delete marker too), with its encoded form.
     existing: Option<(ObjectRecord, Vec<u8>)>,
+    /// See [`VersionPlan::keep`].
+    keep: Option<String>,
+    /// See [`VersionPlan::drop`].
+    drop: Option<(Vec<u8>, ObjectRecord, Vec<u8>)>,
     upload: Option<String>,
-    /// The backend of the replaced object, when it lives elsewhere.
-    old_backend: Option<Arc<dyn Backend>>,
     /// The key's lock, released when the job ends.
     _guard: KeyGuard,
 }
@@ -246,9 +323,12 @@ impl PublishJob {
             let _ = self.backend.discard(&self.staged).await;
             return Err(e);
         }
-        let intent = records::IntentRecord {
-            record: self.record.clone(),
-            staged: self.staged.clone(),
+        let intent = self.intent();
+        // A version that stays (versioning) is copied aside before the new
+        // bytes replace it at the native name.
+        let kept = match self.keep_current().await {
+            Ok(kept) => kept,
+            Err(err) => return self.resolve(intent, err).await,
         };
         let published = match self.publish().await {
             Ok(data) => data,
@@ -265,19 +345,13 @@ impl PublishJob {
             }
         };
         self.record.data = published;
-        match self.commit_record().await {
+        match self.commit_record(kept).await {
             Ok(garbage) => {
                 let record = self.record.clone();
-                self.metrics.object_written(
-                    &self.bucket,
-                    self.existing.as_ref().map(|(r, _)| r.size),
-                    record.size,
-                );
+                self.metrics
+                    .object_written(&self.bucket, self.replaced_size(), record.size);
                 crate::fault!("commit.committed");
-                if let Some((gkey, garbage)) = garbage {
-                    let backend = self.old_backend.as_ref().unwrap_or(&self.backend);
-                    let _ = crate::garbage::remove(&*self.meta, &**backend, gkey, &garbage).await;
-                }
+                crate::garbage::remove_all(&*self.meta, &self.locations, garbage).await;
                 Ok(output_of(&record))
             }
             Err(CommitFailure::Refused(err)) => Err(err),
@@ -381,6 +455,50 @@ impl PublishJob {
         Ok(out)
     }
 
+    /// The size of the live version this write replaces as the key's
+    /// current one (for the usage figures), if any.
+    fn replaced_size(&self) -> Option<u64> {
+        self.existing
+            .as_ref()
+            .filter(|(r, _)| !r.version.delete_marker)
+            .map(|(r, _)| r.size)
+    }
+
+    /// The intent this write commits before anything visible changes.
+    fn intent(&self) -> records::IntentRecord {
+        records::IntentRecord {
+            record: self.record.clone(),
+            staged: Some(self.staged.clone()),
+            keep: self.keep.clone(),
+            drop_version: self.drop.as_ref().map(|(k, _, _)| k.clone()),
+        }
+    }
+
+    /// Keeps the current version's bytes as a noncurrent version, when the
+    /// plan says so and it has bytes: answers the copy.
+    async fn keep_current(&self) -> Result<Option<cloudmux_data::DataRef>> {
+        let (Some(name), Some((cur, _))) = (self.keep.as_deref(), &self.existing) else {
+            return Ok(None);
+        };
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let backend = self.locations.get(&cur.location)?;
+        let kept = backend
+            .keep_version(
+                &cur.data,
+                ObjectPath {
+                    bucket: &self.bucket,
+                    key: &self.key,
+                    meta: &native_meta(cur),
+                },
+                name,
+            )
+            .await
+            .map_err(|e| self.data_err(e))?;
+        Ok(Some(kept))
+    }
+
     /// Step 2: makes an overwrite's staged bytes durable, then commits the
     /// intent.
     async fn announce(&self) -> Result<()> {
@@ -395,10 +513,7 @@ impl PublishJob {
                 .map_err(|e| self.data_err(e))?;
             crate::fault!("commit.persisted");
         }
-        let intent = records::IntentRecord {
-            record: self.record.clone(),
-            staged: self.staged.clone(),
-        };
+        let intent = self.intent();
         let ikey = records::intent_key(&self.bucket, &self.key);
         self.meta
             .commit(Txn::new().put(ikey, codec::encode(&intent)))
@@ -427,7 +542,8 @@ impl PublishJob {
     /// another name. Returns that garbage record.
     async fn commit_record(
         &self,
-    ) -> std::result::Result<Option<(Vec<u8>, GarbageRecord)>, CommitFailure> {
+        kept: Option<cloudmux_data::DataRef>,
+    ) -> std::result::Result<Vec<(Vec<u8>, GarbageRecord)>, CommitFailure> {
         let unknown = CommitFailure::Unknown;
         let injected: Result<()> = async {
             crate::fault!("commit.published");
@@ -462,16 +578,39 @@ impl PublishJob {
                 txn = txn.delete(ukey);
             }
             txn = txn.delete(ikey.clone()).put(okey.clone(), value.clone());
-            let (txn, garbage) = match &self.existing {
-                Some((old, _))
-                    if old.location != self.record.location
-                        || old.data.locator != self.record.data.locator =>
-                {
-                    let (txn, gkey, g) = crate::garbage::release(txn, &self.bucket, &self.key, old);
-                    (txn, Some((gkey, g)))
+            let mut garbage = Vec::new();
+            if let Some((old, _)) = &self.existing {
+                if self.keep.is_some() {
+                    let noncurrent = ObjectRecord {
+                        data: kept.clone().unwrap_or_else(|| old.data.clone()),
+                        ..old.clone()
+                    };
+                    txn = txn.put(
+                        records::version_key(&self.bucket, &self.key, old.version.seq),
+                        codec::encode(&noncurrent),
+                    );
                 }
-                _ => (txn, None),
-            };
+                if !old.version.delete_marker
+                    && (old.location != self.record.location
+                        || old.data.locator != self.record.data.locator)
+                {
+                    let (t, gkey, g) = crate::garbage::release(txn, &self.bucket, &self.key, old);
+                    txn = t;
+                    garbage.push((gkey, g));
+                }
+            }
+            if let Some((vkey, dropped, raw)) = &self.drop {
+                if !(overwrite && attempt > 3) {
+                    txn = txn.require_equals(vkey.clone(), raw.clone());
+                }
+                txn = txn.delete(vkey.clone());
+                if !dropped.version.delete_marker {
+                    let (t, gkey, g) =
+                        crate::garbage::release(txn, &self.bucket, &self.key, dropped);
+                    txn = t;
+                    garbage.push((gkey, g));
+                }
+            }
             match self.meta.commit(txn).await {
                 Ok(()) => return Ok(garbage),
                 Err(MetaError::Conflict) if overwrite => {
@@ -507,20 +646,14 @@ impl PublishJob {
         err: CoreError,
     ) -> Result<PutObjectOutput> {
         let resolved =
-            resolve_intent(&*self.meta, &*self.backend, &self.bucket, &self.key, intent).await;
+            resolve_intent(&*self.meta, &self.locations, &self.bucket, &self.key, intent).await;
         match resolved {
             Ok(Resolution::RolledForward {
                 record, garbage, ..
             }) => {
-                self.metrics.object_written(
-                    &self.bucket,
-                    self.existing.as_ref().map(|(r, _)| r.size),
-                    record.size,
-                );
-                if let Some((gkey, garbage)) = garbage {
-                    let backend = self.old_backend.as_ref().unwrap_or(&self.backend);
-                    let _ = crate::garbage::remove(&*self.meta, &**backend, gkey, &garbage).await;
-                }
+                self.metrics
+                    .object_written(&self.bucket, self.replaced_size(), record.size);
+                crate::garbage::remove_all(&*self.meta, &self.locations, garbage).await;
                 Ok(output_of(&record))
             }
             Ok(Resolution::Dropped) => Err(err),

@@ -169,6 +169,31 @@ pub enum CoreError {
         /// What differs.
         detail: String,
     },
+    /// The version named does not exist (404 NoSuchVersion).
+    #[error("no such version {version_id} of {key}")]
+    NoSuchVersion {
+        /// Key.
+        key: String,
+        /// The version id asked for.
+        version_id: String,
+    },
+    /// The version addressed is a delete marker: the key's current version
+    /// when `by_id` is false (404 NoSuchKey), a version named by id otherwise
+    /// (405 MethodNotAllowed). Either way S3 answers
+    /// `x-amz-delete-marker: true` and the marker's version id.
+    #[error("{key} is a delete marker")]
+    DeleteMarker {
+        /// Key.
+        key: String,
+        /// The delete marker's version id (`null` for the null version).
+        version_id: String,
+        /// Whether the request named the version.
+        by_id: bool,
+    },
+    /// The request is not allowed in the bucket's state (409
+    /// InvalidBucketState), such as suspending versioning under Object Lock.
+    #[error("invalid bucket state: {0}")]
+    InvalidBucketState(String),
     /// Anything else: logged, shown to clients as InternalError.
     #[error("internal: {0}")]
     Internal(String),

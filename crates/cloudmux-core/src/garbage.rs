@@ -65,6 +65,24 @@ pub(crate) async fn remove(
     Ok(())
 }
 
+/// Removes each of `garbage` as [`remove`] does, from the location it names;
+/// a failure (logged) leaves that record for the next sweep.
+pub(crate) async fn remove_all(
+    meta: &dyn MetaStore,
+    locations: &crate::Locations,
+    garbage: Vec<(Vec<u8>, GarbageRecord)>,
+) {
+    for (gkey, g) in garbage {
+        match locations.get(&g.location) {
+            Ok(backend) => {
+                let _ = remove(meta, &**backend, gkey, &g).await;
+            }
+            Err(e) => tracing::warn!(location = %g.location, error = %e,
+                "released bytes in an unknown location are kept"),
+        }
+    }
+}
+
 impl Gateway {
     /// Removes released bytes as [`remove`] does, logging a failure.
     /// Returns whether they and their record are gone.

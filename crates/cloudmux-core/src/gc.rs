@@ -106,7 +106,9 @@ impl Gateway {
         }
         for (_, raw) in self.scan_all(records::INTENTS_PREFIX).await? {
             let intent: IntentRecord = codec::decode(&raw)?;
-            referenced.insert(intent.staged.id);
+            if let Some(staged) = intent.staged {
+                referenced.insert(staged.id);
+            }
         }
         let now = SystemTime::now();
         let mut names: Vec<&String> = self.locations.backends.keys().collect();

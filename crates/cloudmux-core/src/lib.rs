@@ -67,6 +67,7 @@ pub mod policy;
 pub mod records;
 mod recover;
 pub mod tagging;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -158,10 +159,11 @@ pub struct GatewayConfig {
 pub struct Gateway {
     meta: Arc<dyn MetaStore>,
     accounts: Accounts,
-    locations: Locations,
+    locations: Arc<Locations>,
     locks: locks::KeyLocks,
     config: GatewayConfig,
     metrics: Arc<Metrics>,
+    clock: versions::VersionClock,
 }
 
 impl Gateway {
@@ -176,10 +178,11 @@ impl Gateway {
         Self {
             meta,
             accounts,
-            locations: locations.instrumented(&metrics),
+            locations: Arc::new(locations.instrumented(&metrics)),
             locks: locks::KeyLocks::new(),
             config,
             metrics,
+            clock: versions::VersionClock::default(),
         }
     }
     /// The process's metrics (requests are recorded by the front end).

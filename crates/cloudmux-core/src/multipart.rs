@@ -599,6 +599,7 @@ impl Gateway {
                 .collect(),
             checksum: stored_checksum,
             upload_id: Some(input.upload_id.clone()),
+            version: Default::default(),
         };
         let out = self
             .commit_write(

@@ -336,6 +336,7 @@ fn fresh_record(
             kind: ChecksumType::FullObject,
         }),
         upload_id: None,
+        version: Default::default(),
     }
 }
 
@@ -411,15 +412,17 @@ impl Gateway {
         conditions.check(key, existing.as_ref().map(|(r, _)| r))
     }
 
+    /// The current version of `bucket/key` unless it is a delete marker:
+    /// what S3 calls the object.
     pub(crate) async fn object(
         &self,
         bucket: &str,
         key: &str,
     ) -> Result<Option<(ObjectRecord, Vec<u8>)>> {
-        match self.meta.get(&records::object_key(bucket, key)).await? {
-            Some(raw) => Ok(Some((codec::decode(&raw)?, raw))),
-            None => Ok(None),
-        }
+        Ok(self
+            .current(bucket, key)
+            .await?
+            .filter(|(r, _)| !r.version.delete_marker))
     }
 
     /// PutObject.

@@ -185,6 +185,8 @@ mod tests {
             tags: None,
             policy: None,
             ownership,
+            versioning: None,
+            object_lock: None,
         }
     }
 

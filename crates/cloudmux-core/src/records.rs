@@ -48,6 +48,54 @@ pub struct BucketRecord {
     /// PutBucketOwnershipControls); `None` when never set or deleted, which
     /// behaves as `ObjectWriter` (ACLs enabled).
     pub ownership: Option<ObjectOwnership>,
+    /// Bucket versioning (PutBucketVersioning); `None` while the bucket has
+    /// never been versioned (format version 5).
+    pub versioning: Option<Versioning>,
+    /// Object Lock: `Some` when the bucket was created with Object Lock
+    /// enabled, with its default retention (format version 5).
+    pub object_lock: Option<ObjectLockConfig>,
+}
+
+/// A bucket's versioning state; a bucket never returns to unversioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Every write makes a new version.
+    Enabled,
+    /// Writes replace the `null` version; older versions stay.
+    Suspended,
+}
+
+/// A bucket's Object Lock configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLockConfig {
+    /// The retention every new version gets unless its write names one.
+    pub default_retention: Option<DefaultRetention>,
+}
+
+/// A default retention period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    /// GOVERNANCE or COMPLIANCE.
+    pub mode: LockMode,
+    /// The period in days (exactly one of `days` and `years`).
+    pub days: Option<u32>,
+    /// The period in years.
+    pub years: Option<u32>,
+}
+
+/// Version 4 of [`BucketRecord`]: no versioning, no Object Lock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BucketRecordV4 {
+    owner: String,
+    created_ms: i64,
+    location: String,
+    acl: Acl,
+    explicit_location: bool,
+    cors: Option<Vec<CorsRule>>,
+    public_access_block: Option<PublicAccessBlock>,
+    tags: Option<Vec<(String, String)>>,
+    policy: Option<String>,
+    ownership: Option<ObjectOwnership>,
 }
 
 /// S3 Object Ownership: who owns the objects written to a bucket, and
@@ -122,10 +170,27 @@ struct BucketRecordV1 {
 }
 
 impl Record for BucketRecord {
-    const VERSION: u8 = 4;
+    const VERSION: u8 = 5;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         let corrupt = |e: postcard::Error| cloudmux_meta::MetaError::Corrupt(e.to_string());
+        if version == 4 {
+            let v4: BucketRecordV4 = postcard::from_bytes(body).map_err(corrupt)?;
+            return Ok(BucketRecord {
+                owner: v4.owner,
+                created_ms: v4.created_ms,
+                location: v4.location,
+                acl: v4.acl,
+                explicit_location: v4.explicit_location,
+                cors: v4.cors,
+                public_access_block: v4.public_access_block,
+                tags: v4.tags,
+                policy: v4.policy,
+                ownership: v4.ownership,
+                versioning: None,
+                object_lock: None,
+            });
+        }
         let v3 = match version {
             1 | 2 => BucketRecordV3::upgrade(version, body)?,
             3 => postcard::from_bytes(body).map_err(corrupt)?,
@@ -146,6 +211,8 @@ impl Record for BucketRecord {
             tags: v3.tags,
             policy: v3.policy,
             ownership: None,
+            versioning: None,
+            object_lock: None,
         })
     }
 }
@@ -328,6 +395,104 @@ pub struct ObjectRecord {
     /// CompleteMultipartUpload of it answers as the first one did (format
     /// version 3; `None` for single-part writes and older records).
     pub upload_id: Option<String>,
+    /// Which version of its key this record is, and its Object Lock state
+    /// (format version 5; older records are the `null` version, oldest of
+    /// all, unlocked).
+    pub version: VersionInfo,
+}
+
+/// The version of an object record: its id, its place among the key's
+/// versions, whether it is a delete marker, and its Object Lock state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The version id; `None` is the `null` version (written while the
+    /// bucket was unversioned or versioning was suspended).
+    pub id: Option<String>,
+    /// The version's place among the key's versions: larger is newer, unique
+    /// per key (see `versions::VersionClock`); 0 for records written before
+    /// versioning existed.
+    pub seq: u64,
+    /// A delete marker: no bytes; GET of the key answers 404 while it is
+    /// the current version.
+    pub delete_marker: bool,
+    /// Object Lock retention, if any.
+    pub retention: Option<Retention>,
+    /// Object Lock legal hold.
+    pub legal_hold: bool,
+}
+
+/// Object Lock retention of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// GOVERNANCE or COMPLIANCE.
+    pub mode: LockMode,
+    /// The version may not be deleted or overwritten before this instant,
+    /// ms since the epoch.
+    pub until_ms: i64,
+}
+
+/// An Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockMode {
+    /// Yields to `x-amz-bypass-governance-retention` from an account
+    /// allowed `s3:BypassGovernanceRetention`.
+    Governance,
+    /// Yields to nobody; may be extended, never shortened or removed.
+    Compliance,
+}
+
+impl LockMode {
+    /// Parses S3's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "GOVERNANCE" => Some(LockMode::Governance),
+            "COMPLIANCE" => Some(LockMode::Compliance),
+            _ => None,
+        }
+    }
+
+    /// S3's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// Version 4 of [`ObjectRecord`]: no version information.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ObjectRecordV4 {
+    size: u64,
+    etag: String,
+    last_modified_ms: i64,
+    owner: String,
+    acl: Acl,
+    meta: ObjectMeta,
+    location: String,
+    data: DataRef,
+    parts: Vec<PartSummary>,
+    checksum: Option<StoredChecksum>,
+    upload_id: Option<String>,
+}
+
+impl From<ObjectRecordV4> for ObjectRecord {
+    fn from(v4: ObjectRecordV4) -> Self {
+        ObjectRecord {
+            size: v4.size,
+            etag: v4.etag,
+            last_modified_ms: v4.last_modified_ms,
+            owner: v4.owner,
+            acl: v4.acl,
+            meta: v4.meta,
+            location: v4.location,
+            data: v4.data,
+            parts: v4.parts,
+            checksum: v4.checksum,
+            upload_id: v4.upload_id,
+            version: VersionInfo::default(),
+        }
+    }
 }
 
 /// Version 3 of [`ObjectRecord`]: its part summaries have no checksums.
@@ -360,6 +525,7 @@ impl From<ObjectRecordV3> for ObjectRecord {
             parts: upgrade_parts(v3.parts),
             checksum: v3.checksum,
             upload_id: v3.upload_id,
+            version: VersionInfo::default(),
         }
     }
 }
@@ -393,6 +559,7 @@ impl From<ObjectRecordV2> for ObjectRecord {
             parts: upgrade_parts(v2.parts),
             checksum: v2.checksum,
             upload_id: None,
+            version: VersionInfo::default(),
         }
     }
 }
@@ -426,6 +593,7 @@ impl From<ObjectRecordV1> for ObjectRecord {
             parts: upgrade_parts(v1.parts),
             checksum: v1.checksum,
             upload_id: None,
+            version: VersionInfo::default(),
         }
     }
 }
@@ -441,10 +609,11 @@ fn unknown_version(what: &str, v: u8) -> cloudmux_meta::MetaError {
 }
 
 impl Record for ObjectRecord {
-    const VERSION: u8 = 4;
+    const VERSION: u8 = 5;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         match version {
+            4 => Ok(decode_old::<ObjectRecordV4>(body)?.into()),
             1 => Ok(decode_old::<ObjectRecordV1>(body)?.into()),
             2 => Ok(decode_old::<ObjectRecordV2>(body)?.into()),
             3 => Ok(decode_old::<ObjectRecordV3>(body)?.into()),
@@ -528,8 +697,26 @@ impl Record for PartRecord {
 pub struct IntentRecord {
     /// The record the object will have (its `data` is filled in on publish).
     pub record: ObjectRecord,
-    /// The staged data being published.
-    pub staged: Staged,
+    /// The staged data being published; `None` when the new version has no
+    /// bytes (a delete marker).
+    pub staged: Option<Staged>,
+    /// Whether the current version is kept as a noncurrent version (format
+    /// version 5): `Some(name)` with the name its bytes are kept under
+    /// (`Backend::keep_version`), `Some("")` for a current version without
+    /// bytes (a delete marker), `None` when the write replaces it.
+    pub keep: Option<String>,
+    /// A noncurrent version the write removes (its `v/` key): the `null`
+    /// version that a write while versioning is suspended replaces, or the
+    /// version a promotion makes current again.
+    pub drop_version: Option<Vec<u8>>,
+}
+
+/// Version 4 of [`IntentRecord`]: a version 4 object record, always with
+/// bytes, never keeping a version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IntentRecordV4 {
+    record: ObjectRecordV4,
+    staged: Staged,
 }
 
 /// Version 3 of [`IntentRecord`]: its object record is a version 3 one.
@@ -554,32 +741,40 @@ struct IntentRecordV1 {
 }
 
 impl Record for IntentRecord {
-    const VERSION: u8 = 4;
+    const VERSION: u8 = 5;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         match version {
+            4 => {
+                let v4: IntentRecordV4 = decode_old(body)?;
+                Ok(IntentRecord::of_old(v4.record.into(), v4.staged))
+            }
             3 => {
                 let v3: IntentRecordV3 = decode_old(body)?;
-                Ok(IntentRecord {
-                    record: v3.record.into(),
-                    staged: v3.staged,
-                })
+                Ok(IntentRecord::of_old(v3.record.into(), v3.staged))
             }
             2 => {
                 let v2: IntentRecordV2 = decode_old(body)?;
-                Ok(IntentRecord {
-                    record: v2.record.into(),
-                    staged: v2.staged,
-                })
+                Ok(IntentRecord::of_old(v2.record.into(), v2.staged))
             }
             1 => {
                 let v1: IntentRecordV1 = decode_old(body)?;
-                Ok(IntentRecord {
-                    record: v1.record.into(),
-                    staged: v1.staged,
-                })
+                Ok(IntentRecord::of_old(v1.record.into(), v1.staged))
             }
             v => Err(unknown_version("IntentRecord", v)),
+        }
+    }
+}
+
+impl IntentRecord {
+    /// An intent of a format before versioning: a write with bytes that
+    /// replaces the current version.
+    fn of_old(record: ObjectRecord, staged: Staged) -> Self {
+        IntentRecord {
+            record,
+            staged: Some(staged),
+            keep: None,
+            drop_version: None,
         }
     }
 }
@@ -675,6 +870,26 @@ pub fn objects_prefix(bucket: &str) -> Vec<u8> {
 /// Key of an object record.
 pub fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     [b"o/", bucket.as_bytes(), b"/", key.as_bytes()].concat()
+}
+
+/// Prefix of all noncurrent version records of a bucket. The current
+/// version of a key is its object record (`o/`); older ones are
+/// `v/<bucket>/<key>\0<seq>`, `<seq>` the 16 hex digits of `!seq`, so a
+/// key's versions scan newest first.
+pub fn versions_prefix(bucket: &str) -> Vec<u8> {
+    [b"v/", bucket.as_bytes(), b"/"].concat()
+}
+
+/// Prefix of the noncurrent version records of one key.
+pub fn key_versions_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    [b"v/", bucket.as_bytes(), b"/", key.as_bytes(), b"\0"].concat()
+}
+
+/// Key of a noncurrent version record.
+pub fn version_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = key_versions_prefix(bucket, key);
+    k.extend_from_slice(format!("{:016x}", !seq).as_bytes());
+    k
 }
 
 /// Prefix of all upload records of a bucket.

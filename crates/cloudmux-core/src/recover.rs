@@ -1,110 +1,160 @@
 //! Crash recovery: finishing or dropping the overwrites that were in flight
 //! when the process died.
 
-use cloudmux_data::{Backend, DataError, NativeMeta, ObjectPath};
+use cloudmux_data::{DataError, NativeMeta, ObjectPath};
 use cloudmux_meta::{codec, prefix_end, MetaStore, Txn};
 
 use crate::records::{self, GarbageRecord, IntentRecord, ObjectRecord};
-use crate::{CoreError, Gateway, Result};
+use crate::{CoreError, Gateway, Locations, Result};
 
 /// How an intent was resolved.
 pub(crate) enum Resolution {
     /// The new bytes were found at the native name and their record is
-    /// committed; `old` is the record it replaced.
+    /// committed.
     RolledForward {
         /// The committed record.
         record: Box<ObjectRecord>,
-        /// The garbage record of the replaced bytes, committed with it when
-        /// they live under another name.
-        garbage: Option<(Vec<u8>, GarbageRecord)>,
+        /// The garbage records of bytes the commit released (the replaced
+        /// version's, when they live under another name, and a dropped
+        /// noncurrent version's), committed with it.
+        garbage: Vec<(Vec<u8>, GarbageRecord)>,
     },
-    /// The new bytes were never published: the staged copy and the intent
-    /// are gone and the old object stays.
+    /// The new bytes were never published, or were removed: the staged copy,
+    /// any copy kept of the current version, and the intent are gone, and
+    /// the current version stays.
     Dropped,
 }
 
+fn unavailable(location: &str, e: DataError) -> CoreError {
+    match e {
+        DataError::Unavailable(message) => CoreError::Unavailable {
+            location: location.to_owned(),
+            message,
+        },
+        e => e.into(),
+    }
+}
+
 /// Finishes or undoes one interrupted write of `bucket/key`, from its
-/// intent: an overwrite rolls forward when its bytes are at the native name
-/// (the old bytes may be gone), else the old object stays; a new key whose
-/// record was never committed has its published bytes removed. Used at startup and by a write whose publish
-/// failed part-way. A location that cannot be asked is
+/// intent: a write whose bytes are at the native name over a current
+/// version with bytes rolls forward (those bytes may be gone; a version the
+/// write keeps was copied aside before the publish, so its copy is there),
+/// else the write is undone: bytes it published where no version had any
+/// are removed (no record names them), the copy it kept of the current
+/// version is removed, and the current version stays. A delete marker's
+/// intent (no staged bytes) is always undone. Used at startup and by a
+/// write whose publish or commit failed. A location that cannot be asked is
 /// [`CoreError::Unavailable`], and the intent stays.
 pub(crate) async fn resolve_intent(
     meta: &dyn MetaStore,
-    backend: &dyn Backend,
+    locations: &Locations,
     bucket: &str,
     key: &str,
     intent: IntentRecord,
 ) -> Result<Resolution> {
     let ikey = records::intent_key(bucket, key);
-    let found = match backend
-        .locate(
-            ObjectPath {
-                bucket,
-                key,
-                meta: NativeMeta::none(),
-            },
-            &intent.staged,
-        )
-        .await
-    {
-        Ok(found) => found,
-        Err(DataError::Unavailable(message)) => {
-            return Err(CoreError::Unavailable {
-                location: intent.record.location.clone(),
-                message,
-            })
-        }
-        Err(e) => return Err(e.into()),
-    };
     let okey = records::object_key(bucket, key);
-    let txn = Txn::new().delete(ikey);
-    let old = match meta.get(&okey).await? {
-        Some(raw) => Some(Box::new(codec::decode::<ObjectRecord>(&raw)?)),
+    let path = ObjectPath {
+        bucket,
+        key,
+        meta: NativeMeta::none(),
+    };
+    let backend = locations.get(&intent.record.location)?.clone();
+    let old: Option<ObjectRecord> = match meta.get(&okey).await? {
+        Some(raw) => Some(codec::decode(&raw)?),
         None => None,
     };
-    match found {
-        // A new key never committed: nothing was acknowledged, and no record
-        // may name its bytes, so they go.
-        Some(data) if old.is_none() => {
-            backend.delete(&data).await?;
-            let _ = backend.discard(&intent.staged).await;
-            meta.commit(txn).await?;
-            Ok(Resolution::Dropped)
-        }
-        Some(data) => {
+    let old_location = old
+        .as_ref()
+        .map_or_else(|| intent.record.location.clone(), |o| o.location.clone());
+    let old_backend = locations.get(&old_location)?.clone();
+    let found = match &intent.staged {
+        Some(staged) => backend
+            .locate(path, staged)
+            .await
+            .map_err(|e| unavailable(&intent.record.location, e))?,
+        None => None,
+    };
+    let kept_name = intent.keep.as_deref().filter(|n| !n.is_empty());
+    let old_with_bytes = old.filter(|o| !o.version.delete_marker);
+    match (found, old_with_bytes) {
+        (Some(data), Some(old)) => {
+            let mut txn = Txn::new().delete(ikey);
             // A Complete rolled forward ends its upload, as its commit would.
-            let txn = match &intent.record.upload_id {
-                Some(id) => txn.delete(records::upload_key(bucket, key, id)),
-                None => txn,
-            };
+            if let Some(id) = &intent.record.upload_id {
+                txn = txn.delete(records::upload_key(bucket, key, id));
+            }
             let record = ObjectRecord {
                 data,
                 ..intent.record
             };
-            let txn = txn.put(okey, codec::encode(&record));
-            let (txn, garbage) = match old.as_deref() {
-                Some(old)
-                    if old.location != record.location
-                        || old.data.locator != record.data.locator =>
+            txn = txn.put(okey, codec::encode(&record));
+            let mut garbage = Vec::new();
+            if let Some(name) = kept_name {
+                match old_backend
+                    .locate_version(path, name)
+                    .await
+                    .map_err(|e| unavailable(&old.location, e))?
                 {
-                    let (txn, gkey, g) = crate::garbage::release(txn, bucket, key, old);
-                    (txn, Some((gkey, g)))
+                    Some(kept) => {
+                        let noncurrent = ObjectRecord {
+                            data: kept,
+                            ..old.clone()
+                        };
+                        txn = txn.put(
+                            records::version_key(bucket, key, old.version.seq),
+                            codec::encode(&noncurrent),
+                        );
+                    }
+                    None => tracing::error!(bucket, key, version = name,
+                        "the copy kept of a replaced version is missing; the version is lost"),
                 }
-                _ => (txn, None),
-            };
+            }
+            if old.location != record.location || old.data.locator != record.data.locator {
+                let (t, gkey, g) = crate::garbage::release(txn, bucket, key, &old);
+                txn = t;
+                garbage.push((gkey, g));
+            }
+            if let Some(vkey) = &intent.drop_version {
+                if let Some(raw) = meta.get(vkey).await? {
+                    let dropped: ObjectRecord = codec::decode(&raw)?;
+                    txn = txn.delete(vkey.clone());
+                    if !dropped.version.delete_marker {
+                        let (t, gkey, g) = crate::garbage::release(txn, bucket, key, &dropped);
+                        txn = t;
+                        garbage.push((gkey, g));
+                    }
+                }
+            }
             meta.commit(txn).await?;
             // A crash between the cloud copy and the removal of the staged
             // copy left it behind; on `fs` the rename consumed it.
-            let _ = backend.discard(&intent.staged).await;
+            if let Some(staged) = &intent.staged {
+                let _ = backend.discard(staged).await;
+            }
             Ok(Resolution::RolledForward {
                 record: Box::new(record),
                 garbage,
             })
         }
-        None => {
-            let _ = backend.discard(&intent.staged).await;
-            meta.commit(txn).await?;
+        (found, _) => {
+            // Nothing acknowledged depends on the write: undo it.
+            if let Some(data) = found {
+                backend.delete(&data).await?;
+            }
+            if let Some(staged) = &intent.staged {
+                let _ = backend.discard(staged).await;
+            }
+            if let Some(name) = kept_name {
+                if let Some(kept) = old_backend
+                    .locate_version(path, name)
+                    .await
+                    .map_err(|e| unavailable(&old_location, e))?
+                {
+                    old_backend.delete(&kept).await?;
+                }
+            }
+            meta.commit(Txn::new().delete(ikey)).await?;
             Ok(Resolution::Dropped)
         }
     }
@@ -123,14 +173,11 @@ impl Gateway {
             return Ok(());
         };
         let intent: IntentRecord = codec::decode(&raw)?;
-        let backend = self.locations.get(&intent.record.location)?.clone();
         tracing::warn!(bucket, key, "settling a write its request left unresolved");
-        if let Resolution::RolledForward {
-            garbage: Some((gkey, garbage)),
-            ..
-        } = resolve_intent(&*self.meta, &*backend, bucket, key, intent).await?
+        if let Resolution::RolledForward { garbage, .. } =
+            resolve_intent(&*self.meta, &self.locations, bucket, key, intent).await?
         {
-            self.remove_garbage(gkey, &garbage).await;
+            crate::garbage::remove_all(&*self.meta, &self.locations, garbage).await;
         }
         Ok(())
     }
@@ -146,22 +193,20 @@ impl Gateway {
         bucket: &str,
         key: &str,
         intent: IntentRecord,
-        backend: std::sync::Arc<dyn cloudmux_data::Backend>,
         grace: std::time::Duration,
     ) {
         let guard = self.locks.lock_owned(bucket, key).await;
         let meta = self.meta.clone();
+        let locations = self.locations.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         tracing::info!(%bucket, %key, grace_ms = grace.as_millis() as u64,
             "an interrupted cloud write is resolved once a late copy can no longer land");
         tokio::spawn(async move {
             let _guard = guard;
             tokio::time::sleep(grace).await;
-            match resolve_intent(&*meta, &*backend, &bucket, &key, intent).await {
+            match resolve_intent(&*meta, &locations, &bucket, &key, intent).await {
                 Ok(Resolution::RolledForward { garbage, .. }) => {
-                    if let Some((gkey, garbage)) = garbage {
-                        let _ = crate::garbage::remove(&*meta, &*backend, gkey, &garbage).await;
-                    }
+                    crate::garbage::remove_all(&*meta, &locations, garbage).await;
                     tracing::warn!(%bucket, %key, "recovered a cloud write interrupted by a crash");
                 }
                 Ok(Resolution::Dropped) => {}
@@ -222,15 +267,13 @@ impl Gateway {
                 let backend = self.locations.get(&intent.record.location)?.clone();
                 let grace = backend.publish_grace();
                 if !grace.is_zero() {
-                    self.defer_intent(bucket, key, intent, backend, grace).await;
+                    self.defer_intent(bucket, key, intent, grace).await;
                     done += 1;
                     continue;
                 }
-                match resolve_intent(&*self.meta, &*backend, bucket, key, intent).await {
+                match resolve_intent(&*self.meta, &self.locations, bucket, key, intent).await {
                     Ok(Resolution::RolledForward { garbage, .. }) => {
-                        if let Some((gkey, garbage)) = garbage {
-                            self.remove_garbage(gkey, &garbage).await;
-                        }
+                        crate::garbage::remove_all(&*self.meta, &self.locations, garbage).await;
                         tracing::warn!(
                             bucket,
                             key,
