@@ -78,6 +78,7 @@ pub(crate) fn output_of(record: &ObjectRecord) -> PutObjectOutput {
         checksum: record.checksum.clone(),
         last_modified_ms: record.last_modified_ms,
         size: record.size,
+        version_id: record.version.id.clone(),
     }
 }
 
@@ -264,24 +265,28 @@ enum Checked {
 }
 
 /// Steps 2 to 4 of the protocol, owned by a spawned task.
-struct PublishJob {
-    meta: Arc<dyn MetaStore>,
-    metrics: Arc<Metrics>,
-    locations: Arc<Locations>,
-    backend: Arc<dyn Backend>,
-    bucket: String,
-    key: String,
-    staged: Staged,
-    record: ObjectRecord,
+pub(crate) struct PublishJob {
+    pub meta: Arc<dyn MetaStore>,
+    pub metrics: Arc<Metrics>,
+    pub locations: Arc<Locations>,
+    /// The location of the new bytes.
+    pub backend: Arc<dyn Backend>,
+    pub bucket: String,
+    pub key: String,
+    /// The new bytes, staged.
+    pub staged: Staged,
+    /// The record the new version gets (its version fields set).
+    pub record: ObjectRecord,
     /// The current version (a delete marker too), with its encoded form.
-    existing: Option<(ObjectRecord, Vec<u8>)>,
+    pub existing: Option<(ObjectRecord, Vec<u8>)>,
     /// See [`VersionPlan::keep`].
-    keep: Option<String>,
+    pub keep: Option<String>,
     /// See [`VersionPlan::drop`].
-    drop: Option<(Vec<u8>, ObjectRecord, Vec<u8>)>,
-    upload: Option<String>,
+    pub drop: Option<(Vec<u8>, ObjectRecord, Vec<u8>)>,
+    /// CompleteMultipartUpload: the upload the commit removes.
+    pub upload: Option<String>,
     /// The key's lock, released when the job ends.
-    _guard: KeyGuard,
+    pub _guard: KeyGuard,
 }
 
 impl PublishJob {
@@ -302,7 +307,7 @@ impl PublishJob {
         }
     }
 
-    async fn run(mut self) -> Result<PutObjectOutput> {
+    pub(crate) async fn run(mut self) -> Result<PutObjectOutput> {
         if self.existing.is_none() {
             let native = native_meta(&self.record);
             let target = ObjectPath {
@@ -645,8 +650,14 @@ impl PublishJob {
         intent: records::IntentRecord,
         err: CoreError,
     ) -> Result<PutObjectOutput> {
-        let resolved =
-            resolve_intent(&*self.meta, &self.locations, &self.bucket, &self.key, intent).await;
+        let resolved = resolve_intent(
+            &*self.meta,
+            &self.locations,
+            &self.bucket,
+            &self.key,
+            intent,
+        )
+        .await;
         match resolved {
             Ok(Resolution::RolledForward {
                 record, garbage, ..

@@ -48,6 +48,7 @@ pub mod bucket_config;
 pub mod checksum;
 mod commit;
 mod context;
+mod delete;
 pub mod digest;
 pub mod encryption;
 mod error;
@@ -78,18 +79,22 @@ use cloudmux_meta::MetaStore;
 pub use account::{Account, Accounts, Principal};
 pub use bucket::{BucketInfo, BucketLocation};
 pub use context::RequestContext;
+pub use delete::{DeleteInput, DeleteOutcome, DeleteOutput};
 pub use encryption::ServerSideEncryption;
 pub use error::{CoreError, Result};
 pub use gc::GcReport;
-pub use list::{ListObjectsInput, ListObjectsOutput, ListUploadsInput, ListUploadsOutput};
+pub use list::{
+    ListObjectsInput, ListObjectsOutput, ListUploadsInput, ListUploadsOutput, ListVersionsInput,
+    ListVersionsOutput, ListedVersion,
+};
 pub use metrics::Metrics;
 pub use multipart::{
     CompletePart, CompleteUploadInput, CreateUploadInput, ListPartsInput, ListPartsOutput,
     PartInfo, UploadInfo, UploadPartCopyInput, UploadPartInput, UploadPartOutput,
 };
 pub use object::{
-    CopyObjectInput, DeleteOutcome, GetObjectInput, GetObjectOutput, PutObjectInput,
-    PutObjectOutput, RangeSpec, ReadConditions, WriteConditions,
+    CopyObjectInput, GetObjectInput, GetObjectOutput, PutObjectInput, PutObjectOutput, RangeSpec,
+    ReadConditions, WriteConditions,
 };
 
 /// The named locations and which one is the default.
@@ -265,8 +270,10 @@ impl Gateway {
             start = [last.as_slice(), b"\0"].concat();
             for (_, v) in &batch {
                 let rec: records::ObjectRecord = cloudmux_meta::codec::decode(v)?;
-                objects += 1;
-                bytes += rec.size;
+                if !rec.version.delete_marker {
+                    objects += 1;
+                    bytes += rec.size;
+                }
             }
         }
     }

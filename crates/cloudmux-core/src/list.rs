@@ -119,6 +119,7 @@ impl Walk<'_> {
         mut cursor: Vec<u8>,
         max: usize,
         key_of: fn(&[u8]) -> &[u8],
+        listed: fn(&[u8]) -> bool,
     ) -> Result<(Vec<Item>, bool)> {
         let end = self.end();
         let mut items = Vec::new();
@@ -135,6 +136,13 @@ impl Walk<'_> {
             let full = batch.len() == want;
             let mut jumped = false;
             for (k, v) in batch {
+                if !listed(&v) {
+                    // Not listed (a delete marker in an object listing), and
+                    // no common prefix for it either.
+                    cursor = k.clone();
+                    cursor.push(0);
+                    continue;
+                }
                 if items.len() >= max {
                     return Ok((items, true));
                 }
@@ -168,6 +176,17 @@ fn object_name(k: &[u8]) -> &[u8] {
     k
 }
 
+/// Everything is listed.
+fn all(_: &[u8]) -> bool {
+    true
+}
+
+/// An object record is listed by ListObjects unless it is a delete marker
+/// (a record that does not decode is listed, so its error surfaces).
+fn live(v: &[u8]) -> bool {
+    codec::decode::<ObjectRecord>(v).map_or(true, |r| !r.version.delete_marker)
+}
+
 fn upload_name(k: &[u8]) -> &[u8] {
     k.split(|c| *c == 0).next().unwrap_or(k)
 }
@@ -177,7 +196,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 impl Gateway {
-    /// ListObjects (v1, v2) and ListObjectVersions: one page.
+    /// ListObjects (v1, v2): one page of current versions, delete markers
+    /// left out.
     pub async fn list_objects(
         &self,
         who: &RequestContext,
@@ -209,7 +229,9 @@ impl Gateway {
                 }
             }
         }
-        let (items, is_truncated) = walk.run(self, cursor, input.max_keys, object_name).await?;
+        let (items, is_truncated) = walk
+            .run(self, cursor, input.max_keys, object_name, live)
+            .await?;
         let mut out = ListObjectsOutput {
             is_truncated,
             ..Default::default()
@@ -259,7 +281,7 @@ impl Gateway {
                 });
         let cursor = walk.start(after.as_deref());
         let (items, is_truncated) = walk
-            .run(self, cursor, input.max_uploads, upload_name)
+            .run(self, cursor, input.max_uploads, upload_name, all)
             .await?;
         let mut out = ListUploadsOutput {
             is_truncated,
@@ -287,6 +309,184 @@ impl Gateway {
                     });
                 }
             }
+        }
+        Ok(out)
+    }
+}
+
+/// A ListObjectVersions request.
+#[derive(Debug, Clone, Default)]
+pub struct ListVersionsInput {
+    /// Bucket.
+    pub bucket: String,
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Roll keys up to common prefixes at this delimiter.
+    pub delimiter: Option<String>,
+    /// `key-marker`: start after this key, or (with `version_id_marker`)
+    /// within it.
+    pub key_marker: Option<String>,
+    /// `version-id-marker`: start after this version of `key_marker`.
+    pub version_id_marker: Option<String>,
+    /// At most this many versions, delete markers and common prefixes
+    /// (0..=1000).
+    pub max_keys: usize,
+}
+
+/// One version as ListObjectVersions shows it.
+#[derive(Debug, Clone)]
+pub struct ListedVersion {
+    /// The key.
+    pub key: String,
+    /// The version (a delete marker when `record.version.delete_marker`).
+    pub record: ObjectRecord,
+    /// Whether it is the key's current version.
+    pub is_latest: bool,
+}
+
+/// A page of ListObjectVersions.
+#[derive(Debug, Clone, Default)]
+pub struct ListVersionsOutput {
+    /// Versions and delete markers: by key, newest first within a key.
+    pub versions: Vec<ListedVersion>,
+    /// Common prefixes.
+    pub common_prefixes: Vec<String>,
+    /// More follow.
+    pub is_truncated: bool,
+    /// `NextKeyMarker`, when truncated.
+    pub next_key_marker: Option<String>,
+    /// `NextVersionIdMarker`, when truncated and the page ended in a key.
+    pub next_version_id_marker: Option<String>,
+}
+
+impl Gateway {
+    /// ListObjectVersions: one page. Each key's current version comes
+    /// first, then its noncurrent ones, newest first; a page may end inside
+    /// a key, and the markers resume right after its last version.
+    pub async fn list_versions(
+        &self,
+        who: &RequestContext,
+        input: ListVersionsInput,
+    ) -> Result<ListVersionsOutput> {
+        let (bucket, _) = self
+            .bucket_for(who, &input.bucket, Permission::Read, None)
+            .await?;
+        let walk = Walk {
+            base: records::objects_prefix(&input.bucket),
+            prefix: &input.prefix,
+            delimiter: input.delimiter.as_deref(),
+        };
+        let mut out = ListVersionsOutput::default();
+        let mut remaining = input.max_keys;
+        let owner_of = |mut rec: ObjectRecord| {
+            if bucket.acls_disabled() {
+                rec.owner.clone_from(&bucket.owner);
+            }
+            rec
+        };
+        let mut cursor = walk.start(None);
+        if let Some(km) = input.key_marker.as_deref() {
+            cursor = walk.start(Some(km.as_bytes()));
+            if let Some(d) = walk.delimiter.filter(|d| !d.is_empty()) {
+                // A marker that is itself a common prefix resumes after all
+                // its keys.
+                let rest = km.strip_prefix(input.prefix.as_str()).unwrap_or("");
+                if !rest.is_empty()
+                    && km.ends_with(d)
+                    && find(rest.as_bytes(), d.as_bytes()) == Some(rest.len() - d.len())
+                {
+                    if let Some(next) = prefix_end(&[walk.base.as_slice(), km.as_bytes()].concat())
+                    {
+                        cursor = next;
+                    }
+                }
+            }
+            if let Some(vm) = input.version_id_marker.as_deref() {
+                if km.starts_with(input.prefix.as_str()) {
+                    let versions = self.versions_of(&input.bucket, km).await?;
+                    let after = versions
+                        .iter()
+                        .position(|(r, _)| crate::versions::shown_id(&r.version) == vm)
+                        .map_or(versions.len(), |i| i + 1);
+                    for (rec, is_latest) in versions.into_iter().skip(after) {
+                        if remaining == 0 {
+                            out.is_truncated = true;
+                            return Ok(out);
+                        }
+                        remaining -= 1;
+                        out.next_key_marker = Some(km.to_owned());
+                        out.next_version_id_marker =
+                            Some(crate::versions::shown_id(&rec.version).to_owned());
+                        out.versions.push(ListedVersion {
+                            key: km.to_owned(),
+                            record: owner_of(rec),
+                            is_latest,
+                        });
+                    }
+                }
+            }
+        }
+        loop {
+            let (mut items, _) = walk.run(self, cursor.clone(), 1, object_name, all).await?;
+            let Some(item) = items.pop() else {
+                break;
+            };
+            if remaining == 0 {
+                out.is_truncated = true;
+                break;
+            }
+            match item {
+                Item::Prefix(p) => {
+                    remaining -= 1;
+                    out.next_key_marker = Some(p.clone());
+                    out.next_version_id_marker = None;
+                    match prefix_end(&[walk.base.as_slice(), p.as_bytes()].concat()) {
+                        Some(next) => cursor = next,
+                        None => {
+                            out.common_prefixes.push(p);
+                            break;
+                        }
+                    }
+                    out.common_prefixes.push(p);
+                }
+                Item::Entry(k, _) => {
+                    let key = String::from_utf8_lossy(&k[walk.base.len()..]).into_owned();
+                    for (rec, is_latest) in self.versions_of(&input.bucket, &key).await? {
+                        if remaining == 0 {
+                            out.is_truncated = true;
+                            return Ok(out);
+                        }
+                        remaining -= 1;
+                        out.next_key_marker = Some(key.clone());
+                        out.next_version_id_marker =
+                            Some(crate::versions::shown_id(&rec.version).to_owned());
+                        out.versions.push(ListedVersion {
+                            key: key.clone(),
+                            record: owner_of(rec),
+                            is_latest,
+                        });
+                    }
+                    cursor = k;
+                    cursor.push(0);
+                }
+            }
+        }
+        if !out.is_truncated {
+            out.next_key_marker = None;
+            out.next_version_id_marker = None;
+        }
+        Ok(out)
+    }
+
+    /// Every version of a key, newest first, each with whether it is the
+    /// current one.
+    async fn versions_of(&self, bucket: &str, key: &str) -> Result<Vec<(ObjectRecord, bool)>> {
+        let mut out = Vec::new();
+        if let Some((cur, _)) = self.current(bucket, key).await? {
+            out.push((cur, true));
+        }
+        for (_, rec, _) in self.noncurrent(bucket, key).await? {
+            out.push((rec, false));
         }
         Ok(out)
     }

@@ -81,6 +81,9 @@ pub struct UploadPartCopyInput {
     pub src_bucket: String,
     /// Source key.
     pub src_key: String,
+    /// The source's version (`?versionId=` of `x-amz-copy-source`); the
+    /// current one when absent.
+    pub src_version_id: Option<String>,
     /// `x-amz-copy-source-range`, inclusive.
     pub range: Option<(u64, u64)>,
     /// `x-amz-copy-source-if-*`.
@@ -418,6 +421,7 @@ impl Gateway {
                 &src_bucket,
                 &input.src_bucket,
                 &input.src_key,
+                input.src_version_id.as_deref(),
                 &input.conditions,
             )
             .await?;

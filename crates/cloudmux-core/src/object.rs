@@ -124,6 +124,9 @@ pub struct PutObjectOutput {
     pub last_modified_ms: i64,
     /// Size.
     pub size: u64,
+    /// The new version's id (`x-amz-version-id`); `None` for the `null`
+    /// version, which S3 does not announce.
+    pub version_id: Option<String>,
 }
 
 /// A byte range request.
@@ -172,7 +175,7 @@ pub struct ReadConditions {
     pub if_unmodified_since: Option<i64>,
 }
 
-fn etag_matches(list: &str, etag: &str) -> bool {
+pub(crate) fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',').map(str::trim).any(|t| {
         let t = t.strip_prefix("W/").unwrap_or(t);
         t == "*" || t.trim_matches('"') == etag
@@ -250,6 +253,9 @@ pub struct GetObjectInput {
     pub conditions: ReadConditions,
     /// HEAD: no body is opened.
     pub head: bool,
+    /// `versionId`: the version to read (`null` for the null version);
+    /// the current one when absent.
+    pub version_id: Option<String>,
 }
 
 /// GetObject's result.
@@ -271,6 +277,9 @@ pub struct CopyObjectInput {
     pub src_bucket: String,
     /// Source key.
     pub src_key: String,
+    /// The source's version (`?versionId=` of `x-amz-copy-source`); the
+    /// current one when absent.
+    pub src_version_id: Option<String>,
     /// Destination bucket.
     pub bucket: String,
     /// Destination key.
@@ -296,15 +305,6 @@ pub struct CopyObjectInput {
     pub sse: Option<ServerSideEncryption>,
     /// `x-amz-checksum-algorithm` for the copy.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
-}
-
-/// One key's outcome in DeleteObjects.
-#[derive(Debug)]
-pub struct DeleteOutcome {
-    /// The key.
-    pub key: String,
-    /// The error, if it failed.
-    pub error: Option<CoreError>,
 }
 
 /// The record of a new single-part object, from its body's digests; `data`
@@ -526,9 +526,15 @@ impl Gateway {
             ));
         }
         for attempt in 0..3 {
-            let Some((rec, _)) = self.object(&input.bucket, &input.key).await? else {
-                return Err(self.missing_key(who, &bucket, &input.bucket, &input.key));
-            };
+            let rec = self
+                .readable_version(
+                    who,
+                    &bucket,
+                    &input.bucket,
+                    &input.key,
+                    input.version_id.as_deref(),
+                )
+                .await?;
             self.authorize(
                 who,
                 &bucket,
@@ -585,82 +591,42 @@ impl Gateway {
         )))
     }
 
-    /// DeleteObject. Deleting a missing key succeeds.
-    ///
-    /// With `if_match` (an ETag, quoted or not, or `*`), the object is only
-    /// deleted if it exists and matches: PreconditionFailed otherwise, and
-    /// NoSuchKey when it does not exist, as S3's conditional deletes.
-    pub async fn delete_object(
+    /// The version a read addresses: the current one, or the one named by
+    /// `version_id`. A missing key or version is
+    /// [`Gateway::missing_key`]'s answer (NoSuchKey, or NoSuchVersion when
+    /// a version was named); a delete marker is
+    /// [`CoreError::DeleteMarker`] (when the caller may learn of it: the
+    /// same rule as for a missing key).
+    pub(crate) async fn readable_version(
         &self,
         who: &RequestContext,
-        bucket: &str,
+        b: &BucketRecord,
+        name: &str,
         key: &str,
-        if_match: Option<&str>,
-    ) -> Result<()> {
-        let (b, _) = self.bucket(bucket).await?;
-        names::validate_key(key)?;
-        let _guard = self.locks.lock(bucket, key).await;
-        self.settle_intent(bucket, key).await?;
-        let Some((rec, raw)) = self.object(bucket, key).await? else {
-            self.authorize(
-                who,
-                &b,
-                bucket,
-                Some(key),
-                None,
-                Fallback::Acl(&b.acl, Permission::Write),
-            )?;
-            if if_match.is_some() {
-                return Err(CoreError::NoSuchKey(key.to_owned()));
-            }
-            return Ok(());
+        version_id: Option<&str>,
+    ) -> Result<ObjectRecord> {
+        let found = match version_id {
+            None => self.current(name, key).await?.map(|(r, _)| r),
+            Some(v) => self.find_version(name, key, v).await?.map(|f| f.record),
         };
-        let fallback = if who.canonical_id() == Some(b.owner.as_str()) {
-            Fallback::Owner
-        } else {
-            Fallback::Acl(&b.acl, Permission::Write)
-        };
-        self.authorize(who, &b, bucket, Some(key), None, fallback)?;
-        if if_match.is_some_and(|m| !etag_matches(m, &rec.etag)) {
-            return Err(CoreError::PreconditionFailed(Some("If-Match")));
+        match found {
+            Some(rec) if rec.version.delete_marker => match self.missing_key(who, b, name, key) {
+                CoreError::NoSuchKey(_) => Err(CoreError::DeleteMarker {
+                    key: key.to_owned(),
+                    version_id: crate::versions::shown_id(&rec.version).to_owned(),
+                    by_id: version_id.is_some(),
+                }),
+                e => Err(e),
+            },
+            Some(rec) => Ok(rec),
+            None => match (self.missing_key(who, b, name, key), version_id) {
+                (CoreError::NoSuchKey(_), Some(v)) => Err(CoreError::NoSuchVersion {
+                    key: key.to_owned(),
+                    version_id: v.to_owned(),
+                }),
+                (e, _) => Err(e),
+            },
         }
-        crate::fault!("delete.checked");
-        let okey = records::object_key(bucket, key);
-        let txn = Txn::new().require_equals(okey.clone(), raw).delete(okey);
-        let (txn, gkey, garbage) = crate::garbage::release(txn, bucket, key, &rec);
-        match self.meta.commit(txn).await {
-            Ok(()) => self.metrics.object_removed(bucket, rec.size),
-            // Someone else changed the record: its bytes are theirs now.
-            Err(MetaError::Conflict) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-        crate::fault!("delete.committed");
-        self.remove_garbage(gkey, &garbage).await;
-        Ok(())
-    }
-
-    /// DeleteObjects: each key independently, each with its optional
-    /// `If-Match` ETag (the `ETag` element of the request).
-    pub async fn delete_objects(
-        &self,
-        who: &RequestContext,
-        bucket: &str,
-        keys: Vec<(String, Option<String>)>,
-    ) -> Result<Vec<DeleteOutcome>> {
-        self.bucket(bucket).await?;
-        let mut out = Vec::with_capacity(keys.len());
-        for (key, if_match) in keys {
-            let error = match self
-                .delete_object(who, bucket, &key, if_match.as_deref())
-                .await
-            {
-                Ok(()) => None,
-                Err(CoreError::NoSuchBucket(b)) => return Err(CoreError::NoSuchBucket(b)),
-                Err(e) => Some(e),
-            };
-            out.push(DeleteOutcome { key, error });
-        }
-        Ok(out)
     }
 
     /// A copy's source object (CopyObject, UploadPartCopy) in bucket `name`
@@ -672,17 +638,35 @@ impl Gateway {
         b: &BucketRecord,
         name: &str,
         key: &str,
+        version_id: Option<&str>,
         conditions: &ReadConditions,
     ) -> Result<ObjectRecord> {
-        let Some((src, _)) = self.object(name, key).await? else {
-            return Err(self.missing_key(who, b, name, key));
+        let src = match self.readable_version(who, b, name, key, version_id).await {
+            Ok(src) => src,
+            // A copy's source that is a delete marker: NoSuchKey for the
+            // current version, InvalidRequest when named by id, as S3.
+            Err(CoreError::DeleteMarker { by_id: false, .. }) => {
+                return Err(CoreError::NoSuchKey(key.to_owned()))
+            }
+            Err(CoreError::DeleteMarker { by_id: true, .. }) => {
+                return Err(CoreError::InvalidRequest(
+                    "The source of a copy request may not specifically refer to a delete marker by version id."
+                        .into(),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let action = if version_id.is_some() {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
         };
         self.authorize(
             who,
             b,
             name,
             Some(key),
-            Some("s3:GetObject"),
+            Some(action),
             Fallback::Acl(&src.acl, Permission::Read),
         )?;
         conditions.evaluate(&src, true)?;
@@ -709,10 +693,15 @@ impl Gateway {
                 &src_bucket,
                 &input.src_bucket,
                 &input.src_key,
+                input.src_version_id.as_deref(),
                 &input.conditions,
             )
             .await?;
-        let same = input.src_bucket == input.bucket && input.src_key == input.key;
+        // A copy of the current version onto itself rewrites its metadata in
+        // place, unless the bucket keeps versions: then it is a new version.
+        let same = input.src_bucket == input.bucket
+            && input.src_key == input.key
+            && dst_bucket.versioning.is_none();
         if same
             && !input.replace_metadata
             && input.meta.storage_class.is_none()
@@ -903,12 +892,7 @@ impl Gateway {
                 MetaError::Conflict => CoreError::PreconditionFailed(None),
                 e => e.into(),
             })?;
-        Ok(PutObjectOutput {
-            etag: record.etag,
-            checksum: record.checksum,
-            last_modified_ms: record.last_modified_ms,
-            size: record.size,
-        })
+        Ok(crate::commit::output_of(&record))
     }
 
     /// GetObjectAcl: the bucket owner's full control only while the

@@ -106,8 +106,12 @@ pub(crate) async fn resolve_intent(
                             codec::encode(&noncurrent),
                         );
                     }
-                    None => tracing::error!(bucket, key, version = name,
-                        "the copy kept of a replaced version is missing; the version is lost"),
+                    None => tracing::error!(
+                        bucket,
+                        key,
+                        version = name,
+                        "the copy kept of a replaced version is missing; the version is lost"
+                    ),
                 }
             }
             if old.location != record.location || old.data.locator != record.data.locator {

@@ -90,16 +90,6 @@ pub(crate) enum Place {
     Noncurrent(Vec<u8>),
 }
 
-impl Place {
-    /// The record's key in the metadata store.
-    pub(crate) fn meta_key(&self, bucket: &str, key: &str) -> Vec<u8> {
-        match self {
-            Place::Current => records::object_key(bucket, key),
-            Place::Noncurrent(k) => k.clone(),
-        }
-    }
-}
-
 /// A version found by id.
 pub(crate) struct Found {
     /// The record.
@@ -221,13 +211,6 @@ impl Gateway {
         }
     }
 
-    /// Whether the bucket holds any noncurrent version.
-    pub(crate) async fn has_noncurrent(&self, bucket: &str) -> Result<bool> {
-        let prefix = records::versions_prefix(bucket);
-        let end = prefix_end(&prefix).unwrap_or_default();
-        Ok(!self.meta.scan(&prefix, &end, 1).await?.is_empty())
-    }
-
     /// PutBucketVersioning. `mfa_delete` is the `MfaDelete` element:
     /// `Some(true)` is refused, since cloudmux has no MFA devices. A bucket
     /// with Object Lock cannot be suspended.
@@ -239,14 +222,7 @@ impl Gateway {
         mfa_delete: Option<bool>,
     ) -> Result<()> {
         let (mut b, raw) = self.bucket(bucket).await?;
-        self.authorize(
-            who,
-            &b,
-            bucket,
-            None,
-            None,
-            crate::authz::Fallback::Owner,
-        )?;
+        self.authorize(who, &b, bucket, None, None, crate::authz::Fallback::Owner)?;
         if mfa_delete == Some(true) {
             return Err(CoreError::InvalidRequest(
                 "MFA delete is not supported: cloudmux has no MFA devices".into(),
@@ -285,14 +261,7 @@ impl Gateway {
         bucket: &str,
     ) -> Result<Option<Versioning>> {
         let (b, _) = self.bucket(bucket).await?;
-        self.authorize(
-            who,
-            &b,
-            bucket,
-            None,
-            None,
-            crate::authz::Fallback::Owner,
-        )?;
+        self.authorize(who, &b, bucket, None, None, crate::authz::Fallback::Owner)?;
         Ok(b.versioning)
     }
 }
