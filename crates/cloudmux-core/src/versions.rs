@@ -95,6 +95,16 @@ pub(crate) enum Place {
     Noncurrent(Vec<u8>),
 }
 
+impl Place {
+    /// The record's key in the metadata store.
+    pub(crate) fn meta_key(&self, bucket: &str, key: &str) -> Vec<u8> {
+        match self {
+            Place::Current => records::object_key(bucket, key),
+            Place::Noncurrent(k) => k.clone(),
+        }
+    }
+}
+
 /// A version found by id.
 pub(crate) struct Found {
     /// The record.
