@@ -460,9 +460,10 @@ pub async fn staged_listing_for_gc(b: &dyn Backend, staging: Lister<'_>) {
 }
 
 /// With `bucket_match = true` (which `b` must have), a key under any staging
-/// prefix, the current one or the legacy `.cloudmux/tmp/`, is refused at
-/// publish, naming the prefix, and leaves nothing behind once its staged
-/// data is discarded; keys merely near the prefixes are ordinary keys.
+/// prefix, the current one or the legacy `.cloudmux/tmp/`, or under the
+/// versions prefix `.cloudmux-versions/`, is refused at publish, naming the
+/// prefix, and leaves nothing behind once its staged data is discarded;
+/// keys merely near the prefixes are ordinary keys.
 pub async fn reserved_keys_are_refused(b: &dyn Backend, staging: Lister<'_>) {
     let current = cloudmux_data::cloud::staging_name();
     let legacy = format!(".cloudmux/tmp/{}", uuid::Uuid::new_v4().hyphenated());
@@ -485,9 +486,27 @@ pub async fn reserved_keys_are_refused(b: &dyn Backend, staging: Lister<'_>) {
         }
         b.discard(&s).await.unwrap();
     }
+    for key in [".cloudmux-versions/x/v", ".cloudmux-versions/"] {
+        let s = b.stage(body(b"y", 1)).await.unwrap();
+        let r = b
+            .publish(s.clone(), at("bkt", key, NativeMeta::none()))
+            .await;
+        match r {
+            Err(DataError::Io(e)) => assert!(
+                e.to_string().contains("reserved versions prefix"),
+                "{key}: {e}"
+            ),
+            other => panic!("{key}: a key in the versions area was not refused: {other:?}"),
+        }
+        b.discard(&s).await.unwrap();
+    }
     assert!(staging().await.is_empty(), "a refused key left data");
     assert_eq!(b.list_staged().await.unwrap(), []);
-    for key in [".cloudmux-stagingx", ".cloudmux/keys/x"] {
+    for key in [
+        ".cloudmux-stagingx",
+        ".cloudmux/keys/x",
+        ".cloudmux-versionsx",
+    ] {
         let s = b.stage(body(key.as_bytes(), 3)).await.unwrap();
         let d = b
             .publish(s, at("bkt", key, NativeMeta::none()))
