@@ -104,7 +104,7 @@
 //! Directories are checked and made as for publishing (never through a
 //! symlink), and the link is made durable by the same group commit as a
 //! publish. The link shares the data's inode and mtime, so the copy's
-//! [`DataRef`](crate::DataRef) has the data's stamp and size; a staged
+//! [`DataRef`] has the data's stamp and size; a staged
 //! locator (data not yet moved to its native name) is resolved as reads
 //! resolve it. A file already at the version's name is kept when it is the
 //! same inode (a retry) and replaced otherwise. Deletes work by path (the

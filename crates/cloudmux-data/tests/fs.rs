@@ -1128,3 +1128,36 @@ async fn keeping_a_version_waits_for_the_group_commit() {
     let k = env.fs.keep_version(&d, at("b", "k"), V1).await.unwrap();
     assert_eq!(env.get(&k, None).await, b"bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeping_a_version_racing_an_overwrite_never_keeps_the_new_data() {
+    let env = std::sync::Arc::new(env());
+    let mut kept = 0;
+    for i in 0..40 {
+        let version = format!("{i:032x}");
+        let old = env.put("b", "r/k", b"old").await;
+        let staged = env.stage(b"new").await;
+        let (copy, published) = tokio::join!(
+            env.fs.keep_version(&old, at("b", "r/k"), &version),
+            env.fs.publish(staged, at("b", "r/k")),
+        );
+        assert_eq!(env.get(&published.unwrap(), None).await, b"new");
+        match copy {
+            Ok(k) => {
+                assert_eq!(env.get(&k, None).await, b"old");
+                kept += 1;
+            }
+            Err(DataError::Stale(_)) => assert_eq!(
+                env.fs
+                    .locate_version(at("b", "r/k"), &version)
+                    .await
+                    .unwrap(),
+                None,
+                "a refused keep left a link"
+            ),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(kept > 0, "no keep won a race");
+    assert!(env.tmp_names().is_empty());
+}

@@ -665,7 +665,8 @@ async fn read_all(b: &dyn Backend, d: &DataRef) -> Vec<u8> {
 /// current object and deleting the current object leaves the copy; a
 /// replaced or deleted reference cannot be kept; odd keys work; the
 /// location's own listing of its versions area (`listing`) shows exactly
-/// the copies; bad version names are refused.
+/// the copies, and garbage collection's listing none of them; bad version
+/// names are refused.
 pub async fn keep_versions(b: &dyn Backend, name: VersionName<'_>, listing: Lister<'_>) {
     let m = meta();
     let none = NativeMeta::none();
@@ -797,6 +798,11 @@ pub async fn keep_versions(b: &dyn Backend, name: VersionName<'_>, listing: List
     let mut want: Vec<String> = copies.iter().map(|k| k.locator.clone()).collect();
     want.sort();
     assert_eq!(listed, want, "the versions area as the location lists it");
+    assert_eq!(
+        b.list_staged().await.unwrap(),
+        [],
+        "garbage collection sees kept versions"
+    );
 
     for bad in ["", ".x", "a/b", "../x", "ü", &"v".repeat(65)] {
         for r in [
