@@ -604,11 +604,11 @@ impl GcsBackend {
         Value::Object(r)
     }
 
-    /// The resource fields of the copy of noncurrent version kept from the
-    /// object resource `source`: its content fields and custom metadata
-    /// (the staged-id entry included), with `mark` (the source's generation)
-    /// as the [`SOURCE_META`] entry. Given in full, since a rewrite copies
-    /// only some fields by itself on some emulators.
+    /// The resource fields a noncurrent version's copy is given, from the
+    /// resource `source` of the object it copies: the content fields and
+    /// custom metadata (the staged-id entry included), with `mark` (the
+    /// source's generation) as the [`SOURCE_META`] entry. Given in full,
+    /// since a rewrite on some emulators copies only some fields by itself.
     fn version_resource(source: &Value, mark: &str) -> Value {
         let mut r = serde_json::Map::new();
         for f in [

@@ -394,9 +394,15 @@ pub(crate) fn open_published(
 
 /// The path where published data `locator` lies now (a staged locator is
 /// resolved as reads resolve it: in the staging area or already at its
-/// native name), checked to be the file version `stamp` and `size` name:
-/// `NotFound` when it is gone, `Stale` when something else lies there.
-fn resolve_published(root: &Path, locator: &str, size: u64, stamp: u64) -> Result<PathBuf> {
+/// native name) and its metadata, checked to be the file version `stamp`
+/// and `size` name: `NotFound` when it is gone, `Stale` when something else
+/// lies there.
+fn resolve_published(
+    root: &Path,
+    locator: &str,
+    size: u64,
+    stamp: u64,
+) -> Result<(PathBuf, Metadata)> {
     let path = match layout::staged_locator_parts(locator) {
         Some((id, bucket, key)) => find_moving(root, id, bucket, key, stamp)?
             .ok_or_else(|| DataError::NotFound(locator.to_owned()))?,
@@ -424,7 +430,7 @@ fn resolve_published(root: &Path, locator: &str, size: u64, stamp: u64) -> Resul
             meta.ino()
         )));
     }
-    Ok(path)
+    Ok((path, meta))
 }
 
 /// Whether `meta` is a regular file of the version `size` and `stamp` name.
@@ -555,18 +561,17 @@ pub(crate) fn keep_version(
     key: &str,
     version: &str,
 ) -> Result<String> {
-    let source = resolve_published(root, locator, size, stamp)?;
+    let (source, meta) = resolve_published(root, locator, size, stamp)?;
     let places = version_places(root, bucket, key, version);
     for place in &places {
         if existing_version(root, place, size, stamp)?.is_some() {
             return Ok(place.join("/"));
         }
     }
-    let ino = fs::symlink_metadata(&source)?.ino();
     for place in &places {
         let mut outcome = Linking::Retry;
         for _ in 0..PLACE_RETRIES {
-            outcome = try_link(root, &source, ino, place)?;
+            outcome = try_link(root, &source, meta.ino(), place)?;
             if !matches!(outcome, Linking::Retry) {
                 break;
             }
