@@ -46,6 +46,14 @@ enum Op {
     Delete,
     DeleteObjects,
     DeleteBucket,
+    /// An overwrite in a versioned bucket: the old version is kept aside.
+    PutVersioned,
+    /// A delete in a versioned bucket: a delete marker, the old version
+    /// kept aside.
+    DeleteVersioned,
+    /// A delete of the current version by id: the older one is made
+    /// current again (its bytes go back to the native name).
+    DeleteCurrentVersion,
 }
 
 impl Op {
@@ -118,10 +126,34 @@ impl Op {
                 &["delete.checked", "delete.committed", "garbage.removed"]
             }
             Op::DeleteBucket => &["bucket.marked"],
+            Op::PutVersioned => &[
+                "put.staged",
+                "commit.checked",
+                "commit.persisted",
+                "commit.intent",
+                "commit.kept",
+                "commit.published",
+                "commit.committed",
+            ],
+            Op::DeleteVersioned => &[
+                "delete.checked",
+                "delete.kept",
+                "delete.committed",
+                "garbage.removed",
+            ],
+            Op::DeleteCurrentVersion => &[
+                "delete.checked",
+                "commit.checked",
+                "commit.persisted",
+                "commit.intent",
+                "commit.published",
+                "commit.committed",
+                "garbage.removed",
+            ],
         }
     }
 
-    const ALL: [Op; 10] = [
+    const ALL: [Op; 13] = [
         Op::PutNew,
         Op::PutOverwrite,
         Op::CopyNew,
@@ -132,6 +164,9 @@ impl Op {
         Op::Delete,
         Op::DeleteObjects,
         Op::DeleteBucket,
+        Op::PutVersioned,
+        Op::DeleteVersioned,
+        Op::DeleteCurrentVersion,
     ];
 }
 
@@ -212,6 +247,25 @@ fn part_body(tag: u8) -> Vec<u8> {
 #[derive(Default)]
 struct Setup {
     upload_id: Option<String>,
+    /// Versioned cases: the version ids written before the fault, oldest
+    /// first, with their bodies.
+    versions: Vec<(String, Vec<u8>)>,
+}
+
+/// A second body, written over `OLD` before a versioned case's fault.
+const NEWER: &[u8] = b"a newer object, current before the version's delete";
+
+/// Puts `body` at `bucket/k`; returns its version id.
+async fn put_version(c: &Client, bucket: &str, body: &[u8]) -> String {
+    let out = cloudmux_e2e::ok(
+        c.put_object()
+            .bucket(bucket)
+            .key("k")
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await,
+    );
+    out.version_id().expect("a version id").to_owned()
 }
 
 async fn setup(c: &Client, bucket: &str, op: Op, location: &str) -> Setup {
@@ -225,6 +279,28 @@ async fn setup(c: &Client, bucket: &str, op: Op, location: &str) -> Setup {
     }
     if matches!(op, Op::CopyNew | Op::CopyOverwrite) {
         cloudmux_e2e::put_object(c, bucket, "src", &src_body()).await;
+    }
+    if matches!(
+        op,
+        Op::PutVersioned | Op::DeleteVersioned | Op::DeleteCurrentVersion
+    ) {
+        cloudmux_e2e::ok(
+            c.put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(
+                    aws_sdk_s3::types::VersioningConfiguration::builder()
+                        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await,
+        );
+        let old = put_version(c, bucket, OLD).await;
+        s.versions.push((old, OLD.to_vec()));
+        if op == Op::DeleteCurrentVersion {
+            let newer = put_version(c, bucket, NEWER).await;
+            s.versions.push((newer, NEWER.to_vec()));
+        }
     }
     if matches!(op, Op::Complete | Op::Abort | Op::PartReplace) {
         let up = cloudmux_e2e::ok(
@@ -294,6 +370,32 @@ async fn complete(c: &Client, bucket: &str, id: &str) -> Result<(), String> {
 async fn run_op(c: &Client, bucket: &str, op: Op, s: &Setup) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Debug| format!("{e:?}");
     match op {
+        Op::PutVersioned => c
+            .put_object()
+            .bucket(bucket)
+            .key("k")
+            .body(ByteStream::from(new_body()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::DeleteVersioned => c
+            .delete_object()
+            .bucket(bucket)
+            .key("k")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
+        Op::DeleteCurrentVersion => c
+            .delete_object()
+            .bucket(bucket)
+            .key("k")
+            .version_id(&s.versions.last().expect("two versions").0)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err(&e)),
         Op::PutNew | Op::PutOverwrite => c
             .put_object()
             .bucket(bucket)
@@ -405,12 +507,21 @@ async fn check_key(c: &Client, bucket: &str, case: Case, acked: bool, s: &Setup,
         Op::Abort | Op::PartReplace | Op::DeleteBucket => vec![None],
         Op::Delete | Op::DeleteObjects if acked => vec![None],
         Op::Delete | Op::DeleteObjects => vec![None, Some(OLD.to_vec())],
+        Op::PutVersioned if acked => vec![Some(new)],
+        Op::PutVersioned => vec![Some(OLD.to_vec()), Some(new)],
+        Op::DeleteVersioned if acked => vec![None],
+        Op::DeleteVersioned => vec![None, Some(OLD.to_vec())],
+        Op::DeleteCurrentVersion if acked => vec![Some(OLD.to_vec())],
+        Op::DeleteCurrentVersion => vec![Some(OLD.to_vec()), Some(NEWER.to_vec())],
     };
     assert!(
         allowed.contains(&got),
         "{ctx}: the key holds {:?} bytes, none of the allowed outcomes",
         got.as_ref().map(Vec::len)
     );
+    if !s.versions.is_empty() {
+        check_versions(c, bucket, case, acked, s, &got, &ctx).await;
+    }
     if matches!(case.op, Op::CopyNew | Op::CopyOverwrite) {
         assert_eq!(
             read(c, bucket, "src").await,
@@ -447,6 +558,77 @@ async fn check_key(c: &Client, bucket: &str, case: Case, acked: bool, s: &Setup,
             "{ctx}: the deleted bucket is still there"
         );
     }
+}
+
+/// A versioned case: every version listed reads back whole by its id,
+/// every version acknowledged before the fault is still there (but the one
+/// an acknowledged delete removed), and the current one is what `got` read.
+async fn check_versions(
+    c: &Client,
+    bucket: &str,
+    case: Case,
+    acked: bool,
+    s: &Setup,
+    got: &Option<Vec<u8>>,
+    ctx: &str,
+) {
+    let listing = cloudmux_e2e::ok(c.list_object_versions().bucket(bucket).send().await);
+    let mut listed: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    let mut latest = None;
+    for v in listing.versions() {
+        let id = v.version_id().expect("version id").to_owned();
+        let o = c
+            .get_object()
+            .bucket(bucket)
+            .key("k")
+            .version_id(&id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: listed version {id} does not read: {e:?}"));
+        let data = o.body.collect().await.expect("version body").to_vec();
+        assert_eq!(
+            Some(data.len() as u64),
+            v.size().map(|n| n as u64),
+            "{ctx}: version {id} size"
+        );
+        if v.is_latest() == Some(true) {
+            latest = Some(Some(data.clone()));
+        }
+        listed.insert(id, Some(data));
+    }
+    for m in listing.delete_markers() {
+        if m.is_latest() == Some(true) {
+            latest = Some(None);
+        }
+        listed.insert(m.version_id().unwrap_or_default().to_owned(), None);
+    }
+    assert_eq!(
+        latest.as_ref(),
+        Some(got),
+        "{ctx}: the latest listed version is not what GET reads"
+    );
+    for (n, (id, body)) in s.versions.iter().enumerate() {
+        let removed = case.op == Op::DeleteCurrentVersion && n + 1 == s.versions.len();
+        match listed.get(id) {
+            Some(Some(data)) => assert_eq!(data, body, "{ctx}: version {id} changed"),
+            Some(None) => panic!("{ctx}: version {id} became a delete marker"),
+            None if removed && (acked || got.as_deref() == Some(OLD)) => {}
+            None => panic!("{ctx}: acknowledged version {id} is gone"),
+        }
+    }
+    let extra = listed.len()
+        - s.versions
+            .iter()
+            .filter(|(id, _)| listed.contains_key(id))
+            .count();
+    let expected_extra = match case.op {
+        Op::PutVersioned | Op::DeleteVersioned => usize::from(got.as_deref() != Some(OLD)),
+        _ => 0,
+    };
+    assert_eq!(
+        extra, expected_extra,
+        "{ctx}: versions listed beyond those written: {listed:?}"
+    );
 }
 
 /// The metadata store's entries, from the admin export.
@@ -499,9 +681,9 @@ async fn check_raw_listing(server: &TestServer, target: Option<&Target>, ctx: &s
     let mut staged: BTreeSet<String> = BTreeSet::new();
     let mut left: BTreeMap<String, usize> = BTreeMap::new();
     for (k, v) in &entries {
-        if k.starts_with(b"o/") {
+        if k.starts_with(b"o/") || k.starts_with(b"v/") {
             let rec: ObjectRecord = codec::decode(v).expect("object record");
-            if rec.location == location {
+            if rec.location == location && !rec.version.delete_marker {
                 named.insert(rec.data.locator.clone());
             }
         } else if k.starts_with(b"p/") {

@@ -333,7 +333,15 @@ impl PublishJob {
         // bytes replace it at the native name.
         let kept = match self.keep_current().await {
             Ok(kept) => kept,
-            Err(err) => return self.resolve(intent, err).await,
+            Err(err) => {
+                // A cloud may still finish a copy whose call failed in
+                // transit: the undo looks for it once that can no longer
+                // happen (the key stays locked).
+                if matches!(err, CoreError::Unavailable { .. }) {
+                    tokio::time::sleep(self.backend.publish_grace()).await;
+                }
+                return self.resolve(intent, err).await;
+            }
         };
         let published = match self.publish().await {
             Ok(data) => data,
@@ -482,6 +490,7 @@ impl PublishJob {
     /// Keeps the current version's bytes as a noncurrent version, when the
     /// plan says so and it has bytes: answers the copy.
     async fn keep_current(&self) -> Result<Option<cloudmux_data::DataRef>> {
+        crate::fault!("commit.intent");
         let (Some(name), Some((cur, _))) = (self.keep.as_deref(), &self.existing) else {
             return Ok(None);
         };
@@ -501,6 +510,7 @@ impl PublishJob {
             )
             .await
             .map_err(|e| self.data_err(e))?;
+        crate::fault!("commit.kept");
         Ok(Some(kept))
     }
 
@@ -528,7 +538,6 @@ impl PublishJob {
 
     /// Step 3: the bytes at the native name.
     async fn publish(&self) -> Result<cloudmux_data::DataRef> {
-        crate::fault!("commit.intent");
         self.backend
             .publish(
                 self.staged.clone(),

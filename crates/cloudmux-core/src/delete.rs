@@ -201,10 +201,29 @@ impl Gateway {
                     name,
                 )
                 .await;
+            let copy = match copy {
+                Ok(copy) => Ok(copy),
+                Err(e) => Err(self.data_err(&cur.location, e)),
+            };
+            let copy = match copy {
+                Ok(copy) => {
+                    async {
+                        crate::fault!("delete.kept");
+                        Ok(copy)
+                    }
+                    .await
+                }
+                Err(e) => Err(e),
+            };
             match copy {
                 Ok(copy) => kept = Some(copy),
                 Err(e) => {
-                    let e = self.data_err(&cur.location, e);
+                    // A cloud may still finish a copy whose call failed in
+                    // transit: the undo looks for it once that can no longer
+                    // happen (the key stays locked).
+                    if matches!(e, CoreError::Unavailable { .. }) {
+                        tokio::time::sleep(backend.publish_grace()).await;
+                    }
                     self.undo_intent(bucket, key, intent).await;
                     return Err(e);
                 }

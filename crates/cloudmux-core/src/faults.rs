@@ -61,6 +61,10 @@ pub const REGISTRY: &[(&str, &str)] = &[
         "every object write: the intent is committed, before publishing",
     ),
     (
+        "commit.kept",
+        "a write in a versioned bucket: the current version's bytes are kept aside, before publishing",
+    ),
+    (
         "commit.published",
         "every object write: the bytes are at the native name, before the record",
     ),
@@ -95,6 +99,10 @@ pub const REGISTRY: &[(&str, &str)] = &[
     (
         "delete.checked",
         "DeleteObject and DeleteObjects: the checks passed, before the commit",
+    ),
+    (
+        "delete.kept",
+        "DeleteObject in a versioned bucket: the current version's bytes are kept aside, before the delete marker's commit",
     ),
     (
         "delete.committed",

@@ -64,6 +64,26 @@ pub(crate) async fn resolve_intent(
         Some(raw) => Some(codec::decode(&raw)?),
         None => None,
     };
+    if meta.get(&ikey).await?.is_none() {
+        // The intent is gone: the write's own commit, which removes it,
+        // took effect (its outcome was unknown to the writer), or the write
+        // was settled already. Nothing is left to do, and doing it again
+        // would not be idempotent (a kept version would be recorded twice).
+        return Ok(match old {
+            Some(cur)
+                if cur.version.seq == intent.record.version.seq
+                    && cur.version.id == intent.record.version.id
+                    && cur.etag == intent.record.etag
+                    && cur.upload_id == intent.record.upload_id =>
+            {
+                Resolution::RolledForward {
+                    record: Box::new(cur),
+                    garbage: Vec::new(),
+                }
+            }
+            _ => Resolution::Dropped,
+        });
+    }
     let old_location = old
         .as_ref()
         .map_or_else(|| intent.record.location.clone(), |o| o.location.clone());
