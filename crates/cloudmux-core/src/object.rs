@@ -897,11 +897,15 @@ impl Gateway {
 
     /// GetObjectAcl: the bucket owner's full control only while the
     /// bucket's ACLs are disabled (Object Ownership `BucketOwnerEnforced`).
-    pub async fn object_acl(&self, who: &RequestContext, bucket: &str, key: &str) -> Result<Acl> {
+    pub async fn object_acl(
+        &self,
+        who: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Acl> {
         let (b, _) = self.bucket(bucket).await?;
-        let Some((rec, _)) = self.object(bucket, key).await? else {
-            return Err(self.missing_key(who, &b, bucket, key));
-        };
+        let (rec, _, _) = self.addressed(who, &b, bucket, key, version_id).await?;
         self.authorize(
             who,
             &b,
@@ -920,14 +924,13 @@ impl Gateway {
         who: &RequestContext,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         acl: AclRequest,
     ) -> Result<()> {
         let (b, _) = self.bucket(bucket).await?;
         let _guard = self.locks.lock(bucket, key).await;
         self.settle_intent(bucket, key).await?;
-        let Some((mut rec, raw)) = self.object(bucket, key).await? else {
-            return Err(self.missing_key(who, &b, bucket, key));
-        };
+        let (mut rec, raw, mkey) = self.addressed(who, &b, bucket, key, version_id).await?;
         self.authorize(
             who,
             &b,
@@ -939,24 +942,57 @@ impl Gateway {
         b.refuse_acl_change()?;
         rec.acl = acl.resolve(&rec.owner, Some(&b.owner))?;
         b.refuse_public(&rec.acl)?;
-        self.rewrite_object(bucket, key, raw, &rec).await
+        self.rewrite_object(mkey, raw, &rec).await
     }
 
-    /// Writes `rec` over the object record of `bucket/key`, on condition that
-    /// the stored record is still `raw` (the caller holds the key's lock).
-    pub(crate) async fn rewrite_object(
+    /// The version a request about an object's subresources (ACL, tags)
+    /// addresses: the current one, or the one `version_id` names; with its
+    /// encoded form and its key in the metadata store. Missing keys and
+    /// versions and delete markers are refused as a read is
+    /// ([`Gateway::readable_version`]).
+    pub(crate) async fn addressed(
         &self,
+        who: &RequestContext,
+        b: &BucketRecord,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(ObjectRecord, Vec<u8>, Vec<u8>)> {
+        let found = match version_id {
+            None => self
+                .current(bucket, key)
+                .await?
+                .map(|(record, raw)| (record, raw, records::object_key(bucket, key))),
+            Some(v) => self
+                .find_version(bucket, key, v)
+                .await?
+                .map(|f| (f.record, f.raw, f.place.meta_key(bucket, key))),
+        };
+        match found {
+            Some(f) if !f.0.version.delete_marker => Ok(f),
+            // Not there, or a delete marker: answered as a read of it.
+            _ => Err(self
+                .readable_version(who, b, bucket, key, version_id)
+                .await
+                .err()
+                .unwrap_or_else(|| CoreError::NoSuchKey(key.to_owned()))),
+        }
+    }
+
+    /// Writes `rec` over the record at `mkey` (an object's current version
+    /// or a noncurrent one), on condition that the stored record is still
+    /// `raw` (the caller holds the key's lock).
+    pub(crate) async fn rewrite_object(
+        &self,
+        mkey: Vec<u8>,
         raw: Vec<u8>,
         rec: &ObjectRecord,
     ) -> Result<()> {
-        let okey = records::object_key(bucket, key);
         self.meta
             .commit(
                 Txn::new()
-                    .require_equals(okey.clone(), raw)
-                    .put(okey, codec::encode(rec)),
+                    .require_equals(mkey.clone(), raw)
+                    .put(mkey, codec::encode(rec)),
             )
             .await?;
         Ok(())

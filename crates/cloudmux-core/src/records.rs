@@ -1048,7 +1048,7 @@ mod tests {
         let mut tagged = r.clone();
         tagged.meta.tags = vec![("k".into(), "v".into())];
         let bytes = codec::encode(&tagged);
-        assert_eq!(bytes[0], 4);
+        assert_eq!(bytes[0], ObjectRecord::VERSION);
         let again: ObjectRecord = codec::decode(&bytes).unwrap();
         assert_eq!(again.meta, tagged.meta);
     }
@@ -1083,7 +1083,13 @@ mod tests {
         let mut bytes = vec![2u8];
         bytes.extend(postcard::to_stdvec(&intent).unwrap());
         let i: IntentRecord = codec::decode(&bytes).unwrap();
-        assert_eq!((i.record.etag.as_str(), i.staged.id.as_str()), ("abc", "s"));
+        assert_eq!(
+            (
+                i.record.etag.as_str(),
+                i.staged.as_ref().unwrap().id.as_str()
+            ),
+            ("abc", "s")
+        );
         let mut completed = i.record.clone();
         completed.upload_id = Some("u-1".into());
         let again: ObjectRecord = codec::decode(&codec::encode(&completed)).unwrap();
@@ -1139,11 +1145,14 @@ mod tests {
         let mut bytes = vec![3u8];
         bytes.extend(postcard::to_stdvec(&intent).unwrap());
         let i: IntentRecord = codec::decode(&bytes).unwrap();
-        assert_eq!((i.record.parts.len(), i.staged.id.as_str()), (2, "s"));
+        assert_eq!(
+            (i.record.parts.len(), i.staged.as_ref().unwrap().id.as_str()),
+            (2, "s")
+        );
         let mut current = i.record.clone();
         current.parts[1].checksum = Some(vec![1, 2, 3, 4]);
         let bytes = codec::encode(&current);
-        assert_eq!(bytes[0], 4);
+        assert_eq!(bytes[0], ObjectRecord::VERSION);
         let again: ObjectRecord = codec::decode(&bytes).unwrap();
         assert_eq!(again.parts, current.parts);
     }
@@ -1175,8 +1184,104 @@ mod tests {
         let mut bytes = vec![1u8];
         bytes.extend(postcard::to_stdvec(&intent).unwrap());
         let i: IntentRecord = codec::decode(&bytes).unwrap();
-        assert_eq!((i.record.etag.as_str(), i.staged.id.as_str()), ("abc", "s"));
+        assert_eq!(
+            (
+                i.record.etag.as_str(),
+                i.staged.as_ref().unwrap().id.as_str()
+            ),
+            ("abc", "s")
+        );
         assert!(i.record.meta.tags.is_empty());
         assert!(codec::decode::<IntentRecord>(&[9u8, 0]).is_err());
+    }
+
+    #[test]
+    fn version_4_records_upgrade_to_the_null_version() {
+        let v1 = object_v1();
+        let v4 = ObjectRecordV4 {
+            size: 3,
+            etag: "abc".into(),
+            last_modified_ms: 9,
+            owner: v1.owner.clone(),
+            acl: v1.acl.clone(),
+            meta: v1.meta.clone().into(),
+            location: "local".into(),
+            data: v1.data.clone(),
+            parts: vec![PartSummary {
+                size: 3,
+                checksum: Some(vec![1, 2, 3, 4]),
+            }],
+            checksum: None,
+            upload_id: Some("u-1".into()),
+        };
+        let mut bytes = vec![4u8];
+        bytes.extend(postcard::to_stdvec(&v4).unwrap());
+        let r: ObjectRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(r.upload_id.as_deref(), Some("u-1"));
+        assert_eq!(r.parts[0].checksum, Some(vec![1, 2, 3, 4]));
+        // A record from before versioning is the null version, oldest of
+        // all, unlocked, not a delete marker.
+        assert_eq!(r.version, VersionInfo::default());
+        let intent = IntentRecordV4 {
+            record: v4,
+            staged: Staged {
+                id: "s".into(),
+                size: 3,
+                stamp: 5,
+            },
+        };
+        let mut bytes = vec![4u8];
+        bytes.extend(postcard::to_stdvec(&intent).unwrap());
+        let i: IntentRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(i.staged.as_ref().map(|s| s.id.as_str()), Some("s"));
+        assert_eq!((i.keep, i.drop_version), (None, None));
+        let mut versioned = i.record.clone();
+        versioned.version = VersionInfo {
+            id: Some("ab".repeat(16)),
+            seq: 7,
+            delete_marker: true,
+            retention: Some(Retention {
+                mode: LockMode::Compliance,
+                until_ms: 99,
+            }),
+            legal_hold: true,
+        };
+        let bytes = codec::encode(&versioned);
+        assert_eq!(bytes[0], 5);
+        let again: ObjectRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(again.version, versioned.version);
+    }
+
+    #[test]
+    fn bucket_record_v4_upgrades_unversioned_and_unlocked() {
+        let v4 = BucketRecordV4 {
+            owner: "o".into(),
+            created_ms: 9,
+            location: "local".into(),
+            acl: CannedAcl::Private.expand("o", None),
+            explicit_location: false,
+            cors: None,
+            public_access_block: None,
+            tags: None,
+            policy: None,
+            ownership: Some(ObjectOwnership::BucketOwnerEnforced),
+        };
+        let mut bytes = vec![4u8];
+        bytes.extend(postcard::to_stdvec(&v4).unwrap());
+        let b: BucketRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(b.ownership, Some(ObjectOwnership::BucketOwnerEnforced));
+        assert_eq!((b.versioning, b.object_lock.clone()), (None, None));
+        let mut b = b;
+        b.versioning = Some(Versioning::Suspended);
+        b.object_lock = Some(ObjectLockConfig {
+            default_retention: Some(DefaultRetention {
+                mode: LockMode::Governance,
+                days: Some(1),
+                years: None,
+            }),
+        });
+        let again: BucketRecord = codec::decode(&codec::encode(&b)).unwrap();
+        assert_eq!(again.versioning, Some(Versioning::Suspended));
+        assert_eq!(again.object_lock, b.object_lock);
     }
 }

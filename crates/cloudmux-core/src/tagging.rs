@@ -68,21 +68,21 @@ pub fn validate_tags(tags: &[(String, String)], max: usize) -> Result<()> {
 }
 
 impl Gateway {
-    /// The object record of `bucket/key` after checking that `who` may read
-    /// (`write == false`) or change (`write == true`) its tags.
+    /// The addressed version of `bucket/key` (see [`Gateway::addressed`])
+    /// after checking that `who` may read (`write == false`) or change
+    /// (`write == true`) its tags.
     async fn tagged_object(
         &self,
         who: &RequestContext,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         write: bool,
-    ) -> Result<(ObjectRecord, Vec<u8>)> {
+    ) -> Result<(ObjectRecord, Vec<u8>, Vec<u8>)> {
         let (b, _) = self.bucket(bucket).await?;
         names::validate_key(key)?;
         let bucket_owner = who.canonical_id() == Some(b.owner.as_str());
-        let Some((rec, raw)) = self.object(bucket, key).await? else {
-            return Err(self.missing_key(who, &b, bucket, key));
-        };
+        let (rec, raw, mkey) = self.addressed(who, &b, bucket, key, version_id).await?;
         let wanted = if write {
             Permission::WriteAcp
         } else {
@@ -94,30 +94,43 @@ impl Gateway {
             Fallback::Acl(&rec.acl, wanted)
         };
         self.authorize(who, &b, bucket, Some(key), None, fallback)?;
-        Ok((rec, raw))
+        Ok((rec, raw, mkey))
     }
 
-    /// GetObjectTagging: the object's tags (empty when it has none).
-    pub async fn object_tags(&self, who: &RequestContext, bucket: &str, key: &str) -> Result<Tags> {
-        let (rec, _) = self.tagged_object(who, bucket, key, false).await?;
+    /// GetObjectTagging: the tags of the current version or of the version
+    /// `version_id` names (empty when it has none).
+    pub async fn object_tags(
+        &self,
+        who: &RequestContext,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Tags> {
+        let (rec, _, _) = self
+            .tagged_object(who, bucket, key, version_id, false)
+            .await?;
         Ok(rec.meta.tags)
     }
 
     /// PutObjectTagging (replaces the whole set) and, with an empty set,
-    /// DeleteObjectTagging. The data and every other field are kept.
+    /// DeleteObjectTagging, of the current version or of the version
+    /// `version_id` names. The data and every other field are kept.
     pub async fn put_object_tags(
         &self,
         who: &RequestContext,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         tags: Tags,
     ) -> Result<()> {
         validate_tags(&tags, MAX_OBJECT_TAGS)?;
         let _guard = self.locks.lock(bucket, key).await;
         self.settle_intent(bucket, key).await?;
-        let (mut rec, raw) = self.tagged_object(who, bucket, key, true).await?;
+        let (mut rec, raw, mkey) = self
+            .tagged_object(who, bucket, key, version_id, true)
+            .await?;
         rec.meta.tags = tags;
-        self.rewrite_object(bucket, key, raw, &rec).await
+        self.rewrite_object(mkey, raw, &rec).await
     }
 
     /// PutBucketTagging (replaces the whole set); bucket owner only.

@@ -67,6 +67,11 @@ pub(crate) fn seq_of(version_id: &str) -> Option<u64> {
     u64::from_str_radix(&version_id[..16], 16).ok().map(|v| !v)
 }
 
+/// Whether `v` can name a version: `null`, or an id cloudmux hands out.
+pub fn is_version_id(v: &str) -> bool {
+    v == "null" || seq_of(v).is_some()
+}
+
 /// The name a version's bytes are kept under once it is noncurrent: its id,
 /// or `null.<seq>` for the `null` version.
 pub(crate) fn kept_name(v: &VersionInfo) -> String {
@@ -88,6 +93,16 @@ pub(crate) enum Place {
     Current,
     /// A noncurrent version record, by its key.
     Noncurrent(Vec<u8>),
+}
+
+impl Place {
+    /// The record's key in the metadata store.
+    pub(crate) fn meta_key(&self, bucket: &str, key: &str) -> Vec<u8> {
+        match self {
+            Place::Current => records::object_key(bucket, key),
+            Place::Noncurrent(k) => k.clone(),
+        }
+    }
 }
 
 /// A version found by id.

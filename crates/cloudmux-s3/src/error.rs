@@ -445,6 +445,37 @@ impl From<CoreError> for S3Error {
             CoreError::NoSuchKey(k) => {
                 S3Error::new(S::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").with("Key", k)
             }
+            CoreError::NoSuchVersion { key, version_id } => S3Error::new(
+                S::NOT_FOUND,
+                "NoSuchVersion",
+                "The specified version does not exist.",
+            )
+            .with("Key", key)
+            .with("VersionId", version_id),
+            CoreError::DeleteMarker {
+                key,
+                version_id,
+                by_id: false,
+            } => S3Error::new(S::NOT_FOUND, "NoSuchKey", "The specified key does not exist.")
+                .with("Key", key)
+                .header("x-amz-delete-marker", "true")
+                .header("x-amz-version-id", version_id),
+            CoreError::DeleteMarker {
+                version_id,
+                by_id: true,
+                ..
+            } => S3Error::new(
+                S::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            )
+            .with("Method", "GET")
+            .with("ResourceType", "DeleteMarker")
+            .header("x-amz-delete-marker", "true")
+            .header("x-amz-version-id", version_id),
+            CoreError::InvalidBucketState(m) => {
+                S3Error::new(S::CONFLICT, "InvalidBucketState", m)
+            }
             CoreError::NoSuchUpload(u) => S3Error::new(
                 S::NOT_FOUND,
                 "NoSuchUpload",

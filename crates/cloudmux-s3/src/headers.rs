@@ -309,19 +309,27 @@ pub fn parse_part_number(v: &str) -> S3Result<u32> {
 }
 
 /// Parses `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded,
-/// optionally `?versionId=`).
+/// optionally `?versionId=`): the bucket and key.
 pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
+    parse_copy_source_version(v).map(|(b, k, _)| (b, k))
+}
+
+/// Parses `x-amz-copy-source` with its optional `?versionId=`: the bucket,
+/// the key and the version.
+pub fn parse_copy_source_version(v: &str) -> S3Result<(String, String, Option<String>)> {
     let bad = || {
         S3Error::invalid_argument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         )
     };
     let (path, query) = v.split_once('?').unwrap_or((v, ""));
+    let mut version_id = None;
     if let Some(version) = query.strip_prefix("versionId=") {
         let version = percent_encoding::percent_decode_str(version).decode_utf8_lossy();
-        if version != "null" {
+        if !cloudmux_core::versions::is_version_id(&version) {
             return Err(S3Error::invalid_version_id(&version));
         }
+        version_id = Some(version.into_owned());
     }
     let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
         .decode_utf8()
@@ -330,7 +338,17 @@ pub fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
     if bucket.is_empty() || key.is_empty() {
         return Err(bad());
     }
-    Ok((bucket.to_owned(), key.to_owned()))
+    Ok((bucket.to_owned(), key.to_owned(), version_id))
+}
+
+/// The `versionId` query parameter, checked: `null` or an id cloudmux
+/// hands out, else 400 InvalidArgument.
+pub fn version_id(req: &crate::context::Req) -> S3Result<Option<String>> {
+    match req.query.get("versionId") {
+        None => Ok(None),
+        Some(v) if cloudmux_core::versions::is_version_id(v) => Ok(Some(v.to_owned())),
+        Some(v) => Err(S3Error::invalid_version_id(v)),
+    }
 }
 
 /// Adds the headers describing a stored object (GET, HEAD).
@@ -341,6 +359,9 @@ pub fn object_headers(
     whole: bool,
 ) -> Builder {
     let h = &rec.meta.headers;
+    if let Some(id) = &rec.version.id {
+        b = b.header("x-amz-version-id", id);
+    }
     b = b
         .header("last-modified", http_date(rec.last_modified_ms))
         .header("etag", format!("\"{}\"", rec.etag))
@@ -550,6 +571,9 @@ mod tests {
         assert_eq!(parse_copy_source("b/k?versionId=null").unwrap().1, "k");
         assert!(parse_copy_source("b").is_err());
         let e = parse_copy_source("b/k?versionId=abc").unwrap_err();
+        let id = format!("{:016x}{}", 7u64, "0123456789abcdef");
+        let (_, _, v) = parse_copy_source_version(&format!("b/k?versionId={id}")).unwrap();
+        assert_eq!(v.as_deref(), Some(id.as_str()));
         assert_eq!((e.status.as_u16(), e.code), (400, "InvalidArgument"));
     }
 

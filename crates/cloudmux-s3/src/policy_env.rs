@@ -83,7 +83,11 @@ pub(crate) fn request_env(
         values.push(("s3:signatureversion", s.to_owned()));
     }
     RequestEnv {
-        action: ep.s3_action(),
+        action: if query.has("versionId") {
+            ep.s3_version_action()
+        } else {
+            ep.s3_action()
+        },
         source_ip: conn.peer.map(|p| p.ip()),
         secure_transport: conn.secure,
         values,

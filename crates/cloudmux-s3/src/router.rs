@@ -22,6 +22,8 @@ pub enum Endpoint {
     GetBucketLocation,
     /// `GET /bucket?versioning`.
     GetBucketVersioning,
+    /// `PUT /bucket?versioning`.
+    PutBucketVersioning,
     /// `GET /bucket?acl`.
     GetBucketAcl,
     /// `PUT /bucket?acl`.
@@ -269,7 +271,7 @@ impl Endpoint {
                 Method::GET if list_type == Some("2") => E::ListObjectsV2,
                 Method::GET => E::ListObjects,
                 Method::PUT if has("acl") => E::PutBucketAcl,
-                Method::PUT if has("versioning") => E::NotImplemented("versioning"),
+                Method::PUT if has("versioning") => E::PutBucketVersioning,
                 Method::PUT => E::CreateBucket,
                 Method::HEAD => E::HeadBucket,
                 Method::DELETE => E::DeleteBucket,
@@ -314,6 +316,7 @@ impl Endpoint {
             E::DeleteBucket,
             E::GetBucketLocation,
             E::GetBucketVersioning,
+            E::PutBucketVersioning,
             E::GetBucketAcl,
             E::PutBucketAcl,
             E::ListObjects,
@@ -372,7 +375,7 @@ impl Endpoint {
         let refused = BUCKET_CONFIG
             .iter()
             .chain(UNSUPPORTED)
-            .chain(&["versioning", "encryption"]);
+            .chain(&["encryption"]);
         all.extend(refused.map(|sub| E::NotImplemented(sub)));
         all
     }
@@ -389,6 +392,7 @@ impl Endpoint {
             E::DeleteBucket => &["DeleteBucket"],
             E::GetBucketLocation => &["GetBucketLocation"],
             E::GetBucketVersioning => &["GetBucketVersioning"],
+            E::PutBucketVersioning => &["PutBucketVersioning"],
             E::GetBucketAcl => &["GetBucketAcl"],
             E::PutBucketAcl => &["PutBucketAcl"],
             E::ListObjects => &["ListObjects"],
@@ -459,6 +463,7 @@ impl Endpoint {
             Endpoint::DeleteBucket => "DeleteBucket",
             Endpoint::GetBucketLocation => "GetBucketLocation",
             Endpoint::GetBucketVersioning => "GetBucketVersioning",
+            Endpoint::PutBucketVersioning => "PutBucketVersioning",
             Endpoint::GetBucketAcl => "GetBucketAcl",
             Endpoint::PutBucketAcl => "PutBucketAcl",
             Endpoint::ListObjects => "ListObjects",
@@ -510,6 +515,24 @@ impl Endpoint {
         }
     }
 
+    /// The S3 action of the operation on one version of an object (a
+    /// request with `versionId`): AWS's `*Version*` actions; the action of
+    /// [`Endpoint::s3_action`] for the others.
+    pub fn s3_version_action(self) -> Option<&'static str> {
+        use Endpoint as E;
+        match self {
+            E::GetObject | E::HeadObject => Some("s3:GetObjectVersion"),
+            E::DeleteObject => Some("s3:DeleteObjectVersion"),
+            E::GetObjectAcl => Some("s3:GetObjectVersionAcl"),
+            E::PutObjectAcl => Some("s3:PutObjectVersionAcl"),
+            E::GetObjectTagging => Some("s3:GetObjectVersionTagging"),
+            E::PutObjectTagging => Some("s3:PutObjectVersionTagging"),
+            E::DeleteObjectTagging => Some("s3:DeleteObjectVersionTagging"),
+            E::GetObjectAttributes => Some("s3:GetObjectVersionAttributes"),
+            other => other.s3_action(),
+        }
+    }
+
     /// The S3 action a bucket policy names the operation by (AWS's mapping;
     /// HeadObject is `s3:GetObject`, DeleteObjects `s3:DeleteObject` per
     /// key, the multipart writes `s3:PutObject`). `None` for operations no
@@ -523,6 +546,7 @@ impl Endpoint {
             E::DeleteBucket => "s3:DeleteBucket",
             E::GetBucketLocation => "s3:GetBucketLocation",
             E::GetBucketVersioning => "s3:GetBucketVersioning",
+            E::PutBucketVersioning => "s3:PutBucketVersioning",
             E::GetBucketAcl => "s3:GetBucketAcl",
             E::PutBucketAcl => "s3:PutBucketAcl",
             E::ListObjectVersions => "s3:ListBucketVersions",

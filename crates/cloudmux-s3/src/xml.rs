@@ -186,6 +186,22 @@ pub fn parse_delete(body: &[u8]) -> S3Result<DeleteXml> {
     parse(body)
 }
 
+/// `VersioningConfiguration` (PutBucketVersioning).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersioningConfiguration {
+    /// `Enabled` or `Suspended`.
+    pub status: Option<String>,
+    /// `Enabled` or `Disabled`.
+    pub mfa_delete: Option<String>,
+}
+
+/// Parses a PutBucketVersioning body.
+pub fn parse_versioning(body: &[u8]) -> S3Result<VersioningConfiguration> {
+    check_root(body, "VersioningConfiguration")?;
+    parse(body)
+}
+
 /// `CreateBucketConfiguration`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

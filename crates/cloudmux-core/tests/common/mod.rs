@@ -110,6 +110,7 @@ pub async fn read_as(
         part_number: None,
         conditions: Default::default(),
         head: false,
+        version_id: None,
     };
     match gw.get_object(who, input).await {
         Ok(o) => {

@@ -222,15 +222,23 @@ pub(super) async fn put_bucket_acl(gw: &Gateway, mut req: Req) -> S3Result<Respo
 }
 
 pub(super) async fn get_object_acl(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    let version = crate::headers::version_id(&req)?;
     let acl = gw
-        .object_acl(&req.principal, req.bucket(), req.key())
+        .object_acl(&req.principal, req.bucket(), req.key(), version.as_deref())
         .await?;
     xml(acl_doc(gw, &acl))
 }
 
 pub(super) async fn put_object_acl(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     let acl = requested_put_acl(gw, &mut req).await?;
-    gw.put_object_acl(&req.principal, req.bucket(), req.key(), acl)
-        .await?;
+    let version = crate::headers::version_id(&req)?;
+    gw.put_object_acl(
+        &req.principal,
+        req.bucket(),
+        req.key(),
+        version.as_deref(),
+        acl,
+    )
+    .await?;
     empty(StatusCode::OK)
 }

@@ -119,6 +119,7 @@ pub(super) async fn get_object_attributes(gw: &Gateway, req: Req) -> S3Result<Re
         bucket: req.bucket().to_owned(),
         key: req.key().to_owned(),
         head: true,
+        version_id: crate::headers::version_id(&req)?,
         ..GetObjectInput::default()
     };
     let rec = gw.get_object(&req.principal, input).await?.record;
@@ -150,10 +151,12 @@ pub(super) async fn get_object_attributes(gw: &Gateway, req: Req) -> S3Result<Re
         w.elem("ObjectSize", &rec.size.to_string());
     }
     let doc = w.finish("GetObjectAttributesResponse");
-    Response::builder()
+    let mut b = Response::builder()
         .header("content-type", "application/xml")
         .header("content-length", doc.len())
-        .header("last-modified", http_date(rec.last_modified_ms))
-        .body(body::full(doc))
-        .map_err(S3Error::internal)
+        .header("last-modified", http_date(rec.last_modified_ms));
+    if let Some(v) = &rec.version.id {
+        b = b.header("x-amz-version-id", v);
+    }
+    b.body(body::full(doc)).map_err(S3Error::internal)
 }

@@ -1,5 +1,6 @@
 //! Bucket handlers.
 
+use cloudmux_core::records::Versioning;
 use cloudmux_core::Gateway;
 use http::{Response, StatusCode};
 
@@ -131,11 +132,38 @@ pub(super) async fn get_location(gw: &Gateway, req: Req) -> S3Result<Response<Re
 }
 
 pub(super) async fn get_versioning(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    gw.bucket_location(&req.principal, req.bucket()).await?;
-    xml(format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"{}\"/>",
-        x::NS
-    ))
+    let status = gw.bucket_versioning(&req.principal, req.bucket()).await?;
+    let mut w = XmlWriter::new("VersioningConfiguration");
+    match status {
+        Some(Versioning::Enabled) => {
+            w.elem("Status", "Enabled").elem("MfaDelete", "Disabled");
+        }
+        Some(Versioning::Suspended) => {
+            w.elem("Status", "Suspended").elem("MfaDelete", "Disabled");
+        }
+        None => {}
+    }
+    xml(w.finish("VersioningConfiguration"))
+}
+
+pub(super) async fn put_versioning(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
+    let body = req.read_small_body().await?;
+    let doc = x::parse_versioning(&body)?;
+    let status = match doc.status.as_deref() {
+        None => None,
+        Some("Enabled") => Some(Versioning::Enabled),
+        Some("Suspended") => Some(Versioning::Suspended),
+        Some(_) => return Err(S3Error::malformed_xml()),
+    };
+    let mfa_delete = match doc.mfa_delete.as_deref() {
+        None => None,
+        Some("Enabled") => Some(true),
+        Some("Disabled") => Some(false),
+        Some(_) => return Err(S3Error::malformed_xml()),
+    };
+    gw.put_bucket_versioning(&req.principal, req.bucket(), status, mfa_delete)
+        .await?;
+    empty(StatusCode::OK)
 }
 
 /// GET of a bucket configuration that cannot be set yet: the bucket must

@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN;
 use base64::Engine;
 use cloudmux_core::records::ObjectRecord;
-use cloudmux_core::{Gateway, ListObjectsInput, ListUploadsInput};
+use cloudmux_core::{Gateway, ListObjectsInput, ListUploadsInput, ListVersionsInput};
 use http::Response;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -226,15 +226,32 @@ pub(super) async fn list_versions(gw: &Gateway, req: Req) -> S3Result<Response<R
         .get("key-marker")
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    let version_marker = req.query.get("version-id-marker").map(str::to_owned);
-    if version_marker.as_deref().is_some_and(|v| !v.is_empty()) && key_marker.is_none() {
+    let version_marker = req
+        .query
+        .get("version-id-marker")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    if version_marker.is_some() && key_marker.is_none() {
         return Err(S3Error::invalid_argument(
             "A version-id marker cannot be specified without a key marker.",
         ));
     }
-    let page = gw
-        .list_objects(&req.principal, c.objects(&req, key_marker.clone()))
-        .await?;
+    if let Some(v) = version_marker.as_deref() {
+        if !cloudmux_core::versions::is_version_id(v) {
+            return Err(S3Error::invalid_argument("Invalid version id specified")
+                .with("ArgumentName", "version-id-marker")
+                .with("ArgumentValue", v));
+        }
+    }
+    let input = ListVersionsInput {
+        bucket: req.bucket().to_owned(),
+        prefix: c.prefix.clone(),
+        delimiter: c.delim.clone(),
+        key_marker: key_marker.clone(),
+        version_id_marker: version_marker.clone(),
+        max_keys: c.max,
+    };
+    let page = gw.list_versions(&req.principal, input).await?;
     let mut w = XmlWriter::new("ListVersionsResult");
     w.elem("Name", req.bucket());
     c.prefix_and_delimiter(&mut w);
@@ -249,17 +266,31 @@ pub(super) async fn list_versions(gw: &Gateway, req: Req) -> S3Result<Response<R
     .elem("MaxKeys", &c.max.to_string())
     .elem("IsTruncated", bool_str(page.is_truncated));
     if page.is_truncated {
-        if let Some(last) = &page.last {
-            w.elem("NextKeyMarker", &c.enc.s(last))
-                .elem("NextVersionIdMarker", "null");
+        if let Some(k) = &page.next_key_marker {
+            w.elem("NextKeyMarker", &c.enc.s(k));
+        }
+        if let Some(v) = &page.next_version_id_marker {
+            w.elem("NextVersionIdMarker", v);
         }
     }
     encoding(&mut w, &c.enc);
-    for (k, r) in &page.objects {
+    for v in &page.versions {
+        let r = &v.record;
+        let id = cloudmux_core::versions::shown_id(&r.version);
+        if r.version.delete_marker {
+            w.open("DeleteMarker");
+            owner_elem(&mut w, gw, "Owner", &r.owner);
+            w.elem("Key", &c.enc.s(&v.key))
+                .elem("VersionId", id)
+                .elem("IsLatest", bool_str(v.is_latest))
+                .elem("LastModified", &iso_date(r.last_modified_ms))
+                .close("DeleteMarker");
+            continue;
+        }
         w.open("Version")
-            .elem("Key", &c.enc.s(k))
-            .elem("VersionId", "null")
-            .elem("IsLatest", "true")
+            .elem("Key", &c.enc.s(&v.key))
+            .elem("VersionId", id)
+            .elem("IsLatest", bool_str(v.is_latest))
             .elem("LastModified", &iso_date(r.last_modified_ms))
             .elem("ETag", &format!("\"{}\"", r.etag))
             .elem("Size", &r.size.to_string());
@@ -267,8 +298,12 @@ pub(super) async fn list_versions(gw: &Gateway, req: Req) -> S3Result<Response<R
         w.elem(
             "StorageClass",
             r.meta.storage_class.as_deref().unwrap_or("STANDARD"),
-        )
-        .close("Version");
+        );
+        if let Some(ck) = &r.checksum {
+            w.elem("ChecksumAlgorithm", ck.algorithm.as_str())
+                .elem("ChecksumType", ck.kind.as_str());
+        }
+        w.close("Version");
     }
     prefixes(&mut w, &c.enc, &page.common_prefixes);
     xml(w.finish("ListVersionsResult"))

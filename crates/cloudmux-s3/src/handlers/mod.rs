@@ -28,10 +28,8 @@ use crate::xml::XmlWriter;
 pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response<ResBody>> {
     use Endpoint as E;
     crate::headers::refuse_unknown_checksum_headers(&req)?;
-    if let Some(v) = req.query.get("versionId") {
-        if v != "null" && req.key.is_some() {
-            return Err(S3Error::invalid_version_id(v));
-        }
+    if req.key.is_some() {
+        crate::headers::version_id(&req)?;
     }
     if let (Some(owner), Some(b)) = (
         req.header("x-amz-expected-bucket-owner"),
@@ -54,6 +52,7 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::DeleteBucket => bucket::delete_bucket(gw, req).await,
         E::GetBucketLocation => bucket::get_location(gw, req).await,
         E::GetBucketVersioning => bucket::get_versioning(gw, req).await,
+        E::PutBucketVersioning => bucket::put_versioning(gw, req).await,
         E::GetBucketConfigNotSet(sub) => bucket::config_not_set(gw, req, sub).await,
         E::GetBucketAcl => acl::get_bucket_acl(gw, req).await,
         E::PutBucketAcl => acl::put_bucket_acl(gw, req).await,
@@ -142,5 +141,13 @@ pub(crate) fn signed(p: &Principal) -> S3Result<()> {
         Ok(())
     } else {
         Err(S3Error::from(cloudmux_core::CoreError::AccessDenied))
+    }
+}
+
+/// Sets a response header whose value came from a request or a record;
+/// a value that cannot be a header is left out.
+pub(super) fn set_header(resp: &mut Response<ResBody>, name: &'static str, value: &str) {
+    if let Ok(v) = http::HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
     }
 }

@@ -121,8 +121,8 @@ pub(super) async fn upload_part(gw: &Gateway, mut req: Req) -> S3Result<Response
 
 pub(super) async fn upload_part_copy(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     headers::refuse_sse_c(|n| req.header(n))?;
-    let (src_bucket, src_key) =
-        headers::parse_copy_source(req.header("x-amz-copy-source").unwrap_or_default())?;
+    let (src_bucket, src_key, src_version_id) =
+        headers::parse_copy_source_version(req.header("x-amz-copy-source").unwrap_or_default())?;
     let range = req
         .header("x-amz-copy-source-range")
         .map(headers::parse_copy_range)
@@ -137,6 +137,7 @@ pub(super) async fn upload_part_copy(gw: &Gateway, req: Req) -> S3Result<Respons
                 part_number: part_number(&req)?,
                 src_bucket,
                 src_key,
+                src_version_id: src_version_id.clone(),
                 range,
                 conditions: headers::read_conditions(&req, "x-amz-copy-source-"),
             },
@@ -148,7 +149,11 @@ pub(super) async fn upload_part_copy(gw: &Gateway, req: Req) -> S3Result<Respons
     if let Some((alg, v)) = &out.checksum {
         w.elem(&format!("Checksum{}", alg.as_str()), v);
     }
-    xml(w.finish("CopyPartResult"))
+    let mut resp = xml(w.finish("CopyPartResult"))?;
+    if let Some(v) = src_version_id.filter(|v| v != "null") {
+        super::set_header(&mut resp, "x-amz-copy-source-version-id", &v);
+    }
+    Ok(resp)
 }
 
 pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
@@ -216,7 +221,11 @@ pub(super) async fn complete(gw: &Gateway, mut req: Req) -> S3Result<Response<Re
         w.elem(&format!("Checksum{}", c.algorithm.as_str()), &c.value)
             .elem("ChecksumType", c.kind.as_str());
     }
-    xml(w.finish("CompleteMultipartUploadResult"))
+    let mut resp = xml(w.finish("CompleteMultipartUploadResult"))?;
+    if let Some(v) = &out.version_id {
+        super::set_header(&mut resp, "x-amz-version-id", v);
+    }
+    Ok(resp)
 }
 
 pub(super) async fn abort(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {

@@ -1,7 +1,9 @@
 //! Object handlers: put, get, head, delete, copy, delete-multiple.
 
 use cloudmux_core::checksum::ChecksumAlgorithm;
-use cloudmux_core::{CopyObjectInput, CoreError, Gateway, GetObjectInput, PutObjectInput};
+use cloudmux_core::{
+    CopyObjectInput, CoreError, DeleteInput, Gateway, GetObjectInput, PutObjectInput,
+};
 use http::{Response, StatusCode};
 
 use super::{empty, xml};
@@ -57,6 +59,9 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
     if let Some(s) = sse {
         b = b.header("x-amz-server-side-encryption", s.as_str());
     }
+    if let Some(v) = &out.version_id {
+        b = b.header("x-amz-version-id", v);
+    }
     if let Some(c) = &out.checksum {
         b = b
             .header(c.algorithm.header_name(), &c.value)
@@ -83,6 +88,7 @@ pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<R
         part_number,
         conditions: headers::read_conditions(&req, ""),
         head,
+        version_id: headers::version_id(&req)?,
     };
     let out = match gw.get_object(&req.principal, input).await {
         Err(CoreError::NotModified {
@@ -145,14 +151,32 @@ pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<R
 }
 
 pub(super) async fn delete_object(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    gw.delete_object(
-        &req.principal,
-        req.bucket(),
-        req.key(),
-        req.header("if-match"),
-    )
-    .await?;
-    empty(StatusCode::NO_CONTENT)
+    let out = gw
+        .delete_object(
+            &req.principal,
+            req.bucket(),
+            DeleteInput {
+                key: req.key().to_owned(),
+                version_id: headers::version_id(&req)?,
+                if_match: req.header("if-match").map(str::to_owned),
+                bypass_governance: bypass_governance(&req),
+            },
+        )
+        .await?;
+    let mut resp = empty(StatusCode::NO_CONTENT)?;
+    if out.delete_marker {
+        super::set_header(&mut resp, "x-amz-delete-marker", "true");
+    }
+    if let Some(v) = &out.version_id {
+        super::set_header(&mut resp, "x-amz-version-id", v);
+    }
+    Ok(resp)
+}
+
+/// `x-amz-bypass-governance-retention: true`.
+pub(super) fn bypass_governance(req: &Req) -> bool {
+    req.header("x-amz-bypass-governance-retention")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
@@ -162,29 +186,42 @@ pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Respo
         return Err(S3Error::malformed_xml());
     }
     let quiet = doc.quiet.unwrap_or(false);
-    let mut w = XmlWriter::new("DeleteResult");
-    let mut keys = Vec::with_capacity(doc.objects.len());
-    let mut versions = Vec::with_capacity(doc.objects.len());
+    let bypass = bypass_governance(&req);
+    let mut entries = Vec::with_capacity(doc.objects.len());
     for o in doc.objects {
-        keys.push((o.key, o.e_tag));
-        versions.push(o.version_id);
+        if let Some(v) = &o.version_id {
+            if !cloudmux_core::versions::is_version_id(v) {
+                return Err(S3Error::invalid_version_id(v));
+            }
+        }
+        entries.push(DeleteInput {
+            key: o.key,
+            version_id: o.version_id,
+            if_match: o.e_tag,
+            bypass_governance: bypass,
+        });
     }
     let outcomes = gw
-        .delete_objects(&req.principal, req.bucket(), keys)
+        .delete_objects(&req.principal, req.bucket(), entries)
         .await?;
-    for (o, version) in outcomes.into_iter().zip(versions) {
-        match o.error {
-            None if quiet => {}
-            None => {
+    let mut w = XmlWriter::new("DeleteResult");
+    for o in outcomes {
+        match o.result {
+            Ok(_) if quiet => {}
+            Ok(done) => {
                 w.open("Deleted").elem("Key", &o.key);
-                w.opt("VersionId", version.as_deref());
+                w.opt("VersionId", o.requested_version.as_deref());
+                if done.delete_marker {
+                    w.elem("DeleteMarker", "true");
+                    w.opt("DeleteMarkerVersionId", done.version_id.as_deref());
+                }
                 w.close("Deleted");
             }
-            Some(e) => {
+            Err(e) => {
                 let e = S3Error::from(e);
-                w.open("Error")
-                    .elem("Key", &o.key)
-                    .elem("Code", e.code)
+                w.open("Error").elem("Key", &o.key);
+                w.opt("VersionId", o.requested_version.as_deref());
+                w.elem("Code", e.code)
                     .elem("Message", &e.message)
                     .close("Error");
             }
@@ -196,8 +233,8 @@ pub(super) async fn delete_objects(gw: &Gateway, mut req: Req) -> S3Result<Respo
 pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     headers::refuse_unsupported_write_headers(&req)?;
     let sse = headers::write_encryption(|n| req.header(n))?;
-    let (src_bucket, src_key) =
-        headers::parse_copy_source(req.header("x-amz-copy-source").unwrap_or_default())?;
+    let (src_bucket, src_key, src_version_id) =
+        headers::parse_copy_source_version(req.header("x-amz-copy-source").unwrap_or_default())?;
     let replace = match req.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -219,6 +256,7 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
     let input = CopyObjectInput {
         src_bucket,
         src_key,
+        src_version_id: src_version_id.clone(),
         bucket: req.bucket().to_owned(),
         key: req.key().to_owned(),
         replace_metadata: replace,
@@ -240,6 +278,12 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
             .elem(&format!("Checksum{}", c.algorithm.as_str()), &c.value);
     }
     let mut resp = xml(w.finish("CopyObjectResult"))?;
+    if let Some(v) = &out.version_id {
+        super::set_header(&mut resp, "x-amz-version-id", v);
+    }
+    if let Some(v) = src_version_id.filter(|v| v != "null") {
+        super::set_header(&mut resp, "x-amz-copy-source-version-id", &v);
+    }
     if let Some(s) = sse {
         resp.headers_mut().insert(
             "x-amz-server-side-encryption",

@@ -446,6 +446,9 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
     if let Some(s) = sse {
         b = b.header("x-amz-server-side-encryption", s.as_str());
     }
+    if let Some(v) = &out.version_id {
+        b = b.header("x-amz-version-id", v);
+    }
     if let Some(c) = &out.checksum {
         b = b
             .header(c.algorithm.header_name(), &c.value)

@@ -62,22 +62,49 @@ fn tagging_doc(tags: &[(String, String)]) -> String {
 pub(super) async fn put_object_tagging(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     let body = req.read_small_body().await?;
     let tags = parse_tagging(&body)?;
-    gw.put_object_tags(&req.principal, req.bucket(), req.key(), tags)
-        .await?;
-    empty(StatusCode::OK)
+    let version = crate::headers::version_id(&req)?;
+    gw.put_object_tags(
+        &req.principal,
+        req.bucket(),
+        req.key(),
+        version.as_deref(),
+        tags,
+    )
+    .await?;
+    with_version(empty(StatusCode::OK)?, version)
+}
+
+/// Echoes the `versionId` a request named, as S3 does on the object
+/// subresource operations.
+fn with_version(
+    mut resp: Response<ResBody>,
+    version: Option<String>,
+) -> S3Result<Response<ResBody>> {
+    if let Some(v) = version {
+        super::set_header(&mut resp, "x-amz-version-id", &v);
+    }
+    Ok(resp)
 }
 
 pub(super) async fn get_object_tagging(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
+    let version = crate::headers::version_id(&req)?;
     let tags = gw
-        .object_tags(&req.principal, req.bucket(), req.key())
+        .object_tags(&req.principal, req.bucket(), req.key(), version.as_deref())
         .await?;
-    xml(tagging_doc(&tags))
+    with_version(xml(tagging_doc(&tags))?, version)
 }
 
 pub(super) async fn delete_object_tagging(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
-    gw.put_object_tags(&req.principal, req.bucket(), req.key(), Vec::new())
-        .await?;
-    empty(StatusCode::NO_CONTENT)
+    let version = crate::headers::version_id(&req)?;
+    gw.put_object_tags(
+        &req.principal,
+        req.bucket(),
+        req.key(),
+        version.as_deref(),
+        Vec::new(),
+    )
+    .await?;
+    with_version(empty(StatusCode::NO_CONTENT)?, version)
 }
 
 pub(super) async fn put_bucket_tagging(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
