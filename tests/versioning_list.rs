@@ -236,12 +236,21 @@ async fn versions_and_markers_in_order_with_prefix_delimiter_and_markers() {
             if p.truncated {
                 assert_eq!(n.to_string(), max, "a truncated page is full");
             }
-            for e in &p.entries {
-                seen.push(format!("{}@{}", e.key, e.version_id));
-            }
-            for cp in &p.prefixes {
-                seen.push(format!("prefix {cp}"));
-            }
+            // The XML lists a page's versions before its common prefixes,
+            // so their places in the key order come from the key (a stable
+            // sort keeps each key's versions in document order).
+            let mut page: Vec<(&str, String)> = p
+                .entries
+                .iter()
+                .map(|e| (e.key.as_str(), format!("{}@{}", e.key, e.version_id)))
+                .chain(
+                    p.prefixes
+                        .iter()
+                        .map(|cp| (cp.as_str(), format!("prefix {cp}"))),
+                )
+                .collect();
+            page.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            seen.extend(page.into_iter().map(|(_, s)| s));
         }
         let expect = vec![
             format!("a@{a2}"),
