@@ -236,6 +236,34 @@ async fn check(s: &TestServer, acks: &[Ack], sent: &BTreeMap<String, Vec<Arc<Vec
             );
         }
     }
+    // The fs layout matches the records once recovery has run: one native
+    // file per key whose current version is not a marker, holding that
+    // version, and one file under .cloudmux/versions/<key>/ per listed
+    // noncurrent version (nothing kept for a write that was undone).
+    let root = s.data_dir().join("objects").join(BUCKET);
+    let mut native = BTreeSet::new();
+    let mut kept = BTreeSet::new();
+    for path in walk(&root).into_iter().filter(|p| p.is_file()) {
+        let rel = path.strip_prefix(&root).unwrap().display().to_string();
+        if let Some(v) = rel.strip_prefix(".cloudmux/versions/") {
+            let (key, id) = v.rsplit_once('/').expect("<key>/<version-id>");
+            kept.insert((key.to_owned(), id.to_owned()));
+        } else if !rel.starts_with(".cloudmux/") {
+            native.insert(rel);
+        }
+    }
+    let want_native: BTreeSet<String> = listed
+        .iter()
+        .filter(|l| l.is_latest && !l.delete_marker)
+        .map(|l| l.key.clone())
+        .collect();
+    let want_kept: BTreeSet<(String, String)> = listed
+        .iter()
+        .filter(|l| !l.is_latest && !l.delete_marker)
+        .map(|l| (l.key.clone(), l.version_id.clone()))
+        .collect();
+    assert_eq!(native, want_native, "native files vs current versions");
+    assert_eq!(kept, want_kept, "kept files vs noncurrent versions");
     // And the server still takes versioned writes.
     let id = put_version(&c, BUCKET, "after", b"after restart").await;
     assert_eq!(
