@@ -10,7 +10,7 @@ use cloudmux_e2e::clouds::{Cloud, Target};
 use cloudmux_e2e::versions::*;
 use cloudmux_e2e::*;
 
-const BUCKET: &str = "vb";
+const BUCKET: &str = "versioned";
 
 async fn versioned_on(cloud: Cloud, bucket_match: bool) {
     let target = Target::create(cloud).await;
