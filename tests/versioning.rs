@@ -198,6 +198,14 @@ async fn puts_create_versions_readable_by_id() {
         assert_eq!(h.e_tag(), Some(etag_of(body).as_str()), "HEAD ETag");
         assert_eq!(h.content_length(), Some(body.len() as i64), "HEAD size");
     }
+    // A range of an old version.
+    let r = on_key(&s, "GET", "k", Some(&v1))
+        .header("range", "bytes=2-6")
+        .send()
+        .await;
+    assert_eq!(r.status, 206, "{}", r.text());
+    assert_eq!(r.body.as_ref(), &one[2..=6]);
+    assert_eq!(r.header("x-amz-version-id"), Some(v1.clone()));
     // Without a versionId: the newest version, naming itself.
     for method in ["GET", "HEAD"] {
         let r = on_key(&s, method, "k", None).send().await;
@@ -501,6 +509,17 @@ async fn a_delete_marker_hides_the_key_until_it_is_deleted() {
         assert_eq!(out.delete_marker(), Some(true), "{key}");
         assert_version_id_shape(out.version_id().expect("marker id"));
     }
+
+    // A DELETE of a key that has no version at all still adds a marker.
+    let r = on_key(&s, "DELETE", "never", None).send().await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-amz-delete-marker").as_deref(), Some("true"));
+    let never = r.header("x-amz-version-id").expect("the marker's id");
+    let listed = versions_of(&s, "bkt").await;
+    assert!(
+        listed.contains(&("never".to_owned(), never.clone(), true, true)),
+        "{listed:?}"
+    );
 
     // GET and HEAD: 404 with x-amz-delete-marker: true.
     let r = on_key(&s, "GET", "dir/k", None).send().await;
@@ -870,6 +889,108 @@ async fn copy_sources_name_versions() {
         .send()
         .await);
     assert_eq!(get_object(&c, "bkt", "dst").await, b"new bytes");
+}
+
+// ------------------------------------------------------ buckets and subresources
+
+#[tokio::test]
+async fn a_bucket_with_any_version_or_marker_is_not_empty() {
+    let (s, c) = server(true).await;
+    let v1 = put_version(&c, "bkt", "k", b"one").await;
+    let v2 = put_version(&c, "bkt", "k", b"two").await;
+    // Current version deleted by a marker: only noncurrent versions and a
+    // marker are left, and the bucket is still not empty.
+    let out = ok(c.delete_object().bucket("bkt").key("k").send().await);
+    let marker = out.version_id().expect("marker id").to_owned();
+    assert!(list_keys(&c, "bkt").await.is_empty());
+    assert_sdk_err(
+        c.delete_bucket().bucket("bkt").send().await,
+        409,
+        "BucketNotEmpty",
+    );
+    for id in [&v1, &v2] {
+        ok(c.delete_object()
+            .bucket("bkt")
+            .key("k")
+            .version_id(id.as_str())
+            .send()
+            .await);
+        assert_sdk_err(
+            c.delete_bucket().bucket("bkt").send().await,
+            409,
+            "BucketNotEmpty",
+        );
+    }
+    // Only the marker is left; it counts too.
+    assert_eq!(
+        versions_of(&s, "bkt").await,
+        vec![("k".to_owned(), marker.clone(), true, true)]
+    );
+    assert_sdk_err(
+        c.delete_bucket().bucket("bkt").send().await,
+        409,
+        "BucketNotEmpty",
+    );
+    ok(c.delete_object()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await);
+    ok(c.delete_bucket().bucket("bkt").send().await);
+}
+
+#[tokio::test]
+async fn tags_belong_to_one_version() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let (_s, c) = server(true).await;
+    let v1 = put_version(&c, "bkt", "k", b"one").await;
+    let v2 = put_version(&c, "bkt", "k", b"two").await;
+    let out = ok(c
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v1)
+        .tagging(
+            Tagging::builder()
+                .tag_set(Tag::builder().key("era").value("old").build().expect("Tag"))
+                .build()
+                .expect("Tagging"),
+        )
+        .send()
+        .await);
+    assert_eq!(
+        out.version_id(),
+        Some(v1.as_str()),
+        "PutObjectTagging x-amz-version-id"
+    );
+    let tags = |out: &aws_sdk_s3::operation::get_object_tagging::GetObjectTaggingOutput| {
+        out.tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let old = ok(c
+        .get_object_tagging()
+        .bucket("bkt")
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await);
+    assert_eq!(old.version_id(), Some(v1.as_str()));
+    assert_eq!(tags(&old), vec![("era".to_owned(), "old".to_owned())]);
+    // The current version (no versionId) has no tags.
+    let cur = ok(c.get_object_tagging().bucket("bkt").key("k").send().await);
+    assert!(tags(&cur).is_empty(), "{:?}", tags(&cur));
+    // AWS documents GetObjectTagging's x-amz-version-id as "the versionId of
+    // the object for which you got the tagging information", so a request
+    // without versionId on a versioned bucket names the current version.
+    // (Checked last: the tags themselves are checked above.)
+    assert_eq!(
+        cur.version_id(),
+        Some(v2.as_str()),
+        "GetObjectTagging of the current version: x-amz-version-id"
+    );
 }
 
 // ---------------------------------------------------------- fs native layout
