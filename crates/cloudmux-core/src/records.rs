@@ -949,7 +949,7 @@ mod tests {
         assert!(b.tags.is_none() && b.policy.is_none());
         let again: BucketRecord = codec::decode(&codec::encode(&b)).unwrap();
         assert_eq!(again.acl, b.acl);
-        assert_eq!(codec::encode(&b)[0], 4);
+        assert_eq!(codec::encode(&b)[0], BucketRecord::VERSION);
         assert!(b.ownership.is_none());
     }
 
