@@ -10,6 +10,7 @@
 
 pub mod clouds;
 pub mod emulator;
+pub mod versions;
 pub mod xml;
 
 use std::collections::BTreeSet;
