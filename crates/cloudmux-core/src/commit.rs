@@ -79,6 +79,7 @@ pub(crate) fn output_of(record: &ObjectRecord) -> PutObjectOutput {
         last_modified_ms: record.last_modified_ms,
         size: record.size,
         version_id: record.version.id.clone(),
+        source_version_id: None,
     }
 }
 
@@ -255,11 +256,14 @@ enum CommitFailure {
     Unknown(CoreError),
 }
 
+/// The current version of a key, if it has one, with its encoded form.
+type Current = Option<(ObjectRecord, Vec<u8>)>;
+
 /// What the checks decided.
 enum Checked {
     /// Go on; the current record and its raw bytes, if the key has a
     /// version, and what the write does to the key's versions.
-    Proceed(Box<(Option<(ObjectRecord, Vec<u8>)>, VersionPlan)>),
+    Proceed(Box<(Current, VersionPlan)>),
     /// A retried CompleteMultipartUpload whose object is already current.
     AlreadyCompleted(PutObjectOutput),
 }

@@ -127,6 +127,9 @@ pub struct PutObjectOutput {
     /// The new version's id (`x-amz-version-id`); `None` for the `null`
     /// version, which S3 does not announce.
     pub version_id: Option<String>,
+    /// CopyObject: the version id of the source version copied
+    /// (`x-amz-copy-source-version-id`); `None` for a `null` version.
+    pub source_version_id: Option<String>,
 }
 
 /// A byte range request.
@@ -679,6 +682,22 @@ impl Gateway {
         who: &RequestContext,
         input: CopyObjectInput,
     ) -> Result<PutObjectOutput> {
+        let mut source_version_id = None;
+        let mut out = self
+            .copy_object_of(who, input, &mut source_version_id)
+            .await?;
+        out.source_version_id = source_version_id;
+        Ok(out)
+    }
+
+    /// CopyObject, telling `source_version` the version id of the source
+    /// version it copies.
+    async fn copy_object_of(
+        &self,
+        who: &RequestContext,
+        input: CopyObjectInput,
+        source_version: &mut Option<String>,
+    ) -> Result<PutObjectOutput> {
         names::validate_key(&input.key)?;
         if input.replace_tagging {
             crate::tagging::validate_tags(&input.meta.tags, crate::tagging::MAX_OBJECT_TAGS)?;
@@ -697,6 +716,7 @@ impl Gateway {
                 &input.conditions,
             )
             .await?;
+        source_version.clone_from(&src.version.id);
         // A copy of the current version onto itself rewrites its metadata in
         // place, unless the bucket keeps versions: then it is a new version.
         let same = input.src_bucket == input.bucket

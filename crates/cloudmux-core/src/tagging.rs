@@ -98,23 +98,25 @@ impl Gateway {
     }
 
     /// GetObjectTagging: the tags of the current version or of the version
-    /// `version_id` names (empty when it has none).
+    /// `version_id` names (empty when it has none), and that version's id
+    /// (`None` for the null version).
     pub async fn object_tags(
         &self,
         who: &RequestContext,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-    ) -> Result<Tags> {
+    ) -> Result<(Tags, Option<String>)> {
         let (rec, _, _) = self
             .tagged_object(who, bucket, key, version_id, false)
             .await?;
-        Ok(rec.meta.tags)
+        Ok((rec.meta.tags, rec.version.id))
     }
 
     /// PutObjectTagging (replaces the whole set) and, with an empty set,
     /// DeleteObjectTagging, of the current version or of the version
     /// `version_id` names. The data and every other field are kept.
+    /// Answers the version's id (`None` for the null version).
     pub async fn put_object_tags(
         &self,
         who: &RequestContext,
@@ -122,7 +124,7 @@ impl Gateway {
         key: &str,
         version_id: Option<&str>,
         tags: Tags,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         validate_tags(&tags, MAX_OBJECT_TAGS)?;
         let _guard = self.locks.lock(bucket, key).await;
         self.settle_intent(bucket, key).await?;
@@ -130,7 +132,8 @@ impl Gateway {
             .tagged_object(who, bucket, key, version_id, true)
             .await?;
         rec.meta.tags = tags;
-        self.rewrite_object(mkey, raw, &rec).await
+        self.rewrite_object(mkey, raw, &rec).await?;
+        Ok(rec.version.id)
     }
 
     /// PutBucketTagging (replaces the whole set); bucket owner only.

@@ -281,8 +281,12 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
     if let Some(v) = &out.version_id {
         super::set_header(&mut resp, "x-amz-version-id", v);
     }
-    if let Some(v) = src_version_id.filter(|v| v != "null") {
-        super::set_header(&mut resp, "x-amz-copy-source-version-id", &v);
+    if let Some(v) = out
+        .source_version_id
+        .as_deref()
+        .or(src_version_id.as_deref().filter(|v| *v != "null"))
+    {
+        super::set_header(&mut resp, "x-amz-copy-source-version-id", v);
     }
     if let Some(s) = sse {
         resp.headers_mut().insert(

@@ -63,19 +63,20 @@ pub(super) async fn put_object_tagging(gw: &Gateway, mut req: Req) -> S3Result<R
     let body = req.read_small_body().await?;
     let tags = parse_tagging(&body)?;
     let version = crate::headers::version_id(&req)?;
-    gw.put_object_tags(
-        &req.principal,
-        req.bucket(),
-        req.key(),
-        version.as_deref(),
-        tags,
-    )
-    .await?;
+    let version = gw
+        .put_object_tags(
+            &req.principal,
+            req.bucket(),
+            req.key(),
+            version.as_deref(),
+            tags,
+        )
+        .await?;
     with_version(empty(StatusCode::OK)?, version)
 }
 
-/// Echoes the `versionId` a request named, as S3 does on the object
-/// subresource operations.
+/// Answers the id of the version whose tags a request read or changed, as
+/// S3 does.
 fn with_version(
     mut resp: Response<ResBody>,
     version: Option<String>,
@@ -88,7 +89,7 @@ fn with_version(
 
 pub(super) async fn get_object_tagging(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     let version = crate::headers::version_id(&req)?;
-    let tags = gw
+    let (tags, version) = gw
         .object_tags(&req.principal, req.bucket(), req.key(), version.as_deref())
         .await?;
     with_version(xml(tagging_doc(&tags))?, version)
@@ -96,14 +97,15 @@ pub(super) async fn get_object_tagging(gw: &Gateway, req: Req) -> S3Result<Respo
 
 pub(super) async fn delete_object_tagging(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>> {
     let version = crate::headers::version_id(&req)?;
-    gw.put_object_tags(
-        &req.principal,
-        req.bucket(),
-        req.key(),
-        version.as_deref(),
-        Vec::new(),
-    )
-    .await?;
+    let version = gw
+        .put_object_tags(
+            &req.principal,
+            req.bucket(),
+            req.key(),
+            version.as_deref(),
+            Vec::new(),
+        )
+        .await?;
     with_version(empty(StatusCode::NO_CONTENT)?, version)
 }
 
