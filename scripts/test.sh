@@ -8,7 +8,8 @@
 #   1. scripts/install-test-deps.sh        (fast no-op when all is installed)
 #   2. cargo build --bin cloudmux --features failpoints  (debug server
 #      binary; the failpoints are inert until a test arms them, and release
-#      builds leave them out)
+#      builds leave them out), and scripts/build-old-release.sh (the last
+#      release before versioning, for the store upgrade test)
 #   3. Rust tests: cargo nextest run --workspace --all-features (cargo test
 #      if nextest is absent); tests/faults.rs runs the whole fault matrix on
 #      `fs` and a seeded sample on the clouds
@@ -95,6 +96,14 @@ BUILD_OK=1
 run_check build "$LOGS/build.log" cargo build --bin cloudmux --features failpoints || BUILD_OK=0
 BIN="$TARGET/debug/cloudmux"
 export CLOUDMUX_BIN="$BIN"
+# The last release before versioning, for the upgrade test (tests/upgrade.rs),
+# built in a target directory of its own.
+if [ "${SKIP_RUST:-0}" != 1 ]; then
+    if run_check old-release "$LOGS/old-release.log" scripts/build-old-release.sh; then
+        CLOUDMUX_OLD_BIN=$(tail -n1 "$LOGS/old-release.log")
+        export CLOUDMUX_OLD_BIN
+    fi
+fi
 
 # ---- 3. Rust tests ----------------------------------------------------------------
 if [ "${SKIP_RUST:-0}" = 1 ]; then

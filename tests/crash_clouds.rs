@@ -529,6 +529,7 @@ async fn crash_on(cloud: Cloud) {
             target.location_config(GRACE_MS)
         ),
         env: vec![("CLOUDMUX_LOG".into(), "info".into())],
+        ..Default::default()
     });
     create_bucket_on(&s.client(ALICE), BUCKET, "cloud").await;
 

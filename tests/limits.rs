@@ -18,7 +18,7 @@ const BUCKET: &str = "limits";
 fn server(limits: &str) -> TestServer {
     TestServer::start_with(ServerOptions {
         extra_config: format!("[limits]\n{limits}\n"),
-        env: Vec::new(),
+        ..Default::default()
     })
 }
 

@@ -236,6 +236,7 @@ default = true
             ALICE.secret_key
         ),
         env: vec![("CLOUDMUX__LOCATIONS__LOCAL__DEFAULT".into(), "false".into())],
+        ..Default::default()
     });
     let cloud_requests = || {
         cloud

@@ -256,6 +256,7 @@ async fn sigterm_drains_uploads_in_flight_and_loses_nothing() {
             ),
             ("CLOUDMUX_LOG_FORMAT".to_owned(), "json".to_owned()),
         ],
+        ..Default::default()
     });
     let client = s.client(ALICE);
     create_bucket(&client, BUCKET).await;

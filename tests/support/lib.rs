@@ -96,6 +96,8 @@ pub struct ServerOptions {
     pub extra_config: String,
     /// Extra environment variables for the server process.
     pub env: Vec<(String, String)>,
+    /// The server binary; [`server_binary`] when `None`.
+    pub binary: Option<PathBuf>,
 }
 
 /// A running `cloudmux serve` child process with its own data directory.
@@ -161,6 +163,12 @@ impl TestServer {
         server.write_config();
         server.spawn();
         server
+    }
+
+    /// Runs `binary` (or [`server_binary`] with `None`) from the next
+    /// [`TestServer::spawn`] on, on the same data.
+    pub fn use_binary(&mut self, binary: Option<PathBuf>) {
+        self.opts.binary = binary;
     }
 
     /// The temporary directory holding the config, the log and `data/`.
@@ -265,7 +273,7 @@ path = "{d}/objects2"
     /// its `endpoint:` line. Panics if a process is already running.
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
-        let bin = server_binary();
+        let bin = self.opts.binary.clone().unwrap_or_else(server_binary);
         assert!(
             bin.exists(),
             "cloudmux binary not found at {}: run `cargo build --bin cloudmux` first \
