@@ -12,7 +12,7 @@
 //! native tools read the current data; a noncurrent version's bytes are the
 //! copy `Backend::keep_version` made when it stopped being current (a hard
 //! link on `fs`, a server-side copy on the clouds), named after the version
-//! ([`kept_name`]).
+//! (`kept_name`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
