@@ -38,6 +38,25 @@
 //!   discards them (after Complete and on Abort). A whole published blob
 //!   alone (a copy) is copied server-side (Copy Blob) into the staging area.
 //!
+//! Noncurrent versions: [`keep_version`](crate::Backend::keep_version)
+//! copies the object's blob server-side (Copy Blob, polled until done as
+//! for `publish`) onto `.cloudmux-versions/<name>/<version>`, the
+//! [cloud layer](crate::cloud)'s versions area, with `x-ms-source-if-match`
+//! of the ETag the reference's stamp names, so a replacement racing the copy
+//! fails it ([`DataError::Stale`]). Copy Blob carries the content
+//! properties; metadata given to it replaces the source's, so the source's
+//! `x-ms-meta-*` entries (the staged-id entry included) are sent again,
+//! with one more: `x-ms-meta-cmx__version_of` ([`SOURCE_META`]), the
+//! source's ETag. A blob at the version's name whose copy finished, with
+//! that entry equal to the current source's ETag and the same size, holds
+//! those bytes (Azure ETags name one write of one blob) and is answered as
+//! it is, so a retry makes no second copy; anything else there is copied
+//! over. The copy's reference has its own stamp (SHA-256 of its ETag), which
+//! reads and deletes check. [`locate_version`](crate::Backend::locate_version)
+//! reads the copy's properties (a copy still pending is
+//! [`DataError::Unavailable`]). Cost: one Copy Blob (and its polling) per
+//! kept version, and a full copy's storage.
+//!
 //! Garbage collection: [`list_staged`](crate::Backend::list_staged) lists
 //! the blobs under each of [`STAGING_PREFIXES`]
 //! (List Blobs with the prefix and `include=uncommittedblobs`, every page),
@@ -94,6 +113,11 @@ const API_VERSION: &str = "2021-08-06";
 /// The metadata name under which `publish` records the staged id of the
 /// bytes it published (see the [module documentation](self)).
 pub const STAGED_META: &str = "cmx__staged";
+/// The metadata name under which `keep_version` records, on the copy of a
+/// noncurrent version, the ETag of the blob it copied (see the
+/// [module documentation](self)). Like [`STAGED_META`], a name
+/// [`sign::encode_meta_name`] never makes.
+pub const SOURCE_META: &str = "cmx__version_of";
 
 /// `[locations.NAME]` with `type = "azure"`. Its `Debug` output leaves the
 /// account key and the SAS token out.
@@ -481,6 +505,38 @@ impl AzureBackend {
         self.delete_blob(blob, None).await
     }
 
+    /// The response headers of Get Blob Properties of a blob, `None` if it
+    /// does not exist.
+    async fn properties(&self, blob: &str) -> Result<Option<reqwest::header::HeaderMap>> {
+        let resp = self
+            .call(
+                "get blob properties",
+                true,
+                Req::new(Method::HEAD, Some(blob)),
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(resp.headers().clone())),
+            _ => Err(self.http.refused("get blob properties", resp).await),
+        }
+    }
+
+    /// The ETag and size among a blob's properties.
+    fn etag_and_size(
+        &self,
+        blob: &str,
+        props: &reqwest::header::HeaderMap,
+    ) -> Result<(String, u64)> {
+        let size = header_value(props, "content-length").and_then(|v| v.parse::<u64>().ok());
+        match (header_value(props, "etag"), size) {
+            (Some(etag), Some(size)) => Ok((etag, size)),
+            _ => Err(self
+                .http
+                .failed(format!("blob {blob}: properties without size or ETag"))),
+        }
+    }
+
     /// The ETag of a blob, `None` if it does not exist.
     async fn etag(&self, blob: &str) -> Result<Option<String>> {
         let resp = self
@@ -805,7 +861,12 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
 
 /// A response header as a string.
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
+    header_value(resp.headers(), name)
+}
+
+/// A header of a header map as a string.
+fn header_value(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
@@ -863,25 +924,113 @@ impl Backend for AzureBackend {
         })
     }
 
-    /// A staged copy here is a temp object: it is published before a
-    /// record may name it.
+    /// A server-side Copy Blob onto the version's name, marked with the
+    /// source's ETag (see the [module documentation](self)).
     async fn keep_version(
         &self,
-        _data: &DataRef,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<DataRef> {
-        Err(DataError::Unavailable("keep_version: not yet".into()))
+        crate::check_version(version)?;
+        let opts = &self.http.opts;
+        opts.target_name(&self.http.location, target.bucket, target.key)?;
+        let dest = opts.version_name(target.bucket, target.key, version);
+        let Some(source) = self.properties(&data.locator).await? else {
+            return Err(DataError::NotFound(format!(
+                "location {}: blob {} is gone",
+                self.http.location, data.locator
+            )));
+        };
+        let (etag, size) = self.etag_and_size(&data.locator, &source)?;
+        if size != data.size || (data.stamp != 0 && stamp_of(&etag) != data.stamp) {
+            return Err(DataError::Stale(format!(
+                "location {}: blob {} was replaced",
+                self.http.location, data.locator
+            )));
+        }
+        let mark = etag.trim_matches('"').to_owned();
+        let marker = format!("x-ms-meta-{SOURCE_META}");
+        if let Some(kept) = self.properties(&dest).await? {
+            let done = matches!(
+                header_value(&kept, "x-ms-copy-status").as_deref(),
+                None | Some("success")
+            );
+            let (kept_etag, kept_size) = self.etag_and_size(&dest, &kept)?;
+            if done && kept_size == size && header_value(&kept, &marker) == Some(mark.clone()) {
+                return Ok(DataRef {
+                    locator: dest,
+                    size,
+                    stamp: stamp_of(&kept_etag),
+                });
+            }
+        }
+        // Metadata given to Copy Blob replaces the source's, so the source's
+        // entries are sent again beside the marker.
+        let mut r = Req::new(Method::PUT, Some(&dest))
+            .h("x-ms-copy-source", self.source_url(&data.locator)?)
+            .h("x-ms-source-if-match", etag.clone());
+        for (name, value) in &source {
+            let name = name.as_str();
+            if name.starts_with("x-ms-meta-") && name != marker {
+                let value = value.to_str().map_err(|_| {
+                    self.http
+                        .failed(format!("blob {}: metadata {name} is no text", data.locator))
+                })?;
+                r = r.h(name, value);
+            }
+        }
+        r = r.h(&marker, mark);
+        self.start_copy(&dest, r).await?;
+        let copied = self
+            .etag(&dest)
+            .await?
+            .ok_or_else(|| DataError::NotFound(format!("blob {dest} vanished after copy")))?;
+        Ok(DataRef {
+            locator: dest,
+            size,
+            stamp: stamp_of(&copied),
+        })
     }
 
     async fn locate_version(
         &self,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<Option<DataRef>> {
-        Err(DataError::Unavailable("locate_version: not yet".into()))
+        crate::check_version(version)?;
+        let name = self
+            .http
+            .opts
+            .version_name(target.bucket, target.key, version);
+        let found = async {
+            let Some(kept) = self.properties(&name).await? else {
+                return Ok(None);
+            };
+            match header_value(&kept, "x-ms-copy-status").as_deref() {
+                None | Some("success") => {}
+                Some("pending") => {
+                    return Err(self
+                        .http
+                        .unavailable(format!("blob {name}: copy still pending")))
+                }
+                Some(_) => return Ok(None),
+            }
+            let (etag, size) = self.etag_and_size(&name, &kept)?;
+            Ok(Some(DataRef {
+                locator: name.clone(),
+                size,
+                stamp: stamp_of(&etag),
+            }))
+        };
+        found.await.map_err(|e| match e {
+            DataError::Unavailable(m) => DataError::Unavailable(m),
+            e => DataError::Unavailable(e.to_string()),
+        })
     }
 
+    /// A staged copy here is a temp object: it is published before a
+    /// record may name it.
     async fn staged_ref(
         &self,
         _staged: &Staged,
@@ -1062,17 +1211,23 @@ mod tests {
     #[test]
     fn the_staged_entry_is_never_a_client_name() {
         assert_eq!(sign::decode_meta_name(STAGED_META), None);
+        assert_eq!(sign::decode_meta_name(SOURCE_META), None);
         for n in [
             "staged",
             "_staged",
             "cmx__staged",
             STAGED_META,
             "cmx_staged",
+            "version_of",
+            "_version_of",
+            SOURCE_META,
         ] {
             assert_ne!(sign::encode_meta_name(n), STAGED_META, "{n}");
+            assert_ne!(sign::encode_meta_name(n), SOURCE_META, "{n}");
         }
         let headers = [
             ("x-ms-meta-cmx__staged", ".cloudmux-staging/x"),
+            ("x-ms-meta-cmx__version_of", "0x8DC0FFEE"),
             ("x-ms-meta-color", "blue"),
         ];
         assert_eq!(

@@ -40,6 +40,25 @@
 //! current or legacy, since such an object would be taken for staged data
 //! and garbage collection would remove it.
 //!
+//! # Noncurrent versions
+//!
+//! [`Backend::keep_version`](crate::Backend::keep_version) keeps the
+//! current data of an object as its noncurrent version `VERSION` with one
+//! server-side copy, in the location's own bucket or container, under
+//! [`VERSIONS_PREFIX`]: the object named `NAME` (as above) has its versions
+//! at `.cloudmux-versions/NAME/VERSION` ([`CloudOptions::version_name`]),
+//! the same prefix in both modes. The copy is conditional on the source
+//! still being the bytes the caller's reference names and keeps the
+//! object's native metadata (content headers and user metadata, the
+//! staged-id entry included: it is harmless there, since
+//! [`locate`](crate::Backend::locate) only asks objects' own names). Each
+//! kept version costs one copy request (a multipart copy above 5 GiB on
+//! S3) and the storage of a full copy; the bytes never pass through
+//! cloudmux. [`CloudOptions::target_name`] refuses keys whose name falls
+//! under the prefix (only possible with `bucket_match = true`), and garbage
+//! collection lists only the staging prefixes, so the versions area is
+//! reached only through records.
+//!
 //! # Failures
 //!
 //! [`classify`] is the one reading of a cloud's error answers:
@@ -106,6 +125,11 @@ pub use retry::Retry;
 /// Prefix, inside a location's bucket or container, of the objects that hold
 /// staged data (see the [module documentation](self)).
 pub const STAGING_PREFIX: &str = ".cloudmux-staging/";
+
+/// Prefix, inside a location's bucket or container, of the noncurrent
+/// versions [`Backend::keep_version`](crate::Backend::keep_version) keeps
+/// (see the [module documentation](self)).
+pub const VERSIONS_PREFIX: &str = ".cloudmux-versions/";
 
 /// Staging prefixes an older cloudmux wrote (`.cloudmux/tmp/`, the `s3`
 /// location's, with hyphenated UUIDs): still listed, read and discarded,
@@ -187,16 +211,35 @@ impl CloudOptions {
 
     /// The cloud object name a publish of `key` in `bucket` writes, refusing
     /// (only possible with `bucket_match = true`) a name under any staging
-    /// prefix, which would be taken for staged data. The error names
-    /// `location`.
+    /// prefix, which would be taken for staged data, or under
+    /// [`VERSIONS_PREFIX`], which would be taken for a noncurrent version.
+    /// The error names `location`.
     pub fn target_name(&self, location: &str, bucket: &str, key: &str) -> crate::Result<String> {
         let name = self.object_name(bucket, key);
-        match STAGING_PREFIXES.iter().find(|p| name.starts_with(*p)) {
-            Some(prefix) => Err(DataError::Io(std::io::Error::other(format!(
-                "location {location}: key {key:?} is inside the reserved staging prefix {prefix}"
-            )))),
-            None => Ok(name),
+        let refused = |what: &str, prefix: &str| {
+            Err(DataError::Io(std::io::Error::other(format!(
+                "location {location}: key {key:?} is inside the reserved {what} prefix {prefix}"
+            ))))
+        };
+        if let Some(prefix) = STAGING_PREFIXES.iter().find(|p| name.starts_with(*p)) {
+            return refused("staging", prefix);
         }
+        if name.starts_with(VERSIONS_PREFIX) {
+            return refused("versions", VERSIONS_PREFIX);
+        }
+        Ok(name)
+    }
+
+    /// The cloud object name of the noncurrent version `version` of `key` in
+    /// `bucket`: [`VERSIONS_PREFIX`], the object's name
+    /// ([`object_name`](Self::object_name)), `/` and the version, which has
+    /// passed [`crate::check_version`] (no `/`, so the name tells the
+    /// object's name and the version apart).
+    pub fn version_name(&self, bucket: &str, key: &str, version: &str) -> String {
+        format!(
+            "{VERSIONS_PREFIX}{}/{version}",
+            self.object_name(bucket, key)
+        )
     }
 
     /// The connect timeout as a [`Duration`].
@@ -361,13 +404,52 @@ mod tests {
             assert!(matches!(e, DataError::Io(_)), "{key}: {e:?}");
             assert!(e.to_string().contains("location l"), "{e}");
         }
+        for key in [".cloudmux-versions/b/k/v", ".cloudmux-versions/"] {
+            assert_eq!(
+                shared.target_name("l", "b", key).unwrap(),
+                format!("b/{key}")
+            );
+            let e = matched.target_name("l", "b", key).unwrap_err();
+            assert!(
+                e.to_string().contains("reserved versions prefix"),
+                "{key}: {e}"
+            );
+        }
         for key in [
             ".cloudmux-stagingx",
             ".cloudmux/keys/x",
             "a/.cloudmux-staging/x",
+            ".cloudmux-versionsx",
+            "a/.cloudmux-versions/x",
         ] {
             assert_eq!(matched.target_name("l", "b", key).unwrap(), key);
         }
+    }
+
+    #[test]
+    fn versions_share_one_prefix_in_both_modes() {
+        let v = "0123456789abcdef0123456789abcdef";
+        let shared = CloudOptions::default();
+        let matched = CloudOptions {
+            bucket_match: true,
+            ..CloudOptions::default()
+        };
+        assert_eq!(
+            shared.version_name("b", "a/k", v),
+            format!(".cloudmux-versions/b/a/k/{v}")
+        );
+        assert_eq!(
+            matched.version_name("b", "a/k", v),
+            format!(".cloudmux-versions/a/k/{v}")
+        );
+        assert_eq!(
+            matched.version_name("b", "a/", "null.0123456789abcdef"),
+            ".cloudmux-versions/a//null.0123456789abcdef"
+        );
+        assert!(!is_staging_name(&shared.version_name("b", "k", v)));
+        assert!(STAGING_PREFIXES
+            .iter()
+            .all(|p| !VERSIONS_PREFIX.starts_with(p) && !p.starts_with(VERSIONS_PREFIX)));
     }
 
     #[test]

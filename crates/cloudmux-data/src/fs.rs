@@ -8,6 +8,10 @@
 //! <root>/.cloudmux/tmp/<uuid>.del        a delete in flight (leftovers are removed at open)
 //! <root>/<bucket>/<key>                  an object whose key maps to a path
 //! <root>/<bucket>/.cloudmux/keys/<hash>  an object whose key cannot be a path
+//! <root>/<bucket>/.cloudmux/versions/<key>/<version>
+//!                                        a noncurrent version of a key that maps to a path
+//! <root>/<bucket>/.cloudmux/versions/.hashed/<hash>/<version>
+//!                                        a noncurrent version of any other key
 //! ```
 //!
 //! Staged data lives under the root, so publishing is an atomic `rename` on one
@@ -81,6 +85,32 @@
 //! into the temp area and checked again; if a publish slipped in, the newer
 //! file is linked back (unless something newer still is already there).
 //! Directories left empty by a delete are removed up to the bucket directory.
+//!
+//! # Noncurrent versions
+//!
+//! [`keep_version`](crate::Backend::keep_version) keeps the current data of
+//! `KEY` in `BUCKET` as its noncurrent version `VERSION` (a version id, or
+//! `null.<hex>`) with a hard link: no byte is copied, and the file at the
+//! native name stays where it is until the caller replaces or deletes it.
+//! The link is `<root>/BUCKET/.cloudmux/versions/KEY/VERSION` when `KEY`
+//! maps to a path by the rule above and the directories on the way can be
+//! made, else `<root>/BUCKET/.cloudmux/versions/.hashed/<hash>/VERSION`
+//! (`<hash>` as above). The hashed place also takes keys whose first
+//! component is `.hashed`, and versions blocked by another key's versions:
+//! the version `v1` of `a` is the file `versions/a/v1`, so the versions of
+//! the key `a/v1` cannot be under the directory `versions/a/v1/` (and
+//! conversely). The choice is recorded in the answered locator, and
+//! [`locate_version`](crate::Backend::locate_version) looks in both places.
+//! Directories are checked and made as for publishing (never through a
+//! symlink), and the link is made durable by the same group commit as a
+//! publish. The link shares the data's inode and mtime, so the copy's
+//! [`DataRef`] has the data's stamp and size; a staged
+//! locator (data not yet moved to its native name) is resolved as reads
+//! resolve it. A file already at the version's name is kept when it is the
+//! same inode (a retry) and replaced otherwise. Deletes work by path (the
+//! file is moved aside and its inode checked), so deleting the current
+//! data or a version removes that one name only; the bytes go when the last
+//! link does.
 //!
 //! Case-insensitive or normalizing filesystems are not supported: two keys
 //! differing only in case would share a file there.
@@ -321,21 +351,68 @@ impl Backend for FsBackend {
         Ok(self.sync.sync().await?)
     }
 
+    /// A hard link of the data's inode at the version's place (see
+    /// [Noncurrent versions](self#noncurrent-versions)), made durable by the
+    /// group commit. The link shares the inode and its mtime, so the copy's
+    /// [`DataRef`] keeps the data's stamp and size.
     async fn keep_version(
         &self,
-        _data: &DataRef,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<DataRef> {
-        Err(DataError::Unavailable("keep_version: not yet".into()))
+        crate::check_version(version)?;
+        layout::check_bucket(target.bucket)?;
+        let root = self.root.clone();
+        let source = data.clone();
+        let bucket = target.bucket.to_owned();
+        let key = target.key.to_owned();
+        let version = version.to_owned();
+        let locator = blocking(move || {
+            ops::keep_version(
+                &root,
+                &source.locator,
+                source.size,
+                source.stamp,
+                &bucket,
+                &key,
+                &version,
+            )
+        })
+        .await?;
+        // Also when the link was already there: an earlier call may have
+        // made it and failed before its sync.
+        self.sync.sync().await?;
+        Ok(DataRef {
+            locator,
+            size: data.size,
+            stamp: data.stamp,
+        })
     }
 
     async fn locate_version(
         &self,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<Option<DataRef>> {
-        Err(DataError::Unavailable("locate_version: not yet".into()))
+        crate::check_version(version)?;
+        layout::check_bucket(target.bucket)?;
+        let root = self.root.clone();
+        let bucket = target.bucket.to_owned();
+        let key = target.key.to_owned();
+        let version = version.to_owned();
+        blocking(move || {
+            Ok(
+                ops::locate_version(&root, &bucket, &key, &version)?.map(|(locator, meta)| {
+                    DataRef {
+                        locator,
+                        size: meta.len(),
+                        stamp: ops::published_stamp(&meta),
+                    }
+                }),
+            )
+        })
+        .await
     }
 
     async fn staged_ref(&self, staged: &Staged, target: ObjectPath<'_>) -> Result<Option<DataRef>> {

@@ -37,6 +37,24 @@
 //!   copied into its own temporary object (streamed through cloudmux, as
 //!   compose takes only whole objects).
 //!
+//! Noncurrent versions: [`keep_version`](crate::Backend::keep_version)
+//! rewrites the object server-side (`rewriteTo` with
+//! `ifSourceGenerationMatch` of the reference's stamp, so a replacement
+//! racing the copy fails it) onto `.cloudmux-versions/<name>/<version>`,
+//! the [cloud layer](crate::cloud)'s versions area. The copy is given the
+//! source's content fields and custom metadata (the staged-id entry
+//! included) and one more entry, [`SOURCE_META`]
+//! (`cloudmux-version-of: <generation>`), the source's generation; a client's
+//! entry of that name is replaced in the copy's native metadata. An object
+//! at the version's name with that entry equal to the current source's
+//! generation and the same size holds those bytes (a generation names one
+//! write of one object) and is answered as it is, so a retry makes no
+//! second copy; anything else there is rewritten over. The copy's reference
+//! has its own generation as the stamp, which reads and deletes check.
+//! [`locate_version`](crate::Backend::locate_version) reads the copy's
+//! resource. Cost: one rewrite per kept version (more calls for objects GCS
+//! copies in several steps), and a full copy's storage.
+//!
 //! Garbage collection: [`list_staged`](crate::Backend::list_staged) lists
 //! the objects under each of [`STAGING_PREFIXES`] (objects.list with the
 //! prefix, every page), each under its name (the
@@ -89,6 +107,10 @@ const COMPOSE_CONCURRENCY: usize = 8;
 /// The custom-metadata name under which `publish` records the staged id of
 /// the bytes it published (see the [module documentation](self)).
 pub const STAGED_META: &str = "cloudmux-staged";
+/// The custom-metadata name under which `keep_version` records, on the copy
+/// of a noncurrent version, the generation of the object it copied (see the
+/// [module documentation](self)).
+pub const SOURCE_META: &str = "cloudmux-version-of";
 
 /// `[locations.NAME]` with `type = "gcs"`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -582,6 +604,33 @@ impl GcsBackend {
         Value::Object(r)
     }
 
+    /// The resource fields a noncurrent version's copy is given, from the
+    /// resource `source` of the object it copies: the content fields and
+    /// custom metadata (the staged-id entry included), with `mark` (the
+    /// source's generation) as the [`SOURCE_META`] entry. Given in full,
+    /// since a rewrite on some emulators copies only some fields by itself.
+    fn version_resource(source: &Value, mark: &str) -> Value {
+        let mut r = serde_json::Map::new();
+        for f in [
+            "contentType",
+            "cacheControl",
+            "contentDisposition",
+            "contentEncoding",
+            "contentLanguage",
+        ] {
+            if let Some(v @ Value::String(_)) = source.get(f) {
+                r.insert(f.into(), v.clone());
+            }
+        }
+        let mut m = match source.get("metadata") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        m.insert(SOURCE_META.into(), Value::String(mark.to_owned()));
+        r.insert("metadata".into(), Value::Object(m));
+        Value::Object(r)
+    }
+
     /// Composes `sources` (name, generation) into a new staging object.
     async fn compose(&self, sources: &[(String, u64)]) -> Result<(String, u64, u64)> {
         let dest = cloud::staging_name();
@@ -710,25 +759,93 @@ impl Backend for GcsBackend {
         })
     }
 
-    /// A staged copy here is a temp object: it is published before a
-    /// record may name it.
+    /// A server-side `rewriteTo` onto the version's name, marked with the
+    /// source's generation (see the [module documentation](self)).
     async fn keep_version(
         &self,
-        _data: &DataRef,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<DataRef> {
-        Err(DataError::Unavailable("keep_version: not yet".into()))
+        crate::check_version(version)?;
+        let opts = &self.http.opts;
+        opts.target_name(&self.http.location, target.bucket, target.key)?;
+        let dest = opts.version_name(target.bucket, target.key, version);
+        let Some(source) = self.object_resource(&data.locator).await? else {
+            return Err(DataError::NotFound(format!(
+                "location {}: object {} is gone",
+                self.http.location, data.locator
+            )));
+        };
+        // The rewrite carries ifSourceGenerationMatch; the generation is
+        // also checked first because some emulators ignore it.
+        let (generation, size) = self.generation_and_size(&source)?;
+        if size != data.size || (data.stamp != 0 && generation != data.stamp) {
+            return Err(DataError::Stale(format!(
+                "location {}: object {} was replaced",
+                self.http.location, data.locator
+            )));
+        }
+        let mark = generation.to_string();
+        if let Some(kept) = self.object_resource(&dest).await? {
+            let (kept_generation, kept_size) = self.generation_and_size(&kept)?;
+            let marked = kept
+                .get("metadata")
+                .and_then(|m| m.get(SOURCE_META))
+                .and_then(Value::as_str);
+            if kept_size == size && marked == Some(mark.as_str()) {
+                return Ok(DataRef {
+                    locator: dest,
+                    size,
+                    stamp: kept_generation,
+                });
+            }
+        }
+        let copied = self
+            .rewrite(
+                &data.locator,
+                generation,
+                &dest,
+                &Self::version_resource(&source, &mark),
+            )
+            .await?;
+        let (stamp, size) = self.generation_and_size(&copied)?;
+        Ok(DataRef {
+            locator: dest,
+            size,
+            stamp,
+        })
     }
 
     async fn locate_version(
         &self,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<Option<DataRef>> {
-        Err(DataError::Unavailable("locate_version: not yet".into()))
+        crate::check_version(version)?;
+        let name = self
+            .http
+            .opts
+            .version_name(target.bucket, target.key, version);
+        let found = async {
+            let Some(kept) = self.object_resource(&name).await? else {
+                return Ok(None);
+            };
+            let (generation, size) = self.generation_and_size(&kept)?;
+            Ok(Some(DataRef {
+                locator: name.clone(),
+                size,
+                stamp: generation,
+            }))
+        };
+        found.await.map_err(|e| match e {
+            DataError::Unavailable(m) => DataError::Unavailable(m),
+            e => DataError::Unavailable(e.to_string()),
+        })
     }
 
+    /// A staged copy here is a temp object: it is published before a
+    /// record may name it.
     async fn staged_ref(
         &self,
         _staged: &Staged,

@@ -214,6 +214,31 @@ pub enum Piece {
     Published(DataRef, Option<ByteRange>),
 }
 
+/// Longest version name [`Backend::keep_version`] accepts.
+pub const MAX_VERSION_LEN: usize = 64;
+
+/// Checks a version name given to [`Backend::keep_version`] or
+/// [`Backend::locate_version`]: 1 to [`MAX_VERSION_LEN`] ASCII letters,
+/// digits and `.`, not starting with `.` (a version id is 32 lowercase hex
+/// digits, the null version `null.<16 hex>`). Every location uses the name
+/// as one path segment, so nothing else may pass. Refused with
+/// [`DataError::Io`] of kind [`std::io::ErrorKind::InvalidInput`].
+pub fn check_version(version: &str) -> Result<()> {
+    let ok = (1..=MAX_VERSION_LEN).contains(&version.len())
+        && !version.starts_with('.')
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(DataError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bad version name {version:?}"),
+        )))
+    }
+}
+
 /// A data backend.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -359,5 +384,40 @@ pub trait Backend: Send + Sync + 'static {
     /// default) for `fs`, whose bytes are plain files.
     fn encrypts_at_rest(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names_are_checked() {
+        for ok in [
+            "0123456789abcdef0123456789abcdef",
+            "null.0123456789abcdef",
+            "A",
+            "a..b",
+            &"v".repeat(MAX_VERSION_LEN),
+        ] {
+            check_version(ok).unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".x",
+            "a/b",
+            "a b",
+            "ü",
+            "a\0",
+            "a-b",
+            &"v".repeat(MAX_VERSION_LEN + 1),
+        ] {
+            match check_version(bad) {
+                Err(DataError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! <key>                          an object (bucket_match = true)
 //! .cloudmux-staging/<uuid>       staged data: uploads in flight, multipart parts
 //! .cloudmux/tmp/<uuid>           staged data an older cloudmux wrote (still read)
+//! .cloudmux-versions/<name>/<version>
+//!                                a noncurrent version of the object <name> (one of the two above)
 //! ```
 //!
 //! Names, the staging area, timeouts, retries and the reading of error
@@ -45,6 +47,24 @@
 //! server-side copies of published data check the stamp and send the ETag as
 //! `x-amz-copy-source-if-match`, and [`delete`](crate::Backend::delete)
 //! leaves an object alone whose ETag differs from the reference's.
+//!
+//! # Noncurrent versions
+//!
+//! [`keep_version`](crate::Backend::keep_version) copies the object
+//! server-side onto `.cloudmux-versions/<name>/<version>` (the
+//! [cloud layer](crate::cloud)'s versions area): one CopyObject, or a
+//! multipart copy (UploadPartCopy of 1 GiB parts) above 5 GiB, sent with
+//! `x-amz-copy-source-if-match` of the ETag the reference's stamp names, so
+//! a replacement racing the copy fails it ([`DataError::Stale`]). The copy
+//! carries the source's native metadata as HeadObject reports it (content
+//! headers, `x-amz-meta-*` including `cloudmux-staged`). Its reference has
+//! the copy's own stamp (the SHA-256 of its ETag), which reads and deletes
+//! check like any other. A copy already at the name with the source's ETag
+//! and size is answered as it is: a copy of an object of one part has the
+//! source's ETag (the MD5 of the bytes); where it does not (SSE-KMS, a
+//! multipart copy) the copy is simply made again, with the same bytes.
+//! [`locate_version`](crate::Backend::locate_version) is one HeadObject.
+//! Cost: one copy request and a full copy's storage per kept version.
 //!
 //! # Garbage collection
 //!
@@ -612,6 +632,26 @@ fn marked(meta: &NativeMeta, staged: &Staged) -> NativeMeta {
     marked
 }
 
+/// The native metadata a HeadObject answer shows (content headers and user
+/// metadata, the staged-id entry included), for a copy that keeps it.
+fn native_meta(head: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> NativeMeta {
+    let mut user: Vec<(String, String)> = head
+        .metadata()
+        .map(|m| m.iter().map(|(n, v)| (n.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    user.sort();
+    NativeMeta {
+        content_type: head.content_type().map(str::to_owned),
+        cache_control: head.cache_control().map(str::to_owned),
+        content_disposition: head.content_disposition().map(str::to_owned),
+        content_encoding: head.content_encoding().map(str::to_owned),
+        content_language: head.content_language().map(str::to_owned),
+        expires: head.expires_string().map(str::to_owned),
+        user,
+        content_md5: None,
+    }
+}
+
 /// The stamp of an object version: the first 8 bytes of the SHA-256 of its
 /// ETag (quotes removed).
 fn stamp_of(etag: &str) -> u64 {
@@ -685,25 +725,77 @@ impl Backend for S3Backend {
         })
     }
 
-    /// A staged copy here is a temp object: it is published before a
-    /// record may name it.
+    /// A server-side copy onto the version's name (see
+    /// [Noncurrent versions](self#noncurrent-versions)).
     async fn keep_version(
         &self,
-        _data: &DataRef,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<DataRef> {
-        Err(DataError::Unavailable("keep_version: not yet".into()))
+        crate::check_version(version)?;
+        self.cloud
+            .target_name(&self.name, target.bucket, target.key)?;
+        let dest = self.cloud.version_name(target.bucket, target.key, version);
+        let Some(source) = self.head_object(&data.locator).await? else {
+            return Err(DataError::NotFound(format!(
+                "location {}: {} is gone",
+                self.name, data.locator
+            )));
+        };
+        let etag = source.e_tag().unwrap_or_default().to_owned();
+        let size = source.content_length().unwrap_or(0).max(0) as u64;
+        if size != data.size || (data.stamp != 0 && stamp_of(&etag) != data.stamp) {
+            return Err(DataError::Stale(format!(
+                "location {}: {} was replaced",
+                self.name, data.locator
+            )));
+        }
+        if let Some((kept, kept_size)) = self.head(&dest).await? {
+            if kept == etag && kept_size == size {
+                return Ok(DataRef {
+                    locator: dest,
+                    size,
+                    stamp: stamp_of(&kept),
+                });
+            }
+        }
+        let copied = self
+            .copy_whole(
+                &data.locator,
+                Some(&etag),
+                size,
+                &dest,
+                &native_meta(&source),
+            )
+            .await?;
+        Ok(DataRef {
+            locator: dest,
+            size,
+            stamp: stamp_of(&copied),
+        })
     }
 
     async fn locate_version(
         &self,
-        _target: ObjectPath<'_>,
-        _version: &str,
+        target: ObjectPath<'_>,
+        version: &str,
     ) -> Result<Option<DataRef>> {
-        Err(DataError::Unavailable("locate_version: not yet".into()))
+        crate::check_version(version)?;
+        let locator = self.cloud.version_name(target.bucket, target.key, version);
+        match self.head(&locator).await {
+            Ok(found) => Ok(found.map(|(etag, size)| DataRef {
+                locator,
+                size,
+                stamp: stamp_of(&etag),
+            })),
+            Err(DataError::Unavailable(m)) => Err(DataError::Unavailable(m)),
+            Err(e) => Err(DataError::Unavailable(e.to_string())),
+        }
     }
 
+    /// A staged copy here is a temp object: it is published before a
+    /// record may name it.
     async fn staged_ref(
         &self,
         _staged: &Staged,

@@ -7,9 +7,11 @@ mod suite;
 use std::time::Duration;
 
 use base64::Engine as _;
-use cloudmux_data::azure::{sign, AzureBackend, AzureConfig};
-use cloudmux_data::cloud::{STAGING_PREFIX, STAGING_PREFIXES};
-use cloudmux_data::{Backend, Staged};
+use cloudmux_data::azure::{
+    decode_metadata, sign, AzureBackend, AzureConfig, SOURCE_META, STAGED_META,
+};
+use cloudmux_data::cloud::{STAGING_PREFIX, STAGING_PREFIXES, VERSIONS_PREFIX};
+use cloudmux_data::{Backend, ObjectPath, Staged};
 use common::{body, data, start_azurite, Emulator, AZURITE_KEY};
 use futures_util::StreamExt;
 
@@ -283,4 +285,102 @@ fn config_needs_exactly_one_credential() {
         toml::from_str(&format!("{base}account_key_env = \"CMX_TEST_AZ_KEY\"\n")).unwrap();
     assert!(AzureBackend::new("x", &c).is_ok());
     assert!(toml::from_str::<AzureConfig>(&format!("{base}colour = 1\n")).is_err());
+}
+
+/// The response headers of Get Blob Properties of blob `name` (a name
+/// without characters to escape) of container `cloudmux`, signed with
+/// Azurite's key, behind the backend's back.
+async fn blob_headers(port: u16, name: &str) -> reqwest::header::HeaderMap {
+    let path = format!("/devstoreaccount1/cloudmux/{name}");
+    let headers: Vec<(String, String)> = [
+        (
+            "x-ms-date",
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ),
+        ("x-ms-version", "2021-08-06".to_owned()),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v))
+    .collect();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(AZURITE_KEY)
+        .unwrap();
+    let auth = sign::shared_key("devstoreaccount1", &key, "HEAD", &path, &[], &headers);
+    let mut req = reqwest::Client::new()
+        .head(format!("http://127.0.0.1:{port}{path}"))
+        .header("authorization", auth);
+    for (n, v) in &headers {
+        req = req.header(n, v);
+    }
+    let r = req.send().await.unwrap();
+    assert!(r.status().is_success(), "head {name}: {}", r.status());
+    r.headers().clone()
+}
+
+#[tokio::test]
+async fn noncurrent_versions_are_server_side_copies_under_the_versions_prefix() {
+    let e = start_azurite();
+    let b = backend(&e).await;
+    let listing =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(VERSIONS_PREFIX).await.unwrap() })
+        };
+    let shared = |bucket: &str, key: &str, version: &str| {
+        format!("{VERSIONS_PREFIX}{bucket}/{key}/{version}")
+    };
+    suite::keep_versions(&b, &shared, &listing).await;
+    let mut cfg = config(&e, 5_000);
+    cfg.cloud.bucket_match = true;
+    let matched = AzureBackend::new("azure-test", &cfg).unwrap();
+    let own = |_: &str, key: &str, version: &str| format!("{VERSIONS_PREFIX}{key}/{version}");
+    suite::keep_versions(&matched, &own, &listing).await;
+
+    // The copy carries the blob's properties and metadata (the staged-id
+    // entry included), plus the source's ETag.
+    let m = suite::meta();
+    let target = ObjectPath {
+        bucket: "bkt",
+        key: "meta",
+        meta: &m,
+    };
+    let s = b.stage(body(b"with metadata", 4)).await.unwrap();
+    let d = b.publish(s.clone(), target).await.unwrap();
+    let source_etag = blob_headers(e.port, &d.locator).await["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let k = b
+        .keep_version(&d, target, "null.0123456789abcdef")
+        .await
+        .unwrap();
+    let h = blob_headers(e.port, &k.locator).await;
+    let get = |n: &str| h.get(n).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(get("content-type"), m.content_type);
+    assert_eq!(get("cache-control"), m.cache_control);
+    assert_eq!(get("content-disposition"), m.content_disposition);
+    assert_eq!(get("content-language"), m.content_language);
+    let user = decode_metadata(h.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap())));
+    assert_eq!(
+        user,
+        [
+            ("color".to_owned(), "blue".to_owned()),
+            ("my-key".to_owned(), "v 1".to_owned())
+        ]
+    );
+    assert_eq!(get(&format!("x-ms-meta-{STAGED_META}")), Some(s.id.clone()));
+    assert_eq!(
+        get(&format!("x-ms-meta-{SOURCE_META}")).as_deref(),
+        Some(source_etag.trim_matches('"'))
+    );
+    // A retry answers the copy as it is: no second copy (the ETag stays).
+    assert_eq!(
+        b.keep_version(&d, target, "null.0123456789abcdef")
+            .await
+            .unwrap(),
+        k
+    );
+    assert_eq!(blob_headers(e.port, &k.locator).await["etag"], h["etag"]);
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    b.delete(&k).await.unwrap();
+    b.delete(&d).await.unwrap();
 }

@@ -802,3 +802,362 @@ proptest! {
         });
     }
 }
+
+/// The version locator the filesystem layout documents for the keys the
+/// tests use: the plain place unless the key is no plain path (or starts
+/// with `.hashed`), then the hashed one.
+fn version_locator(bucket: &str, key: &str, version: &str) -> String {
+    let plain = key
+        .split('/')
+        .all(|c| !c.is_empty() && c != "." && c != ".." && c != ".cloudmux")
+        && !key.starts_with(".hashed/")
+        && key != ".hashed";
+    if plain {
+        format!("{bucket}/.cloudmux/versions/{key}/{version}")
+    } else {
+        hashed_version(bucket, key, version)
+    }
+}
+
+/// The hashed place of a version.
+fn hashed_version(bucket: &str, key: &str, version: &str) -> String {
+    format!(
+        "{bucket}/.cloudmux/versions/.hashed/{}/{version}",
+        hex::encode(Sha256::digest(key.as_bytes()))
+    )
+}
+
+/// Every file under `dir`, as paths relative to `base` (none when `dir` is
+/// missing).
+fn files_under(base: &Path, dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+            out.extend(files_under(base, &path));
+        } else {
+            let rel = path.strip_prefix(base).unwrap();
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+const V1: &str = "0123456789abcdef0123456789abcdef";
+const V2: &str = "fedcba9876543210fedcba9876543210";
+
+fn at<'a>(bucket: &'a str, key: &'a str) -> ObjectPath<'a> {
+    ObjectPath {
+        bucket,
+        key,
+        meta: NativeMeta::none(),
+    }
+}
+
+#[tokio::test]
+async fn noncurrent_versions_scenario() {
+    let env = env();
+    let root = env.root().to_path_buf();
+    let list =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            let root = root.clone();
+            Box::pin(async move { files_under(&root, &root.join("ver/.cloudmux/versions")) })
+        };
+    suite::keep_versions(&env.fs, &version_locator, &list).await;
+    assert!(env.tmp_names().is_empty());
+    assert_eq!(env.outer_names(), ["root"]);
+}
+
+#[tokio::test]
+async fn a_kept_version_is_a_hard_link_and_deletes_remove_one_name() {
+    let env = env();
+    let data = pattern(700_000, 3);
+    let d = env.put("b", "dir/k", &data).await;
+    let native = env.root().join("b/dir/k");
+    let k = env.fs.keep_version(&d, at("b", "dir/k"), V1).await.unwrap();
+    assert_eq!(k.locator, format!("b/.cloudmux/versions/dir/k/{V1}"));
+    assert_eq!(k.stamp, d.stamp);
+    let copy = env.root().join(&k.locator);
+    let (n, c) = (
+        std::fs::metadata(&native).unwrap(),
+        std::fs::metadata(&copy).unwrap(),
+    );
+    assert_eq!(n.ino(), c.ino(), "the copy is not a hard link");
+    assert_eq!((n.nlink(), c.nlink()), (2, 2));
+
+    // Replacing the object renames a new file over the native name: the
+    // copy keeps the old inode, now with one link.
+    let d2 = env.put("b", "dir/k", b"newer").await;
+    assert_ne!(std::fs::metadata(&native).unwrap().ino(), c.ino());
+    assert_eq!(std::fs::metadata(&copy).unwrap().nlink(), 1);
+    assert_eq!(env.get(&k, None).await, data);
+
+    // Both names of one inode: deleting either removes that name only.
+    let k2 = env
+        .fs
+        .keep_version(&d2, at("b", "dir/k"), V2)
+        .await
+        .unwrap();
+    env.fs.delete(&d2).await.unwrap();
+    assert!(!native.exists());
+    assert_eq!(env.get(&k2, None).await, b"newer");
+    assert_eq!(
+        std::fs::metadata(env.root().join(&k2.locator))
+            .unwrap()
+            .nlink(),
+        1
+    );
+    let d3 = env.put("b", "dir/k", b"third").await;
+    let k3 = env
+        .fs
+        .keep_version(&d3, at("b", "dir/k"), "null.0123456789abcdef")
+        .await
+        .unwrap();
+    env.fs.delete(&k3).await.unwrap();
+    assert!(!env.root().join(&k3.locator).exists());
+    assert_eq!(env.get(&d3, None).await, b"third");
+    assert_eq!(std::fs::metadata(&native).unwrap().nlink(), 1);
+    // Deleting the last version removes its directories up to the bucket.
+    env.fs.delete(&k).await.unwrap();
+    env.fs.delete(&k2).await.unwrap();
+    env.fs.delete(&d3).await.unwrap();
+    assert_eq!(names(&env.root().join("b")), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn conflicting_version_directories_fall_back_to_the_hashed_area() {
+    let env = env();
+    // Version V1 of `a` is the file versions/a/V1, so the versions of the
+    // key `a/V1` cannot live under the directory versions/a/V1/.
+    let a = env.put("b", "a", b"a").await;
+    let ka = env.fs.keep_version(&a, at("b", "a"), V1).await.unwrap();
+    assert_eq!(ka.locator, format!("b/.cloudmux/versions/a/{V1}"));
+    let child_key = format!("a/{V1}");
+    let child = env.put("b", &child_key, b"child").await;
+    let kc = env
+        .fs
+        .keep_version(&child, at("b", &child_key), V2)
+        .await
+        .unwrap();
+    assert_eq!(kc.locator, hashed_version("b", &child_key, V2));
+    // And conversely: the directory versions/c/V1/ blocks version V1 of `c`.
+    let c_child_key = format!("c/{V1}");
+    let c_child = env.put("b", &c_child_key, b"c child").await;
+    let kcc = env
+        .fs
+        .keep_version(&c_child, at("b", &c_child_key), V2)
+        .await
+        .unwrap();
+    assert_eq!(kcc.locator, format!("b/.cloudmux/versions/c/{V1}/{V2}"));
+    let c = env.put("b", "c", b"c").await;
+    let kc2 = env.fs.keep_version(&c, at("b", "c"), V1).await.unwrap();
+    assert_eq!(kc2.locator, hashed_version("b", "c", V1));
+    // A key starting with `.hashed` never reaches the hashed area's names.
+    let dotted = env.put("b", ".hashed/x", b"dotted").await;
+    let kd = env
+        .fs
+        .keep_version(&dotted, at("b", ".hashed/x"), V1)
+        .await
+        .unwrap();
+    assert_eq!(kd.locator, version_locator("b", ".hashed/x", V1));
+    assert!(kd.locator.contains("/.hashed/"));
+
+    for (k, want, key) in [
+        (&ka, &b"a"[..], "a"),
+        (&kc, b"child", child_key.as_str()),
+        (&kcc, b"c child", c_child_key.as_str()),
+        (&kc2, b"c", "c"),
+        (&kd, b"dotted", ".hashed/x"),
+    ] {
+        assert_eq!(env.get(k, None).await, want, "{key}");
+        let version = k.locator.rsplit('/').next().unwrap();
+        let found = env.fs.locate_version(at("b", key), version).await.unwrap();
+        assert_eq!(found.as_ref(), Some(k), "{key}");
+        // Idempotent where it landed, even though the plain place is free
+        // now for some of them.
+        let data = match key {
+            "a" => &a,
+            "c" => &c,
+            ".hashed/x" => &dotted,
+            k if k == child_key => &child,
+            _ => &c_child,
+        };
+        let again = env
+            .fs
+            .keep_version(data, at("b", key), version)
+            .await
+            .unwrap();
+        assert_eq!(&again, k, "{key}");
+    }
+    assert_eq!(env.outer_names(), ["root"]);
+}
+
+#[tokio::test]
+async fn staged_data_named_by_its_staged_locator_can_be_kept() {
+    let env = env();
+    let staged = env.stage(b"staged bytes").await;
+    env.fs.persist(&staged).await.unwrap();
+    let named = env
+        .fs
+        .staged_ref(&staged, at("b", "k"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(named.locator.starts_with(".staged/"), "{}", named.locator);
+    let k = env.fs.keep_version(&named, at("b", "k"), V1).await.unwrap();
+    assert_eq!(k.locator, format!("b/.cloudmux/versions/k/{V1}"));
+    let tmp_ino = std::fs::metadata(
+        env.root()
+            .join(".cloudmux/tmp")
+            .join(staged.id.replacen('.', "/", 1)),
+    )
+    .unwrap()
+    .ino();
+    assert_eq!(
+        std::fs::metadata(env.root().join(&k.locator))
+            .unwrap()
+            .ino(),
+        tmp_ino
+    );
+    assert_eq!(env.get(&k, None).await, b"staged bytes");
+
+    // The data moves to its native name: the record's staged locator and the
+    // copy both still read it, and keeping it again answers the same copy.
+    let placed = env.fs.publish(staged, at("b", "k")).await.unwrap();
+    assert_eq!(placed.locator, "b/k");
+    assert_eq!(env.get(&named, None).await, b"staged bytes");
+    assert_eq!(env.get(&k, None).await, b"staged bytes");
+    assert_eq!(
+        env.fs.keep_version(&named, at("b", "k"), V1).await.unwrap(),
+        k
+    );
+    assert_eq!(
+        env.fs
+            .keep_version(&placed, at("b", "k"), V1)
+            .await
+            .unwrap(),
+        k
+    );
+    assert!(env.tmp_names().is_empty());
+
+    // A staged locator whose data is gone everywhere cannot be kept.
+    env.fs.delete(&placed).await.unwrap();
+    assert!(matches!(
+        env.fs.keep_version(&named, at("b", "k"), V2).await,
+        Err(DataError::NotFound(_))
+    ));
+    assert_eq!(env.get(&k, None).await, b"staged bytes");
+}
+
+#[tokio::test]
+async fn other_bytes_at_a_version_name_are_replaced_and_symlinks_not_followed() {
+    let env = env();
+    let d = env.put("b", "k", b"current").await;
+    let place = env.root().join(format!("b/.cloudmux/versions/k/{V1}"));
+    std::fs::create_dir_all(place.parent().unwrap()).unwrap();
+    std::fs::write(&place, b"leftover").unwrap();
+    assert_eq!(
+        env.fs
+            .locate_version(at("b", "k"), V1)
+            .await
+            .unwrap()
+            .map(|f| f.size),
+        Some(8),
+        "locate_version answers what lies at the name"
+    );
+    let k = env.fs.keep_version(&d, at("b", "k"), V1).await.unwrap();
+    assert_eq!(k.locator, format!("b/.cloudmux/versions/k/{V1}"));
+    assert_eq!(std::fs::read(&place).unwrap(), b"current");
+    assert_eq!(
+        std::fs::metadata(&place).unwrap().ino(),
+        std::fs::metadata(env.root().join("b/k")).unwrap().ino()
+    );
+
+    // A symlink planted where a version directory belongs sends the version
+    // to the hashed area; nothing is written through it.
+    let outside = env.outer.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let e = env.put("b", "s/x", b"sym").await;
+    std::fs::create_dir_all(env.root().join("b/.cloudmux/versions")).unwrap();
+    symlink(&outside, env.root().join("b/.cloudmux/versions/s")).unwrap();
+    let ks = env.fs.keep_version(&e, at("b", "s/x"), V1).await.unwrap();
+    assert!(
+        ks.locator.starts_with("b/.cloudmux/versions/.hashed/"),
+        "{}",
+        ks.locator
+    );
+    assert_eq!(names(&outside), Vec::<String>::new());
+    assert_eq!(
+        env.fs.locate_version(at("b", "s/x"), V1).await.unwrap(),
+        Some(ks.clone())
+    );
+    assert_eq!(env.get(&ks, None).await, b"sym");
+    // A symlink at the native name is not data to keep.
+    std::fs::write(outside.join("secret"), b"secret").unwrap();
+    std::fs::remove_file(env.root().join("b/s/x")).unwrap();
+    symlink(outside.join("secret"), env.root().join("b/s/x")).unwrap();
+    let linked = DataRef {
+        locator: "b/s/x".into(),
+        size: 6,
+        stamp: std::fs::metadata(outside.join("secret")).unwrap().ino(),
+    };
+    assert!(matches!(
+        env.fs.keep_version(&linked, at("b", "s/x"), V2).await,
+        Err(DataError::Stale(_))
+    ));
+    assert_eq!(
+        env.fs.locate_version(at("b", "s/x"), V2).await.unwrap(),
+        None
+    );
+}
+
+/// The kept version is durable only through the group commit: a failing
+/// sync fails the call.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn keeping_a_version_waits_for_the_group_commit() {
+    let env = env();
+    let d = env.put("b", "k", b"bytes").await;
+    fail::cfg("fs.sync", "return").unwrap();
+    let r = env.fs.keep_version(&d, at("b", "k"), V1).await;
+    fail::remove("fs.sync");
+    assert!(matches!(r, Err(DataError::Io(_))), "{r:?}");
+    let k = env.fs.keep_version(&d, at("b", "k"), V1).await.unwrap();
+    assert_eq!(env.get(&k, None).await, b"bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeping_a_version_racing_an_overwrite_never_keeps_the_new_data() {
+    let env = std::sync::Arc::new(env());
+    let mut kept = 0;
+    for i in 0..40 {
+        let version = format!("{i:032x}");
+        let old = env.put("b", "r/k", b"old").await;
+        let staged = env.stage(b"new").await;
+        let (copy, published) = tokio::join!(
+            env.fs.keep_version(&old, at("b", "r/k"), &version),
+            env.fs.publish(staged, at("b", "r/k")),
+        );
+        assert_eq!(env.get(&published.unwrap(), None).await, b"new");
+        match copy {
+            Ok(k) => {
+                assert_eq!(env.get(&k, None).await, b"old");
+                kept += 1;
+            }
+            Err(DataError::Stale(_)) => assert_eq!(
+                env.fs
+                    .locate_version(at("b", "r/k"), &version)
+                    .await
+                    .unwrap(),
+                None,
+                "a refused keep left a link"
+            ),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(kept > 0, "no keep won a race");
+    assert!(env.tmp_names().is_empty());
+}

@@ -6,9 +6,9 @@ mod suite;
 
 use std::time::Duration;
 
-use cloudmux_data::cloud::STAGING_PREFIXES;
-use cloudmux_data::gcs::{GcsBackend, GcsConfig};
-use cloudmux_data::Backend;
+use cloudmux_data::cloud::{STAGING_PREFIXES, VERSIONS_PREFIX};
+use cloudmux_data::gcs::{GcsBackend, GcsConfig, SOURCE_META, STAGED_META};
+use cloudmux_data::{Backend, ObjectPath};
 use common::{body, make_gcs_bucket, start_gcs, Emulator};
 
 fn config(e: &Emulator, timeout_ms: u64) -> GcsConfig {
@@ -161,4 +161,72 @@ fn config_rejects_unknown_fields_and_bad_credentials() {
     assert!(err.contains("credentials_file"), "{err}");
     let c: GcsConfig = toml::from_str("bucket = \"b\"\n").unwrap();
     assert!(GcsBackend::new("x", &c).is_ok());
+}
+
+#[tokio::test]
+async fn noncurrent_versions_are_server_side_copies_under_the_versions_prefix() {
+    let e = start_gcs("cloudmux").await;
+    let b = GcsBackend::new("gcs-test", &config(&e, 5_000)).unwrap();
+    let listing =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(async { b.list_names(VERSIONS_PREFIX).await.unwrap() })
+        };
+    let shared = |bucket: &str, key: &str, version: &str| {
+        format!("{VERSIONS_PREFIX}{bucket}/{key}/{version}")
+    };
+    suite::keep_versions(&b, &shared, &listing).await;
+    let mut cfg = config(&e, 5_000);
+    cfg.cloud.bucket_match = true;
+    let matched = GcsBackend::new("gcs-test", &cfg).unwrap();
+    let own = |_: &str, key: &str, version: &str| format!("{VERSIONS_PREFIX}{key}/{version}");
+    suite::keep_versions(&matched, &own, &listing).await;
+
+    // The copy carries the object's content fields and custom metadata (the
+    // staged-id entry included), plus the source's generation.
+    let m = suite::meta();
+    let target = ObjectPath {
+        bucket: "bkt",
+        key: "meta",
+        meta: &m,
+    };
+    let s = b.stage(body(b"with metadata", 4)).await.unwrap();
+    let d = b.publish(s.clone(), target).await.unwrap();
+    let k = b
+        .keep_version(&d, target, "null.0123456789abcdef")
+        .await
+        .unwrap();
+    let resource = |name: String| async move {
+        let r = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{}/storage/v1/b/cloudmux/o/{}",
+                e.port,
+                name.replace('/', "%2F")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "get {name}: {}", r.status());
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let v = resource(k.locator.clone()).await;
+    let field = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_owned);
+    assert_eq!(field("contentType"), m.content_type);
+    assert_eq!(field("cacheControl"), m.cache_control);
+    assert_eq!(field("contentDisposition"), m.content_disposition);
+    assert_eq!(field("contentLanguage"), m.content_language);
+    let meta = &v["metadata"];
+    assert_eq!(meta["color"], "blue");
+    assert_eq!(meta["my-key"], "v 1");
+    assert_eq!(meta[STAGED_META], s.id.as_str());
+    assert_eq!(meta[SOURCE_META], d.stamp.to_string());
+    // A retry answers the copy as it is: no second copy (same generation).
+    assert_eq!(
+        b.keep_version(&d, target, "null.0123456789abcdef")
+            .await
+            .unwrap(),
+        k
+    );
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    b.delete(&k).await.unwrap();
+    b.delete(&d).await.unwrap();
 }

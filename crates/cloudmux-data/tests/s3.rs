@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use cloudmux_data::cloud::{self, STAGING_PREFIX, STAGING_PREFIXES};
+use cloudmux_data::cloud::{self, STAGING_PREFIX, STAGING_PREFIXES, VERSIONS_PREFIX};
 use cloudmux_data::s3::{S3Backend, S3Config, STAGED_META};
 use cloudmux_data::{Backend, DataError, NativeMeta, ObjectPath, Staged};
 use common::{body, collect, data, make_moto_bucket, moto_keys, start_moto, Emulator};
@@ -388,4 +388,53 @@ async fn gc_lists_temp_objects_and_unfinished_uploads_and_discards_them() {
             .await;
         assert!(matches!(r, Err(DataError::NotFound(_))), "{id}: {r:?}");
     }
+}
+
+#[tokio::test]
+async fn noncurrent_versions_are_server_side_copies_under_the_versions_prefix() {
+    let e = start_moto(BUCKET).await;
+    let port = e.port;
+    let listing =
+        || -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<String>> + Send + '_>> {
+            Box::pin(moto_keys(port, BUCKET, VERSIONS_PREFIX))
+        };
+    let b = S3Backend::new("s3-test", &config(&e, 10_000)).unwrap();
+    let shared = |bucket: &str, key: &str, version: &str| {
+        format!("{VERSIONS_PREFIX}{bucket}/{key}/{version}")
+    };
+    suite::keep_versions(&b, &shared, &listing).await;
+    let mut cfg = config(&e, 10_000);
+    cfg.cloud.bucket_match = true;
+    let matched = S3Backend::new("s3-test", &cfg).unwrap();
+    let own = |_: &str, key: &str, version: &str| format!("{VERSIONS_PREFIX}{key}/{version}");
+    suite::keep_versions(&matched, &own, &listing).await;
+
+    // The copy carries the object's native metadata, and the staged-id
+    // entry with it.
+    let m = suite::meta();
+    let s = b.stage(body(b"with metadata", 4)).await.unwrap();
+    let d = b.publish(s.clone(), at("meta", &m)).await.unwrap();
+    let k = b
+        .keep_version(&d, at("meta", &m), "null.0123456789abcdef")
+        .await
+        .unwrap();
+    let head = sdk(&e)
+        .head_object()
+        .bucket(BUCKET)
+        .key(&k.locator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), m.content_type.as_deref());
+    assert_eq!(head.cache_control(), m.cache_control.as_deref());
+    assert_eq!(head.content_disposition(), m.content_disposition.as_deref());
+    assert_eq!(head.content_language(), m.content_language.as_deref());
+    let user = head.metadata().unwrap();
+    assert_eq!(user.get("color").map(String::as_str), Some("blue"));
+    assert_eq!(user.get("my-key").map(String::as_str), Some("v 1"));
+    assert_eq!(user.get(STAGED_META), Some(&s.id));
+    // Nothing under the versions prefix is staged data.
+    assert_eq!(b.list_staged().await.unwrap(), []);
+    b.delete(&k).await.unwrap();
+    b.delete(&d).await.unwrap();
 }

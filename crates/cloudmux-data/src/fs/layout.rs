@@ -14,6 +14,12 @@ pub(crate) const RESERVED: &str = ".cloudmux";
 pub(crate) const TMP: &str = "tmp";
 /// Directory under `<root>/<bucket>/.cloudmux/` holding hashed keys.
 pub(crate) const KEYS: &str = "keys";
+/// Directory under `<root>/<bucket>/.cloudmux/` holding noncurrent versions.
+pub(crate) const VERSIONS: &str = "versions";
+/// Directory of the versions area holding the versions of keys that cannot
+/// be paths there. No key maps there plainly: a key whose first component is
+/// this name has its versions hashed too.
+pub(crate) const VERSIONS_HASHED: &str = ".hashed";
 /// Longest path component a key may map to (the common `NAME_MAX`).
 pub(crate) const MAX_COMPONENT: usize = 255;
 /// Longest absolute path a key may map to (kept below the common `PATH_MAX`).
@@ -61,6 +67,50 @@ pub(crate) fn hashed_components(bucket: &str, key: &str) -> Vec<String> {
         RESERVED.to_owned(),
         KEYS.to_owned(),
         hashed_name(key),
+    ]
+}
+
+/// The relative components of the plain location of noncurrent version
+/// `version` of `key` in `bucket`: `<bucket>/.cloudmux/versions/<key>/<version>`.
+/// `None` when the key can never have its versions there whatever the tree
+/// holds: it is no plain path at its native name either, its first
+/// component is [`VERSIONS_HASHED`], or the path would be too long. The
+/// version must have passed [`crate::check_version`].
+pub(crate) fn version_plain_components(
+    root: &Path,
+    bucket: &str,
+    key: &str,
+    version: &str,
+) -> Option<Vec<String>> {
+    let plain = plain_components(root, bucket, key)?;
+    if plain[1] == VERSIONS_HASHED {
+        return None;
+    }
+    let total = root.as_os_str().len()
+        + [bucket, RESERVED, VERSIONS, key, version]
+            .iter()
+            .map(|c| 1 + c.len())
+            .sum::<usize>();
+    if total > MAX_PATH {
+        return None;
+    }
+    let mut components = vec![bucket.to_owned(), RESERVED.to_owned(), VERSIONS.to_owned()];
+    components.extend(plain[1..].iter().map(|c| (*c).to_owned()));
+    components.push(version.to_owned());
+    Some(components)
+}
+
+/// The relative components of the hashed location of noncurrent version
+/// `version` of `key` in `bucket`:
+/// `<bucket>/.cloudmux/versions/.hashed/<sha256 of key>/<version>`.
+pub(crate) fn version_hashed_components(bucket: &str, key: &str, version: &str) -> Vec<String> {
+    vec![
+        bucket.to_owned(),
+        RESERVED.to_owned(),
+        VERSIONS.to_owned(),
+        VERSIONS_HASHED.to_owned(),
+        hashed_name(key),
+        version.to_owned(),
     ]
 }
 
@@ -223,6 +273,51 @@ mod tests {
             hashed_components("b", "").join("/"),
             "b/.cloudmux/keys/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn versions_have_a_plain_and_a_hashed_place() {
+        let root = Path::new("/srv/data");
+        let v = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            version_plain_components(root, "b", "photos/a.jpg", v)
+                .unwrap()
+                .join("/"),
+            format!("b/.cloudmux/versions/photos/a.jpg/{v}")
+        );
+        for key in [
+            "",
+            "a/",
+            "a//b",
+            "../x",
+            ".cloudmux/x",
+            ".hashed",
+            ".hashed/x",
+        ] {
+            assert_eq!(version_plain_components(root, "b", key, v), None, "{key:?}");
+        }
+        assert!(version_plain_components(root, "b", "x/.hashed", v).is_some());
+        let room = MAX_PATH - "/srv/data/b/.cloudmux/versions/".len() - 1 - v.len();
+        let fits = vec!["d".repeat(199); room / 200].join("/");
+        let fits = format!("{fits}/{}", "e".repeat(room - fits.len() - 1));
+        assert_eq!(fits.len(), room);
+        assert!(version_plain_components(root, "b", &fits, v).is_some());
+        assert!(version_plain_components(root, "b", &format!("{fits}e"), v).is_none());
+        let hashed = version_hashed_components("b", "", v).join("/");
+        assert_eq!(
+            hashed,
+            format!(
+                "b/.cloudmux/versions/.hashed/\
+                 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855/{v}"
+            )
+        );
+        for locator in [
+            hashed,
+            format!("b/.cloudmux/versions/photos/a.jpg/{v}"),
+            "b/.cloudmux/versions/k/null.0123456789abcdef".to_owned(),
+        ] {
+            assert!(locator_components(&locator).is_ok(), "{locator}");
+        }
     }
 
     #[test]

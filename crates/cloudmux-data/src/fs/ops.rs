@@ -392,6 +392,236 @@ pub(crate) fn open_published(
     Ok((file, length))
 }
 
+/// The path where published data `locator` lies now (a staged locator is
+/// resolved as reads resolve it: in the staging area or already at its
+/// native name) and its metadata, checked to be the file version `stamp`
+/// and `size` name: `NotFound` when it is gone, `Stale` when something else
+/// lies there.
+fn resolve_published(
+    root: &Path,
+    locator: &str,
+    size: u64,
+    stamp: u64,
+) -> Result<(PathBuf, Metadata)> {
+    let path = match layout::staged_locator_parts(locator) {
+        Some((id, bucket, key)) => find_moving(root, id, bucket, key, stamp)?
+            .ok_or_else(|| DataError::NotFound(locator.to_owned()))?,
+        None => {
+            let components = layout::locator_components(locator)?;
+            if !parents_are_dirs(root, &components, locator)? {
+                return Err(DataError::NotFound(locator.to_owned()));
+            }
+            layout::join(root, &components)
+        }
+    };
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(DataError::NotFound(locator.to_owned()))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            return Err(DataError::NotFound(locator.to_owned()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !is_version(&meta, size, stamp) {
+        return Err(DataError::Stale(format!(
+            "{locator}: the file was replaced or changed (inode {}, stamp {stamp:#x})",
+            meta.ino()
+        )));
+    }
+    Ok((path, meta))
+}
+
+/// Whether `meta` is a regular file of the version `size` and `stamp` name.
+fn is_version(meta: &Metadata, size: u64, stamp: u64) -> bool {
+    meta.file_type().is_file() && stamp_matches(stamp, meta) && meta.len() == size
+}
+
+/// The outcome of one attempt at linking data as a noncurrent version.
+enum Linking {
+    /// The name links the data now.
+    Linked,
+    /// Something that is not a regular file is on the way or at the name.
+    Conflict,
+    /// A directory disappeared or a name appeared meanwhile: try again.
+    Retry,
+}
+
+/// One attempt at making `root/components` a hard link of the file at
+/// `source`, whose inode is `ino`. A regular file of another inode at the
+/// name is removed first: the name belongs to one version, and whatever
+/// else lies there is left over from an interrupted or confused write.
+fn try_link(root: &Path, source: &Path, ino: u64, components: &[String]) -> Result<Linking> {
+    let (last, parents) = components.split_last().expect("at least bucket and name");
+    let mut dir = root.to_path_buf();
+    let mut created = Vec::new();
+    for component in parents {
+        dir.push(component);
+        match ensure_dir(&dir)? {
+            DirState::Existed => {}
+            DirState::Created => created.push(dir.clone()),
+            DirState::Conflict => {
+                undo_created(&created);
+                return Ok(Linking::Conflict);
+            }
+            DirState::Vanished => {
+                undo_created(&created);
+                return Ok(Linking::Retry);
+            }
+        }
+    }
+    let target = dir.join(last);
+    match fs::symlink_metadata(&target) {
+        Ok(meta) if meta.file_type().is_file() && meta.ino() == ino => return Ok(Linking::Linked),
+        Ok(meta) if meta.file_type().is_file() => remove_file_if_exists(&target)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Ok(_) => {
+            undo_created(&created);
+            return Ok(Linking::Conflict);
+        }
+        Err(e) if is_name_error(&e) => {
+            undo_created(&created);
+            return Ok(Linking::Conflict);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    match fs::hard_link(source, &target) {
+        Ok(()) => Ok(Linking::Linked),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Linking::Retry),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if fs::symlink_metadata(source).is_err() {
+                return Err(DataError::NotFound(format!(
+                    "{}: the data vanished while it was kept",
+                    source.display()
+                )));
+            }
+            undo_created(&created);
+            Ok(Linking::Retry)
+        }
+        Err(e) if is_name_error(&e) => {
+            undo_created(&created);
+            Ok(Linking::Conflict)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The metadata of the file at `root/components` when it is the version
+/// `size` and `stamp` name; `None` when nothing, or something else, is
+/// there (a non-directory on the way included).
+fn existing_version(
+    root: &Path,
+    components: &[String],
+    size: u64,
+    stamp: u64,
+) -> Result<Option<Metadata>> {
+    Ok(regular_file_at(root, components)?.filter(|meta| is_version(meta, size, stamp)))
+}
+
+/// The metadata of the regular file at `root/components`, reached through
+/// real directories only; `None` when there is none.
+fn regular_file_at(root: &Path, components: &[String]) -> Result<Option<Metadata>> {
+    match parents_are_dirs(root, components, "version") {
+        Ok(true) => {}
+        Ok(false) | Err(DataError::Stale(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    match fs::symlink_metadata(layout::join(root, components)) {
+        Ok(meta) if meta.file_type().is_file() => Ok(Some(meta)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The places noncurrent version `version` of `bucket/key` may be, the plain
+/// one (when the key has one) first.
+fn version_places(root: &Path, bucket: &str, key: &str, version: &str) -> Vec<Vec<String>> {
+    let mut places = Vec::with_capacity(2);
+    if let Some(plain) = layout::version_plain_components(root, bucket, key, version) {
+        places.push(plain);
+    }
+    places.push(layout::version_hashed_components(bucket, key, version));
+    places
+}
+
+/// Hard-links the published data `locator` names (checked against `size`
+/// and `stamp`, as reads check it) as noncurrent version `version` of
+/// `bucket/key`, at its plain place, or its hashed place when the plain one
+/// is blocked. A link of the same data already at either place is kept.
+/// Returns the locator of the link. Does not sync.
+pub(crate) fn keep_version(
+    root: &Path,
+    locator: &str,
+    size: u64,
+    stamp: u64,
+    bucket: &str,
+    key: &str,
+    version: &str,
+) -> Result<String> {
+    let (source, meta) = resolve_published(root, locator, size, stamp)?;
+    let places = version_places(root, bucket, key, version);
+    for place in &places {
+        if existing_version(root, place, size, stamp)?.is_some() {
+            return Ok(place.join("/"));
+        }
+    }
+    for place in &places {
+        let mut outcome = Linking::Retry;
+        for _ in 0..PLACE_RETRIES {
+            outcome = try_link(root, &source, meta.ino(), place)?;
+            if !matches!(outcome, Linking::Retry) {
+                break;
+            }
+        }
+        match outcome {
+            Linking::Linked => {}
+            Linking::Conflict => continue,
+            Linking::Retry => {
+                return Err(DataError::Io(io::Error::other(
+                    "directories kept disappearing while keeping a version",
+                )))
+            }
+        }
+        // The data may have been replaced between the check and the link:
+        // the link is then checked like the data itself.
+        let linked = fs::symlink_metadata(layout::join(root, place))?;
+        if !is_version(&linked, size, stamp) {
+            remove_file_if_exists(&layout::join(root, place))?;
+            return Err(DataError::Stale(format!(
+                "{locator}: replaced while it was kept as version {version}"
+            )));
+        }
+        return Ok(place.join("/"));
+    }
+    Err(DataError::Io(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "hashed version location {} is blocked by something that is not a plain file or directory",
+            places[places.len() - 1].join("/")
+        ),
+    )))
+}
+
+/// The locator and metadata of noncurrent version `version` of
+/// `bucket/key`, at its plain or its hashed place; `None` when neither
+/// holds a regular file.
+pub(crate) fn locate_version(
+    root: &Path,
+    bucket: &str,
+    key: &str,
+    version: &str,
+) -> Result<Option<(String, Metadata)>> {
+    for place in version_places(root, bucket, key, version) {
+        if let Some(meta) = regular_file_at(root, &place)? {
+            return Ok(Some((place.join("/"), meta)));
+        }
+    }
+    Ok(None)
+}
+
 /// Opens staged data and positions it at the start of `range`. Returns the
 /// file and the number of bytes to read.
 pub(crate) fn open_staged(

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
 use cloudmux_data::{
-    Backend, ByteRange, DataError, NativeMeta, ObjectPath, Piece, Staged, StagedEntry,
+    Backend, ByteRange, DataError, DataRef, NativeMeta, ObjectPath, Piece, Staged, StagedEntry,
 };
 
 use crate::common::{body, collect, data, failing_body};
@@ -460,9 +460,10 @@ pub async fn staged_listing_for_gc(b: &dyn Backend, staging: Lister<'_>) {
 }
 
 /// With `bucket_match = true` (which `b` must have), a key under any staging
-/// prefix, the current one or the legacy `.cloudmux/tmp/`, is refused at
-/// publish, naming the prefix, and leaves nothing behind once its staged
-/// data is discarded; keys merely near the prefixes are ordinary keys.
+/// prefix, the current one or the legacy `.cloudmux/tmp/`, or under the
+/// versions prefix `.cloudmux-versions/`, is refused at publish, naming the
+/// prefix, and leaves nothing behind once its staged data is discarded;
+/// keys merely near the prefixes are ordinary keys.
 pub async fn reserved_keys_are_refused(b: &dyn Backend, staging: Lister<'_>) {
     let current = cloudmux_data::cloud::staging_name();
     let legacy = format!(".cloudmux/tmp/{}", uuid::Uuid::new_v4().hyphenated());
@@ -485,9 +486,27 @@ pub async fn reserved_keys_are_refused(b: &dyn Backend, staging: Lister<'_>) {
         }
         b.discard(&s).await.unwrap();
     }
+    for key in [".cloudmux-versions/x/v", ".cloudmux-versions/"] {
+        let s = b.stage(body(b"y", 1)).await.unwrap();
+        let r = b
+            .publish(s.clone(), at("bkt", key, NativeMeta::none()))
+            .await;
+        match r {
+            Err(DataError::Io(e)) => assert!(
+                e.to_string().contains("reserved versions prefix"),
+                "{key}: {e}"
+            ),
+            other => panic!("{key}: a key in the versions area was not refused: {other:?}"),
+        }
+        b.discard(&s).await.unwrap();
+    }
     assert!(staging().await.is_empty(), "a refused key left data");
     assert_eq!(b.list_staged().await.unwrap(), []);
-    for key in [".cloudmux-stagingx", ".cloudmux/keys/x"] {
+    for key in [
+        ".cloudmux-stagingx",
+        ".cloudmux/keys/x",
+        ".cloudmux-versionsx",
+    ] {
         let s = b.stage(body(key.as_bytes(), 3)).await.unwrap();
         let d = b
             .publish(s, at("bkt", key, NativeMeta::none()))
@@ -618,5 +637,193 @@ pub async fn refused_credentials_are_a_configuration_error(
         start.elapsed() < Duration::from_secs(10),
         "refused calls took {:?}",
         start.elapsed()
+    );
+}
+
+/// Where a location documents the copy `keep_version` makes of version
+/// `version` (third argument) of key `key` (second) in bucket `bucket`
+/// (first): the locator it must answer, as the location's own listing
+/// shows it.
+pub type VersionName<'a> = &'a (dyn Fn(&str, &str, &str) -> String + Sync);
+
+/// Publishes `bytes` as `bucket/key` with `m`.
+async fn put(b: &dyn Backend, bucket: &str, key: &str, bytes: &[u8], m: &NativeMeta) -> DataRef {
+    let s = b.stage(body(bytes, 64 * 1024)).await.unwrap();
+    b.publish(s, at(bucket, key, m)).await.unwrap()
+}
+
+/// Reads a reference whole.
+async fn read_all(b: &dyn Backend, d: &DataRef) -> Vec<u8> {
+    collect(b.read(d, None).await.unwrap()).await
+}
+
+/// Noncurrent versions: `keep_version` copies the current data aside under
+/// the documented name (`name`), leaving the current data in place; the
+/// copy survives an overwrite of the object and reads the old bytes whole
+/// and by range; a second keep answers the same copy; `locate_version`
+/// finds it and nothing for another version; deleting the copy leaves the
+/// current object and deleting the current object leaves the copy; a
+/// replaced or deleted reference cannot be kept; odd keys work; the
+/// location's own listing of its versions area (`listing`) shows exactly
+/// the copies, and garbage collection's listing none of them; bad version
+/// names are refused.
+pub async fn keep_versions(b: &dyn Backend, name: VersionName<'_>, listing: Lister<'_>) {
+    let m = meta();
+    let none = NativeMeta::none();
+    let v1 = "0123456789abcdef0123456789abcdef";
+    let v2 = "null.0123456789abcdef";
+    let other = "fedcba9876543210fedcba9876543210";
+    b.create_bucket("ver").await.unwrap();
+    assert!(listing().await.is_empty(), "the versions area is not empty");
+    let key = "docs/report v1.txt";
+    let old = data(1024 * 1024 + 7, 100);
+    let d1 = put(b, "ver", key, &old, &m).await;
+    assert_eq!(
+        b.locate_version(at("ver", key, none), v1).await.unwrap(),
+        None
+    );
+
+    let k1 = b.keep_version(&d1, at("ver", key, &m), v1).await.unwrap();
+    assert_eq!(k1.locator, name("ver", key, v1));
+    assert_eq!(k1.size, d1.size);
+    assert_eq!(
+        read_all(b, &d1).await,
+        old,
+        "keeping moved the current data"
+    );
+    assert_eq!(read_all(b, &k1).await, old);
+    let again = b.keep_version(&d1, at("ver", key, &m), v1).await.unwrap();
+    assert_eq!(
+        again, k1,
+        "a second keep of the same data answers the same copy"
+    );
+    assert_eq!(
+        b.locate_version(at("ver", key, none), v1).await.unwrap(),
+        Some(k1.clone())
+    );
+    assert_eq!(
+        b.locate_version(at("ver", key, none), other).await.unwrap(),
+        None
+    );
+
+    let new = data(2000, 101);
+    let d2 = put(b, "ver", key, &new, &m).await;
+    assert_eq!(read_all(b, &d2).await, new);
+    assert_eq!(
+        read_all(b, &k1).await,
+        old,
+        "the copy changed with the object"
+    );
+    for (first, last) in [
+        (0, 0),
+        (1000, 300_000),
+        (old.len() as u64 - 3, old.len() as u64 - 1),
+    ] {
+        let got = collect(b.read(&k1, Some(ByteRange { first, last })).await.unwrap()).await;
+        assert_eq!(
+            got,
+            old[first as usize..=last as usize],
+            "range {first}-{last}"
+        );
+    }
+    let stale = b.keep_version(&d1, at("ver", key, &m), other).await;
+    assert!(
+        matches!(stale, Err(DataError::Stale(_) | DataError::NotFound(_))),
+        "a replaced reference was kept: {stale:?}"
+    );
+    assert_eq!(
+        b.locate_version(at("ver", key, none), other).await.unwrap(),
+        None,
+        "a refused keep left a copy"
+    );
+
+    let k2 = b.keep_version(&d2, at("ver", key, &m), v2).await.unwrap();
+    assert_eq!(k2.locator, name("ver", key, v2));
+    b.delete(&k2).await.unwrap();
+    assert_eq!(
+        read_all(b, &d2).await,
+        new,
+        "deleting the copy removed the object"
+    );
+    assert!(matches!(
+        b.read(&k2, None).await,
+        Err(DataError::NotFound(_))
+    ));
+    assert_eq!(
+        b.locate_version(at("ver", key, none), v2).await.unwrap(),
+        None
+    );
+    let k2 = b.keep_version(&d2, at("ver", key, &m), v2).await.unwrap();
+    b.delete(&d2).await.unwrap();
+    assert!(matches!(
+        b.read(&d2, None).await,
+        Err(DataError::NotFound(_))
+    ));
+    assert_eq!(
+        read_all(b, &k2).await,
+        new,
+        "deleting the object removed its copy"
+    );
+    assert_eq!(read_all(b, &k1).await, old);
+    let gone = b.keep_version(&d2, at("ver", key, &m), other).await;
+    assert!(
+        matches!(gone, Err(DataError::NotFound(_))),
+        "a deleted reference was kept: {gone:?}"
+    );
+
+    let mut copies = vec![k1.clone(), k2.clone()];
+    for (i, odd) in ["sp ace/ü/%41?#", "a/b/", "dir/../odd/./k"]
+        .into_iter()
+        .enumerate()
+    {
+        let first = format!("first {odd}").into_bytes();
+        let d = put(b, "ver", odd, &first, &m).await;
+        let k = b.keep_version(&d, at("ver", odd, &m), v1).await.unwrap();
+        assert_eq!(k.locator, name("ver", odd, v1), "{odd}");
+        let second = data(100 + i, 102);
+        let d = put(b, "ver", odd, &second, &m).await;
+        assert_eq!(read_all(b, &k).await, first, "{odd}");
+        assert_eq!(read_all(b, &d).await, second, "{odd}");
+        assert_eq!(
+            b.locate_version(at("ver", odd, none), v1).await.unwrap(),
+            Some(k.clone()),
+            "{odd}"
+        );
+        b.delete(&d).await.unwrap();
+        copies.push(k);
+    }
+
+    let mut listed = listing().await;
+    listed.sort();
+    let mut want: Vec<String> = copies.iter().map(|k| k.locator.clone()).collect();
+    want.sort();
+    assert_eq!(listed, want, "the versions area as the location lists it");
+    assert_eq!(
+        b.list_staged().await.unwrap(),
+        [],
+        "garbage collection sees kept versions"
+    );
+
+    for bad in ["", ".x", "a/b", "../x", "ü", &"v".repeat(65)] {
+        for r in [
+            b.keep_version(&k1, at("ver", key, &m), bad).await.map(Some),
+            b.locate_version(at("ver", key, none), bad).await,
+        ] {
+            match r {
+                Err(DataError::Io(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}")
+                }
+                other => panic!("version {bad:?} was not refused: {other:?}"),
+            }
+        }
+    }
+
+    for k in &copies {
+        b.delete(k).await.unwrap();
+        assert!(matches!(b.read(k, None).await, Err(DataError::NotFound(_))));
+    }
+    assert!(
+        listing().await.is_empty(),
+        "deleted copies are still listed"
     );
 }
