@@ -97,7 +97,13 @@ fn spawn_put(w: &World, key: &str, data: &[u8]) -> JoinHandle<Result<String, Cor
 
 fn spawn_delete(w: &World, key: &str) -> JoinHandle<Result<(), CoreError>> {
     let (gw, who, key) = (w.gw.clone(), w.who.clone(), key.to_owned());
-    tokio::spawn(async move { gw.delete_object(&who, "bkt", &key, None).await })
+    tokio::spawn(async move {
+        let input = cloudmux_core::DeleteInput {
+            key,
+            ..Default::default()
+        };
+        gw.delete_object(&who, "bkt", input).await.map(|_| ())
+    })
 }
 
 fn spawn_abort(w: &World, key: &str, id: &str) -> JoinHandle<Result<(), CoreError>> {
@@ -453,6 +459,7 @@ async fn a_metadata_rewrite_across_a_move_applies() {
     let input = cloudmux_core::CopyObjectInput {
         src_bucket: "bkt".into(),
         src_key: "k".into(),
+        src_version_id: None,
         bucket: "bkt".into(),
         key: "k".into(),
         replace_metadata: true,
@@ -464,6 +471,7 @@ async fn a_metadata_rewrite_across_a_move_applies() {
         location: None,
         sse: None,
         checksum_algorithm: None,
+        lock: Default::default(),
     };
     let copy = tokio::spawn(async move { gw.copy_object(&who, input).await });
     assert_waiting(&copy, "the rewrite").await;

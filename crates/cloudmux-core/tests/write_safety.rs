@@ -107,7 +107,7 @@ async fn overwrites_racing_a_delete_leave_one_whole_object_or_none() {
         let (ra, rb, rd) = tokio::join!(
             w.gw.put_object(&w.who, put_input("bkt", "key", &a)),
             w.gw.put_object(&w.who, put_input("bkt", "key", &b)),
-            w.gw.delete_object(&w.who, "bkt", "key", None),
+            delete(&w, "bkt", "key"),
         );
         ra.expect("put a");
         rb.expect("put b");
@@ -134,9 +134,7 @@ async fn delete_bucket_racing_a_put_never_hides_an_acknowledged_object() {
         match (put, del) {
             (Ok(_), Err(CoreError::BucketNotEmpty(_) | CoreError::OperationAborted(_))) => {
                 assert_eq!(read(&w, "race", "k").await.as_deref(), Some(&data[..]));
-                w.gw.delete_object(&w.who, "race", "k", None)
-                    .await
-                    .expect("delete object");
+                delete(&w, "race", "k").await.expect("delete object");
                 w.gw.delete_bucket(&w.who, "race")
                     .await
                     .expect("delete bucket");
@@ -256,7 +254,7 @@ async fn dropped_writes_leave_old_or_new_whole_and_later_writes_proceed() {
                             .await
                             .map(|_| ())
                     }
-                    _ => w.gw.delete_object(&w.who, "bkt", &key, None).await,
+                    _ => delete(&w, "bkt", &key).await,
                 }
             };
             let finished = poll_then_drop(fut, polls).await;
@@ -393,6 +391,7 @@ async fn read_outside(w: &World) -> Option<Vec<u8>> {
                 part_number: None,
                 conditions: Default::default(),
                 head: true,
+                version_id: None,
             },
         )
         .await
