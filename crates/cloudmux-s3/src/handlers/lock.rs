@@ -251,6 +251,7 @@ mod tests {
             (LockMode::Compliance, 1_893_456_000_000)
         );
         assert_eq!(parse_retention(b"<Retention></Retention>").unwrap(), None);
+        assert_eq!(parse_retention(b"<Retention/>").unwrap(), None);
         for bad in [
             &b"<Retention><Mode>COMPLIANCE</Mode></Retention>"[..],
             b"<Retention><Mode>X</Mode><RetainUntilDate>2030-01-01T00:00:00Z</RetainUntilDate></Retention>",
