@@ -259,6 +259,7 @@ enum CommitFailure {
 enum Checked {
     /// Go on; the current record and its raw bytes, if the key has a
     /// version, and what the write does to the key's versions.
+    #[allow(clippy::type_complexity)]
     Proceed(Box<(Option<(ObjectRecord, Vec<u8>)>, VersionPlan)>),
     /// A retried CompleteMultipartUpload whose object is already current.
     AlreadyCompleted(PutObjectOutput),
