@@ -215,3 +215,34 @@ def test_restic_backup_into_an_object_lock_bucket(server, s3, tmp_path):
         assert _error(e.value) == (403, "AccessDenied")
     # The repository still checks whole after the refused deletes.
     _restic(server, name, work, "check", "--read-data")
+
+
+def test_post_object_lock_fields(server, s3):
+    """POST Object takes the lock fields as PutObject takes the headers; a
+    locked new version needs a checksum field."""
+    from test_post_object import _code, _post
+
+    name = _lock_bucket(s3)
+    until = (_now() + DAY).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lock = {
+        "x-amz-object-lock-mode": "GOVERNANCE",
+        "x-amz-object-lock-retain-until-date": until,
+    }
+    conditions = [{k: v} for k, v in lock.items()]
+    post = s3.generate_presigned_post(
+        name, "posted", Fields=dict(lock), Conditions=conditions, ExpiresIn=300
+    )
+    refused = _post(server, post["url"], post["fields"])
+    assert (refused.status, _code(refused)) == (400, "InvalidRequest"), refused.data
+    fields = {**lock, "x-amz-checksum-algorithm": "CRC32"}
+    post = s3.generate_presigned_post(
+        name, "posted", Fields=fields,
+        Conditions=[{k: v} for k, v in fields.items()], ExpiresIn=300,
+    )
+    resp = _post(server, post["url"], post["fields"])
+    assert resp.status == 204, resp.data
+    head = s3.head_object(Bucket=name, Key="posted")
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.delete_object(Bucket=name, Key="posted", VersionId=head["VersionId"])
+    assert _error(e.value) == (403, "AccessDenied")
