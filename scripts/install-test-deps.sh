@@ -19,6 +19,8 @@
 #     virtualenv ./.venv (created if missing), never the interpreter on PATH.
 #   - chromium (apt, Debian's package) for the real-browser upload test
 #     (tests/py/test_browser.py); runs headless, no browser download.
+#   - restic (apt, Debian's package, 0.14 on bookworm) for the backup test
+#     against an Object Lock bucket (tests/py/test_object_lock.py).
 #   - cargo-nextest, only if `cargo nextest` is missing (built from crates.io).
 #   - Azurite (npm, global) for the Azure location tests: 3.35.0 on Node 20
 #     (newer releases need Node 22); nodejs/npm from apt if missing.
@@ -66,6 +68,15 @@ elif apt_install chromium fonts-liberation; then
     say "chromium: installed with apt-get"
 else
     say "chromium: MISSING and could not be installed (the browser test will be skipped)"
+fi
+
+# ---- restic (backups into an Object Lock bucket) -----------------------------
+if command -v restic >/dev/null 2>&1; then
+    say "restic: present ($(restic version 2>/dev/null | head -n1))"
+elif apt_install restic; then
+    say "restic: installed with apt-get ($(restic version 2>/dev/null | head -n1))"
+else
+    say "restic: MISSING and could not be installed (the restic test will be skipped)"
 fi
 
 # ---- python -----------------------------------------------------------------

@@ -488,11 +488,6 @@ async fn unsupported_bucket_subresources() {
              <Destination><Bucket>arn:aws:s3:::dst</Bucket></Destination></Rule></ReplicationConfiguration>",
         ),
         (
-            "object-lock",
-            "ObjectLockConfigurationNotFoundError",
-            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>",
-        ),
-        (
             "website",
             "NoSuchWebsiteConfiguration",
             "<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix></IndexDocument></WebsiteConfiguration>",

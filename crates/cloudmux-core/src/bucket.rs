@@ -5,7 +5,9 @@ use cloudmux_meta::{codec, prefix_end, MetaError, Txn};
 
 use crate::acl::{Acl, AclRequest, CannedAcl, Permission};
 use crate::authz::Fallback;
-use crate::records::{self, BucketRecord, ObjectOwnership, PartRecord, UploadRecord};
+use crate::records::{
+    self, BucketRecord, ObjectLockConfig, ObjectOwnership, PartRecord, UploadRecord, Versioning,
+};
 use crate::{names, now_ms, CoreError, Gateway, Result};
 
 /// A bucket as listed.
@@ -19,6 +21,19 @@ pub struct BucketInfo {
     pub owner: String,
     /// Location name.
     pub location: String,
+}
+
+/// CreateBucket's settings.
+#[derive(Debug, Clone, Default)]
+pub struct CreateBucketInput {
+    /// `<LocationConstraint>`: a location name, or the region.
+    pub constraint: Option<String>,
+    /// The bucket ACL (canned, grants); private when absent.
+    pub acl: Option<AclRequest>,
+    /// `x-amz-object-ownership`.
+    pub ownership: Option<ObjectOwnership>,
+    /// `x-amz-bucket-object-lock-enabled: true`.
+    pub object_lock: bool,
 }
 
 /// GetBucketLocation's answer.
@@ -101,6 +116,35 @@ impl Gateway {
         acl: Option<AclRequest>,
         ownership: Option<ObjectOwnership>,
     ) -> Result<()> {
+        self.create_bucket_with(
+            who,
+            name,
+            CreateBucketInput {
+                constraint: constraint.map(str::to_owned),
+                acl,
+                ownership,
+                object_lock: false,
+            },
+        )
+        .await
+    }
+
+    /// CreateBucket with every setting it can carry (see
+    /// [`Gateway::create_bucket`]). With `object_lock` the bucket has
+    /// Object Lock, without a default retention, and versioning Enabled.
+    pub async fn create_bucket_with(
+        &self,
+        who: &RequestContext,
+        name: &str,
+        input: CreateBucketInput,
+    ) -> Result<()> {
+        let CreateBucketInput {
+            constraint,
+            acl,
+            ownership,
+            object_lock,
+        } = input;
+        let constraint = constraint.as_deref();
         let me = Self::require_account(who)?;
         names::validate_bucket_name(name)?;
         let (location, explicit) = match constraint.filter(|c| !c.is_empty()) {
@@ -124,8 +168,8 @@ impl Gateway {
             tags: None,
             policy: None,
             ownership,
-            versioning: None,
-            object_lock: None,
+            versioning: object_lock.then_some(Versioning::Enabled),
+            object_lock: object_lock.then(ObjectLockConfig::default),
         };
         let key = records::bucket_key(name);
         self.locations.get(&location)?.create_bucket(name).await?;

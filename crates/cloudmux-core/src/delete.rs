@@ -437,8 +437,10 @@ impl Gateway {
     }
 
     /// Object Lock: refuses to remove a version under a legal hold or an
-    /// unexpired retention (AccessDenied); GOVERNANCE yields to
-    /// `bypass` from a caller allowed `s3:BypassGovernanceRetention`.
+    /// unexpired retention ([`CoreError::ObjectLocked`], 403 AccessDenied);
+    /// GOVERNANCE yields to `bypass` from a caller allowed
+    /// `s3:BypassGovernanceRetention`
+    /// (`Gateway::may_bypass_governance`).
     pub(crate) fn check_lock(
         &self,
         who: &RequestContext,
@@ -449,7 +451,7 @@ impl Gateway {
         bypass: bool,
     ) -> Result<()> {
         if rec.version.legal_hold {
-            return Err(CoreError::AccessDenied);
+            return Err(CoreError::ObjectLocked);
         }
         let Some(r) = &rec.version.retention else {
             return Ok(());
@@ -458,16 +460,12 @@ impl Gateway {
             return Ok(());
         }
         match r.mode {
-            records::LockMode::Compliance => Err(CoreError::AccessDenied),
-            records::LockMode::Governance if bypass => self.authorize(
-                who,
-                b,
-                bucket,
-                Some(key),
-                Some("s3:BypassGovernanceRetention"),
-                Fallback::Owner,
-            ),
-            records::LockMode::Governance => Err(CoreError::AccessDenied),
+            records::LockMode::Governance
+                if self.may_bypass_governance(who, b, bucket, key, bypass) =>
+            {
+                Ok(())
+            }
+            _ => Err(CoreError::ObjectLocked),
         }
     }
 

@@ -194,6 +194,23 @@ pub enum CoreError {
     /// InvalidBucketState), such as suspending versioning under Object Lock.
     #[error("invalid bucket state: {0}")]
     InvalidBucketState(String),
+    /// Object Lock protects the version a request would remove: a legal
+    /// hold, or a retention that has not expired (GOVERNANCE without an
+    /// allowed bypass).
+    #[error("the version is protected by Object Lock")]
+    ObjectLocked,
+    /// GetObjectLockConfiguration of a bucket without Object Lock.
+    #[error("no Object Lock configuration on {0}")]
+    ObjectLockConfigurationNotFound(String),
+    /// GetObjectRetention of a version without a retention.
+    #[error("the version has no retention")]
+    NoSuchObjectLockConfiguration,
+    /// A write whose new version would be locked (a retention or a legal
+    /// hold, named by the request or the bucket's default) came without an
+    /// integrity check of its body (`Content-MD5`, or an additional
+    /// checksum or its algorithm).
+    #[error("an Object Lock write needs a declared digest")]
+    LockWithoutDigest,
     /// Anything else: logged, shown to clients as InternalError.
     #[error("internal: {0}")]
     Internal(String),

@@ -20,6 +20,10 @@
 //!   on a task that a dropped request cannot cancel. A committed record always
 //!   names bytes that match it.
 //! - Every stored value is a versioned record from [`records`].
+//! - A version under an Object Lock retention or legal hold ([`lock`]) is
+//!   never removed or replaced: writes to an Object Lock bucket always add a
+//!   version, and only a delete by version id removes one, after
+//!   `Gateway::check_lock`.
 
 /// Runs a failpoint of [`faults`] (with the `failpoints` feature): an armed
 /// point returns its injected error from the enclosing function, panics or
@@ -57,6 +61,7 @@ pub mod faults;
 mod garbage;
 mod gc;
 mod list;
+pub mod lock;
 mod locks;
 pub mod metrics;
 mod moves;
@@ -77,7 +82,7 @@ use cloudmux_data::Backend;
 use cloudmux_meta::MetaStore;
 
 pub use account::{Account, Accounts, Principal};
-pub use bucket::{BucketInfo, BucketLocation};
+pub use bucket::{BucketInfo, BucketLocation, CreateBucketInput};
 pub use context::RequestContext;
 pub use delete::{DeleteInput, DeleteOutcome, DeleteOutput};
 pub use encryption::ServerSideEncryption;

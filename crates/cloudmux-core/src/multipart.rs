@@ -39,6 +39,8 @@ pub struct CreateUploadInput {
     pub sse: Option<crate::ServerSideEncryption>,
     /// `x-amz-checksum-algorithm` and `x-amz-checksum-type`.
     pub checksum: Option<(ChecksumAlgorithm, Option<ChecksumType>)>,
+    /// The `x-amz-object-lock-*` headers: the object gets them at Complete.
+    pub lock: crate::lock::LockHeaders,
 }
 
 /// A created upload.
@@ -207,6 +209,7 @@ impl Gateway {
             .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;
         self.check_encryption(&location, input.sse)?;
+        let object_lock = input.lock.check(&bucket)?;
         let checksum = match input.checksum {
             None => None,
             Some((alg, kind)) => {
@@ -234,6 +237,7 @@ impl Gateway {
             meta: input.meta,
             location,
             checksum,
+            object_lock,
         };
         let upload_id = format!(
             "{:012x}{}",
@@ -481,7 +485,8 @@ impl Gateway {
         who: &RequestContext,
         input: CompleteUploadInput,
     ) -> Result<PutObjectOutput> {
-        self.bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
+        let (bucket, _) = self
+            .bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
             .await?;
         if input.parts.is_empty() {
             return Err(CoreError::InvalidRequest(
@@ -581,7 +586,7 @@ impl Gateway {
             .await
             .map_err(|e| self.data_err(&upload.location, e))?;
         crate::fault!("complete.assembled");
-        let record = ObjectRecord {
+        let mut record = ObjectRecord {
             size,
             etag,
             last_modified_ms: now_ms(),
@@ -605,6 +610,10 @@ impl Gateway {
             upload_id: Some(input.upload_id.clone()),
             version: Default::default(),
         };
+        // The object gets the lock its upload asked for, else the bucket's
+        // default retention, counted from now.
+        crate::lock::initial_lock(&bucket, upload.object_lock.as_ref(), now_ms())
+            .apply(&mut record);
         let out = self
             .commit_write(
                 guard,

@@ -111,6 +111,8 @@ pub struct PutObjectInput {
     pub sse: Option<ServerSideEncryption>,
     /// Conditional write.
     pub conditions: WriteConditions,
+    /// The `x-amz-object-lock-*` headers.
+    pub lock: crate::lock::LockHeaders,
 }
 
 /// PutObject's (and CopyObject's) result.
@@ -308,6 +310,9 @@ pub struct CopyObjectInput {
     pub sse: Option<ServerSideEncryption>,
     /// `x-amz-checksum-algorithm` for the copy.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// The `x-amz-object-lock-*` headers of the copy (a copy never takes
+    /// its source's lock).
+    pub lock: crate::lock::LockHeaders,
 }
 
 /// The record of a new single-part object, from its body's digests; `data`
@@ -439,6 +444,7 @@ impl Gateway {
             .prepare_write(who, &input.bucket, &input.key, input.location.as_deref())
             .await?;
         self.check_encryption(&location, input.sse)?;
+        let lock = crate::lock::lock_for_put(&bucket, &input.lock, &input.expect)?;
         let mut expect = input.expect;
         if expect.max_length.is_none() {
             expect.max_length = Some(MAX_PUT_SIZE);
@@ -455,7 +461,8 @@ impl Gateway {
             let _ = backend.discard(&staged).await;
             return Err(e);
         }
-        let record = fresh_record(&d, owner, acl, input.meta, location);
+        let mut record = fresh_record(&d, owner, acl, input.meta, location);
+        lock.apply(&mut record);
         crate::fault!("put.staged");
         self.commit_object(
             who,
@@ -706,6 +713,8 @@ impl Gateway {
         let (dst_bucket, _) = self
             .bucket_for(who, &input.bucket, Permission::Write, Some(&input.key))
             .await?;
+        let asked = input.lock.check(&dst_bucket)?;
+        let lock = crate::lock::initial_lock(&dst_bucket, asked.as_ref(), now_ms());
         let src = self
             .copy_source(
                 who,
@@ -770,7 +779,7 @@ impl Gateway {
         }
         if let Some(out) = self
             .copy_server_side(
-                who, &input, &src, &location, wanted_alg, &meta, &acl, &owner,
+                who, &input, &src, &location, wanted_alg, &meta, &acl, &owner, &lock,
             )
             .await?
         {
@@ -791,7 +800,8 @@ impl Gateway {
         };
         let (backend, staged, d) = self.stage_verified(&location, body, expect).await?;
         crate::fault!("copy.staged");
-        let record = fresh_record(&d, owner, acl, meta, location);
+        let mut record = fresh_record(&d, owner, acl, meta, location);
+        lock.apply(&mut record);
         self.commit_object(
             who,
             &input.bucket,
@@ -820,6 +830,7 @@ impl Gateway {
         meta: &ObjectMeta,
         acl: &Acl,
         owner: &str,
+        lock: &crate::records::WriteLock,
     ) -> Result<Option<PutObjectOutput>> {
         let md5 = hex::decode(&src.etag)
             .ok()
@@ -853,6 +864,7 @@ impl Gateway {
             location.to_owned(),
         );
         record.checksum = wanted_alg.and(src.checksum.clone());
+        lock.clone().apply(&mut record);
         self.commit_object(
             who,
             &input.bucket,

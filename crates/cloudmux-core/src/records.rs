@@ -622,6 +622,17 @@ impl Record for ObjectRecord {
     }
 }
 
+/// The Object Lock settings a write names for its new version (the
+/// `x-amz-object-lock-*` headers), already checked against the bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteLock {
+    /// The retention asked for; `None` lets the bucket's default retention
+    /// apply.
+    pub retention: Option<Retention>,
+    /// The legal hold asked for.
+    pub legal_hold: bool,
+}
+
 /// An in-progress multipart upload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadRecord {
@@ -637,6 +648,35 @@ pub struct UploadRecord {
     pub location: String,
     /// The checksum algorithm declared at Create, and its type.
     pub checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
+    /// The Object Lock settings CreateMultipartUpload named, which the
+    /// object gets at Complete (format version 3; `None` for uploads
+    /// created without them and for older records).
+    pub object_lock: Option<WriteLock>,
+}
+
+/// Version 2 of [`UploadRecord`]: no Object Lock settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UploadRecordV2 {
+    initiated_ms: i64,
+    owner: String,
+    acl: Acl,
+    meta: ObjectMeta,
+    location: String,
+    checksum: Option<(ChecksumAlgorithm, ChecksumType)>,
+}
+
+impl From<UploadRecordV2> for UploadRecord {
+    fn from(v2: UploadRecordV2) -> Self {
+        UploadRecord {
+            initiated_ms: v2.initiated_ms,
+            owner: v2.owner,
+            acl: v2.acl,
+            meta: v2.meta,
+            location: v2.location,
+            checksum: v2.checksum,
+            object_lock: None,
+        }
+    }
 }
 
 /// Version 1 of [`UploadRecord`]: its metadata has no tags.
@@ -651,20 +691,22 @@ struct UploadRecordV1 {
 }
 
 impl Record for UploadRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> cloudmux_meta::Result<Self> {
         match version {
+            2 => Ok(decode_old::<UploadRecordV2>(body)?.into()),
             1 => {
                 let v1: UploadRecordV1 = decode_old(body)?;
-                Ok(UploadRecord {
+                Ok(UploadRecordV2 {
                     initiated_ms: v1.initiated_ms,
                     owner: v1.owner,
                     acl: v1.acl,
                     meta: v1.meta.into(),
                     location: v1.location,
                     checksum: v1.checksum,
-                })
+                }
+                .into())
             }
             v => Err(unknown_version("UploadRecord", v)),
         }
@@ -1155,6 +1197,40 @@ mod tests {
         assert_eq!(bytes[0], ObjectRecord::VERSION);
         let again: ObjectRecord = codec::decode(&bytes).unwrap();
         assert_eq!(again.parts, current.parts);
+    }
+
+    #[test]
+    fn upload_record_v2_upgrades_without_object_lock() {
+        let v2 = UploadRecordV2 {
+            initiated_ms: 5,
+            owner: "o".into(),
+            acl: CannedAcl::Private.expand("o", None),
+            meta: ObjectMeta {
+                tags: vec![("k".into(), "v".into())],
+                ..ObjectMeta::default()
+            },
+            location: "local".into(),
+            checksum: Some((ChecksumAlgorithm::Crc32, ChecksumType::FullObject)),
+        };
+        let mut bytes = vec![2u8];
+        bytes.extend(postcard::to_stdvec(&v2).unwrap());
+        let u: UploadRecord = codec::decode(&bytes).unwrap();
+        assert_eq!((u.initiated_ms, u.owner.as_str()), (5, "o"));
+        assert_eq!(u.meta.tags, v2.meta.tags);
+        assert_eq!(u.checksum, v2.checksum);
+        assert!(u.object_lock.is_none());
+        let mut locked = u.clone();
+        locked.object_lock = Some(WriteLock {
+            retention: Some(Retention {
+                mode: LockMode::Compliance,
+                until_ms: 1_900_000_000_000,
+            }),
+            legal_hold: true,
+        });
+        let bytes = codec::encode(&locked);
+        assert_eq!(bytes[0], 3);
+        let again: UploadRecord = codec::decode(&bytes).unwrap();
+        assert_eq!(again.object_lock, locked.object_lock);
     }
 
     #[test]

@@ -98,16 +98,11 @@ fn spawn_put(w: &World, key: &str, data: &[u8]) -> JoinHandle<Result<String, Cor
 fn spawn_delete(w: &World, key: &str) -> JoinHandle<Result<(), CoreError>> {
     let (gw, who, key) = (w.gw.clone(), w.who.clone(), key.to_owned());
     tokio::spawn(async move {
-        gw.delete_object(
-            &who,
-            "bkt",
-            cloudmux_core::DeleteInput {
-                key,
-                ..Default::default()
-            },
-        )
-        .await
-        .map(|_| ())
+        let input = cloudmux_core::DeleteInput {
+            key,
+            ..Default::default()
+        };
+        gw.delete_object(&who, "bkt", input).await.map(|_| ())
     })
 }
 
@@ -476,6 +471,7 @@ async fn a_metadata_rewrite_across_a_move_applies() {
         location: None,
         sse: None,
         checksum_algorithm: None,
+        lock: Default::default(),
     };
     let copy = tokio::spawn(async move { gw.copy_object(&who, input).await });
     assert_waiting(&copy, "the rewrite").await;

@@ -107,14 +107,7 @@ async fn overwrites_racing_a_delete_leave_one_whole_object_or_none() {
         let (ra, rb, rd) = tokio::join!(
             w.gw.put_object(&w.who, put_input("bkt", "key", &a)),
             w.gw.put_object(&w.who, put_input("bkt", "key", &b)),
-            w.gw.delete_object(
-                &w.who,
-                "bkt",
-                cloudmux_core::DeleteInput {
-                    key: "key".to_owned(),
-                    ..Default::default()
-                }
-            ),
+            delete(&w, "bkt", "key"),
         );
         ra.expect("put a");
         rb.expect("put b");
@@ -141,16 +134,7 @@ async fn delete_bucket_racing_a_put_never_hides_an_acknowledged_object() {
         match (put, del) {
             (Ok(_), Err(CoreError::BucketNotEmpty(_) | CoreError::OperationAborted(_))) => {
                 assert_eq!(read(&w, "race", "k").await.as_deref(), Some(&data[..]));
-                w.gw.delete_object(
-                    &w.who,
-                    "race",
-                    cloudmux_core::DeleteInput {
-                        key: "k".to_owned(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("delete object");
+                delete(&w, "race", "k").await.expect("delete object");
                 w.gw.delete_bucket(&w.who, "race")
                     .await
                     .expect("delete bucket");
@@ -270,18 +254,7 @@ async fn dropped_writes_leave_old_or_new_whole_and_later_writes_proceed() {
                             .await
                             .map(|_| ())
                     }
-                    _ => {
-                        w.gw.delete_object(
-                            &w.who,
-                            "bkt",
-                            cloudmux_core::DeleteInput {
-                                key: key.clone(),
-                                ..Default::default()
-                            },
-                        )
-                        .await
-                        .map(|_| ())
-                    }
+                    _ => delete(&w, "bkt", &key).await,
                 }
             };
             let finished = poll_then_drop(fut, polls).await;

@@ -98,6 +98,23 @@ impl Req {
         self.read_small_body().await
     }
 
+    /// Reads a small body as [`Req::read_small_body`] does, for the Object
+    /// Lock operations (PutObjectLockConfiguration, PutObjectRetention,
+    /// PutObjectLegalHold): S3 requires `Content-MD5` or an additional
+    /// checksum, and accepts `x-amz-sdk-checksum-algorithm` alone as one
+    /// (the checksum is then computed). An empty body is
+    /// MissingRequestBodyError.
+    pub async fn read_lock_document(&mut self) -> S3Result<Bytes> {
+        if !self.declares_digest() && !self.headers.contains_key("x-amz-sdk-checksum-algorithm") {
+            return Err(S3Error::missing_content_md5());
+        }
+        let body = self.read_small_body().await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(S3Error::missing_request_body());
+        }
+        Ok(body)
+    }
+
     /// Reads a small body (XML documents) fully, verifying its declared
     /// digests. Larger bodies are refused.
     pub async fn read_small_body(&mut self) -> S3Result<Bytes> {

@@ -130,6 +130,29 @@ impl S3Error {
     pub fn missing_content_md5() -> Self {
         Self::invalid_request("Missing required header for this request: Content-MD5")
     }
+    /// 400 MissingRequestBodyError: an operation that needs a request
+    /// document (PutObjectLockConfiguration, PutObjectRetention,
+    /// PutObjectLegalHold) came with an empty body.
+    pub fn missing_request_body() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MissingRequestBodyError",
+            "Request Body is empty",
+        )
+    }
+    /// 400 InvalidArgument: an `x-amz-object-lock-*` header (or POST form
+    /// field) whose value is not a mode, an ISO 8601 date or `ON`/`OFF`,
+    /// naming it.
+    pub fn invalid_lock_header(name: &str, value: &str) -> Self {
+        let msg = match name {
+            "x-amz-object-lock-mode" => "Unknown wormMode directive.",
+            "x-amz-object-lock-legal-hold" => "Legal Hold must be either of 'ON' or 'OFF'",
+            _ => "The retain until date must be provided in ISO 8601 format",
+        };
+        Self::invalid_argument(msg)
+            .with("ArgumentName", name)
+            .with("ArgumentValue", value)
+    }
     /// 400 InvalidRequest: `response-*` query overrides on an anonymous
     /// GetObject, which S3 refuses (GetObject reference).
     pub fn anonymous_response_overrides() -> Self {
@@ -287,7 +310,6 @@ impl S3Error {
             "website" => "NoSuchWebsiteConfiguration",
             "replication" => "ReplicationConfigurationNotFoundError",
             "encryption" => "ServerSideEncryptionConfigurationNotFoundError",
-            "object-lock" => "ObjectLockConfigurationNotFoundError",
             "publicAccessBlock" => "NoSuchPublicAccessBlockConfiguration",
             "ownershipControls" => "OwnershipControlsNotFoundError",
             _ => return Self::not_implemented(sub),
@@ -473,6 +495,25 @@ impl From<CoreError> for S3Error {
             .with("ResourceType", "DeleteMarker")
             .header("x-amz-delete-marker", "true")
             .header("x-amz-version-id", version_id),
+            CoreError::ObjectLocked => S3Error::new(
+                S::FORBIDDEN,
+                "AccessDenied",
+                "Access Denied because object protected by object lock.",
+            ),
+            CoreError::ObjectLockConfigurationNotFound(b) => S3Error::new(
+                S::NOT_FOUND,
+                "ObjectLockConfigurationNotFoundError",
+                "Object Lock configuration does not exist for this bucket",
+            )
+            .with("BucketName", b),
+            CoreError::NoSuchObjectLockConfiguration => S3Error::new(
+                S::NOT_FOUND,
+                "NoSuchObjectLockConfiguration",
+                "The specified object does not have a ObjectLock configuration",
+            ),
+            CoreError::LockWithoutDigest => S3Error::invalid_request(
+                "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters",
+            ),
             CoreError::InvalidBucketState(m) => {
                 S3Error::new(S::CONFLICT, "InvalidBucketState", m)
             }

@@ -4,7 +4,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use cloudmux_core::acl::CannedAcl;
 use cloudmux_core::checksum::{self, ChecksumAlgorithm, ChecksumType, ALL_ALGORITHMS};
-use cloudmux_core::records::{EntityHeaders, ObjectMeta, ObjectRecord};
+use cloudmux_core::lock::LockHeaders;
+use cloudmux_core::records::{EntityHeaders, LockMode, ObjectMeta, ObjectRecord};
 use cloudmux_core::{RangeSpec, ReadConditions, ServerSideEncryption, WriteConditions};
 use http::response::Builder;
 
@@ -148,18 +149,47 @@ pub fn tagging_header(req: &Req) -> S3Result<Vec<(String, String)>> {
 }
 
 /// Refuses request features that would otherwise be silently ignored
-/// (Object Lock, and encryption as [`write_encryption`] refuses it).
+/// (encryption, as [`write_encryption`] refuses it).
 pub fn refuse_unsupported_write_headers(req: &Req) -> S3Result<()> {
-    for h in [
-        "x-amz-object-lock-mode",
-        "x-amz-object-lock-retain-until-date",
-        "x-amz-object-lock-legal-hold",
-    ] {
-        if req.headers.contains_key(h) {
-            return Err(S3Error::not_implemented(h));
-        }
-    }
     write_encryption(|n| req.header(n)).map(|_| ())
+}
+
+/// Parses an ISO 8601 timestamp as S3 sends them (`2030-01-01T00:00:00Z`,
+/// with or without fractional seconds, or with an offset): ms since the
+/// epoch.
+pub fn parse_iso_date(v: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// The Object Lock settings of a write (`x-amz-object-lock-mode`,
+/// `x-amz-object-lock-retain-until-date`, `x-amz-object-lock-legal-hold`),
+/// with `get` reading a header (or a POST form field) by its lower-case
+/// name. A value that is not a mode, an ISO 8601 date or `ON`/`OFF` is 400
+/// InvalidArgument; the rules between them are the core's.
+pub fn object_lock<'a>(get: impl Fn(&str) -> Option<&'a str>) -> S3Result<LockHeaders> {
+    let bad = |name: &str, v: &str| S3Error::invalid_lock_header(name, v);
+    let mode = match get("x-amz-object-lock-mode") {
+        None => None,
+        Some(v) => Some(LockMode::parse(v.trim()).ok_or_else(|| bad("x-amz-object-lock-mode", v))?),
+    };
+    let name = "x-amz-object-lock-retain-until-date";
+    let retain_until_ms = match get(name) {
+        None => None,
+        Some(v) => Some(parse_iso_date(v).ok_or_else(|| bad(name, v))?),
+    };
+    let legal_hold = match get("x-amz-object-lock-legal-hold").map(str::trim) {
+        None => None,
+        Some("ON") => Some(true),
+        Some("OFF") => Some(false),
+        Some(v) => return Err(bad("x-amz-object-lock-legal-hold", v)),
+    };
+    Ok(LockHeaders {
+        mode,
+        retain_until_ms,
+        legal_hold,
+    })
 }
 
 /// The SSE-C headers (customer-provided keys), which cloudmux does not
@@ -388,6 +418,14 @@ pub fn object_headers(
     if !rec.meta.tags.is_empty() {
         b = b.header("x-amz-tagging-count", rec.meta.tags.len());
     }
+    if let Some(r) = &rec.version.retention {
+        b = b
+            .header("x-amz-object-lock-mode", r.mode.as_str())
+            .header("x-amz-object-lock-retain-until-date", iso_date(r.until_ms));
+    }
+    if rec.version.legal_hold {
+        b = b.header("x-amz-object-lock-legal-hold", "ON");
+    }
     if let Some(sc) = rec
         .meta
         .storage_class
@@ -601,6 +639,38 @@ mod tests {
         assert_eq!(metadata_value("=?UTF-8?B?w6k=?="), "=?UTF-8?B?w6k=?=");
         assert_eq!(header_text("café".as_bytes()), "café");
         assert_eq!(header_text(b"caf\xe9"), "café");
+    }
+
+    #[test]
+    fn lock_headers() {
+        let h = |pairs: &'static [(&'static str, &'static str)]| {
+            object_lock(move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| *v))
+        };
+        assert_eq!(h(&[]).unwrap(), LockHeaders::default());
+        let all = h(&[
+            ("x-amz-object-lock-mode", "COMPLIANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2030-01-01T00:00:00.250Z",
+            ),
+            ("x-amz-object-lock-legal-hold", "ON"),
+        ])
+        .unwrap();
+        assert_eq!(all.mode, Some(LockMode::Compliance));
+        assert_eq!(all.retain_until_ms, Some(1_893_456_000_250));
+        assert_eq!(all.legal_hold, Some(true));
+        for bad in [
+            &[("x-amz-object-lock-mode", "compliance")][..],
+            &[("x-amz-object-lock-retain-until-date", "2030-01-01")][..],
+            &[("x-amz-object-lock-legal-hold", "on")][..],
+        ] {
+            let e = h(bad).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "InvalidArgument"));
+        }
+        assert_eq!(
+            parse_iso_date("2030-01-01T01:00:00+01:00"),
+            Some(1_893_456_000_000)
+        );
     }
 
     #[test]

@@ -113,6 +113,18 @@ pub enum Endpoint {
     GetBucketEncryption,
     /// `DELETE /bucket?encryption`.
     DeleteBucketEncryption,
+    /// `PUT /bucket?object-lock`.
+    PutObjectLockConfiguration,
+    /// `GET /bucket?object-lock`.
+    GetObjectLockConfiguration,
+    /// `PUT /bucket/key?retention`.
+    PutObjectRetention,
+    /// `GET /bucket/key?retention`.
+    GetObjectRetention,
+    /// `PUT /bucket/key?legal-hold`.
+    PutObjectLegalHold,
+    /// `GET /bucket/key?legal-hold`.
+    GetObjectLegalHold,
     /// `POST /bucket` with `multipart/form-data`: browser-based upload.
     PostObject,
     /// `OPTIONS /bucket[/key]`: a CORS preflight, answered without
@@ -132,7 +144,6 @@ const BUCKET_CONFIG: &[&str] = &[
     "policy",
     "website",
     "replication",
-    "object-lock",
     "publicAccessBlock",
     "ownershipControls",
 ];
@@ -147,7 +158,6 @@ const UNSUPPORTED: &[&str] = &[
     "annotation",
     "intelligent-tiering",
     "inventory",
-    "legal-hold",
     "logging",
     "metadataAnnotationTable",
     "metadataConfiguration",
@@ -158,7 +168,6 @@ const UNSUPPORTED: &[&str] = &[
     "notification",
     "requestPayment",
     "restore",
-    "retention",
     "select",
     "torrent",
     "session",
@@ -241,6 +250,33 @@ impl Endpoint {
                 Method::DELETE => E::DeleteBucketEncryption,
                 _ => E::MethodNotAllowed,
             };
+        }
+        if has("object-lock") {
+            if key.is_some() {
+                // A bucket subresource: never an operation on the object.
+                return E::NotImplemented("object-lock");
+            }
+            return match *method {
+                Method::GET => E::GetObjectLockConfiguration,
+                Method::PUT => E::PutObjectLockConfiguration,
+                _ => E::MethodNotAllowed,
+            };
+        }
+        for (sub, get, put) in [
+            ("retention", E::GetObjectRetention, E::PutObjectRetention),
+            ("legal-hold", E::GetObjectLegalHold, E::PutObjectLegalHold),
+        ] {
+            if has(sub) {
+                if key.is_none() {
+                    // Object subresources: never an operation on the bucket.
+                    return E::NotImplemented(sub);
+                }
+                return match *method {
+                    Method::GET => get,
+                    Method::PUT => put,
+                    _ => E::MethodNotAllowed,
+                };
+            }
         }
         if key.is_none() && has("policyStatus") {
             return match *method {
@@ -360,6 +396,12 @@ impl Endpoint {
             E::PutBucketEncryption,
             E::GetBucketEncryption,
             E::DeleteBucketEncryption,
+            E::PutObjectLockConfiguration,
+            E::GetObjectLockConfiguration,
+            E::PutObjectRetention,
+            E::GetObjectRetention,
+            E::PutObjectLegalHold,
+            E::GetObjectLegalHold,
             E::PostObject,
             E::CorsPreflight,
             E::MethodNotAllowed,
@@ -372,10 +414,12 @@ impl Endpoint {
                 all.push(ep);
             }
         }
-        let refused = BUCKET_CONFIG
-            .iter()
-            .chain(UNSUPPORTED)
-            .chain(&["encryption"]);
+        let refused = BUCKET_CONFIG.iter().chain(UNSUPPORTED).chain(&[
+            "encryption",
+            "object-lock",
+            "retention",
+            "legal-hold",
+        ]);
         all.extend(refused.map(|sub| E::NotImplemented(sub)));
         all
     }
@@ -407,7 +451,6 @@ impl Endpoint {
                 "website" => &["GetBucketWebsite"],
                 "replication" => &["GetBucketReplication"],
                 "encryption" => &["GetBucketEncryption"],
-                "object-lock" => &["GetObjectLockConfiguration"],
                 "publicAccessBlock" => &["GetPublicAccessBlock"],
                 "ownershipControls" => &["GetBucketOwnershipControls"],
                 _ => &[],
@@ -448,6 +491,12 @@ impl Endpoint {
             E::PutBucketEncryption => &["PutBucketEncryption"],
             E::GetBucketEncryption => &["GetBucketEncryption"],
             E::DeleteBucketEncryption => &["DeleteBucketEncryption"],
+            E::PutObjectLockConfiguration => &["PutObjectLockConfiguration"],
+            E::GetObjectLockConfiguration => &["GetObjectLockConfiguration"],
+            E::PutObjectRetention => &["PutObjectRetention"],
+            E::GetObjectRetention => &["GetObjectRetention"],
+            E::PutObjectLegalHold => &["PutObjectLegalHold"],
+            E::GetObjectLegalHold => &["GetObjectLegalHold"],
             E::PostObject => &["PostObject"],
             E::CorsPreflight => &["OPTIONS object"],
             E::NotImplemented(_) | E::MethodNotAllowed => &[],
@@ -508,6 +557,12 @@ impl Endpoint {
             Endpoint::PutBucketEncryption => "PutBucketEncryption",
             Endpoint::GetBucketEncryption => "GetBucketEncryption",
             Endpoint::DeleteBucketEncryption => "DeleteBucketEncryption",
+            Endpoint::PutObjectLockConfiguration => "PutObjectLockConfiguration",
+            Endpoint::GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            Endpoint::PutObjectRetention => "PutObjectRetention",
+            Endpoint::GetObjectRetention => "GetObjectRetention",
+            Endpoint::PutObjectLegalHold => "PutObjectLegalHold",
+            Endpoint::GetObjectLegalHold => "GetObjectLegalHold",
             Endpoint::PostObject => "PostObject",
             Endpoint::CorsPreflight => "CorsPreflight",
             Endpoint::NotImplemented(_) => "NotImplemented",
@@ -557,7 +612,6 @@ impl Endpoint {
                 "tagging" => "s3:GetBucketTagging",
                 "website" => "s3:GetBucketWebsite",
                 "replication" => "s3:GetReplicationConfiguration",
-                "object-lock" => "s3:GetBucketObjectLockConfiguration",
                 "ownershipControls" => "s3:GetBucketOwnershipControls",
                 "cors" => "s3:GetBucketCORS",
                 "publicAccessBlock" => "s3:GetBucketPublicAccessBlock",
@@ -595,6 +649,12 @@ impl Endpoint {
             E::GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
             E::PutBucketEncryption | E::DeleteBucketEncryption => "s3:PutEncryptionConfiguration",
             E::GetBucketEncryption => "s3:GetEncryptionConfiguration",
+            E::PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
+            E::GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            E::PutObjectRetention => "s3:PutObjectRetention",
+            E::GetObjectRetention => "s3:GetObjectRetention",
+            E::PutObjectLegalHold => "s3:PutObjectLegalHold",
+            E::GetObjectLegalHold => "s3:GetObjectLegalHold",
             E::CorsPreflight | E::NotImplemented(_) | E::MethodNotAllowed => return None,
         })
     }
@@ -812,6 +872,53 @@ mod tests {
         assert_eq!(
             c("POST /amzn-s3-demo-bucket/example-object?restore", false),
             E::NotImplemented("restore")
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket?object-lock", false),
+            E::PutObjectLockConfiguration
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?object-lock", false),
+            E::GetObjectLockConfiguration
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/my-image.jpg?retention", false),
+            E::PutObjectRetention
+        );
+        assert_eq!(
+            c(
+                "GET /amzn-s3-demo-bucket/my-image.jpg?retention&versionId=1",
+                false
+            ),
+            E::GetObjectRetention
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/my-image.jpg?legal-hold", false),
+            E::PutObjectLegalHold
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket/my-image.jpg?legal-hold", false),
+            E::GetObjectLegalHold
+        );
+        assert_eq!(
+            c("DELETE /amzn-s3-demo-bucket/k?retention", false),
+            E::MethodNotAllowed
+        );
+        assert_eq!(
+            c("GET /amzn-s3-demo-bucket?legal-hold", false),
+            E::NotImplemented("legal-hold")
+        );
+        assert_eq!(
+            c("PUT /amzn-s3-demo-bucket/k?object-lock", false),
+            E::NotImplemented("object-lock")
+        );
+        assert_eq!(
+            E::PutObjectRetention.s3_action(),
+            Some("s3:PutObjectRetention")
+        );
+        assert_eq!(
+            E::GetObjectLockConfiguration.s3_version_action(),
+            Some("s3:GetBucketObjectLockConfiguration")
         );
         assert_eq!(
             c("PATCH /amzn-s3-demo-bucket/k", false),

@@ -226,7 +226,8 @@ pub(crate) fn check_root(body: &[u8], want: &str) -> S3Result<()> {
     let mut buf = Vec::new();
     loop {
         match reader.read_event_into(&mut buf) {
-            Ok(quick_xml::events::Event::Start(e)) => {
+            // A root without content (`<Retention/>`) is an empty element.
+            Ok(quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e)) => {
                 let name = e.local_name();
                 return if name.as_ref() == want.as_bytes() {
                     Ok(())

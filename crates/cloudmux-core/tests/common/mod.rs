@@ -87,7 +87,17 @@ pub fn put_input(bucket: &str, key: &str, data: &[u8]) -> PutObjectInput {
         location: None,
         sse: None,
         conditions: WriteConditions::default(),
+        lock: Default::default(),
     }
+}
+
+/// A DeleteObject of `bucket/key` (no version id).
+pub async fn delete(w: &World, bucket: &str, key: &str) -> Result<(), cloudmux_core::CoreError> {
+    let input = cloudmux_core::DeleteInput {
+        key: key.into(),
+        ..Default::default()
+    };
+    w.gw.delete_object(&w.who, bucket, input).await.map(|_| ())
 }
 
 /// The object's bytes, `None` for NoSuchKey or NoSuchBucket; any other error

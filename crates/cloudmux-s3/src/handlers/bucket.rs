@@ -1,7 +1,7 @@
 //! Bucket handlers.
 
 use cloudmux_core::records::Versioning;
-use cloudmux_core::Gateway;
+use cloudmux_core::{CreateBucketInput, Gateway};
 use http::{Response, StatusCode};
 
 use super::{empty, owner_elem, signed, xml};
@@ -85,16 +85,25 @@ pub(super) async fn list_buckets(gw: &Gateway, req: Req) -> S3Result<Response<Re
 pub(super) async fn create_bucket(gw: &Gateway, mut req: Req) -> S3Result<Response<ResBody>> {
     signed(&req.principal)?;
     headers::refuse_unsupported_write_headers(&req)?;
-    if req.header("x-amz-bucket-object-lock-enabled") == Some("true") {
-        return Err(S3Error::not_implemented("x-amz-bucket-object-lock-enabled"));
-    }
+    let object_lock = req
+        .header("x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let acl = super::acl::requested_acl(gw, &req)?;
     let ownership = super::ownership::requested(&req)?;
     let body = req.read_small_body().await?;
     let constraint = x::parse_create_bucket(&body)?;
     let name = req.bucket().to_owned();
-    gw.create_bucket(&req.principal, &name, constraint.as_deref(), acl, ownership)
-        .await?;
+    gw.create_bucket_with(
+        &req.principal,
+        &name,
+        CreateBucketInput {
+            constraint,
+            acl,
+            ownership,
+            object_lock,
+        },
+    )
+    .await?;
     Response::builder()
         .status(StatusCode::OK)
         .header("location", format!("/{name}"))

@@ -7,6 +7,7 @@ mod bucket;
 pub mod cors;
 mod encryption;
 mod list;
+mod lock;
 mod multipart;
 mod object;
 pub(crate) mod ownership;
@@ -97,6 +98,12 @@ pub async fn dispatch(gw: &Gateway, ep: Endpoint, req: Req) -> S3Result<Response
         E::PutBucketEncryption => encryption::put(gw, req).await,
         E::GetBucketEncryption => encryption::get(gw, req).await,
         E::DeleteBucketEncryption => encryption::delete(gw, req).await,
+        E::PutObjectLockConfiguration => lock::put_configuration(gw, req).await,
+        E::GetObjectLockConfiguration => lock::get_configuration(gw, req).await,
+        E::PutObjectRetention => lock::put_retention(gw, req).await,
+        E::GetObjectRetention => lock::get_retention(gw, req).await,
+        E::PutObjectLegalHold => lock::put_legal_hold(gw, req).await,
+        E::GetObjectLegalHold => lock::get_legal_hold(gw, req).await,
         E::PostObject => post_object::post_object(gw, req).await,
         E::CorsPreflight => cors::preflight(gw, req.bucket(), &req.headers).await,
         E::NotImplemented(what) => Err(S3Error::not_implemented(what)),

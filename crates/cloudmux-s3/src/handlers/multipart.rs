@@ -56,6 +56,7 @@ pub(super) async fn create(gw: &Gateway, req: Req) -> S3Result<Response<ResBody>
                 location: headers::placement(&req),
                 sse,
                 checksum,
+                lock: headers::object_lock(|n| req.header(n))?,
             },
         )
         .await?;

@@ -35,6 +35,7 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
     require_length(&req)?;
     let meta = headers::object_meta(&req)?;
     let acl = super::acl::requested_acl(gw, &req)?;
+    let lock = headers::object_lock(|n| req.header(n))?;
     let (stream, expect) = body::request_stream(&mut req)?;
     let out = gw
         .put_object(
@@ -49,6 +50,7 @@ pub(super) async fn put_object(gw: &Gateway, mut req: Req) -> S3Result<Response<
                 location: headers::placement(&req),
                 sse,
                 conditions: headers::write_conditions(&req),
+                lock,
             },
         )
         .await?;
@@ -268,6 +270,7 @@ pub(super) async fn copy_object(gw: &Gateway, req: Req) -> S3Result<Response<Res
         location: headers::placement(&req),
         sse,
         checksum_algorithm,
+        lock: headers::object_lock(|n| req.header(n))?,
     };
     let out = gw.copy_object(&req.principal, input).await?;
     let mut w = XmlWriter::new("CopyObjectResult");

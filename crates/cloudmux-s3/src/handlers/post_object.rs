@@ -361,9 +361,9 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
         .map(|(_, v)| CannedAcl::parse(v.trim()).map(AclRequest::Canned))
         .transpose()?;
     let meta = form_meta(&fields)?;
-    let sse = crate::headers::write_encryption(|n| {
-        fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str())
-    })?;
+    let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let sse = crate::headers::write_encryption(field)?;
+    let lock = crate::headers::object_lock(field)?;
     let expect = BodyExpectations {
         checksum: form_checksum(&fields)?,
         ..BodyExpectations::default()
@@ -406,6 +406,7 @@ pub(super) async fn post_object(gw: &Gateway, mut req: Req) -> S3Result<Response
                 location: None,
                 sse,
                 conditions: WriteConditions::default(),
+                lock,
             },
         )
         .await;
