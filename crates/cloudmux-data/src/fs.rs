@@ -332,16 +332,24 @@ impl Backend for FsBackend {
             let placed = std::fs::symlink_metadata(layout::join(
                 &root,
                 &layout::locator_components(&locator)?,
-            ))?;
-            if placed.ino() != meta.ino() {
-                return Err(DataError::Stale(format!(
-                    "{locator} changed while it was published"
-                )));
-            }
+            ));
+            let stamp = match placed {
+                Ok(placed) if placed.ino() != meta.ino() => {
+                    return Err(DataError::Stale(format!(
+                        "{locator} changed while it was published"
+                    )))
+                }
+                Ok(placed) => ops::published_stamp(&placed),
+                // A concurrent delete of the key's older data moves whatever
+                // lies at the name aside to check its inode, and puts ours
+                // back; the rename kept our inode and mtime.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => ops::published_stamp(&meta),
+                Err(e) => return Err(e.into()),
+            };
             Ok(DataRef {
                 locator,
                 size: staged.size,
-                stamp: ops::published_stamp(&placed),
+                stamp,
             })
         })
         .await
