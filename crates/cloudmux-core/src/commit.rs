@@ -128,16 +128,22 @@ impl Gateway {
             upload: w.upload,
             _guard: guard,
         };
-        let (bucket, key) = (w.bucket, w.key);
+        self.run_job(job).await
+    }
+
+    /// Runs steps 2 to 4 of a write on a task of their own, which owns the
+    /// key's lock (see the module documentation).
+    pub(crate) async fn run_job(&self, job: PublishJob) -> Result<PutObjectOutput> {
+        let (bucket, key) = (job.bucket.clone(), job.key.clone());
         match tokio::spawn(job.run()).await {
             Ok(result) => result,
             Err(e) => {
                 // The task died (a panic) and released the key's lock on
                 // the way: settle what it left before anyone reads a record
                 // whose bytes it may have replaced.
-                let _guard = self.locks.lock(bucket, key).await;
-                if let Err(settle) = self.settle_intent(bucket, key).await {
-                    tracing::warn!(bucket, key, error = %settle,
+                let _guard = self.locks.lock(&bucket, &key).await;
+                if let Err(settle) = self.settle_intent(&bucket, &key).await {
+                    tracing::warn!(%bucket, %key, error = %settle,
                         "a failed write is left for recovery");
                 }
                 Err(CoreError::Internal(format!(

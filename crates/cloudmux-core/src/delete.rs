@@ -423,17 +423,7 @@ impl Gateway {
             upload: None,
             _guard: guard,
         };
-        match tokio::spawn(job.run()).await {
-            Ok(result) => result.map(|_| ()),
-            Err(e) => {
-                let _guard = self.locks.lock(bucket, key).await;
-                if let Err(settle) = self.settle_intent(bucket, key).await {
-                    tracing::warn!(bucket, key, error = %settle,
-                        "a failed promotion is left for recovery");
-                }
-                Err(CoreError::Internal(format!("promotion task failed: {e}")))
-            }
-        }
+        self.run_job(job).await.map(|_| ())
     }
 
     /// Object Lock: refuses to remove a version under a legal hold or an
