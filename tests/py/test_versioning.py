@@ -5,8 +5,9 @@
   UTF-8 bytes), each key's versions newest first (the order in which its
   PUTs answered their ids), IsLatest on the newest only, ETag and Size.
 * The same with delete markers between the versions.
-* `aws s3api list-object-versions` with `--page-size` and with
-  `--max-items`/`--starting-token`, over a few hundred versions.
+* `aws s3api list-object-versions` over the same N versions with
+  `--page-size` 7 and 1000, and with `--page-size` and with
+  `--max-items`/`--starting-token` over a few hundred versions.
 * `aws s3api put-bucket-versioning`/`get-bucket-versioning`,
   `put-object`, `delete-object` with and without `--version-id`.
 
@@ -115,6 +116,21 @@ def test_paginator_lists_every_version_in_order(s3, many_versions, page_size):
         assert len(p["Versions"]) == page_size
         assert p["NextKeyMarker"] and p["NextVersionIdMarker"]
     assert pages[-1]["IsTruncated"] is False
+
+
+@pytest.mark.last
+@pytest.mark.parametrize("page_size", ["7", "1000"])
+def test_cli_walks_every_version_in_order(aws, many_versions, page_size):
+    """The aws CLI pages through the same N versions of K keys with
+    `--page-size` (its max-keys) 7 and 1000: exact, ordered, no repeats."""
+    bucket, expected = many_versions
+    out = _cli_json(
+        aws("s3api", "list-object-versions", "--bucket", bucket, "--page-size", page_size)
+    )
+    got = _rows(out["Versions"])
+    assert len(set(r[1] for r in got)) == len(got), "a version is listed twice"
+    assert got == expected
+    assert not out.get("DeleteMarkers")
 
 
 def test_paginator_with_delete_markers(s3):
