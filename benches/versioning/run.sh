@@ -207,91 +207,20 @@ T2=$(date +%s)
 
 # ---- the table ----
 COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates benches/src 2>/dev/null || echo +dirty)"
-"$PYTHON" - "$RUNS" "$OUT/versioning.txt" "$OUT/versioning.json" <<PY
-import glob, json, os, statistics, sys, time
-runs_dir, txt, out_json = sys.argv[1:4]
-locations = "$LOCATIONS".split()
-workloads = "$WORKLOADS".split(",")
-rounds = int("$ROUNDS")
-meta = {
-    "commit": "$COMMIT",
-    "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-    "cpus": os.cpu_count(),
-    "duration_s": float("$DURATION"),
-    "rounds": rounds,
-    "concurrency": int("$CONCURRENCY"),
-    "list_keys": int("$LIST_KEYS"),
-    "list_writes": int("$LIST_WRITES"),
-    "moto": "${MOTO_VERSION:-}",
-    "setup_s": $T1 - $T0,
-    "timed_s": $T2 - $T1,
+# json_list "a,b": ["a", "b"]
+json_list() {
+    local IFS=, items x out=""
+    read -ra items <<<"$1"
+    for x in "${items[@]}"; do out+="${out:+, }\"$x\""; done
+    echo "[$out]"
 }
-runs, summary = [], []
-def results(loc, w, side):
-    out = []
-    for r in range(1, rounds + 1):
-        p = f"{runs_dir}/{loc}-{w}-{side}-{r}.json"
-        if not os.path.exists(p):
-            continue
-        d = json.load(open(p))
-        for res in d.get("results", []):
-            res = dict(res, location=loc, side=side, round=r)
-            runs.append(res)
-            out.append(res)
-    return out
-med = lambda rs, f: statistics.median(r[f] for r in rs) if rs else 0.0
-lines = []
-head = f"{'location':8} {'workload':8} {'bucket':9} {'ops/s':>9} {'MiB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}  ops/s per round"
-lines.append(head)
-for loc in locations:
-    for w in workloads:
-        row = {"location": loc, "workload": w}
-        for side in ("plain", "versioned"):
-            rs = results(loc, w, side)
-            s = {f: med(rs, f) for f in ("ops_per_s", "mib_per_s", "p50_ms", "p99_ms")}
-            s["errors"] = sum(r["errors"] for r in rs)
-            s["rounds"] = [round(r["ops_per_s"], 1) for r in sorted(rs, key=lambda r: r["round"])]
-            s["first_error"] = next((r["first_error"] for r in rs if r.get("first_error")), None)
-            row[side] = s
-            per = " ".join(f"{v:.1f}" for v in s["rounds"])
-            lines.append(f"{loc:8} {w:8} {side:9} {s['ops_per_s']:9.1f} {s['mib_per_s']:8.1f} "
-                         f"{s['p50_ms']:8.2f} {s['p99_ms']:8.2f} {s['errors']:6}  {per}")
-            if s["first_error"]:
-                lines.append(f"{'':27} first error: {s['first_error'][:140]}")
-        p, v = row["plain"], row["versioned"]
-        div = lambda a, b: a / b if b else None
-        row["ratio_ops"] = div(v["ops_per_s"], p["ops_per_s"])
-        row["ratio_p50"] = div(v["p50_ms"], p["p50_ms"])
-        row["ratio_p99"] = div(v["p99_ms"], p["p99_ms"])
-        summary.append(row)
-lines.append("")
-lines.append("versioned / plain (medians; ops/s below 1 and latency above 1: versioning costs)")
-lines.append(f"{'location':8} {'workload':8} {'ops/s':>7} {'p50':>7} {'p99':>7}  ops/s cost")
-fmt = lambda x: "n/a" if x is None else f"{x:.2f}x"
-for row in summary:
-    cost = "n/a" if row["ratio_ops"] is None else f"{(1 - row['ratio_ops']) * 100:+.1f} %"
-    lines.append(f"{row['location']:8} {row['workload']:8} {fmt(row['ratio_ops']):>7} "
-                 f"{fmt(row['ratio_p50']):>7} {fmt(row['ratio_p99']):>7}  {cost}")
-by = {(r["location"], r["workload"]): r for r in summary}
-for loc in locations:
-    lv, ls = by.get((loc, "listver")), by.get((loc, "list"))
-    if lv and ls and ls["plain"]["ops_per_s"]:
-        x = lv["versioned"]["ops_per_s"] / ls["plain"]["ops_per_s"]
-        lines.append(f"{loc:8} {'listver versioned / list plain':30} {x:.2f}x  "
-                     f"(a page of versions against a ListObjectsV2 page of the plain bucket)")
-        summary.append({"location": loc, "workload": "listver-versioned/list-plain", "ratio_ops": x})
-lines.append("")
-lines.append(f"cloudmux {meta['commit']}, {meta['date_utc']} UTC; {meta['concurrency']} requests in flight, "
-             f"{meta['duration_s']:g} s per run, {rounds} rounds (medians); {meta['cpus']} CPUs shared by "
-             f"cloudmux, moto and the load generator")
-lines.append(f"list buckets: {meta['list_keys']} keys, written {meta['list_writes']} times each in the versioned one "
-             f"({meta['list_keys'] * meta['list_writes']} versions), once in the plain one ({meta['list_keys']} null versions); "
-             f"overwrites: 64 keys per size" + (f"; moto {meta['moto']}" if meta["moto"] else ""))
-lines.append(f"setup {meta['setup_s']} s, timed runs {meta['timed_s']} s")
-text = "\n".join(lines) + "\n"
-print(text, end="")
-open(txt, "w").write(text)
-json.dump({"meta": meta, "summary": summary, "runs": runs}, open(out_json, "w"), indent=2)
-PY
+cat >"$RUNS/meta.json" <<EOF
+{"commit": "$COMMIT", "date_utc": "$(date -u '+%Y-%m-%d %H:%M')", "cpus": $(nproc),
+ "duration_s": $DURATION, "rounds": $ROUNDS, "concurrency": $CONCURRENCY,
+ "list_keys": $LIST_KEYS, "list_writes": $LIST_WRITES, "moto": "${MOTO_VERSION:-}",
+ "setup_s": $((T1 - T0)), "timed_s": $((T2 - T1)),
+ "locations": $(json_list "${LOCATIONS// /,}"), "workloads": $(json_list "$WORKLOADS")}
+EOF
+"$PYTHON" "$ROOT/benches/versioning/table.py" "$RUNS" "$RUNS/meta.json" "$OUT/versioning.txt" "$OUT/versioning.json"
 log "results: $OUT/versioning.txt, $OUT/versioning.json"
 exit "$STATUS"
