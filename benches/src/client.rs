@@ -329,24 +329,7 @@ impl S3Client {
             .await?
             .ok()?;
         let xml = String::from_utf8_lossy(r.body.as_deref().unwrap_or_default());
-        let truncated = element(&xml, "IsTruncated").is_some_and(|v| v == "true");
-        let next = match element(&xml, "NextKeyMarker") {
-            Some(k) if truncated => Some(VersionMarkers {
-                key: unescape(k),
-                version_id: element(&xml, "NextVersionIdMarker")
-                    .filter(|v| !v.is_empty())
-                    .map(unescape),
-            }),
-            None if truncated => {
-                return Err("truncated version listing without NextKeyMarker".into())
-            }
-            _ => None,
-        };
-        Ok(VersionPage {
-            entries: xml.matches("<Version>").count() + xml.matches("<DeleteMarker>").count(),
-            next,
-            bytes: r.bytes,
-        })
+        version_page(&xml, r.bytes)
     }
 
     /// One ListObjectsV2 page of up to `max_keys` keys.
@@ -389,6 +372,27 @@ impl S3Client {
             bytes: r.bytes,
         })
     }
+}
+
+/// Reads a ListObjectVersions answer of `bytes` bytes: its entries and the
+/// markers of the next page.
+fn version_page(xml: &str, bytes: u64) -> Result<VersionPage, String> {
+    let truncated = element(xml, "IsTruncated").is_some_and(|v| v == "true");
+    let next = match element(xml, "NextKeyMarker") {
+        Some(k) if truncated => Some(VersionMarkers {
+            key: unescape(k),
+            version_id: element(xml, "NextVersionIdMarker")
+                .filter(|v| !v.is_empty())
+                .map(unescape),
+        }),
+        None if truncated => return Err("truncated version listing without NextKeyMarker".into()),
+        _ => None,
+    };
+    Ok(VersionPage {
+        entries: xml.matches("<Version>").count() + xml.matches("<DeleteMarker>").count(),
+        next,
+        bytes,
+    })
 }
 
 /// The text of the first `<name>` element of `xml`.
@@ -442,6 +446,36 @@ pub(crate) fn unescape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{version_page, VersionMarkers};
+
+    #[test]
+    fn version_pages_give_entries_and_markers() {
+        // A page that ends inside a key, as cloudmux answers it.
+        let xml = "<ListVersionsResult><Name>b</Name><KeyMarker>k1</KeyMarker>\
+            <VersionIdMarker></VersionIdMarker><MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>\
+            <NextKeyMarker>k&amp;2</NextKeyMarker><NextVersionIdMarker>ff01</NextVersionIdMarker>\
+            <Version><Key>k2</Key><VersionId>ff03</VersionId><IsLatest>true</IsLatest></Version>\
+            <DeleteMarker><Key>k2</Key><VersionId>ff02</VersionId></DeleteMarker>\
+            <Version><Key>k2</Key><VersionId>ff01</VersionId><IsLatest>false</IsLatest></Version>\
+            </ListVersionsResult>";
+        let p = version_page(xml, 7).unwrap();
+        assert_eq!(p.entries, 3);
+        assert_eq!(
+            p.next,
+            Some(VersionMarkers {
+                key: "k&2".into(),
+                version_id: Some("ff01".into())
+            })
+        );
+        // The last page: no markers to follow.
+        let xml = "<ListVersionsResult><IsTruncated>false</IsTruncated>\
+            <Version><Key>k9</Key><VersionId>null</VersionId></Version></ListVersionsResult>";
+        let p = version_page(xml, 7).unwrap();
+        assert_eq!((p.entries, p.next), (1, None));
+        let xml = "<ListVersionsResult><IsTruncated>true</IsTruncated></ListVersionsResult>";
+        assert!(version_page(xml, 7).is_err());
+    }
+
     #[test]
     fn unescape_entities_and_references() {
         assert_eq!(

@@ -471,3 +471,18 @@ impl Bench {
         res
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Workload;
+
+    #[test]
+    fn all_is_the_side_by_side_set_and_names_parse_back() {
+        assert_eq!(Workload::parse_list("all").unwrap(), Workload::DEFAULT);
+        for w in Workload::ALL {
+            assert_eq!(Workload::parse_list(w.name()).unwrap(), [w]);
+        }
+        assert!(Workload::parse_list("over4k,nope").is_err());
+        assert_eq!(Workload::Over1m.source(), Some((Workload::Over1m, 64)));
+    }
+}
