@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::RepeatBody;
-use crate::sigv4::{encode_path, encode_query, AmzDate, Signer, EMPTY_SHA256};
+use crate::sigv4::{encode_path, encode_query, sha256_hex, AmzDate, Signer, EMPTY_SHA256};
 
 /// Credentials and addressing of one S3 endpoint.
 #[derive(Clone, Debug)]
@@ -65,6 +65,25 @@ pub struct ListPage {
     pub keys: usize,
     /// The continuation token, when the listing is truncated.
     pub next: Option<String>,
+    /// Bytes of XML received.
+    pub bytes: u64,
+}
+
+/// Where a ListObjectVersions walk resumes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionMarkers {
+    /// `key-marker`.
+    pub key: String,
+    /// `version-id-marker` (absent to start after every version of `key`).
+    pub version_id: Option<String>,
+}
+
+/// One page of a ListObjectVersions answer.
+pub struct VersionPage {
+    /// Number of `<Version>` and `<DeleteMarker>` entries.
+    pub entries: usize,
+    /// The markers of the next page, when the listing is truncated.
+    pub next: Option<VersionMarkers>,
     /// Bytes of XML received.
     pub bytes: u64,
 }
@@ -194,15 +213,29 @@ impl S3Client {
 
     /// CreateBucket; a bucket that already exists is fine.
     pub async fn create_bucket(&self, bucket: &str) -> Result<(), String> {
+        self.create_bucket_in(bucket, None).await
+    }
+
+    /// CreateBucket with a `LocationConstraint` naming `location` (cloudmux
+    /// places the bucket in the location of that name); a bucket that
+    /// already exists is fine.
+    pub async fn create_bucket_in(
+        &self,
+        bucket: &str,
+        location: Option<&str>,
+    ) -> Result<(), String> {
+        let (body, hash) = match location {
+            Some(l) => {
+                let xml = format!(
+                    "<CreateBucketConfiguration><LocationConstraint>{l}</LocationConstraint></CreateBucketConfiguration>"
+                );
+                let hash = sha256_hex(xml.as_bytes());
+                (RepeatBody::bytes(Bytes::from(xml)), hash)
+            }
+            None => (RepeatBody::empty(), EMPTY_SHA256.to_owned()),
+        };
         let r = self
-            .send(
-                Method::PUT,
-                &format!("/{bucket}"),
-                &[],
-                RepeatBody::empty(),
-                EMPTY_SHA256,
-                false,
-            )
+            .send(Method::PUT, &format!("/{bucket}"), &[], body, &hash, false)
             .await?;
         let owned = r.status == StatusCode::CONFLICT
             && r.body.as_ref().is_some_and(|b| {
@@ -250,6 +283,55 @@ impl S3Client {
         .ok()
     }
 
+    /// PutBucketVersioning with `Status` Enabled.
+    pub async fn enable_versioning(&self, bucket: &str) -> Result<(), String> {
+        let xml = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        let hash = sha256_hex(xml.as_bytes());
+        self.send(
+            Method::PUT,
+            &format!("/{bucket}"),
+            &[("versioning", "")],
+            RepeatBody::bytes(Bytes::from_static(xml.as_bytes())),
+            &hash,
+            false,
+        )
+        .await?
+        .ok()
+        .map(drop)
+    }
+
+    /// One ListObjectVersions page of up to `max_keys` versions and delete
+    /// markers, after `markers` (`key-marker`, and `version-id-marker` when
+    /// the previous page ended inside a key).
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        markers: Option<&VersionMarkers>,
+        max_keys: usize,
+    ) -> Result<VersionPage, String> {
+        let max = max_keys.to_string();
+        let mut q = vec![("versions", ""), ("max-keys", max.as_str())];
+        if let Some(m) = markers {
+            q.push(("key-marker", &m.key));
+            if let Some(v) = &m.version_id {
+                q.push(("version-id-marker", v));
+            }
+        }
+        let r = self
+            .send(
+                Method::GET,
+                &format!("/{bucket}"),
+                &q,
+                RepeatBody::empty(),
+                EMPTY_SHA256,
+                true,
+            )
+            .await?
+            .ok()?;
+        let xml = String::from_utf8_lossy(r.body.as_deref().unwrap_or_default());
+        version_page(&xml, r.bytes)
+    }
+
     /// One ListObjectsV2 page of up to `max_keys` keys.
     pub async fn list_v2(
         &self,
@@ -290,6 +372,27 @@ impl S3Client {
             bytes: r.bytes,
         })
     }
+}
+
+/// Reads a ListObjectVersions answer of `bytes` bytes: its entries and the
+/// markers of the next page.
+fn version_page(xml: &str, bytes: u64) -> Result<VersionPage, String> {
+    let truncated = element(xml, "IsTruncated").is_some_and(|v| v == "true");
+    let next = match element(xml, "NextKeyMarker") {
+        Some(k) if truncated => Some(VersionMarkers {
+            key: unescape(k),
+            version_id: element(xml, "NextVersionIdMarker")
+                .filter(|v| !v.is_empty())
+                .map(unescape),
+        }),
+        None if truncated => return Err("truncated version listing without NextKeyMarker".into()),
+        _ => None,
+    };
+    Ok(VersionPage {
+        entries: xml.matches("<Version>").count() + xml.matches("<DeleteMarker>").count(),
+        next,
+        bytes,
+    })
 }
 
 /// The text of the first `<name>` element of `xml`.
@@ -343,6 +446,36 @@ pub(crate) fn unescape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{version_page, VersionMarkers};
+
+    #[test]
+    fn version_pages_give_entries_and_markers() {
+        // A page that ends inside a key, as cloudmux answers it.
+        let xml = "<ListVersionsResult><Name>b</Name><KeyMarker>k1</KeyMarker>\
+            <VersionIdMarker></VersionIdMarker><MaxKeys>3</MaxKeys><IsTruncated>true</IsTruncated>\
+            <NextKeyMarker>k&amp;2</NextKeyMarker><NextVersionIdMarker>ff01</NextVersionIdMarker>\
+            <Version><Key>k2</Key><VersionId>ff03</VersionId><IsLatest>true</IsLatest></Version>\
+            <DeleteMarker><Key>k2</Key><VersionId>ff02</VersionId></DeleteMarker>\
+            <Version><Key>k2</Key><VersionId>ff01</VersionId><IsLatest>false</IsLatest></Version>\
+            </ListVersionsResult>";
+        let p = version_page(xml, 7).unwrap();
+        assert_eq!(p.entries, 3);
+        assert_eq!(
+            p.next,
+            Some(VersionMarkers {
+                key: "k&2".into(),
+                version_id: Some("ff01".into())
+            })
+        );
+        // The last page: no markers to follow.
+        let xml = "<ListVersionsResult><IsTruncated>false</IsTruncated>\
+            <Version><Key>k9</Key><VersionId>null</VersionId></Version></ListVersionsResult>";
+        let p = version_page(xml, 7).unwrap();
+        assert_eq!((p.entries, p.next), (1, None));
+        let xml = "<ListVersionsResult><IsTruncated>true</IsTruncated></ListVersionsResult>";
+        assert!(version_page(xml, 7).is_err());
+    }
+
     #[test]
     fn unescape_entities_and_references() {
         assert_eq!(

@@ -3,7 +3,9 @@
 //!
 //! PUT reads the body to the end and remembers only the key and its length;
 //! GET answers with that many bytes sliced from one shared random buffer;
-//! HEAD answers the length; ListObjectsV2 walks the remembered keys in order.
+//! HEAD answers the length; ListObjectsV2 walks the remembered keys in order,
+//! and ListObjectVersions walks them as one `null` version each (the floor
+//! keeps no versions: PutBucketVersioning is answered 200 and ignored).
 //! It is the most any HTTP server can do on this machine with this client.
 
 use std::collections::BTreeMap;
@@ -118,25 +120,37 @@ async fn handle(
 }
 
 /// ListObjectsV2: up to `max-keys` keys after the continuation token (which
-/// is the last key returned) or `start-after`. Keys are written unescaped:
-/// the generator only makes keys of `[a-z0-9/-]`.
+/// is the last key returned) or `start-after`; with `versions` in the query,
+/// ListObjectVersions after `key-marker`. Keys are written unescaped: the
+/// generator only makes keys of `[a-z0-9/-]`.
 fn list(state: &Floor, bucket: &str, query: &str) -> Response<RepeatBody> {
     let mut max = 1000usize;
     let mut after = String::new();
     let mut prefix = String::new();
+    let mut versions = false;
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match &*k {
             "max-keys" => max = v.parse().unwrap_or(1000).min(1000),
-            "continuation-token" | "start-after" if *v > *after => after = v.into_owned(),
+            "continuation-token" | "start-after" | "key-marker" if *v > *after => {
+                after = v.into_owned()
+            }
             "prefix" => prefix = v.into_owned(),
+            "versions" => versions = true,
             _ => {}
         }
     }
+    let root = if versions {
+        "ListVersionsResult"
+    } else {
+        "ListBucketResult"
+    };
     let lo = format!("{bucket}/{prefix}");
     let from = format!("{bucket}/{after}");
     let objects = state.objects.read().expect("lock");
     let mut xml = String::with_capacity(200 + max * 200);
-    xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult><Name>");
+    xml.push_str(&format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}><Name>"
+    ));
     xml.push_str(bucket);
     xml.push_str("</Name>");
     let mut n = 0;
@@ -149,24 +163,39 @@ fn list(state: &Floor, bucket: &str, query: &str) -> Response<RepeatBody> {
     while n < max {
         let Some((k, len)) = iter.next() else { break };
         let key = &k[bucket.len() + 1..];
-        xml.push_str("<Contents><Key>");
+        let (open, close) = if versions {
+            ("<Version>", "</Version>")
+        } else {
+            ("<Contents>", "</Contents>")
+        };
+        xml.push_str(open);
+        xml.push_str("<Key>");
         xml.push_str(key);
-        xml.push_str("</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>");
+        xml.push_str("</Key>");
+        if versions {
+            xml.push_str("<VersionId>null</VersionId><IsLatest>true</IsLatest>");
+        }
+        xml.push_str("<LastModified>2026-01-01T00:00:00.000Z</LastModified>");
         xml.push_str("<ETag>&quot;floor&quot;</ETag><Size>");
         xml.push_str(&len.to_string());
-        xml.push_str("</Size><StorageClass>STANDARD</StorageClass></Contents>");
+        xml.push_str("</Size><StorageClass>STANDARD</StorageClass>");
+        xml.push_str(close);
         last = Some(key.to_owned());
         n += 1;
     }
     let truncated = iter.peek().is_some();
     xml.push_str(&format!("<KeyCount>{n}</KeyCount><MaxKeys>{max}</MaxKeys>"));
     xml.push_str(&format!("<IsTruncated>{truncated}</IsTruncated>"));
-    if let (true, Some(last)) = (truncated, last) {
-        xml.push_str(&format!(
+    match (truncated, last) {
+        (true, Some(last)) if versions => xml.push_str(&format!(
+            "<NextKeyMarker>{last}</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>"
+        )),
+        (true, Some(last)) => xml.push_str(&format!(
             "<NextContinuationToken>{last}</NextContinuationToken>"
-        ));
+        )),
+        _ => {}
     }
-    xml.push_str("</ListBucketResult>");
+    xml.push_str(&format!("</{root}>"));
     let mut r = reply(StatusCode::OK, RepeatBody::bytes(Bytes::from(xml)));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

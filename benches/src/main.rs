@@ -73,7 +73,8 @@ struct LoadArgs {
     /// Region to sign for.
     #[arg(long, default_value = "us-east-1")]
     region: String,
-    /// `all` or a comma-separated list: put4k,get4k,put1m,get1m,put256m,get256m,head,list.
+    /// `all` (put4k,get4k,put1m,get1m,put256m,get256m,head,list) or a
+    /// comma-separated list of those and over4k,over1m,listver.
     #[arg(long, default_value = "all")]
     workload: String,
     /// Concurrent requests (and keep-alive connections); 256 MiB workloads use 1.
@@ -91,9 +92,21 @@ struct LoadArgs {
     /// Bucket for the object workloads (the list bucket is BUCKET-list).
     #[arg(long, default_value = "cmxbench")]
     bucket: String,
+    /// Create both buckets with this LocationConstraint (cloudmux: the name
+    /// of the location that holds them).
+    #[arg(long)]
+    location: Option<String>,
+    /// Enable versioning on both buckets (PutBucketVersioning) before any
+    /// workload.
+    #[arg(long)]
+    versioning: bool,
     /// Keys in the list bucket.
     #[arg(long, default_value_t = 100_000)]
     list_keys: usize,
+    /// Write each list-bucket key this many times while populating (a
+    /// versioned bucket then holds list-keys x list-writes versions).
+    #[arg(long, default_value_t = 1)]
+    list_writes: usize,
     /// Seconds allowed for populating the list bucket.
     #[arg(long, default_value_t = 60.0)]
     populate_timeout: f64,
@@ -101,6 +114,14 @@ struct LoadArgs {
     /// k000000, k000001, ... (seeded on disk): don't populate it.
     #[arg(long)]
     list_seeded: bool,
+    /// An earlier `load --setup-only` with the same bucket, workloads, key
+    /// counts and list writes populated everything: populate nothing.
+    #[arg(long)]
+    prepared: bool,
+    /// Create the buckets and populate what the workloads need, then stop
+    /// without timing anything.
+    #[arg(long)]
+    setup_only: bool,
     /// Concurrent PUTs while populating.
     #[arg(long, default_value_t = 64)]
     populate_concurrency: usize,
@@ -175,10 +196,14 @@ async fn load(a: LoadArgs) -> Result<(), String> {
         concurrency: a.concurrency.max(1),
         duration: Duration::from_secs_f64(a.duration),
         bucket: a.bucket,
+        location: a.location,
+        versioning: a.versioning,
         list_keys: a.list_keys,
+        list_writes: a.list_writes.max(1),
         populate_concurrency: a.populate_concurrency.max(1),
         populate_timeout: Duration::from_secs_f64(a.populate_timeout),
         list_seeded: a.list_seeded,
+        prepared: a.prepared,
         signed_payload: a.signed_payload,
         pid: a.pid,
     };
@@ -191,6 +216,25 @@ async fn load(a: LoadArgs) -> Result<(), String> {
         error: None,
     };
     match Bench::new(&ep, cfg).await {
+        Ok(mut bench) if a.setup_only => {
+            for w in workloads {
+                let t = Instant::now();
+                match bench.setup(w).await {
+                    Ok(note) => eprintln!(
+                        "{} {}: set up in {:.1} s{}",
+                        a.label,
+                        w.name(),
+                        t.elapsed().as_secs_f64(),
+                        note.map_or(String::new(), |n| format!(" ({n})"))
+                    ),
+                    Err(e) => {
+                        let e = format!("setup of {}: {e}", w.name());
+                        eprintln!("{}: {e}", a.label);
+                        run.error.get_or_insert(e);
+                    }
+                }
+            }
+        }
         Ok(mut bench) => {
             for w in workloads {
                 let r = bench.run(w).await;
@@ -225,10 +269,14 @@ async fn smoke() -> Result<(), String> {
         concurrency: 8,
         duration: Duration::from_millis(1000),
         bucket: "smoke".into(),
+        location: Some("floor".into()),
+        versioning: true,
         list_keys: 2500,
+        list_writes: 2,
         populate_concurrency: 16,
         populate_timeout: Duration::from_secs(20),
         list_seeded: false,
+        prepared: false,
         signed_payload: false,
         pid: Some(std::process::id()),
     };

@@ -83,7 +83,11 @@ impl Report {
     ) -> Self {
         let mut ratios = Vec::new();
         if let Some(me) = servers.iter().find(|s| s.server == reference) {
-            for w in Workload::ALL.map(Workload::name) {
+            let measured = Workload::ALL
+                .map(Workload::name)
+                .into_iter()
+                .filter(|w| me.results.iter().any(|r| r.workload == *w));
+            for w in measured {
                 for other in servers.iter().filter(|s| s.server != reference) {
                     ratios.push(Ratio {
                         workload: w.to_owned(),
@@ -168,7 +172,13 @@ impl Report {
                 let _ = write!(out, " {:>16}", format!("{}/{o}", self.reference));
             }
             out.push('\n');
-            for w in Workload::ALL.map(Workload::name) {
+            let mut rows: Vec<&str> = Vec::new();
+            for r in &self.ratios {
+                if !rows.contains(&r.workload.as_str()) {
+                    rows.push(&r.workload);
+                }
+            }
+            for w in rows {
                 let _ = write!(out, "{w:<8}");
                 for o in &others {
                     let r = self

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use http::Method;
 
 use crate::body::Payload;
-use crate::client::S3Client;
+use crate::client::{S3Client, VersionMarkers};
 use crate::workload::{list_key, source_key, Workload, GRACE};
 
 /// What every worker of one workload shares.
@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     pub hash: String,
     /// Keys in the list bucket.
     pub list_keys: usize,
+    /// Part of new keys' names, different in every run.
+    pub run_tag: String,
 }
 
 /// One worker's tally.
@@ -57,6 +59,10 @@ pub(crate) async fn worker(
     // The list walk starts at this worker's share of the bucket, then pages.
     let mut list_start = (s.list_keys > 0).then(|| list_key(s.list_keys * id / conc.max(1)));
     let mut token: Option<String> = None;
+    let mut markers: Option<VersionMarkers> = list_start.clone().map(|key| VersionMarkers {
+        key,
+        version_id: None,
+    });
     let mut seq = 0u64;
     while Instant::now() < deadline {
         rng ^= rng << 13;
@@ -66,7 +72,7 @@ pub(crate) async fn worker(
         let op = async {
             match w {
                 Workload::Put4k | Workload::Put1m | Workload::Put256m => {
-                    let key = format!("{}/{id}/{seq}", w.name());
+                    let key = format!("{}/{}/{id}/{seq}", w.name(), s.run_tag);
                     let body = s.payload.body(w.size());
                     s.client
                         .put(&s.bucket, &key, body, &s.hash)
@@ -88,6 +94,38 @@ pub(crate) async fn worker(
                             r.bytes,
                             w.size()
                         )),
+                        Err(e) => Err(e),
+                    }
+                }
+                Workload::Over4k | Workload::Over1m => {
+                    let (src, n) = w.source().expect("overwrite workloads have a source");
+                    let key = source_key(src, (rng % n as u64) as usize);
+                    let body = s.payload.body(w.size());
+                    s.client
+                        .put(&s.bucket, &key, body, &s.hash)
+                        .await
+                        .map(|_| w.size())
+                }
+                Workload::ListVer => {
+                    // Walks from this worker's share of the keys to the
+                    // end, then from the start, page after page.
+                    let bucket = format!("{}-list", s.bucket);
+                    match s
+                        .client
+                        .list_versions(&bucket, markers.as_ref(), 1000)
+                        .await
+                    {
+                        Ok(p) if p.entries == 0 && s.list_keys > 0 => {
+                            Err("empty version listing page".into())
+                        }
+                        Ok(p) if p.next.is_some() && p.entries != 1000 => Err(format!(
+                            "truncated page of {} versions, expected 1000",
+                            p.entries
+                        )),
+                        Ok(p) => {
+                            markers = p.next;
+                            Ok(p.bytes)
+                        }
                         Err(e) => Err(e),
                     }
                 }

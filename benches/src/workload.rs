@@ -41,11 +41,35 @@ pub enum Workload {
     Head,
     /// ListObjectsV2 pages of 1,000 keys, walking a large bucket.
     List,
+    /// PutObject over one of 64 existing 4 KiB objects, chosen at random.
+    Over4k,
+    /// PutObject over one of 64 existing 1 MiB objects, chosen at random.
+    Over1m,
+    /// ListObjectVersions pages of 1,000 versions, walking the list bucket
+    /// with key and version-id markers.
+    ListVer,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 11] = [
+        Workload::Put4k,
+        Workload::Over4k,
+        Workload::Get4k,
+        Workload::Put1m,
+        Workload::Over1m,
+        Workload::Get1m,
+        Workload::Put256m,
+        Workload::Get256m,
+        Workload::Head,
+        Workload::List,
+        Workload::ListVer,
+    ];
+
+    /// What `all` means: the side-by-side set of `benches/run.sh` (the
+    /// overwrite and version-listing workloads are for
+    /// `benches/versioning/run.sh`; name them to run them).
+    pub const DEFAULT: [Workload; 8] = [
         Workload::Put4k,
         Workload::Get4k,
         Workload::Put1m,
@@ -67,20 +91,23 @@ impl Workload {
             Workload::Get256m => "get256m",
             Workload::Head => "head",
             Workload::List => "list",
+            Workload::Over4k => "over4k",
+            Workload::Over1m => "over1m",
+            Workload::ListVer => "listver",
         }
     }
 
     /// Parses `all` or a comma-separated list of names.
     pub fn parse_list(s: &str) -> Result<Vec<Workload>, String> {
         if s == "all" {
-            return Ok(Self::ALL.to_vec());
+            return Ok(Self::DEFAULT.to_vec());
         }
         s.split(',')
             .map(|n| {
                 Self::ALL
                     .into_iter()
                     .find(|w| w.name() == n.trim())
-                    .ok_or_else(|| format!("unknown workload {n:?} (try all, put4k, get4k, put1m, get1m, put256m, get256m, head, list)"))
+                    .ok_or_else(|| format!("unknown workload {n:?} (try all, put4k, get4k, put1m, get1m, put256m, get256m, head, list, over4k, over1m, listver)"))
             })
             .collect()
     }
@@ -88,21 +115,29 @@ impl Workload {
     /// Object size moved by one request.
     pub(crate) fn size(self) -> u64 {
         match self {
-            Workload::Put4k | Workload::Get4k | Workload::Head => 4096,
-            Workload::Put1m | Workload::Get1m => MIB,
+            Workload::Put4k | Workload::Get4k | Workload::Head | Workload::Over4k => 4096,
+            Workload::Put1m | Workload::Get1m | Workload::Over1m => MIB,
             Workload::Put256m | Workload::Get256m => 256 * MIB,
-            Workload::List => 0,
+            Workload::List | Workload::ListVer => 0,
         }
     }
 
-    /// The workload whose pre-populated objects this one reads, and how many.
+    /// The workload whose pre-populated objects this one reads or
+    /// overwrites, and how many.
     pub(crate) fn source(self) -> Option<(Workload, usize)> {
         match self {
             Workload::Get4k | Workload::Head => Some((Workload::Get4k, 256)),
             Workload::Get1m => Some((Workload::Get1m, 64)),
             Workload::Get256m => Some((Workload::Get256m, 1)),
+            Workload::Over4k => Some((Workload::Over4k, 64)),
+            Workload::Over1m => Some((Workload::Over1m, 64)),
             _ => None,
         }
+    }
+
+    /// Whether this workload reads the list bucket.
+    pub(crate) fn lists(self) -> bool {
+        matches!(self, Workload::List | Workload::ListVer)
     }
 }
 
@@ -115,8 +150,18 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// The bucket for object workloads; the list bucket is `<bucket>-list`.
     pub bucket: String,
+    /// The `LocationConstraint` both buckets are created with (cloudmux:
+    /// the location's name); `None` sends none.
+    pub location: Option<String>,
+    /// Enable versioning on both buckets (PutBucketVersioning) after
+    /// creating them.
+    pub versioning: bool,
     /// Keys to create in the list bucket.
     pub list_keys: usize,
+    /// How many times each list-bucket key is written while populating
+    /// (in passes over all keys): on a versioned bucket each write is a
+    /// version, on an unversioned one the last write replaces the others.
+    pub list_writes: usize,
     /// Concurrency while populating.
     pub populate_concurrency: usize,
     /// Time allowed for populating the list bucket; the run lists what exists.
@@ -124,6 +169,10 @@ pub struct LoadConfig {
     /// The list bucket already holds `k000000`.. (created on disk before a
     /// directory-backed server started): skip populating it.
     pub list_seeded: bool,
+    /// An earlier run with the same buckets and key counts populated every
+    /// object the workloads read or overwrite and the list bucket: skip all
+    /// populating.
+    pub prepared: bool,
     /// Send the body's SHA-256 (pre-computed) instead of `UNSIGNED-PAYLOAD`.
     pub signed_payload: bool,
     /// Server process whose peak RSS is sampled.
@@ -180,18 +229,23 @@ pub struct Bench {
     cfg: LoadConfig,
     populated: Vec<Workload>,
     list_keys: Option<(usize, String)>,
+    /// Part of every new key's name, different in every run, so that a run
+    /// against buckets an earlier run wrote to still writes new keys.
+    run_tag: String,
 }
 
 impl Bench {
-    /// Connects to `ep` and creates the two buckets, retrying for up to
-    /// 30 s while the server is still starting.
+    /// Connects to `ep` and creates the two buckets (in `cfg.location`,
+    /// versioned when `cfg.versioning`), retrying for up to 30 s while the
+    /// server is still starting.
     pub async fn new(ep: &Endpoint, cfg: LoadConfig) -> Result<Self, String> {
         let client = S3Client::new(ep, cfg.concurrency.max(cfg.populate_concurrency))?;
         let list = format!("{}-list", cfg.bucket);
         for bucket in [&cfg.bucket, &list] {
             let give_up = Instant::now() + Duration::from_secs(30);
             loop {
-                let r = tokio::time::timeout(GRACE, client.create_bucket(bucket)).await;
+                let create = client.create_bucket_in(bucket, cfg.location.as_deref());
+                let r = tokio::time::timeout(GRACE, create).await;
                 match r.unwrap_or_else(|_| Err("no answer".into())) {
                     Ok(()) => break,
                     Err(e) if Instant::now() >= give_up => {
@@ -200,13 +254,23 @@ impl Bench {
                     Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
                 }
             }
+            if cfg.versioning {
+                tokio::time::timeout(GRACE, client.enable_versioning(bucket))
+                    .await
+                    .unwrap_or_else(|_| Err("no answer".into()))
+                    .map_err(|e| format!("PutBucketVersioning {bucket}: {e}"))?;
+            }
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Ok(Bench {
             client: Arc::new(client),
             payload: Payload::random(MIB as usize),
             cfg,
             populated: Vec::new(),
             list_keys: None,
+            run_tag: format!("{:x}", now.as_micros()),
         })
     }
 
@@ -225,7 +289,7 @@ impl Bench {
         bucket: &str,
         count: usize,
         size: u64,
-        key: fn(usize) -> String,
+        key: impl Fn(usize) -> String + Clone + Send + 'static,
         deadline: Option<Instant>,
     ) -> Result<usize, String> {
         let next = Arc::new(AtomicUsize::new(0));
@@ -233,12 +297,13 @@ impl Bench {
         let hash: Arc<str> = self.payload_hash(size).into();
         let tasks: Vec<_> = (0..self.cfg.populate_concurrency.min(count).max(1))
             .map(|_| {
-                let (client, payload, next, done, hash) = (
+                let (client, payload, next, done, hash, key) = (
                     self.client.clone(),
                     self.payload.clone(),
                     next.clone(),
                     done.clone(),
                     hash.clone(),
+                    key.clone(),
                 );
                 let bucket = bucket.to_owned();
                 tokio::spawn(async move {
@@ -284,44 +349,53 @@ impl Bench {
     }
 
     /// Untimed preparation for `w`; returns a note for the report.
-    async fn setup(&mut self, w: Workload) -> Result<Option<String>, String> {
+    pub async fn setup(&mut self, w: Workload) -> Result<Option<String>, String> {
         if let Some((src, count)) = w.source() {
             if !self.populated.contains(&src) {
-                let key: fn(usize) -> String = match src {
-                    Workload::Get4k => |i| source_key(Workload::Get4k, i),
-                    Workload::Get1m => |i| source_key(Workload::Get1m, i),
-                    _ => |i| source_key(Workload::Get256m, i),
-                };
-                let bucket = self.cfg.bucket.clone();
-                self.populate(&bucket, count, src.size(), key, None).await?;
+                if !self.cfg.prepared {
+                    let bucket = self.cfg.bucket.clone();
+                    let key = move |i| source_key(src, i);
+                    self.populate(&bucket, count, src.size(), key, None).await?;
+                }
                 self.populated.push(src);
             }
         }
-        if w == Workload::List && self.list_keys.is_none() && self.cfg.list_seeded {
+        if w.lists() && self.list_keys.is_none() && self.cfg.list_seeded {
             let n = self.cfg.list_keys;
             let note = format!("list bucket: {n} keys seeded as files before the server started");
             self.list_keys = Some((n, note));
         }
-        if w == Workload::List && self.list_keys.is_none() {
+        if w.lists() && self.list_keys.is_none() && self.cfg.prepared {
+            let (n, v) = (self.cfg.list_keys, self.cfg.list_writes.max(1));
+            let note = format!("list bucket: {n} keys written {v} times by an earlier run");
+            self.list_keys = Some((n, note));
+        }
+        if w.lists() && self.list_keys.is_none() {
             let t = Instant::now();
             let bucket = format!("{}-list", self.cfg.bucket);
             let deadline = Some(t + self.cfg.populate_timeout);
-            let n = self
-                .populate(&bucket, self.cfg.list_keys, 0, list_key, deadline)
+            let keys = self.cfg.list_keys;
+            let passes = self.cfg.list_writes.max(1);
+            // Pass after pass over every key: two writes of one key are
+            // `keys` writes apart, so never in flight together.
+            let key = move |i| list_key(i % keys.max(1));
+            let writes = self
+                .populate(&bucket, keys * passes, 0, key, deadline)
                 .await?;
+            let n = writes.min(keys);
             let secs = t.elapsed().as_secs_f64();
-            let note = if n < self.cfg.list_keys {
-                format!(
-                    "list bucket reached {n} of {} keys in {secs:.0} s",
-                    self.cfg.list_keys
-                )
-            } else {
-                format!("list bucket: {n} keys created in {secs:.0} s")
+            let note = match (n < keys, passes) {
+                (true, _) => format!("list bucket reached {n} of {keys} keys in {secs:.0} s"),
+                (false, 1) => format!("list bucket: {n} keys created in {secs:.0} s"),
+                (false, _) => format!(
+                    "list bucket: {n} keys, {writes} of {} writes ({passes} per key) in {secs:.0} s",
+                    keys * passes
+                ),
             };
             self.list_keys = Some((n, note));
         }
         Ok(match w {
-            Workload::List => self.list_keys.as_ref().map(|(_, n)| n.clone()),
+            Workload::List | Workload::ListVer => self.list_keys.as_ref().map(|(_, n)| n.clone()),
             _ => None,
         })
     }
@@ -355,6 +429,7 @@ impl Bench {
             bucket: self.cfg.bucket.clone(),
             hash: self.payload_hash(w.size()),
             list_keys: self.list_keys.as_ref().map_or(0, |(n, _)| *n),
+            run_tag: self.run_tag.clone(),
         });
         let sampler = self.cfg.pid.map(RssSampler::start);
         let start = Instant::now();
@@ -394,5 +469,20 @@ impl Bench {
             res.max_ms = hist.max() as f64 / 1000.0;
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Workload;
+
+    #[test]
+    fn all_is_the_side_by_side_set_and_names_parse_back() {
+        assert_eq!(Workload::parse_list("all").unwrap(), Workload::DEFAULT);
+        for w in Workload::ALL {
+            assert_eq!(Workload::parse_list(w.name()).unwrap(), [w]);
+        }
+        assert!(Workload::parse_list("over4k,nope").is_err());
+        assert_eq!(Workload::Over1m.source(), Some((Workload::Over1m, 64)));
     }
 }
