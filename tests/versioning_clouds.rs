@@ -4,7 +4,8 @@
 //! `.cloudmux-versions/<name>/<version-id>` (where `<name>` is the native
 //! name: `<bucket>/<key>`, or `<key>` with `bucket_match = true`), each
 //! readable with the cloud's own API; and versioned PUT, GET by id, DELETE
-//! (delete marker) and the marker's removal work there.
+//! (delete marker) and the marker's removal work there, and Object Lock
+//! protects a version kept in the cloud.
 
 use cloudmux_e2e::clouds::{Cloud, Target};
 use cloudmux_e2e::versions::*;
@@ -143,6 +144,83 @@ async fn versioned_on(cloud: Cloud, bucket_match: bool) {
         listing.leftovers
     );
     assert!(get_object(&c, BUCKET, key).await == bodies[1]);
+    if !bucket_match {
+        object_lock_on(&c, &target, &what).await;
+    }
+}
+
+/// Object Lock on a bucket in the cloud location: a COMPLIANCE version
+/// cannot be deleted by id, a DELETE without one adds a delete marker, and
+/// the locked version stays readable, natively too, as a kept copy.
+async fn object_lock_on(c: &aws_sdk_s3::Client, target: &Target, what: &str) {
+    use aws_sdk_s3::types::{CreateBucketConfiguration, ObjectLockMode};
+    let bucket = "locked";
+    ok(c.create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from("cloud"))
+                .build(),
+        )
+        .send()
+        .await);
+    let body = random_bytes(3000);
+    let until = aws_sdk_s3::primitives::DateTime::from(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(86_400),
+    );
+    let id = ok(c
+        .put_object()
+        .bucket(bucket)
+        .key("k")
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(until)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body.clone()))
+        .send()
+        .await)
+    .version_id()
+    .expect("a version id")
+    .to_owned();
+    let refused = c
+        .delete_object()
+        .bucket(bucket)
+        .key("k")
+        .version_id(&id)
+        .bypass_governance_retention(true)
+        .send()
+        .await;
+    let status = refused
+        .as_ref()
+        .err()
+        .and_then(|e| e.raw_response())
+        .map(|r| r.status().as_u16());
+    assert_eq!(
+        status,
+        Some(403),
+        "{what}: a COMPLIANCE version was deleted"
+    );
+    let marker = ok(c.delete_object().bucket(bucket).key("k").send().await);
+    assert_eq!(marker.delete_marker(), Some(true), "{what}");
+    assert!(
+        target
+            .read(&format!(".cloudmux-versions/{bucket}/k/{id}"))
+            .await
+            == body,
+        "{what}: the locked version is kept natively"
+    );
+    let got = ok(c
+        .get_object()
+        .bucket(bucket)
+        .key("k")
+        .version_id(&id)
+        .send()
+        .await);
+    assert_eq!(
+        got.object_lock_mode(),
+        Some(&ObjectLockMode::Compliance),
+        "{what}"
+    );
+    assert!(got.body.collect().await.unwrap().to_vec() == body, "{what}");
 }
 
 #[tokio::test]
