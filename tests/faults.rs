@@ -94,8 +94,8 @@ impl Op {
             Op::PutOverwrite => &[
                 "put.staged",
                 "commit.checked",
-                "commit.persisted",
                 "commit.intent",
+                "commit.persisted",
                 "commit.published",
                 "commit.committed",
             ],
@@ -107,8 +107,8 @@ impl Op {
             ],
             Op::CopyOverwrite => &[
                 "copy.staged",
-                "commit.persisted",
                 "commit.intent",
+                "commit.persisted",
                 "commit.published",
                 "commit.committed",
             ],
@@ -129,9 +129,9 @@ impl Op {
             Op::PutVersioned => &[
                 "put.staged",
                 "commit.checked",
-                "commit.persisted",
                 "commit.intent",
                 "commit.kept",
+                "commit.persisted",
                 "commit.published",
                 "commit.committed",
             ],
@@ -144,8 +144,8 @@ impl Op {
             Op::DeleteCurrentVersion => &[
                 "delete.checked",
                 "commit.checked",
-                "commit.persisted",
                 "commit.intent",
+                "commit.persisted",
                 "commit.published",
                 "commit.committed",
                 "garbage.removed",

@@ -737,6 +737,84 @@ async fn delete_objects_reports_versions_and_markers() {
     assert_eq!(list_keys(&c, "bkt").await, vec!["a", "b", "c"]);
 }
 
+/// AWS authorizes each key of DeleteObjects as its own DeleteObject: with a
+/// `VersionId` that is `s3:DeleteObjectVersion`, which `s3:DeleteObject`
+/// does not grant.
+#[tokio::test]
+async fn delete_objects_authorizes_a_version_as_delete_object_version() {
+    let (s, alice) = server(true).await;
+    let va = put_version(&alice, "bkt", "a", b"a").await;
+    let vb = put_version(&alice, "bkt", "b", b"b").await;
+    let policy = |actions: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"bob"}},"Action":[{actions}],"Resource":"arn:aws:s3:::bkt/*"}}]}}"#
+        )
+    };
+    ok(alice
+        .put_bucket_policy()
+        .bucket("bkt")
+        .policy(policy(r#""s3:DeleteObject""#))
+        .send()
+        .await);
+    let bob = s.client(BOB);
+    let out = ok(bob
+        .delete_objects()
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .objects(ident("a", Some(&va)))
+                .objects(ident("b", None))
+                .build()
+                .expect("Delete"),
+        )
+        .send()
+        .await);
+    assert_eq!(out.errors().len(), 1, "{out:?}");
+    let e = &out.errors()[0];
+    assert_eq!(e.key(), Some("a"), "{e:?}");
+    assert_eq!(e.code(), Some("AccessDenied"), "{e:?}");
+    assert_eq!(e.version_id(), Some(va.as_str()), "{e:?}");
+    let b = deleted(out.deleted(), "b");
+    assert_eq!(b.delete_marker(), Some(true), "{b:?}");
+    assert_eq!(get_version(&alice, "bkt", "a", &va).await.0, b"a");
+
+    // The single DeleteObject with versionId is refused alike.
+    assert_sdk_err(
+        bob.delete_object()
+            .bucket("bkt")
+            .key("b")
+            .version_id(&vb)
+            .send()
+            .await,
+        403,
+        "AccessDenied",
+    );
+
+    ok(alice
+        .put_bucket_policy()
+        .bucket("bkt")
+        .policy(policy(r#""s3:DeleteObject","s3:DeleteObjectVersion""#))
+        .send()
+        .await);
+    let out = ok(bob
+        .delete_objects()
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .objects(ident("a", Some(&va)))
+                .build()
+                .expect("Delete"),
+        )
+        .send()
+        .await);
+    assert!(out.errors().is_empty(), "{out:?}");
+    assert_eq!(deleted(out.deleted(), "a").version_id(), Some(va.as_str()));
+    assert!(
+        versions_of(&s, "bkt").await.iter().all(|v| v.1 != va),
+        "version {va} was not deleted"
+    );
+}
+
 // ------------------------------------------------ copy sources with versions
 
 #[tokio::test]

@@ -46,6 +46,7 @@ use crate::moves::finish_move;
 use crate::object::{native_meta, PutObjectOutput, WriteConditions};
 use crate::records::{self, BucketRecord, GarbageRecord, MoveRecord, ObjectRecord, Versioning};
 use crate::recover::{resolve_intent, Resolution};
+use crate::versions::{retire, Dropped, Kept};
 use crate::{CoreError, Gateway, Locations, RequestContext, Result};
 
 /// An object write whose bytes are staged, ready for the commit protocol.
@@ -340,7 +341,8 @@ impl PublishJob {
         }
         let intent = self.intent();
         // A version that stays (versioning) is copied aside before the new
-        // bytes replace it at the native name.
+        // bytes replace it at the native name; the persist of an
+        // overwrite's staged bytes also makes that copy durable.
         let kept = match self.keep_current().await {
             Ok(kept) => kept,
             Err(err) => {
@@ -353,6 +355,9 @@ impl PublishJob {
                 return self.resolve(intent, err).await;
             }
         };
+        if let Err(err) = self.persist_overwrite().await {
+            return self.resolve(intent, err).await;
+        }
         let published = match self.publish().await {
             Ok(data) => data,
             Err(err) => {
@@ -508,41 +513,52 @@ impl PublishJob {
             return Ok(None);
         }
         let backend = self.locations.get(&cur.location)?;
-        let kept = backend
-            .keep_version(
-                &cur.data,
-                ObjectPath {
-                    bucket: &self.bucket,
-                    key: &self.key,
-                    meta: &native_meta(cur),
-                },
-                name,
-            )
-            .await
-            .map_err(|e| self.data_err(e))?;
+        // The current version may lie in another location than the new
+        // bytes (a per-object location): the persist that follows covers
+        // only the new bytes' location, so the copy is then made durable
+        // on its own.
+        let native = native_meta(cur);
+        let target = ObjectPath {
+            bucket: &self.bucket,
+            key: &self.key,
+            meta: &native,
+        };
+        let kept = if cur.location == self.record.location {
+            backend.keep_version_unsynced(&cur.data, target, name).await
+        } else {
+            backend.keep_version(&cur.data, target, name).await
+        }
+        .map_err(|e| self.data_err(e))?;
         crate::fault!("commit.kept");
         Ok(Some(kept))
     }
 
-    /// Step 2: makes an overwrite's staged bytes durable, then commits the
-    /// intent.
+    /// Step 2: commits the intent.
     async fn announce(&self) -> Result<()> {
         crate::fault!("commit.checked");
-        // An overwrite's staged bytes are made durable first, since recovery
-        // rolls it forward; a new key's intent only lets recovery remove
-        // bytes published without a record, so it needs no persist.
-        if self.existing.is_some() {
-            self.backend
-                .persist(&self.staged)
-                .await
-                .map_err(|e| self.data_err(e))?;
-            crate::fault!("commit.persisted");
-        }
         let intent = self.intent();
         let ikey = records::intent_key(&self.bucket, &self.key);
         self.meta
             .commit(Txn::new().put(ikey, codec::encode(&intent)))
             .await?;
+        Ok(())
+    }
+
+    /// Makes an overwrite's staged bytes durable before they are published,
+    /// since recovery rolls a published overwrite forward; with them the
+    /// copy `keep_current` made, which must be durable before the native
+    /// name stops naming the kept bytes. A new key's intent only lets
+    /// recovery remove bytes published without a record, so it needs no
+    /// persist.
+    async fn persist_overwrite(&self) -> Result<()> {
+        if self.existing.is_none() {
+            return Ok(());
+        }
+        self.backend
+            .persist(&self.staged)
+            .await
+            .map_err(|e| self.data_err(e))?;
+        crate::fault!("commit.persisted");
         Ok(())
     }
 
@@ -602,39 +618,27 @@ impl PublishJob {
                 txn = txn.delete(ukey);
             }
             txn = txn.delete(ikey.clone()).put(okey.clone(), value.clone());
-            let mut garbage = Vec::new();
-            if let Some((old, _)) = &self.existing {
-                if self.keep.is_some() {
-                    let noncurrent = ObjectRecord {
-                        data: kept.clone().unwrap_or_else(|| old.data.clone()),
-                        ..old.clone()
-                    };
-                    txn = txn.put(
-                        records::version_key(&self.bucket, &self.key, old.version.seq),
-                        codec::encode(&noncurrent),
-                    );
-                }
-                if !old.version.delete_marker
-                    && (old.location != self.record.location
-                        || old.data.locator != self.record.data.locator)
-                {
-                    let (t, gkey, g) = crate::garbage::release(txn, &self.bucket, &self.key, old);
-                    txn = t;
-                    garbage.push((gkey, g));
-                }
-            }
-            if let Some((vkey, dropped, raw)) = &self.drop {
-                if !(overwrite && attempt > 3) {
-                    txn = txn.require_equals(vkey.clone(), raw.clone());
-                }
-                txn = txn.delete(vkey.clone());
-                if !dropped.version.delete_marker {
-                    let (t, gkey, g) =
-                        crate::garbage::release(txn, &self.bucket, &self.key, dropped);
-                    txn = t;
-                    garbage.push((gkey, g));
-                }
-            }
+            let replaced = self.existing.as_ref().map(|(old, _)| {
+                let kept = match (&self.keep, &kept) {
+                    (None, _) => Kept::No,
+                    (Some(_), Some(copy)) => Kept::Copy(copy.clone()),
+                    (Some(_), None) => Kept::AsIs,
+                };
+                (old, kept)
+            });
+            let dropped = self.drop.as_ref().map(|(vkey, record, raw)| Dropped {
+                key: vkey,
+                record,
+                require: (!(overwrite && attempt > 3)).then_some(raw.as_slice()),
+            });
+            let (txn, garbage) = retire(
+                txn,
+                &self.bucket,
+                &self.key,
+                replaced,
+                &self.record,
+                dropped,
+            );
             match self.meta.commit(txn).await {
                 Ok(()) => return Ok(garbage),
                 Err(MetaError::Conflict) if overwrite => {

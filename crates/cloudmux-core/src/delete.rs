@@ -17,7 +17,7 @@ use crate::authz::Fallback;
 use crate::commit::PublishJob;
 use crate::object::{etag_matches, native_meta};
 use crate::records::{self, BucketRecord, IntentRecord, ObjectRecord, VersionInfo};
-use crate::versions::{shown_id, Place};
+use crate::versions::{retire, shown_id, Dropped, Kept, Place};
 use crate::{names, now_ms, CoreError, Gateway, RequestContext, Result};
 
 /// One DeleteObject (or one entry of DeleteObjects).
@@ -75,7 +75,10 @@ impl Gateway {
             Some(_) if who.canonical_id() == Some(b.owner.as_str()) => Fallback::Owner,
             _ => Fallback::Acl(&b.acl, Permission::Write),
         };
-        self.authorize(who, &b, bucket, Some(key), None, fallback)?;
+        // A version id makes the delete s3:DeleteObjectVersion, also for
+        // each key of DeleteObjects, which arrives as s3:DeleteObject.
+        let action = input.version_id.as_ref().map(|_| "s3:DeleteObjectVersion");
+        self.authorize(who, &b, bucket, Some(key), action, fallback)?;
         let live = current.as_ref().filter(|(r, _)| !r.version.delete_marker);
         if let Some(m) = &input.if_match {
             match live {
@@ -237,34 +240,20 @@ impl Gateway {
             Some((_, raw)) => txn.require_equals(okey.clone(), raw.clone()),
             None => txn.require_absent(okey.clone()),
         };
-        let mut garbage = Vec::new();
-        if let Some(cur) = cur {
-            if plan.keep.is_some() {
-                let noncurrent = ObjectRecord {
-                    data: kept.clone().unwrap_or_else(|| cur.data.clone()),
-                    ..cur.clone()
-                };
-                txn = txn.put(
-                    records::version_key(bucket, key, cur.version.seq),
-                    codec::encode(&noncurrent),
-                );
-            }
-            if !cur.version.delete_marker {
-                let (t, gkey, g) = crate::garbage::release(txn, bucket, key, cur);
-                txn = t;
-                garbage.push((gkey, g));
-            }
-        }
-        if let Some((vkey, dropped, raw)) = &plan.drop {
-            txn = txn
-                .require_equals(vkey.clone(), raw.clone())
-                .delete(vkey.clone());
-            if !dropped.version.delete_marker {
-                let (t, gkey, g) = crate::garbage::release(txn, bucket, key, dropped);
-                txn = t;
-                garbage.push((gkey, g));
-            }
-        }
+        let replaced = cur.map(|cur| {
+            let kept = match (&plan.keep, &kept) {
+                (None, _) => Kept::No,
+                (Some(_), Some(copy)) => Kept::Copy(copy.clone()),
+                (Some(_), None) => Kept::AsIs,
+            };
+            (cur, kept)
+        });
+        let dropped = plan.drop.as_ref().map(|(vkey, record, raw)| Dropped {
+            key: vkey,
+            record,
+            require: Some(raw),
+        });
+        let (txn, garbage) = retire(txn, bucket, key, replaced, &marker, dropped);
         match self.meta.commit(txn).await {
             Ok(()) => {
                 if let Some(cur) = cur.filter(|c| !c.version.delete_marker) {

@@ -408,6 +408,21 @@ impl Backend for InstrumentedBackend {
         r
     }
 
+    async fn keep_version_unsynced(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> DataResult<DataRef> {
+        let start = Instant::now();
+        let r = self
+            .inner
+            .keep_version_unsynced(data, target, version)
+            .await;
+        self.done("keep_version", start, &r);
+        r
+    }
+
     async fn locate_version(
         &self,
         target: ObjectPath<'_>,

@@ -5,6 +5,7 @@ use cloudmux_data::{DataError, NativeMeta, ObjectPath};
 use cloudmux_meta::{codec, prefix_end, MetaStore, Txn};
 
 use crate::records::{self, GarbageRecord, IntentRecord, ObjectRecord};
+use crate::versions::{retire, Dropped, Kept};
 use crate::{CoreError, Gateway, Locations, Result};
 
 /// How an intent was resolved.
@@ -109,23 +110,14 @@ pub(crate) async fn resolve_intent(
                 ..intent.record
             };
             txn = txn.put(okey, codec::encode(&record));
-            let mut garbage = Vec::new();
+            let mut kept = Kept::No;
             if let Some(name) = kept_name {
                 match old_backend
                     .locate_version(path, name)
                     .await
                     .map_err(|e| unavailable(&old.location, e))?
                 {
-                    Some(kept) => {
-                        let noncurrent = ObjectRecord {
-                            data: kept,
-                            ..old.clone()
-                        };
-                        txn = txn.put(
-                            records::version_key(bucket, key, old.version.seq),
-                            codec::encode(&noncurrent),
-                        );
-                    }
+                    Some(copy) => kept = Kept::Copy(copy),
                     None => tracing::error!(
                         bucket,
                         key,
@@ -134,22 +126,25 @@ pub(crate) async fn resolve_intent(
                     ),
                 }
             }
-            if old.location != record.location || old.data.locator != record.data.locator {
-                let (t, gkey, g) = crate::garbage::release(txn, bucket, key, &old);
-                txn = t;
-                garbage.push((gkey, g));
-            }
-            if let Some(vkey) = &intent.drop_version {
-                if let Some(raw) = meta.get(vkey).await? {
-                    let dropped: ObjectRecord = codec::decode(&raw)?;
-                    txn = txn.delete(vkey.clone());
-                    if !dropped.version.delete_marker {
-                        let (t, gkey, g) = crate::garbage::release(txn, bucket, key, &dropped);
-                        txn = t;
-                        garbage.push((gkey, g));
-                    }
-                }
-            }
+            let dropped = match &intent.drop_version {
+                Some(vkey) => match meta.get(vkey).await? {
+                    Some(raw) => Some((vkey, codec::decode::<ObjectRecord>(&raw)?)),
+                    None => None,
+                },
+                None => None,
+            };
+            let (txn, garbage) = retire(
+                txn,
+                bucket,
+                key,
+                Some((&old, kept)),
+                &record,
+                dropped.as_ref().map(|(vkey, record)| Dropped {
+                    key: vkey,
+                    record,
+                    require: None,
+                }),
+            );
             meta.commit(txn).await?;
             // A crash between the cloud copy and the removal of the staged
             // copy left it behind; on `fs` the rename consumed it.

@@ -120,6 +120,86 @@ pub fn versioning_of(b: &BucketRecord) -> Option<Versioning> {
     b.versioning
 }
 
+/// What becomes of the version a change replaces as the key's current one.
+pub(crate) enum Kept {
+    /// It goes.
+    No,
+    /// It stays, noncurrent, naming the bytes it names (a delete marker
+    /// has none).
+    AsIs,
+    /// It stays, noncurrent, naming the copy
+    /// [`Backend::keep_version`](cloudmux_data::Backend::keep_version) made.
+    Copy(cloudmux_data::DataRef),
+}
+
+/// A noncurrent version a change removes (suspended versioning replacing
+/// the `null` version).
+pub(crate) struct Dropped<'a> {
+    /// Its `v/` key.
+    pub key: &'a [u8],
+    /// Its record.
+    pub record: &'a ObjectRecord,
+    /// The encoded record the commit requires at `key`; `None` commits
+    /// without the condition (recovery, or a write whose old bytes are gone).
+    pub require: Option<&'a [u8]>,
+}
+
+/// A released copy of bytes: its garbage record's key and the record.
+pub(crate) type Released = (Vec<u8>, records::GarbageRecord);
+
+/// Adds to `txn` what making `successor` the current version of
+/// `bucket/key` does to its other versions: the `v/` record of the replaced
+/// version when it stays, the removal of a dropped one, and the garbage
+/// records of bytes no version names any more (the replaced version's,
+/// unless `successor` names the same bytes, and the dropped one's). The one
+/// place where writes, delete markers and recovery apply a version plan.
+pub(crate) fn retire(
+    mut txn: Txn,
+    bucket: &str,
+    key: &str,
+    replaced: Option<(&ObjectRecord, Kept)>,
+    successor: &ObjectRecord,
+    dropped: Option<Dropped<'_>>,
+) -> (Txn, Vec<Released>) {
+    let mut garbage = Vec::new();
+    if let Some((old, kept)) = replaced {
+        let stays = match kept {
+            Kept::No => None,
+            Kept::AsIs => Some(old.data.clone()),
+            Kept::Copy(copy) => Some(copy),
+        };
+        if let Some(data) = stays {
+            let noncurrent = ObjectRecord {
+                data,
+                ..old.clone()
+            };
+            txn = txn.put(
+                records::version_key(bucket, key, old.version.seq),
+                codec::encode(&noncurrent),
+            );
+        }
+        if !old.version.delete_marker
+            && (old.location != successor.location || old.data.locator != successor.data.locator)
+        {
+            let (t, gkey, g) = crate::garbage::release(txn, bucket, key, old);
+            txn = t;
+            garbage.push((gkey, g));
+        }
+    }
+    if let Some(d) = dropped {
+        if let Some(raw) = d.require {
+            txn = txn.require_equals(d.key, raw);
+        }
+        txn = txn.delete(d.key);
+        if !d.record.version.delete_marker {
+            let (t, gkey, g) = crate::garbage::release(txn, bucket, key, d.record);
+            txn = t;
+            garbage.push((gkey, g));
+        }
+    }
+    (txn, garbage)
+}
+
 impl Gateway {
     /// The current version of `bucket/key` as stored, delete markers
     /// included.

@@ -993,6 +993,16 @@ impl Backend for AzureBackend {
         })
     }
 
+    /// The copy is durable on return, as with `keep_version`.
+    async fn keep_version_unsynced(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> Result<DataRef> {
+        self.keep_version(data, target, version).await
+    }
+
     async fn locate_version(
         &self,
         target: ObjectPath<'_>,

@@ -227,6 +227,40 @@ impl FsBackend {
 }
 
 impl FsBackend {
+    /// Hard-links `data` as version `version` of `target` (see
+    /// [Noncurrent versions](self#noncurrent-versions)), without a sync.
+    async fn link_version(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> Result<DataRef> {
+        crate::check_version(version)?;
+        layout::check_bucket(target.bucket)?;
+        let root = self.root.clone();
+        let source = data.clone();
+        let bucket = target.bucket.to_owned();
+        let key = target.key.to_owned();
+        let version = version.to_owned();
+        let locator = blocking(move || {
+            ops::keep_version(
+                &root,
+                &source.locator,
+                source.size,
+                source.stamp,
+                &bucket,
+                &key,
+                &version,
+            )
+        })
+        .await?;
+        Ok(DataRef {
+            locator,
+            size: data.size,
+            stamp: data.stamp,
+        })
+    }
+
     /// Stages a body already in memory: create, write and read the inode in
     /// one blocking call.
     async fn stage_small(&self, data: bytes::Bytes) -> Result<Staged> {
@@ -369,33 +403,22 @@ impl Backend for FsBackend {
         target: ObjectPath<'_>,
         version: &str,
     ) -> Result<DataRef> {
-        crate::check_version(version)?;
-        layout::check_bucket(target.bucket)?;
-        let root = self.root.clone();
-        let source = data.clone();
-        let bucket = target.bucket.to_owned();
-        let key = target.key.to_owned();
-        let version = version.to_owned();
-        let locator = blocking(move || {
-            ops::keep_version(
-                &root,
-                &source.locator,
-                source.size,
-                source.stamp,
-                &bucket,
-                &key,
-                &version,
-            )
-        })
-        .await?;
+        let kept = self.link_version(data, target, version).await?;
         // Also when the link was already there: an earlier call may have
         // made it and failed before its sync.
         self.sync.sync().await?;
-        Ok(DataRef {
-            locator,
-            size: data.size,
-            stamp: data.stamp,
-        })
+        Ok(kept)
+    }
+
+    /// The hard link alone: the caller's next `persist` (a group sync of
+    /// the whole file system) makes it durable.
+    async fn keep_version_unsynced(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> Result<DataRef> {
+        self.link_version(data, target, version).await
     }
 
     async fn locate_version(

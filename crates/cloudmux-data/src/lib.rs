@@ -329,6 +329,20 @@ pub trait Backend: Send + Sync + 'static {
         version: &str,
     ) -> Result<DataRef>;
 
+    /// [`keep_version`](Backend::keep_version) for a caller that calls
+    /// [`persist`](Backend::persist) on this location next, before anything
+    /// depends on the copy: the copy need only be durable once that
+    /// `persist` returns, so a location that syncs a whole file system
+    /// (`fs`) syncs once for both. The clouds' copies are durable on return
+    /// anyway. No default, so that a wrapping backend cannot forget to
+    /// forward it.
+    async fn keep_version_unsynced(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> Result<DataRef>;
+
     /// Finds the copy [`keep_version`](Backend::keep_version) made of
     /// `target`'s version `version`: its [`DataRef`], or `None` when there
     /// is none; [`DataError::Unavailable`] when the location cannot be asked.

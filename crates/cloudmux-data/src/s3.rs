@@ -59,12 +59,12 @@
 //! carries the source's native metadata as HeadObject reports it (content
 //! headers, `x-amz-meta-*` including `cloudmux-staged`). Its reference has
 //! the copy's own stamp (the SHA-256 of its ETag), which reads and deletes
-//! check like any other. A copy already at the name with the source's ETag
-//! and size is answered as it is: a copy of an object of one part has the
-//! source's ETag (the MD5 of the bytes); where it does not (SSE-KMS, a
-//! multipart copy) the copy is simply made again, with the same bytes.
+//! check like any other. Up to 5 GiB a retry simply copies again (one
+//! request, as a HeadObject of the copy would be); above, a copy already
+//! at the name with the source's ETag and size is answered as it is.
 //! [`locate_version`](crate::Backend::locate_version) is one HeadObject.
-//! Cost: one copy request and a full copy's storage per kept version.
+//! Cost: one HeadObject of the source (for its ETag and metadata), one copy
+//! request and a full copy's storage per kept version.
 //!
 //! # Garbage collection
 //!
@@ -751,7 +751,14 @@ impl Backend for S3Backend {
                 self.name, data.locator
             )));
         }
-        if let Some((kept, kept_size)) = self.head(&dest).await? {
+        // A copy already made (a retry, or recovery finishing a write) is
+        // looked for only where copying again costs more than one request.
+        let found = if size > MAX_PART {
+            self.head(&dest).await?
+        } else {
+            None
+        };
+        if let Some((kept, kept_size)) = found {
             if kept == etag && kept_size == size {
                 return Ok(DataRef {
                     locator: dest,
@@ -774,6 +781,16 @@ impl Backend for S3Backend {
             size,
             stamp: stamp_of(&copied),
         })
+    }
+
+    /// The copy is durable on return, as with `keep_version`.
+    async fn keep_version_unsynced(
+        &self,
+        data: &DataRef,
+        target: ObjectPath<'_>,
+        version: &str,
+    ) -> Result<DataRef> {
+        self.keep_version(data, target, version).await
     }
 
     async fn locate_version(

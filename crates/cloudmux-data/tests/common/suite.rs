@@ -697,6 +697,14 @@ pub async fn keep_versions(b: &dyn Backend, name: VersionName<'_>, listing: List
         again, k1,
         "a second keep of the same data answers the same copy"
     );
+    let unsynced = b
+        .keep_version_unsynced(&d1, at("ver", key, &m), v1)
+        .await
+        .unwrap();
+    assert_eq!(
+        unsynced, k1,
+        "keep_version_unsynced names the copy keep_version names"
+    );
     assert_eq!(
         b.locate_version(at("ver", key, none), v1).await.unwrap(),
         Some(k1.clone())
@@ -730,6 +738,13 @@ pub async fn keep_versions(b: &dyn Backend, name: VersionName<'_>, listing: List
     assert!(
         matches!(stale, Err(DataError::Stale(_) | DataError::NotFound(_))),
         "a replaced reference was kept: {stale:?}"
+    );
+    let stale = b
+        .keep_version_unsynced(&d1, at("ver", key, &m), other)
+        .await;
+    assert!(
+        matches!(stale, Err(DataError::Stale(_) | DataError::NotFound(_))),
+        "a replaced reference was kept without a sync: {stale:?}"
     );
     assert_eq!(
         b.locate_version(at("ver", key, none), other).await.unwrap(),
