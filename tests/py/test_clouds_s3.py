@@ -10,12 +10,7 @@ module run starts its own moto and its own plain-HTTP cloudmux on free ports.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import boto3
 import pytest
@@ -24,6 +19,7 @@ from botocore.config import Config
 
 from conftest import (ACCESS_KEY, REGION, SECRET_KEY, _binary, new_bucket_name, start_server,
                       stop_server, write_config)
+from emulators import free_port, start_moto
 
 TARGET = "native-target"
 MIB = 1024 * 1024
@@ -34,22 +30,6 @@ def user_meta(meta: dict) -> dict:
     marker that cloudmux writes for crash recovery (checked present)."""
     assert "cloudmux-staged" in meta, f"no staged-id marker in {meta}"
     return {k: v for k, v in meta.items() if k != "cloudmux-staged"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def moto_server_bin() -> str:
-    sib = Path(sys.executable).parent / "moto_server"
-    if sib.exists():
-        return str(sib)
-    found = shutil.which("moto_server")
-    if not found:
-        pytest.fail("moto_server not found: run scripts/install-test-deps.sh")
-    return found
 
 
 def s3(endpoint: str, key: str, secret: str):
@@ -65,27 +45,14 @@ def s3(endpoint: str, key: str, secret: str):
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen([moto_server_bin(), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("moto_server did not start")
-            time.sleep(0.1)
-    endpoint = f"http://127.0.0.1:{port}"
-    s3(endpoint, "test", "test").create_bucket(Bucket=TARGET)
+    emu = start_moto(log)
     try:
-        yield endpoint
+        emu.wait()
+        s3(emu.endpoint, "test", "test").create_bucket(Bucket=TARGET)
+        yield emu.endpoint
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        emu.stop()
         log.close()
 
 

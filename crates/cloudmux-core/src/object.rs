@@ -267,6 +267,10 @@ pub struct GetObjectInput {
 pub struct GetObjectOutput {
     /// The object's metadata.
     pub record: ObjectRecord,
+    /// The version id the answer names (`x-amz-version-id`): the record's,
+    /// or `null` for the null version of a bucket whose versioning was ever
+    /// set, as AWS names it; `None` in a bucket never versioned.
+    pub version_id: Option<String>,
     /// The body (absent for HEAD).
     pub body: Option<BodyStream>,
     /// The range served, when a range or part was asked for.
@@ -555,9 +559,15 @@ impl Gateway {
             )?;
             input.conditions.evaluate(&rec, false)?;
             let (range, parts_count) = resolve_range(&rec, input.range, input.part_number)?;
+            let version_id = match &rec.version.id {
+                Some(id) => Some(id.clone()),
+                None if bucket.versioning.is_some() => Some("null".to_owned()),
+                None => None,
+            };
             if input.head {
                 return Ok(GetObjectOutput {
                     record: rec,
+                    version_id,
                     body: None,
                     range,
                     parts_count,
@@ -568,6 +578,7 @@ impl Gateway {
                 Ok(body) => {
                     return Ok(GetObjectOutput {
                         record: rec,
+                        version_id,
                         body: Some(body),
                         range,
                         parts_count,

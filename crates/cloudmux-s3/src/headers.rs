@@ -381,15 +381,17 @@ pub fn version_id(req: &crate::context::Req) -> S3Result<Option<String>> {
     }
 }
 
-/// Adds the headers describing a stored object (GET, HEAD).
+/// Adds the headers describing a stored object (GET, HEAD), naming
+/// `version_id` in `x-amz-version-id`.
 pub fn object_headers(
     mut b: Builder,
     rec: &ObjectRecord,
+    version_id: Option<&str>,
     checksum_mode: bool,
     whole: bool,
 ) -> Builder {
     let h = &rec.meta.headers;
-    if let Some(id) = &rec.version.id {
+    if let Some(id) = version_id {
         b = b.header("x-amz-version-id", id);
     }
     b = b

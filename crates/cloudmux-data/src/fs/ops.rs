@@ -551,8 +551,31 @@ fn version_places(root: &Path, bucket: &str, key: &str, version: &str) -> Vec<Ve
 /// and `stamp`, as reads check it) as noncurrent version `version` of
 /// `bucket/key`, at its plain place, or its hashed place when the plain one
 /// is blocked. A link of the same data already at either place is kept.
-/// Returns the locator of the link. Does not sync.
+/// Returns the locator of the link. Does not sync. Then asks the kernel to
+/// drop the data's cached pages (they are clean: the data was synced when
+/// it was written), so that noncurrent versions, rarely read, do not fill
+/// the page cache, as replaced data, which is freed, does not; advisory, so
+/// a failure only leaves them cached.
 pub(crate) fn keep_version(
+    root: &Path,
+    locator: &str,
+    size: u64,
+    stamp: u64,
+    bucket: &str,
+    key: &str,
+    version: &str,
+) -> Result<String> {
+    let kept = link_version(root, locator, size, stamp, bucket, key, version)?;
+    if let Ok(components) = layout::locator_components(&kept) {
+        if let Ok(file) = File::open(layout::join(root, &components)) {
+            let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        }
+    }
+    Ok(kept)
+}
+
+/// [`keep_version`] without the advice to drop cached pages.
+fn link_version(
     root: &Path,
     locator: &str,
     size: u64,

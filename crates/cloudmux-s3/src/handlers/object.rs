@@ -111,7 +111,13 @@ pub(super) async fn get_object(gw: &Gateway, req: Req, head: bool) -> S3Result<R
         .is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
     let rec = &out.record;
     let whole = out.range.is_none() && part_number.is_none();
-    let mut b = headers::object_headers(Response::builder(), rec, checksum_mode, whole);
+    let mut b = headers::object_headers(
+        Response::builder(),
+        rec,
+        out.version_id.as_deref(),
+        checksum_mode,
+        whole,
+    );
     if gw.location_encrypts(&rec.location) {
         b = b.header("x-amz-server-side-encryption", "AES256");
     }
